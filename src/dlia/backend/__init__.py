@@ -1,0 +1,5 @@
+"""Devices: which array module (NumPy or CuPy) an op computes with."""
+
+from dlia.backend.device import Device, cpu, get_array_module, get_device, gpu_available
+
+__all__ = ["Device", "cpu", "get_array_module", "get_device", "gpu_available"]

@@ -1,0 +1,1 @@
+"""The engine: tensors, ops and reverse-mode autodiff."""

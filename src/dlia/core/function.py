@@ -1,0 +1,142 @@
+"""The op base class, grad mode and the error type every op raises for bad shapes.
+
+An op is one small class: ``forward(self, *arrays, **attrs)`` computes on raw arrays of the
+device's array module (``self.xp``) and saves what the gradient needs on ``self`` (the context);
+``vjp(self, grad)`` returns one gradient per input (``None`` where an input needs none). The same
+class serves eager tensors (``Op.apply``) and, later, nodes of a static graph.
+"""
+
+from __future__ import annotations
+
+from contextlib import ContextDecorator
+from types import ModuleType
+from typing import Any, ClassVar
+
+import numpy
+
+from dlia.backend.device import get_array_module
+from dlia.core.tensor import Tensor
+
+_ndarray = numpy.ndarray
+
+#: every op class by name, for graph mode and error messages
+REGISTRY: dict[str, type[Function]] = {}
+
+
+class ShapeError(ValueError):
+    """Inputs whose shapes an op cannot combine; the message names the op and every shape."""
+
+
+def shape_error(op: str, detail: str, *shapes: tuple[int, ...]) -> ShapeError:
+    """Build the one error every op raises for bad shapes: ``op: detail (shapes: ...)``."""
+    listed = ", ".join(str(tuple(s)) for s in shapes)
+    return ShapeError(f"{op}: {detail} (input shapes: {listed})")
+
+
+class _GradMode:
+    enabled = True
+
+
+class no_grad(ContextDecorator):
+    """Context manager and decorator: ops inside record no graph (like ``torch.no_grad``)."""
+
+    def __enter__(self) -> None:
+        self.prev = _GradMode.enabled
+        _GradMode.enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = self.prev
+
+
+class enable_grad(ContextDecorator):
+    """Context manager and decorator that turns graph recording back on."""
+
+    def __enter__(self) -> None:
+        self.prev = _GradMode.enabled
+        _GradMode.enabled = True
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = self.prev
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops currently record the graph for backprop."""
+    return _GradMode.enabled
+
+
+def set_grad_enabled(mode: bool) -> None:
+    """Turn graph recording on or off globally."""
+    _GradMode.enabled = bool(mode)
+
+
+class Function:
+    """Base class of every differentiable op.
+
+    Subclasses define ``forward(self, *arrays, **attrs)`` and ``vjp(self, grad)``. ``apply`` runs
+    the forward on the inputs' arrays and, when any input requires a gradient, keeps the instance
+    as the output's context so backprop can call ``vjp`` later.
+    """
+
+    #: inputs of the recorded call; ``None`` once backward freed the graph
+    parents: Any = None
+    #: per input: whether it requires a gradient (a vjp may skip the others)
+    needs: tuple[bool, ...] = ()
+    #: the array module of the inputs (numpy or cupy)
+    xp: ModuleType = numpy
+    #: number of leading inputs that are differentiable; the rest (indices, masks) never are
+    differentiable: ClassVar[int | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        REGISTRY[cls.__name__] = cls
+
+    def forward(self, *arrays: Any, **attrs: Any) -> Any:
+        raise NotImplementedError(f"op {type(self).__name__} has no forward")
+
+    def vjp(self, grad: Any) -> tuple[Any, ...]:
+        raise NotImplementedError(f"op {type(self).__name__} has no gradient rule (vjp)")
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **attrs: Any) -> Tensor:
+        """Run the op eagerly on tensors and record it for backprop when needed."""
+        ctx = object.__new__(cls)
+        first = inputs[0].data
+        if type(first) is not _ndarray:
+            ctx.xp = get_array_module(first)
+        n = len(inputs)
+        try:
+            if n == 1:
+                out = ctx.forward(first, **attrs)
+            elif n == 2:
+                out = ctx.forward(first, inputs[1].data, **attrs)
+            else:
+                out = ctx.forward(*[t.data for t in inputs], **attrs)
+        except ShapeError:
+            raise
+        except ValueError as e:
+            raise shape_error(cls.__name__.lower(), str(e), *[t.data.shape for t in inputs]) from e
+        if type(out) is not _ndarray:
+            out = ctx.xp.asarray(out)
+        t = object.__new__(Tensor)
+        t.data = out
+        t.grad = None
+        t._retain = False
+        if _GradMode.enabled:
+            if n == 1:
+                needs = (inputs[0].requires_grad,)
+            elif n == 2:
+                needs = (inputs[0].requires_grad, inputs[1].requires_grad)
+            else:
+                needs = tuple([x.requires_grad for x in inputs])
+            if cls.differentiable is not None:
+                d = cls.differentiable
+                needs = needs[:d] + (False,) * (n - d)
+            if True in needs:
+                ctx.parents = inputs
+                ctx.needs = needs
+                t.requires_grad = True
+                t._ctx = ctx
+                return t
+        t.requires_grad = False
+        t._ctx = None
+        return t

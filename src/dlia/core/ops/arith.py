@@ -1,0 +1,219 @@
+"""Arithmetic: add, sub, mul, div, neg, pow, matmul.
+
+Each op returns gradients of the broadcast shape; the engine sums them back to each input's
+shape (``dlia.core.autodiff.unbroadcast``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy
+
+from dlia.backend.device import get_array_module
+
+from dlia.core.function import Function, shape_error
+from dlia.core.tensor import Tensor
+
+
+def lift(x: Any, like: Tensor) -> Tensor:
+    """A constant (no gradient) tensor from a Python number or array, in ``like``'s dtype."""
+    if isinstance(x, Tensor):
+        return x
+    xp = numpy if type(like.data) is numpy.ndarray else get_array_module(like.data)
+    dt = like.data.dtype
+    if isinstance(x, (int, float)) and dt.kind == "f":
+        arr = xp.asarray(x, dtype=dt)
+    elif isinstance(x, float):
+        arr = xp.asarray(x, dtype=xp.float32)
+    else:
+        arr = xp.asarray(x)
+    t = Tensor.__new__(Tensor)
+    t.data = arr
+    t.requires_grad = False
+    t.grad = None
+    t._ctx = None
+    t._retain = False
+    return t
+
+
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def vjp(self, g):
+        return g, g
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def vjp(self, g):
+        return g, -g if self.needs[1] else None
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def vjp(self, g):
+        return (g * self.b if self.needs[0] else None, g * self.a if self.needs[1] else None)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def vjp(self, g):
+        gb = g / self.b
+        return gb, (-gb * self.a / self.b if self.needs[1] else None)
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def vjp(self, g):
+        return (-g,)
+
+
+class Pow(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.out = a**b
+        return self.out
+
+    def vjp(self, g):
+        xp = self.xp
+        ga = g * self.b * self.a ** (self.b - 1) if self.needs[0] else None
+        gb = None
+        if self.needs[1]:
+            with self.xp.errstate(divide="ignore", invalid="ignore"):
+                gb = g * self.out * xp.log(xp.where(self.a > 0, self.a, 1))
+        return ga, gb
+
+
+class MatMul(Function):
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise shape_error("matmul", "both arguments need at least 1 dimension", a.shape, b.shape)
+        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise shape_error(
+                "matmul",
+                f"inner dimensions differ ({a.shape[-1]} vs {b.shape[-2 if b.ndim > 1 else 0]})",
+                a.shape,
+                b.shape,
+            )
+        self.a, self.b = a, b
+        return a @ b
+
+    def vjp(self, g):
+        a, b = self.a, self.b
+        if a.ndim == 2 and b.ndim == 2:  # the common case, without swapaxes calls
+            return (g @ b.T if self.needs[0] else None, a.T @ g if self.needs[1] else None)
+        xp = self.xp
+        if a.ndim == 1:
+            a = a[None, :]
+            g = xp.expand_dims(g, -2)
+        if b.ndim == 1:
+            b = b[:, None]
+            g = xp.expand_dims(g, -1)
+        ga = g @ xp.swapaxes(b, -1, -2) if self.needs[0] else None
+        gb = xp.swapaxes(a, -1, -2) @ g if self.needs[1] else None
+        if ga is not None and self.a.ndim == 1:
+            ga = ga.reshape(ga.shape[:-2] + (ga.shape[-1],))
+        if gb is not None and self.b.ndim == 1:
+            gb = gb.reshape(gb.shape[:-2] + (gb.shape[-2],))
+        return ga, gb
+
+
+def add(a: Tensor, b: Tensor | float) -> Tensor:
+    """Elementwise ``a + b`` with NumPy broadcasting. d/da = 1, d/db = 1.
+
+    Example: ``add(tensor([1., 2.]), 1.0)`` → ``tensor([2., 3.])``.
+    """
+    if type(b) is not Tensor:
+        b = lift(b, a)
+    if type(a) is not Tensor:
+        a = lift(a, b)
+    return Add.apply(a, b)
+
+
+def sub(a: Tensor, b: Tensor | float) -> Tensor:
+    """Elementwise ``a - b``. d/da = 1, d/db = -1."""
+    if type(b) is not Tensor:
+        b = lift(b, a)
+    if type(a) is not Tensor:
+        a = lift(a, b)
+    return Sub.apply(a, b)
+
+
+def rsub(a: Tensor, b: float) -> Tensor:
+    """``b - a`` (the reflected operator)."""
+    return Sub.apply(lift(b, a), a)
+
+
+def mul(a: Tensor, b: Tensor | float) -> Tensor:
+    """Elementwise ``a * b``. d/da = b, d/db = a."""
+    if type(b) is not Tensor:
+        b = lift(b, a)
+    if type(a) is not Tensor:
+        a = lift(a, b)
+    return Mul.apply(a, b)
+
+
+def div(a: Tensor, b: Tensor | float) -> Tensor:
+    """Elementwise ``a / b``. d/da = 1/b, d/db = -a/b²."""
+    if type(b) is not Tensor:
+        b = lift(b, a)
+    if type(a) is not Tensor:
+        a = lift(a, b)
+    return Div.apply(a, b)
+
+
+def rdiv(a: Tensor, b: float) -> Tensor:
+    """``b / a`` (the reflected operator)."""
+    return Div.apply(lift(b, a), a)
+
+
+def neg(a: Tensor) -> Tensor:
+    """``-a``."""
+    return Neg.apply(a)
+
+
+def pow(a: Tensor, b: Tensor | float) -> Tensor:  # noqa: A001 - mirrors torch.pow
+    """Elementwise ``a ** b``. d/da = b·a^(b-1), d/db = a^b·log(a) (for a > 0).
+
+    Example: ``pow(tensor([2., 3.]), 2)`` → ``tensor([4., 9.])``.
+    """
+    if type(b) is not Tensor:
+        b = lift(b, a)
+    if type(a) is not Tensor:
+        a = lift(a, b)
+    return Pow.apply(a, b)
+
+
+def rpow(a: Tensor, b: float) -> Tensor:
+    """``b ** a`` (the reflected operator)."""
+    return Pow.apply(lift(b, a), a)
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with NumPy's ``@`` rules: batched, broadcasting, 1-D promoted.
+
+    Shapes: (..., n, k) @ (..., k, m) → (..., n, m). d/da = g·bᵀ, d/db = aᵀ·g.
+    Example: ``matmul(ones((2, 3)), ones((3, 4))).shape`` → ``(2, 4)``.
+    """
+    if type(b) is not Tensor:
+        b = lift(b, a)
+    if type(a) is not Tensor:
+        a = lift(a, b)
+    return MatMul.apply(a, b)
+
+
+def rmatmul(a: Tensor, b: Any) -> Tensor:
+    """``b @ a`` (the reflected operator)."""
+    return MatMul.apply(lift(b, a), a)

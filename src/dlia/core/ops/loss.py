@@ -1,0 +1,220 @@
+"""Losses, fused for speed and stability: mse, cross_entropy (logits + class indices),
+nll (log-probabilities), binary_cross_entropy_with_logits.
+
+``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy
+
+from dlia.core.function import Function, shape_error
+from dlia.core.ops.arith import lift
+from dlia.core.tensor import Tensor
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+class MSELoss(Function):
+    def forward(self, a, b, reduction="mean"):
+        if a.shape != b.shape:
+            raise shape_error("mse_loss", "input and target shapes differ", a.shape, b.shape)
+        self.diff, self.reduction = a - b, reduction
+        sq = self.diff * self.diff
+        return sq.mean() if reduction == "mean" else sq.sum() if reduction == "sum" else sq
+
+    def vjp(self, g):
+        scale = 2.0 / self.diff.size if self.reduction == "mean" else 2.0
+        ga = g * self.diff * self.diff.dtype.type(scale)
+        return ga, (-ga if self.needs[1] else None)
+
+
+def _flatten_classes(x: Any, t: Any, op: str) -> tuple[Any, Any]:
+    """(N, C, d1, ...) logits and (N, d1, ...) targets → (M, C) and (M,)."""
+    if x.ndim == 1:
+        x2, t2 = x[None, :], t.reshape(1)
+        expect = ()
+    else:
+        expect = (x.shape[0],) + x.shape[2:]
+        x2 = x if x.ndim == 2 else x.transpose((0, *range(2, x.ndim), 1)).reshape(-1, x.shape[1])
+        t2 = t.reshape(-1)
+    if t.shape != expect:
+        raise shape_error(op, f"target shape must be {expect} for input shape {x.shape}", x.shape, t.shape)
+    if t.dtype.kind not in "iu":
+        raise shape_error(op, f"target must hold integer class indices, got {t.dtype}", x.shape, t.shape)
+    return x2, t2
+
+
+def _unflatten_classes(g2: Any, shape: tuple[int, ...], xp: Any) -> Any:
+    if len(shape) == 1:
+        return g2.reshape(shape)
+    if len(shape) == 2:
+        return g2
+    moved = g2.reshape((shape[0],) + shape[2:] + (shape[1],))
+    return xp.moveaxis(moved, -1, 1)
+
+
+class _ClassLoss(Function):
+    """Shared bookkeeping of cross_entropy and nll_loss: targets, ignore_index, reduction."""
+
+    differentiable = 1
+
+    def _targets(self, x2, t2, ignore_index, reduction):
+        xp = self.xp
+        self.valid = t2 != ignore_index
+        tt = xp.where(self.valid, t2, 0)
+        c = x2.shape[1]
+        if tt.size and (int(tt.max()) >= c or int(tt.min()) < 0):
+            raise IndexError(f"{self.name}: target class out of range [0, {c}): saw {int(tt.min())}..{int(tt.max())}")
+        self.rows, self.tt = xp.arange(x2.shape[0]), tt
+        self.reduction = reduction
+        self.count = int(self.valid.sum())
+
+    def _reduce(self, per_item, shape_out):
+        if self.reduction == "none":
+            return per_item.reshape(shape_out)
+        total = per_item.sum()
+        if self.reduction == "sum":
+            return total
+        return total / per_item.dtype.type(self.count) if self.count else total * numpy.nan
+
+    def _scale(self, g):
+        if self.reduction == "none":
+            return g.reshape(-1, 1) * self.valid[:, None]
+        if self.reduction == "sum":
+            return g * self.valid[:, None]
+        return (g / g.dtype.type(max(self.count, 1))) * self.valid[:, None]
+
+
+class CrossEntropy(_ClassLoss):
+    name = "cross_entropy"
+
+    def forward(self, x, t, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        xp = self.xp
+        self.shape = x.shape
+        x2, t2 = _flatten_classes(x, t, self.name)
+        self._targets(x2, t2, ignore_index, reduction)
+        shifted = x2 - x2.max(axis=1, keepdims=True)
+        lse = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        self.logp = shifted - lse
+        self.smooth = label_smoothing
+        per = -self.logp[self.rows, self.tt]
+        if label_smoothing:
+            per = (1 - label_smoothing) * per - label_smoothing * self.logp.mean(axis=1)
+        per = per * self.valid
+        return self._reduce(per, t.shape)
+
+    def vjp(self, g):
+        xp = self.xp
+        grad = xp.exp(self.logp)
+        c = grad.shape[1]
+        if self.smooth:
+            grad -= self.smooth / c
+            grad[self.rows, self.tt] -= 1 - self.smooth
+        else:
+            grad[self.rows, self.tt] -= 1
+        grad *= self._scale(g)
+        return _unflatten_classes(grad, self.shape, xp), None
+
+
+class NLLLoss(_ClassLoss):
+    name = "nll_loss"
+
+    def forward(self, x, t, ignore_index=-100, reduction="mean"):
+        self.shape = x.shape
+        x2, t2 = _flatten_classes(x, t, self.name)
+        self._targets(x2, t2, ignore_index, reduction)
+        self.c, self.dtype = x2.shape, x2.dtype
+        per = -x2[self.rows, self.tt] * self.valid
+        return self._reduce(per, t.shape)
+
+    def vjp(self, g):
+        xp = self.xp
+        grad = xp.zeros(self.c, dtype=self.dtype)
+        grad[self.rows, self.tt] = -1
+        grad *= self._scale(g)
+        return _unflatten_classes(grad, self.shape, xp), None
+
+
+class BCEWithLogits(Function):
+    def forward(self, x, y, reduction="mean", pos_weight=None):
+        if x.shape != y.shape:
+            raise shape_error("binary_cross_entropy_with_logits", "input and target shapes differ", x.shape, y.shape)
+        xp = self.xp
+        softplus_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)  # log(1 + e^-x), stable
+        self.x, self.y, self.sp, self.reduction = x, y, softplus_neg, reduction
+        self.pw = None if pos_weight is None else xp.asarray(pos_weight, dtype=x.dtype)
+        weight = 1 if self.pw is None else 1 + (self.pw - 1) * y
+        per = (1 - y) * x + weight * softplus_neg
+        return per.mean() if reduction == "mean" else per.sum() if reduction == "sum" else per
+
+    def vjp(self, g):
+        xp = self.xp
+        x, y = self.x, self.y
+        if self.reduction == "mean":
+            g = g / x.dtype.type(x.size)
+        sig_neg = xp.exp(-self.sp)  # sigmoid(x) = exp(-softplus(-x)); so 1 - sigmoid(x) below
+        one_minus = 1 - sig_neg
+        weight = 1 if self.pw is None else 1 + (self.pw - 1) * y
+        gx = g * ((1 - y) - weight * one_minus)
+        gy = None
+        if self.needs[1]:
+            gy = g * (-x + (0 if self.pw is None else (self.pw - 1) * self.sp))
+        return gx, gy
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean squared error (1/n)·Σ(input - target)² (or its sum, or per element).
+
+    Example: ``mse_loss(tensor([1., 2.]), tensor([1., 4.]))`` → ``tensor(2.)``.
+    """
+    _check_reduction(reduction)
+    return MSELoss.apply(input, lift(target, input), reduction=reduction)
+
+
+def cross_entropy(
+    logits: Tensor,
+    target: Any,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Softmax cross-entropy from raw logits and integer class indices: -log softmax(x)[target].
+
+    Shapes: logits (N, C) or (N, C, d1, ...); target (N,) or (N, d1, ...). Targets equal to
+    ``ignore_index`` add nothing and are left out of the mean. Computed with log-sum-exp, so huge
+    logits do not overflow. d/dlogits = softmax(x) - one_hot(target).
+
+    Example: ``cross_entropy(tensor([[0., 0.]]), tensor([1]))`` → ``log 2 ≈ 0.6931``.
+    """
+    _check_reduction(reduction)
+    if not isinstance(target, Tensor):
+        target = Tensor(numpy.asarray(target))
+    return CrossEntropy.apply(logits, target, ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
+
+
+def nll_loss(log_probs: Tensor, target: Any, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of integer targets given log-probabilities (e.g. log_softmax output)."""
+    _check_reduction(reduction)
+    if not isinstance(target, Tensor):
+        target = Tensor(numpy.asarray(target))
+    return NLLLoss.apply(log_probs, target, ignore_index=ignore_index, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(
+    logits: Tensor, target: Tensor, reduction: str = "mean", pos_weight: Any = None
+) -> Tensor:
+    """Sigmoid + binary cross-entropy in one stable step:
+    (1-y)·x + w·log(1 + e^-x), with w = 1 + (pos_weight - 1)·y. d/dx = (1-y) - w·(1 - sigmoid(x)).
+    """
+    _check_reduction(reduction)
+    if isinstance(pos_weight, Tensor):
+        pos_weight = pos_weight.data
+    return BCEWithLogits.apply(logits, lift(target, logits), reduction=reduction, pos_weight=pos_weight)

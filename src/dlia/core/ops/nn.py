@@ -1,0 +1,95 @@
+"""Neural-network ops: embedding lookup (sparse or dense scatter-add gradient), dropout, one_hot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy
+
+from dlia.backend.device import get_array_module
+from dlia.core.function import Function, shape_error
+from dlia.core.random import Generator, default_generator
+from dlia.core.sparse import SparseGrad
+from dlia.core.tensor import Tensor
+
+
+class Embedding(Function):
+    differentiable = 1
+
+    def forward(self, weight, indices, sparse=False, padding_idx=None):
+        if indices.dtype.kind not in "iu":
+            raise shape_error("embedding", f"indices must be integers, got {indices.dtype}", weight.shape, indices.shape)
+        n = weight.shape[0]
+        if indices.size and (int(indices.max()) >= n or int(indices.min()) < 0):
+            raise IndexError(
+                f"embedding: index out of range: indices span [{int(indices.min())}, {int(indices.max())}] "
+                f"but the table has {n} rows"
+            )
+        self.indices, self.shape, self.sparse, self.padding_idx = indices, weight.shape, sparse, padding_idx
+        return weight[indices]
+
+    def vjp(self, g):
+        xp = self.xp
+        idx = self.indices.reshape(-1)
+        rows = g.reshape((-1,) + self.shape[1:])
+        if self.padding_idx is not None:
+            rows = rows * (idx != self.padding_idx).reshape((-1,) + (1,) * (len(self.shape) - 1))
+        if self.sparse:
+            return SparseGrad(idx, rows, self.shape), None
+        out = xp.zeros(self.shape, dtype=g.dtype)
+        xp.add.at(out, idx, rows)
+        return out, None
+
+
+class Dropout(Function):
+    def forward(self, a, p=0.5, generator=None):
+        gen = generator or default_generator
+        keep = gen.random(a.shape, a.dtype) >= p
+        if self.xp is not numpy:
+            keep = self.xp.asarray(keep)
+        self.mask = keep * a.dtype.type(1.0 / (1.0 - p))
+        return a * self.mask
+
+    def vjp(self, g):
+        return (g * self.mask,)
+
+
+def embedding(weight: Tensor, indices: Any, sparse: bool = False, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` picked by integer ``indices``: (V, D) and (...) → (..., D).
+
+    The gradient is a scatter-add into the rows used; with ``sparse=True`` it stays a
+    ``SparseGrad`` of only those rows, so a huge vocabulary never densifies. Rows equal to
+    ``padding_idx`` get no gradient.
+
+    Example: ``embedding(eye(3), tensor([2, 0]))`` → ``[[0, 0, 1], [1, 0, 0]]``.
+    """
+    if not isinstance(indices, Tensor):
+        indices = Tensor(numpy.asarray(indices))
+    if weight.ndim != 2:
+        raise shape_error("embedding", "weight must be 2-D (num_embeddings, dim)", weight.shape, indices.shape)
+    return Embedding.apply(weight, indices, sparse=sparse, padding_idx=padding_idx)
+
+
+def dropout(a: Tensor, p: float = 0.5, training: bool = True, generator: Generator | None = None) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout).
+
+    Identity when ``training`` is False or ``p`` is 0.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return a
+    if p == 1.0:
+        return a * 0.0
+    return Dropout.apply(a, p=p, generator=generator)
+
+
+def one_hot(indices: Any, num_classes: int, dtype: Any = numpy.float32) -> Tensor:
+    """(...) integer class indices → (..., num_classes) with a 1 at each index. No gradient."""
+    idx = indices.data if isinstance(indices, Tensor) else numpy.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers, got {idx.dtype}")
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
+        raise IndexError(f"one_hot: indices span [{int(idx.min())}, {int(idx.max())}], expected [0, {num_classes})")
+    xp = get_array_module(idx)
+    return Tensor(xp.eye(num_classes, dtype=dtype)[idx])

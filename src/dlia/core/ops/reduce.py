@@ -1,0 +1,197 @@
+"""Reductions and normalisations: sum, mean, max, min, var, logsumexp, softmax, log_softmax.
+
+``axis`` is None (all axes), an int or a tuple, as in NumPy; ``keepdims`` keeps reduced axes as 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dlia.core.function import Function
+from dlia.core.tensor import Tensor
+
+
+def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(a % ndim if ndim else 0 for a in axis)
+
+
+def _expand(g: Any, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> Any:
+    """Reinsert reduced axes (size 1) so ``g`` broadcasts against the input ``shape``."""
+    if not keepdims:
+        g = g.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
+    return g
+
+
+def _spread(xp: Any, g: Any, shape: tuple[int, ...]) -> Any:
+    """A fresh array of ``shape`` filled by broadcasting ``g`` (cheaper than ``broadcast_to``)."""
+    out = xp.empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
+
+
+class Sum(Function):
+    def forward(self, a, axis=None, keepdims=False):
+        self.shape, self.keepdims = a.shape, keepdims
+        if axis is None and not keepdims:
+            self.axes = None
+            return a.sum()
+        self.axes = _axes(axis, a.ndim)
+        return a.sum(axis=self.axes, keepdims=keepdims)
+
+    def vjp(self, g):
+        if self.axes is not None:
+            g = _expand(g, self.shape, self.axes, self.keepdims)
+        return (_spread(self.xp, g, self.shape),)
+
+
+class Mean(Function):
+    def forward(self, a, axis=None, keepdims=False):
+        self.shape, self.keepdims = a.shape, keepdims
+        self.axes = _axes(axis, a.ndim)
+        n = 1
+        for i in self.axes:
+            n *= a.shape[i]
+        self.n = n
+        return a.mean(axis=self.axes, keepdims=keepdims)
+
+    def vjp(self, g):
+        g = _expand(g, self.shape, self.axes, self.keepdims) / g.dtype.type(self.n)
+        return (_spread(self.xp, g, self.shape),)
+
+
+class Var(Function):
+    def forward(self, a, axis=None, keepdims=False, ddof=0):
+        self.shape, self.keepdims = a.shape, keepdims
+        self.axes = _axes(axis, a.ndim)
+        n = 1
+        for i in self.axes:
+            n *= a.shape[i]
+        self.scale = 2.0 / (n - ddof)
+        self.centered = a - a.mean(axis=self.axes, keepdims=True)
+        return (self.centered * self.centered).sum(axis=self.axes, keepdims=keepdims) / (n - ddof)
+
+    def vjp(self, g):
+        g = _expand(g, self.shape, self.axes, self.keepdims)
+        return (g * self.centered * self.centered.dtype.type(self.scale),)
+
+
+class _Extreme(Function):
+    """max/min: the gradient is split evenly among tied extreme elements (as torch.amax)."""
+
+    pick = "max"
+
+    def forward(self, a, axis=None, keepdims=False):
+        if a.size == 0:
+            raise ValueError(f"{self.pick}() of an empty tensor")
+        self.shape, self.keepdims = a.shape, keepdims
+        self.axes = _axes(axis, a.ndim)
+        out = getattr(a, self.pick)(axis=self.axes, keepdims=True)
+        self.mask = a == out
+        return out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in self.axes))
+
+    def vjp(self, g):
+        g = _expand(g, self.shape, self.axes, self.keepdims)
+        count = self.mask.sum(axis=self.axes, keepdims=True)
+        return (self.mask * (g / count).astype(g.dtype),)
+
+
+class Max(_Extreme):
+    pick = "max"
+
+
+class Min(_Extreme):
+    pick = "min"
+
+
+class LogSumExp(Function):
+    def forward(self, a, axis=None, keepdims=False):
+        xp = self.xp
+        self.shape, self.keepdims = a.shape, keepdims
+        self.axes = _axes(axis, a.ndim)
+        m = a.max(axis=self.axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        out = xp.log(xp.exp(a - m).sum(axis=self.axes, keepdims=True)) + m
+        self.a, self.out = a, out
+        return out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in self.axes))
+
+    def vjp(self, g):
+        g = _expand(g, self.shape, self.axes, self.keepdims)
+        return (g * self.xp.exp(self.a - self.out),)
+
+
+class Softmax(Function):
+    def forward(self, a, axis=-1):
+        xp = self.xp
+        e = xp.exp(a - a.max(axis=axis, keepdims=True))
+        self.out = e / e.sum(axis=axis, keepdims=True)
+        self.axis = axis
+        return self.out
+
+    def vjp(self, g):
+        y = self.out
+        return (y * (g - (g * y).sum(axis=self.axis, keepdims=True)),)
+
+
+class LogSoftmax(Function):
+    def forward(self, a, axis=-1):
+        xp = self.xp
+        shifted = a - a.max(axis=axis, keepdims=True)
+        self.out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        self.axis = axis
+        return self.out
+
+    def vjp(self, g):
+        return (g - self.xp.exp(self.out) * g.sum(axis=self.axis, keepdims=True),)
+
+
+def sum(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis`` (all by default). The gradient broadcasts back to the input shape.
+
+    Example: ``sum(ones((2, 3)), axis=1)`` → ``tensor([3., 3.])``.
+    """
+    return Sum.apply(a, axis=axis, keepdims=keepdims)
+
+
+def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Arithmetic mean over ``axis``; d/da = 1/n."""
+    return Mean.apply(a, axis=axis, keepdims=keepdims)
+
+
+def var(a: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """Variance over ``axis`` with ``ddof`` (0: population, 1: sample). d/da = 2(a-mean)/(n-ddof)."""
+    return Var.apply(a, axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Largest value over ``axis``; ties share the gradient evenly.
+
+    Example: ``max(tensor([[1., 5.], [7., 2.]]), axis=0)`` → ``tensor([7., 5.])``.
+    """
+    return Max.apply(a, axis=axis, keepdims=keepdims)
+
+
+def min(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Smallest value over ``axis``; ties share the gradient evenly."""
+    return Min.apply(a, axis=axis, keepdims=keepdims)
+
+
+def logsumexp(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """log(Σ exp(a)) computed stably as m + log Σ exp(a - m). d/da = softmax(a)."""
+    return LogSumExp.apply(a, axis=axis, keepdims=keepdims)
+
+
+def softmax(a: Tensor, axis: int = -1) -> Tensor:
+    """exp(a) / Σ exp(a) along ``axis`` (max-shifted, so no overflow).
+
+    Example: ``softmax(tensor([0., 0.]))`` → ``tensor([0.5, 0.5])``.
+    """
+    return Softmax.apply(a, axis=axis)
+
+
+def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
+    """a - logsumexp(a) along ``axis``: log-probabilities, stable for large logits."""
+    return LogSoftmax.apply(a, axis=axis)

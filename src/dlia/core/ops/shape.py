@@ -1,0 +1,207 @@
+"""Shape ops: reshape, transpose/permute, broadcast_to/expand, getitem, concatenate, stack, split,
+squeeze, unsqueeze, flatten. None of them computes; their vjps move gradients back into place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from dlia.core.function import Function, shape_error
+from dlia.core.tensor import Tensor
+
+
+class Reshape(Function):
+    def forward(self, a, shape=()):
+        self.shape = a.shape
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise shape_error("reshape", f"cannot reshape {a.size} elements into {tuple(shape)}", a.shape) from None
+
+    def vjp(self, g):
+        return (g.reshape(self.shape),)
+
+
+class Transpose(Function):
+    def forward(self, a, axes=None):
+        nd = a.ndim
+        axes = tuple(range(nd))[::-1] if axes is None else tuple(axes)
+        if len(axes) != nd or sorted(x % nd for x in axes) != list(range(nd)):
+            raise shape_error("transpose", f"axes {axes} are not a permutation of {nd} dims", a.shape)
+        self.inverse = [0] * nd
+        for i, ax in enumerate(axes):
+            self.inverse[ax % nd] = i
+        return a.transpose(axes)
+
+    def vjp(self, g):
+        return (g.transpose(self.inverse),)
+
+
+class BroadcastTo(Function):
+    def forward(self, a, shape=()):
+        try:
+            return self.xp.broadcast_to(a, shape)
+        except ValueError:
+            raise shape_error("broadcast_to", f"cannot broadcast to {tuple(shape)}", a.shape) from None
+
+    def vjp(self, g):
+        return (g,)  # the engine sums it back to the input shape
+
+
+def _has_int_array(idx: Any) -> bool:
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    return any(hasattr(p, "dtype") and p.dtype.kind in "iu" for p in parts)
+
+
+class GetItem(Function):
+    def forward(self, a, index=None):
+        self.shape, self.dtype, self.index = a.shape, a.dtype, index
+        try:
+            return a[index]
+        except IndexError as e:
+            raise shape_error("getitem", str(e), a.shape) from None
+
+    def vjp(self, g):
+        xp = self.xp
+        out = xp.zeros(self.shape, dtype=g.dtype)
+        if _has_int_array(self.index):
+            xp.add.at(out, self.index, g)  # repeated indices accumulate
+        else:
+            out[self.index] = g
+        return (out,)
+
+
+class Concatenate(Function):
+    def forward(self, *arrays, axis=0):
+        self.axis = axis
+        self.sizes = [a.shape[axis] for a in arrays]
+        try:
+            return self.xp.concatenate(arrays, axis=axis)
+        except ValueError as e:
+            raise shape_error("concatenate", str(e), *[a.shape for a in arrays]) from None
+
+    def vjp(self, g):
+        bounds, total = [], 0
+        for n in self.sizes[:-1]:
+            total += n
+            bounds.append(total)
+        return tuple(self.xp.split(g, bounds, axis=self.axis))
+
+
+class Stack(Function):
+    def forward(self, *arrays, axis=0):
+        self.axis = axis
+        try:
+            return self.xp.stack(arrays, axis=axis)
+        except ValueError as e:
+            raise shape_error("stack", str(e), *[a.shape for a in arrays]) from None
+
+    def vjp(self, g):
+        return tuple(self.xp.moveaxis(g, self.axis, 0))
+
+
+def _index(idx: Any) -> Any:
+    """Turn Tensor/list components of an index into arrays."""
+    if isinstance(idx, tuple):
+        return tuple(_index(i) for i in idx)
+    if isinstance(idx, Tensor):
+        return idx.data
+    if isinstance(idx, list):
+        import numpy
+
+        return numpy.asarray(idx)
+    return idx
+
+
+def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
+    """Same elements, new shape (one entry may be -1). Example: ``reshape(ones(6), (2, 3))``."""
+    return Reshape.apply(a, shape=tuple(shape))
+
+
+def flatten(a: Tensor, start: int = 0) -> Tensor:
+    """Merge axes ``start..`` into one: (N, C, H, W) with start=1 → (N, C·H·W)."""
+    start %= a.ndim if a.ndim else 1
+    return Reshape.apply(a, shape=a.shape[:start] + (-1,))
+
+
+def transpose(a: Tensor, axes: Sequence[int] | None = None) -> Tensor:
+    """Permute axes (reverse them by default). The gradient applies the inverse permutation."""
+    return Transpose.apply(a, axes=None if axes is None else tuple(axes))
+
+
+def permute(a: Tensor, axes: Sequence[int]) -> Tensor:
+    """Reorder axes: ``permute(x, (0, 2, 1))`` swaps the last two axes of a 3-D tensor."""
+    return Transpose.apply(a, axes=tuple(axes))
+
+
+def broadcast_to(a: Tensor, shape: Sequence[int]) -> Tensor:
+    """Repeat size-1 axes (and prepend new ones) to reach ``shape``; the gradient sums back."""
+    shape = tuple(a.shape[i - (len(shape) - a.ndim)] if s == -1 else s for i, s in enumerate(shape))
+    return BroadcastTo.apply(a, shape=shape)
+
+
+expand = broadcast_to
+
+
+def getitem(a: Tensor, index: Any) -> Tensor:
+    """``a[index]``: basic slicing and integer-array gathers; repeated indices sum their gradients.
+
+    Example: ``tensor([1., 2., 3.])[[0, 0, 2]]`` → ``tensor([1., 1., 3.])``.
+    """
+    return GetItem.apply(a, index=_index(index))
+
+
+def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis; the gradient is split back into the pieces."""
+    if not tensors:
+        raise ValueError("concatenate: needs at least one tensor")
+    return Concatenate.apply(*tensors, axis=axis)
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis."""
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    return Stack.apply(*tensors, axis=axis)
+
+
+def split(a: Tensor, sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+    """Cut ``a`` along ``axis`` into chunks (PyTorch semantics).
+
+    Args:
+        a: the tensor.
+        sections: an int is the size of every chunk (the last may be smaller); a list gives
+            each chunk's size and must add up to the axis length.
+        axis: the axis to cut.
+    """
+    n = a.shape[axis]
+    if isinstance(sections, int):
+        if sections <= 0:
+            raise ValueError(f"split: chunk size must be positive, got {sections}")
+        sizes = [min(sections, n - i) for i in range(0, n, sections)]
+    else:
+        sizes = list(sections)
+        if sum(sizes) != n:
+            raise shape_error("split", f"sizes {sizes} add up to {sum(sizes)}, not {n}", a.shape)
+    out, start = [], 0
+    lead = (slice(None),) * (axis % a.ndim)
+    for s in sizes:
+        out.append(GetItem.apply(a, index=lead + (slice(start, start + s),)))
+        start += s
+    return out
+
+
+def squeeze(a: Tensor, axis: int | None = None) -> Tensor:
+    """Drop size-1 axes (all, or just ``axis``)."""
+    if axis is None:
+        shape = tuple(n for n in a.shape if n != 1)
+    else:
+        axis %= a.ndim
+        shape = a.shape if a.shape[axis] != 1 else a.shape[:axis] + a.shape[axis + 1 :]
+    return Reshape.apply(a, shape=shape)
+
+
+def unsqueeze(a: Tensor, axis: int) -> Tensor:
+    """Insert a size-1 axis at ``axis``."""
+    axis = axis % (a.ndim + 1)
+    return Reshape.apply(a, shape=a.shape[:axis] + (1,) + a.shape[axis:])

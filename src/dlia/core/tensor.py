@@ -1,0 +1,348 @@
+"""``Tensor``: an array plus what reverse-mode autodiff needs (``requires_grad``, ``grad``, and
+the op that made it).
+
+Operators and methods are thin wrappers over the ops in ``dlia.core.ops``; the ops are bound at the
+bottom of this module to keep imports acyclic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy
+
+from dlia.backend.device import Device, get_array_module, get_device
+
+float32 = numpy.float32
+float64 = numpy.float64
+float16 = numpy.float16
+int32 = numpy.int32
+int64 = numpy.int64
+bool_ = numpy.bool_
+
+_FLOAT_KINDS = ("f",)
+
+
+def _to_array(data: Any, dtype: Any, device: Device | None) -> Any:
+    """Array from Python data or an array: Python floats become float32, ints int64."""
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = device.xp if device is not None else get_array_module(data)
+    if dtype is not None:
+        return xp.asarray(data, dtype=dtype)
+    if isinstance(data, (numpy.ndarray, numpy.generic)) or hasattr(data, "__cuda_array_interface__"):
+        return xp.asarray(data)
+    arr = numpy.asarray(data)
+    if arr.dtype == numpy.float64:
+        arr = arr.astype(numpy.float32)
+    return xp.asarray(arr)
+
+
+def wrap(array: Any, requires_grad: bool = False) -> Tensor:
+    """A leaf tensor around an existing array, with no conversion or copy (internal fast path)."""
+    t = object.__new__(Tensor)
+    t.data = array
+    t.requires_grad = requires_grad
+    t.grad = None
+    t._ctx = None
+    t._retain = False
+    return t
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it for backprop.
+
+    Args:
+        data: nested lists, a scalar or an array. Python floats become float32, ints int64;
+            NumPy/CuPy arrays keep their dtype.
+        dtype: optional dtype to convert to.
+        requires_grad: whether gradients should flow to (and accumulate in) this tensor.
+        device: ``"cpu"``, ``"gpu"`` or a ``Device``; default: where ``data`` lives.
+
+    Example:
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> (x * x).sum().backward()
+        >>> x.grad.numpy()
+        array([2., 4.], dtype=float32)
+    """
+
+    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_retain", "__weakref__")
+    __array_ufunc__ = None  # make NumPy defer to our reflected operators
+
+    def __init__(
+        self,
+        data: Any,
+        dtype: Any = None,
+        requires_grad: bool = False,
+        device: str | Device | None = None,
+    ) -> None:
+        self.data = _to_array(data, dtype, None if device is None else get_device(device))
+        if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(f"only floating-point tensors can require gradients, got {self.data.dtype}")
+        self.requires_grad = bool(requires_grad)
+        self.grad: Tensor | None = None
+        self._ctx = None
+        self._retain = False
+
+    # -- properties ------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def device(self) -> Device:
+        return get_device("cpu" if type(self.data) is numpy.ndarray else "gpu")
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - NumPy/PyTorch name
+        return _shape.transpose(self)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = numpy.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extra = ""
+        if self.data.dtype != numpy.float32:
+            extra += f", dtype={self.data.dtype}"
+        if self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    __hash__ = object.__hash__
+
+    # -- conversion ------------------------------------------------------------------------
+    def numpy(self) -> numpy.ndarray:
+        """The data as a NumPy array (copied from the GPU if needed; shares memory on CPU)."""
+        d = self.data
+        return d if type(d) is numpy.ndarray else numpy.asarray(d.get() if hasattr(d, "get") else d)
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def item(self) -> float | int | bool:
+        if self.data.size != 1:
+            raise ValueError(f"item(): tensor has {self.data.size} elements, expected 1")
+        return self.numpy().reshape(()).item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> numpy.ndarray:
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def to(self, device: str | Device | None = None, dtype: Any = None) -> Tensor:
+        """Copy to another device and/or dtype (differentiable for dtype changes on one device)."""
+        out = self
+        if dtype is not None and numpy.dtype(dtype) != self.data.dtype:
+            out = _elementwise.cast(out, dtype)
+        if device is not None:
+            dev = get_device(device)
+            if dev != out.device:
+                arr = out.numpy() if dev.kind == "cpu" else dev.xp.asarray(out.data)
+                moved = Tensor(arr, requires_grad=out.requires_grad)
+                out = moved
+        return out
+
+    def float(self) -> Tensor:
+        return self.to(dtype=numpy.float32)
+
+    def double(self) -> Tensor:
+        return self.to(dtype=numpy.float64)
+
+    def astype(self, dtype: Any) -> Tensor:
+        return self.to(dtype=dtype)
+
+    # -- autodiff --------------------------------------------------------------------------
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Backpropagate from this tensor, accumulating ``.grad`` on leaves that require it.
+
+        Args:
+            grad: gradient of some scalar w.r.t. this tensor; defaults to 1 for a scalar.
+            retain_graph: keep the graph so ``backward`` can run through it again.
+        """
+        _autodiff.backward(self, grad, retain_graph)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing the data, cut from the graph."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        if flag and self.data.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(f"only floating-point tensors can require gradients, got {self.data.dtype}")
+        self.requires_grad = flag
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        self._retain = True
+
+    def zero_(self) -> Tensor:
+        self.data[...] = 0
+        return self
+
+    # -- reductions and shape methods (bound below) -----------------------------------------
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _reduce.sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _reduce.mean(self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _reduce.max(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _reduce.min(self, axis, keepdims)
+
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return _reduce.var(self, axis, keepdims, ddof)
+
+    def argmax(self, axis: int | None = None) -> Tensor:
+        return Tensor(self.data.argmax(axis=axis))
+
+    def argmin(self, axis: int | None = None) -> Tensor:
+        return Tensor(self.data.argmin(axis=axis))
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _shape.reshape(self, shape)
+
+    view = reshape
+
+    def flatten(self, start: int = 0) -> Tensor:
+        return _shape.flatten(self, start)
+
+    def transpose(self, *axes: int) -> Tensor:
+        if len(axes) == 2 and self.ndim != 2:
+            order = list(range(self.ndim))
+            order[axes[0]], order[axes[1]] = order[axes[1]], order[axes[0]]
+            axes = tuple(order)
+        return _shape.transpose(self, axes or None)
+
+    def permute(self, *axes: int) -> Tensor:
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _shape.transpose(self, axes)
+
+    def expand(self, *shape: int) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _shape.broadcast_to(self, shape)
+
+    def squeeze(self, axis: int | None = None) -> Tensor:
+        return _shape.squeeze(self, axis)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        return _shape.unsqueeze(self, axis)
+
+    def split(self, sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+        return _shape.split(self, sections, axis)
+
+    def clip(self, lo: float | None = None, hi: float | None = None) -> Tensor:
+        return _elementwise.clip(self, lo, hi)
+
+    clamp = clip
+
+    def exp(self) -> Tensor:
+        return _elementwise.exp(self)
+
+    def log(self) -> Tensor:
+        return _elementwise.log(self)
+
+    def sqrt(self) -> Tensor:
+        return _elementwise.sqrt(self)
+
+    def abs(self) -> Tensor:
+        return _elementwise.abs(self)
+
+    def tanh(self) -> Tensor:
+        return _elementwise.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return _elementwise.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return _elementwise.relu(self)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return _reduce.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return _reduce.log_softmax(self, axis)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _reduce.logsumexp(self, axis, keepdims)
+
+    def matmul(self, other: Tensor) -> Tensor:
+        return _arith.matmul(self, other)
+
+    # -- comparisons: no gradient, boolean results -------------------------------------------
+    def _cmp(self, other: Any, fn: Any) -> Tensor:
+        o = other.data if isinstance(other, Tensor) else other
+        return Tensor(fn(self.data, o))
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._cmp(other, lambda a, b: a < b)
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._cmp(other, lambda a, b: a <= b)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._cmp(other, lambda a, b: a > b)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._cmp(other, lambda a, b: a >= b)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._cmp(other, lambda a, b: a == b)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._cmp(other, lambda a, b: a != b)
+
+
+from dlia.core import autodiff as _autodiff  # noqa: E402
+from dlia.core.ops import arith as _arith  # noqa: E402
+from dlia.core.ops import elementwise as _elementwise  # noqa: E402
+from dlia.core.ops import reduce as _reduce  # noqa: E402
+from dlia.core.ops import shape as _shape  # noqa: E402
+
+Tensor.__add__ = _arith.add  # type: ignore[method-assign]
+Tensor.__radd__ = _arith.add  # type: ignore[method-assign]
+Tensor.__sub__ = _arith.sub  # type: ignore[method-assign]
+Tensor.__rsub__ = _arith.rsub  # type: ignore[method-assign]
+Tensor.__mul__ = _arith.mul  # type: ignore[method-assign]
+Tensor.__rmul__ = _arith.mul  # type: ignore[method-assign]
+Tensor.__truediv__ = _arith.div  # type: ignore[method-assign]
+Tensor.__rtruediv__ = _arith.rdiv  # type: ignore[method-assign]
+Tensor.__neg__ = _arith.neg  # type: ignore[method-assign]
+Tensor.__pow__ = _arith.pow  # type: ignore[method-assign]
+Tensor.__rpow__ = _arith.rpow  # type: ignore[method-assign]
+Tensor.__matmul__ = _arith.matmul  # type: ignore[method-assign]
+Tensor.__rmatmul__ = _arith.rmatmul  # type: ignore[method-assign]
+Tensor.__getitem__ = _shape.getitem  # type: ignore[method-assign]
+Tensor.__abs__ = _elementwise.abs  # type: ignore[method-assign]
