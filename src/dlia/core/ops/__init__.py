@@ -22,7 +22,7 @@ from dlia.core.ops.loss import (
     mse_loss,
     nll_loss,
 )
-from dlia.core.ops.nn import dropout, embedding, one_hot
+from dlia.core.ops.nn import dropout, embedding, linear, one_hot
 from dlia.core.ops.reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
 from dlia.core.ops.shape import (
     broadcast_to,
@@ -42,7 +42,7 @@ from dlia.core.ops.shape import (
 __all__ = [
     "abs", "add", "binary_cross_entropy_with_logits", "broadcast_to", "cast", "clip",
     "concatenate", "cross_entropy", "div", "dropout", "embedding", "exp", "expand", "flatten",
-    "getitem", "leaky_relu", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",
+    "getitem", "leaky_relu", "linear", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",
     "mean", "min", "minimum", "mse_loss", "mul", "neg", "nll_loss", "one_hot", "permute", "pow",
     "relu", "reshape", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum",
     "tanh", "transpose", "unsqueeze", "var", "where",

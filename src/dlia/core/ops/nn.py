@@ -93,3 +93,39 @@ def one_hot(indices: Any, num_classes: int, dtype: Any = numpy.float32) -> Tenso
         raise IndexError(f"one_hot: indices span [{int(idx.min())}, {int(idx.max())}], expected [0, {num_classes})")
     xp = get_array_module(idx)
     return Tensor(xp.eye(num_classes, dtype=dtype)[idx])
+
+
+class Linear(Function):
+    """Fused ``x @ weight.T + bias`` for (..., in) inputs and a (out, in) weight, as torch.nn.Linear."""
+
+    def forward(self, x, weight, bias=None):
+        if x.shape[-1] != weight.shape[1]:
+            raise shape_error(
+                "linear", f"input features {x.shape[-1]} do not match weight's in_features {weight.shape[1]}",
+                x.shape, weight.shape,
+            )
+        self.x, self.w = x, weight
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        return out
+
+    def vjp(self, g):
+        x, w = self.x, self.w
+        needs = self.needs
+        gx = g @ w if needs[0] else None
+        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        gw = g2.T @ x.reshape(-1, x.shape[-1]) if needs[1] else None
+        gb = g2.sum(axis=0) if len(needs) > 2 and needs[2] else None
+        return gx, gw, gb
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """Affine map ``x @ weightᵀ + bias`` in one op: (..., in), (out, in), (out,) → (..., out).
+
+    d/dx = g·W, d/dW = gᵀ·x, d/db = Σ g over all leading axes.
+    Example: ``linear(ones((2, 3)), ones((4, 3))).shape`` → ``(2, 4)``.
+    """
+    if bias is None:
+        return Linear.apply(x, weight)
+    return Linear.apply(x, weight, bias)

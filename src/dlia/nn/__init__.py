@@ -1,0 +1,31 @@
+"""Layers and models: ``Module``, ``Parameter``, ``Linear``, ``Embedding``, losses and more."""
+
+from dlia.nn import functional, init
+from dlia.nn.layers import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ModuleList,
+    MSELoss,
+    NLLLoss,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from dlia.nn.module import IncompatibleKeys, Module, StateDictError
+from dlia.nn.parameter import Parameter
+
+__all__ = [
+    "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "Identity",
+    "IncompatibleKeys", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "Module", "ModuleList",
+    "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "StateDictError", "Tanh",
+    "functional", "init",
+]

@@ -1,0 +1,264 @@
+"""``Module``: the base of every layer, with PyTorch's names for parameters and state."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import numpy
+
+from dlia.backend.device import Device, get_device
+from dlia.core.sparse import SparseGrad
+from dlia.core.tensor import Tensor
+from dlia.nn.parameter import Parameter
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` found missing from, or unexpected in, a state dict."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class StateDictError(KeyError):
+    """A state dict that does not fit the module (missing/unexpected keys, wrong shapes)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class Module:
+    """Base class of layers and models.
+
+    Assigning a ``Parameter`` or a ``Module`` to an attribute registers it, so ``parameters()``,
+    ``state_dict()``, ``train()``/``eval()`` and ``to()`` reach it. Subclasses implement
+    ``forward``; calling the module calls ``forward``.
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # -- registration ----------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"call Module.__init__() in {type(self).__name__}.__init__ before assigning {name!r}")
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` under ``name`` (``None`` registers an absent optional parameter)."""
+        if param is None:
+            self._parameters.pop(name, None)
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Register a non-trainable tensor (e.g. running statistics) that ``state_dict`` saves."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            tensor = Tensor(tensor)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, tensor)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        self._modules[name] = module
+        object.__setattr__(self, name, module)
+
+    # -- traversal -------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every submodule, each once, with dotted names."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, mod = stack.pop(0)
+            if id(mod) in seen:
+                continue
+            seen.add(id(mod))
+            yield name, mod
+            stack[0:0] = [
+                (f"{name}.{child}" if name else child, m) for child, m in mod._modules.items() if m is not None
+            ]
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, parameter)`` pairs; a parameter shared by two modules appears once."""
+        seen: set[int] = set()
+        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mod_name, mod in mods:
+            for name, p in mod._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        for mod_name, mod in self.named_modules(prefix):
+            for name, b in mod._buffers.items():
+                if b is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def buffers(self) -> Iterator[Tensor]:
+        for _, b in self.named_buffers():
+            yield b
+
+    def num_parameters(self) -> int:
+        """Total number of scalar parameters."""
+        return int(sum(p.size for p in self.parameters()))
+
+    # -- modes and gradients ---------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (dropout active, batch statistics) on this module and submodules."""
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Set evaluation mode; same as ``train(False)``."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients of all parameters."""
+        for p in self.parameters():
+            if set_to_none or p.grad is None or isinstance(p.grad, SparseGrad):
+                p.grad = None
+            else:
+                p.grad = Tensor(p.grad.data * 0)
+
+    def requires_grad_(self, flag: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad = flag
+        return self
+
+    def apply(self, fn: Callable[[Module], None]) -> Module:
+        """Call ``fn`` on every submodule and then on this module (e.g. custom initialisation)."""
+        for m in reversed(list(self.modules())):
+            fn(m)
+        return self
+
+    def to(self, device: str | Device | None = None, dtype: Any = None) -> Module:
+        """Move parameters and buffers to a device and/or floating dtype, in place."""
+        dev = get_device(device) if device is not None else None
+        for t in list(self.parameters()) + list(self.buffers()):
+            arr = t.data
+            if dtype is not None and arr.dtype.kind == "f":
+                arr = arr.astype(dtype)
+            if dev is not None:
+                arr = dev.xp.asarray(arr) if dev.kind != "cpu" else Tensor(arr).numpy()
+            t.data = arr
+            t.grad = None
+        return self
+
+    def float(self) -> Module:
+        return self.to(dtype=numpy.float32)
+
+    def double(self) -> Module:
+        return self.to(dtype=numpy.float64)
+
+    # -- state -------------------------------------------------------------------------------
+    def state_dict(self) -> OrderedDict[str, Tensor]:
+        """Every parameter and persistent buffer by dotted name (tensors sharing the data)."""
+        out: OrderedDict[str, Tensor] = OrderedDict()
+        for mod_name, mod in self.named_modules():
+            for name, p in mod._parameters.items():
+                if p is not None:
+                    out[f"{mod_name}.{name}" if mod_name else name] = p.detach()
+            for name, b in mod._buffers.items():
+                if b is not None and name not in mod._non_persistent:
+                    out[f"{mod_name}.{name}" if mod_name else name] = b.detach()
+        return out
+
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy values into this module's parameters and buffers.
+
+        Args:
+            state_dict: name → Tensor or array, as returned by ``state_dict()``.
+            strict: raise if any key is missing or unexpected.
+
+        Returns:
+            ``IncompatibleKeys(missing_keys, unexpected_keys)``.
+
+        Raises:
+            StateDictError: on a shape mismatch (always), or missing/unexpected keys when strict;
+                the message lists every offending key. Nothing is changed when it raises.
+        """
+        own = self.state_dict()
+        targets: dict[str, Tensor] = {}
+        for mod_name, mod in self.named_modules():
+            for name, t in list(mod._parameters.items()) + list(mod._buffers.items()):
+                if t is not None:
+                    targets[f"{mod_name}.{name}" if mod_name else name] = t
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        problems = []
+        for k, v in state_dict.items():
+            if k in own:
+                shape = tuple(v.shape)
+                if shape != own[k].shape:
+                    problems.append(f"{k}: checkpoint has shape {shape}, model has {own[k].shape}")
+        if strict:
+            if missing:
+                problems.append("missing keys: " + ", ".join(missing))
+            if unexpected:
+                problems.append("unexpected keys: " + ", ".join(unexpected))
+        if problems:
+            raise StateDictError(f"load_state_dict for {type(self).__name__} failed: " + "; ".join(problems))
+        for k, v in state_dict.items():
+            if k in targets:
+                t = targets[k]
+                arr = v.data if isinstance(v, Tensor) else v
+                xp = t.device.xp
+                t.data = xp.array(arr, dtype=t.data.dtype)
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- calling and printing ------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {sub}")
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n" + "\n".join(lines) + "\n)"

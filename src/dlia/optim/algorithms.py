@@ -1,0 +1,203 @@
+"""The optimizers, each the PyTorch update rule written on arrays with in-place NumPy/CuPy math:
+SGD (momentum, Nesterov, weight decay), Adam, AdamW, RMSprop, Adagrad."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from dlia.backend.device import get_array_module
+from dlia.core.sparse import SparseGrad
+from dlia.optim.optimizer import Optimizer
+
+
+def _check(name: str, value: float, low: float = 0.0) -> None:
+    if not value >= low:
+        raise ValueError(f"invalid {name}: {value} (must be >= {low})")
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent: p ← p - lr·d, with momentum buffer b ← μ·b + (1-dampening)·g,
+    d = b (or g + μ·b with Nesterov), and L2 weight decay g ← g + λ·p.
+
+    Plain SGD (no momentum or weight decay) applies a ``SparseGrad`` to its rows only.
+    """
+
+    handles_sparse = True
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
+        _check("lr", lr)
+        _check("momentum", momentum)
+        _check("weight_decay", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def update(self, p, grad, group, state):
+        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        if type(grad) is SparseGrad:
+            if mu == 0 and wd == 0:
+                xp = get_array_module(grad.values)
+                xp.subtract.at(p.data, grad.indices, grad.values * p.dtype.type(lr))
+                return
+            grad = grad.to_dense()
+        d = p.data
+        if wd:
+            grad = grad + wd * d
+        if mu:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = grad.copy()
+            else:
+                buf *= mu
+                buf += (1 - group["dampening"]) * grad
+            grad = grad + mu * buf if group["nesterov"] else buf
+        d -= d.dtype.type(lr) * grad
+
+
+class Adam(Optimizer):
+    """Kingma & Ba (2015): m ← β₁m + (1-β₁)g, v ← β₂v + (1-β₂)g², p ← p - lr·m̂/(√v̂ + ε), with
+    bias corrections; ``weight_decay`` adds λ·p to the gradient (L2), ``amsgrad`` keeps max v."""
+
+    decoupled = False
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+        _check("lr", lr)
+        _check("eps", eps)
+        _check("weight_decay", weight_decay)
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"invalid betas {betas}: each must be in [0, 1)")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+
+    def update(self, p, grad, group, state):
+        d = p.data
+        xp = get_array_module(d)
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if "step" not in state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(d)
+            state["exp_avg_sq"] = xp.zeros_like(d)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = xp.zeros_like(d)
+        state["step"] += 1
+        t = state["step"]
+        if wd:
+            if self.decoupled:
+                d *= d.dtype.type(1 - lr * wd)
+            else:
+                grad = grad + d.dtype.type(wd) * d
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m += (grad - m) * d.dtype.type(1 - b1)
+        v *= d.dtype.type(b2)
+        v += d.dtype.type(1 - b2) * grad * grad
+        if group["amsgrad"]:
+            vmax = state["max_exp_avg_sq"]
+            xp.maximum(vmax, v, out=vmax)
+            v = vmax
+        step_size = lr / (1 - b1**t)
+        denom = xp.sqrt(v)
+        denom /= d.dtype.type(math.sqrt(1 - b2**t))
+        denom += d.dtype.type(eps)
+        d -= d.dtype.type(step_size) * m / denom
+
+
+class AdamW(Adam):
+    """Loshchilov & Hutter (2019): Adam with decoupled weight decay p ← p·(1 - lr·λ) (default λ=0.01)."""
+
+    decoupled = True
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+class RMSprop(Optimizer):
+    """Hinton's RMSprop as in PyTorch: s ← αs + (1-α)g², p ← p - lr·g/(√s + ε); optional centring
+    (subtract the squared running mean of g) and momentum."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
+        _check("lr", lr)
+        _check("alpha", alpha)
+        _check("eps", eps)
+        _check("momentum", momentum)
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered))
+
+    def update(self, p, grad, group, state):
+        d = p.data
+        xp = get_array_module(d)
+        f = d.dtype.type
+        alpha, eps, wd, mu = group["alpha"], group["eps"], group["weight_decay"], group["momentum"]
+        if "step" not in state:
+            state["step"] = 0
+            state["square_avg"] = xp.zeros_like(d)
+            if mu > 0:
+                state["momentum_buffer"] = xp.zeros_like(d)
+            if group["centered"]:
+                state["grad_avg"] = xp.zeros_like(d)
+        state["step"] += 1
+        if wd:
+            grad = grad + f(wd) * d
+        sq = state["square_avg"]
+        sq *= f(alpha)
+        sq += f(1 - alpha) * grad * grad
+        if group["centered"]:
+            ga = state["grad_avg"]
+            ga += (grad - ga) * f(1 - alpha)
+            avg = xp.sqrt(sq - ga * ga)
+        else:
+            avg = xp.sqrt(sq)
+        avg += f(eps)
+        if mu > 0:
+            buf = state["momentum_buffer"]
+            buf *= f(mu)
+            buf += grad / avg
+            d -= f(group["lr"]) * buf
+        else:
+            d -= f(group["lr"]) * grad / avg
+
+
+class Adagrad(Optimizer):
+    """Duchi et al. (2011): s ← s + g², p ← p - lr_t·g/(√s + ε), lr_t = lr / (1 + (t-1)·lr_decay).
+
+    A ``SparseGrad`` (weight decay 0) updates only the rows it holds, as in PyTorch."""
+
+    handles_sparse = True
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
+        _check("lr", lr)
+        _check("lr_decay", lr_decay)
+        _check("eps", eps)
+        _check("initial_accumulator_value", initial_accumulator_value)
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
+
+    def update(self, p, grad, group, state):
+        d = p.data
+        xp = get_array_module(d)
+        f = d.dtype.type
+        if "step" not in state:
+            state["step"] = 0
+            state["sum"] = xp.full_like(d, group["initial_accumulator_value"])
+        state["step"] += 1
+        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        acc = state["sum"]
+        if type(grad) is SparseGrad:
+            if group["weight_decay"]:
+                grad = grad.to_dense()
+            else:
+                g = grad.coalesce()
+                rows = g.indices
+                acc[rows] += g.values * g.values
+                d[rows] -= f(clr) * g.values / (xp.sqrt(acc[rows]) + f(group["eps"]))
+                return
+        if group["weight_decay"]:
+            grad = grad + f(group["weight_decay"]) * d
+        acc += grad * grad
+        d -= f(clr) * grad / (xp.sqrt(acc) + f(group["eps"]))

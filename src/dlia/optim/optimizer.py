@@ -1,0 +1,146 @@
+"""``Optimizer``: parameter groups, per-parameter state, ``zero_grad``/``step``/``state_dict``."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from dlia.core.function import no_grad
+from dlia.core.sparse import SparseGrad
+from dlia.core.tensor import Tensor
+
+
+class Optimizer:
+    """Base class: holds ``param_groups`` (dicts with ``params`` and hyper-parameters) and ``state``.
+
+    Subclasses implement ``update(p, grad, group, state)`` on raw arrays for one parameter; the
+    base class walks the groups, skips parameters without gradients and runs under ``no_grad``.
+    """
+
+    #: whether ``update`` accepts a ``SparseGrad`` (otherwise sparse gradients are densified)
+    handles_sparse = False
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        """Add parameters with their own hyper-parameters (the rest come from the defaults)."""
+        group = dict(group)
+        ps = group["params"]
+        group["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
+        for k, v in self.defaults.items():
+            group.setdefault(k, v)
+        for p in group["params"]:
+            if not p.requires_grad:
+                raise ValueError("optimizer: can only optimize tensors that require grad")
+            if any(p is q for g in self.param_groups for q in g["params"]):
+                raise ValueError("optimizer: a parameter appears in more than one group")
+        group.setdefault("initial_lr", group.get("lr"))
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for g in self.param_groups:
+            for p in g["params"]:
+                if set_to_none or p.grad is None or isinstance(p.grad, SparseGrad):
+                    p.grad = None
+                else:
+                    p.grad = Tensor(p.grad.data * 0)
+
+    @no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns ``closure()`` if one is given."""
+        loss = None
+        if closure is not None:
+            from dlia.core.function import enable_grad
+
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                if type(grad) is SparseGrad:
+                    if not self.handles_sparse:
+                        grad = grad.to_dense()
+                else:
+                    grad = grad.data
+                state = self.state.get(p)
+                if state is None:
+                    state = self.state[p] = {}
+                self.update(p, grad, group, state)
+        return loss
+
+    def update(self, p: Tensor, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """``{"state": {index: {name: array or number}}, "param_groups": [...]}`` like PyTorch,
+        with parameters replaced by their position across groups."""
+        index: dict[int, int] = {}
+        groups = []
+        for g in self.param_groups:
+            packed = {k: v for k, v in g.items() if k != "params"}
+            ids = []
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            packed["params"] = ids
+            groups.append(packed)
+        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore from ``state_dict()``; the parameter groups must have the same sizes."""
+        groups = state_dict.get("param_groups")
+        if groups is None or "state" not in state_dict:
+            raise ValueError("optimizer state dict needs 'state' and 'param_groups'")
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"optimizer state has {len(groups)} parameter groups, optimizer has {len(self.param_groups)}")
+        params = []
+        for saved, own in zip(groups, self.param_groups):
+            if len(saved["params"]) != len(own["params"]):
+                raise ValueError(
+                    f"optimizer state group has {len(saved['params'])} parameters, optimizer group has {len(own['params'])}"
+                )
+            params.extend(own["params"])
+        new_state: dict[Tensor, dict[str, Any]] = {}
+        for key, s in state_dict["state"].items():
+            i = int(key)
+            if not 0 <= i < len(params):
+                raise ValueError(f"optimizer state refers to parameter {i}, but there are {len(params)}")
+            p = params[i]
+            restored = {}
+            for name, v in s.items():
+                if hasattr(v, "shape") and getattr(v, "ndim", 0) > 0:
+                    if tuple(v.shape) != p.shape:
+                        raise ValueError(f"optimizer state {name!r} of parameter {i} has shape {tuple(v.shape)}, parameter has {p.shape}")
+                    v = p.device.xp.array(v, dtype=p.dtype)
+                elif hasattr(v, "shape"):
+                    v = v.item() if hasattr(v, "item") else v
+                restored[name] = v
+            new_state[p] = restored
+        for saved, own in zip(groups, self.param_groups):
+            for k, v in saved.items():
+                if k != "params":
+                    own[k] = copy.deepcopy(v)
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(g):
+                if k != "params":
+                    lines.append(f"    {k}: {g[k]}")
+        return "\n".join(lines) + "\n)"
