@@ -124,7 +124,9 @@ class Optimizer:
             for name, v in s.items():
                 if hasattr(v, "shape") and getattr(v, "ndim", 0) > 0:
                     if tuple(v.shape) != p.shape:
-                        raise ValueError(f"optimizer state {name!r} of parameter {i} has shape {tuple(v.shape)}, parameter has {p.shape}")
+                        raise ValueError(
+                            f"optimizer state {name!r} of parameter {i} has shape {tuple(v.shape)}, parameter has {p.shape}"
+                        )
                     v = p.device.xp.array(v, dtype=p.dtype)
                 elif hasattr(v, "shape"):
                     v = v.item() if hasattr(v, "item") else v

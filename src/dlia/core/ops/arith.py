@@ -11,7 +11,6 @@ from typing import Any
 import numpy
 
 from dlia.backend.device import get_array_module
-
 from dlia.core.function import Function, shape_error
 from dlia.core.tensor import Tensor
 
@@ -114,6 +113,8 @@ class MatMul(Function):
         a, b = self.a, self.b
         if a.ndim == 2 and b.ndim == 2:  # the common case, without swapaxes calls
             return (g @ b.T if self.needs[0] else None, a.T @ g if self.needs[1] else None)
+        if a.ndim == 1 and b.ndim == 1:  # a dot product: g is a scalar
+            return (g * b if self.needs[0] else None, g * a if self.needs[1] else None)
         xp = self.xp
         if a.ndim == 1:
             a = a[None, :]

@@ -1,0 +1,1 @@
+"""The ``dlia`` command line: one module per subcommand."""

@@ -1,0 +1,125 @@
+"""``dlia demo``: a short tour of what dlia can do, from one neuron to a trained network."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy
+
+import dlia
+from dlia import nn, optim
+from dlia.cli.errors import UserError
+from dlia.cli.progress import Progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="a quick tour: autodiff, XOR, an MLP on handwritten digits",
+                       description="A quick tour of dlia: backprop through one logistic neuron, XOR with a "
+                                   "hidden layer, and an MLP trained on the 8x8 digits.")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--epochs", type=int, default=20, help="digits MLP epochs (default 20)")
+    p.add_argument("--data", default=None, help="digits.npz or its folder (default: search ./data, ../shared/data)")
+    p.add_argument("--out", default=None, help="folder for the demo checkpoint (default: a temporary folder)")
+    p.set_defaults(run=run)
+
+
+def _section(title: str) -> None:
+    print(f"\n== {title} " + "=" * max(0, 66 - len(title)))
+
+
+def neuron_demo() -> None:
+    _section("1. Backprop through one logistic neuron")
+    x = dlia.tensor([1.0, 0.5])
+    w = dlia.tensor([0.8, -0.4], requires_grad=True)
+    b = dlia.tensor(0.1, requires_grad=True)
+    z = (w * x).sum() + b
+    y = dlia.sigmoid(z)
+    t = 1.0
+    e = 0.5 * (t - y) ** 2
+    e.backward()
+    dy = float(y.item()) - t
+    dz = float(y.item()) * (1 - float(y.item())) * dy
+    print(f"z = w·x + b = {z.item():.4f}   y = sigmoid(z) = {y.item():.4f}   E = ½(t - y)² = {e.item():.4f}")
+    print(f"∂E/∂y = y - t = {dy:.4f};  ∂E/∂z = y(1-y)·∂E/∂y = {dz:.4f}")
+    print(f"∂E/∂w = x·∂E/∂z = {numpy.round(x.numpy() * dz, 4)}   engine: {numpy.round(w.grad.numpy(), 4)}")
+
+
+def xor_demo(seed: int) -> None:
+    _section("2. XOR needs a hidden layer")
+    X = dlia.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    W = dlia.tensor([[1.0, 1.0], [1.0, 1.0]])
+    c = dlia.tensor([0.0, -1.0])
+    w = dlia.tensor([[1.0], [-2.0]])
+    h = dlia.relu(X @ W + c)
+    print("lecture's weights: relu(XW + c) =", h.numpy().tolist(), "→ output", (h @ w).numpy().ravel().tolist())
+    gen = dlia.Generator(seed)
+    model = nn.Sequential(nn.Linear(2, 4, generator=gen), nn.Tanh(), nn.Linear(4, 1, generator=gen))
+    opt = optim.Adam(model.parameters(), lr=0.05)
+    y = dlia.tensor([[0.0], [1.0], [1.0], [0.0]])
+    for _ in range(300):
+        opt.zero_grad()
+        loss = dlia.binary_cross_entropy_with_logits(model(X), y)
+        loss.backward()
+        opt.step()
+    with dlia.no_grad():
+        p = dlia.sigmoid(model(X)).numpy().ravel()
+    print(f"trained 2-4-1 net (300 Adam steps): loss {loss.item():.4f}, P(1) = {[round(float(v), 3) for v in p]}")
+
+
+def digits_demo(args: argparse.Namespace) -> None:
+    _section("3. An MLP on handwritten digits (64-128-10)")
+    from dlia.data import DataLoader, DataNotFoundError, TensorDataset, load_digits, train_test_split
+    from dlia.io import load_checkpoint, save_checkpoint
+
+    try:
+        images, labels = load_digits(args.data)
+    except DataNotFoundError as e:
+        if args.data is not None:
+            raise
+        print(f"skipped: {e}")
+        return
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    x = images.reshape(len(images), -1)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, labels, test_fraction=0.2, seed=0)
+    gen = dlia.Generator(args.seed)
+    model = nn.Sequential(nn.Linear(64, 128, generator=gen), nn.ReLU(), nn.Linear(128, 10, generator=gen))
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(x_tr, y_tr), batch_size=32, shuffle=True, generator=gen)
+    history = []
+    for epoch in range(1, args.epochs + 1):
+        bar = Progress(loader, desc=f"epoch {epoch:2d}/{args.epochs}")
+        total = 0.0
+        for xb, yb in bar:
+            opt.zero_grad()
+            loss = dlia.cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+            total += loss.item()
+            bar.set(loss=total / (bar.n + 1))
+        history.append(total / len(loader))
+    with dlia.no_grad():
+        acc = float((model(dlia.tensor(x_te)).numpy().argmax(1) == y_te).mean())
+    print(f"test accuracy on {len(y_te)} held-out digits: {acc:.2%}")
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="dlia-demo-"))
+    path = save_checkpoint(out / "digits_mlp.npz", model, opt, step=args.epochs, generator=gen,
+                           config={"layers": [64, 128, 10]}, history={"train_loss": history})
+    fresh = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    load_checkpoint(path, fresh)
+    with dlia.no_grad():
+        same = numpy.array_equal(fresh(dlia.tensor(x_te)).numpy(), model(dlia.tensor(x_te)).numpy())
+    print(f"checkpoint written to {path} and reloaded: predictions identical = {same}")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.epochs < 1:
+        raise UserError(f"--epochs must be at least 1, got {args.epochs}")
+    dlia.manual_seed(args.seed)
+    print(f"dlia {dlia.__version__} demo (seed {args.seed})")
+    neuron_demo()
+    xor_demo(args.seed)
+    digits_demo(args)
+    print("\nNext: see README.md for the library API and docs/ for each part of the lecture.")
+    return 0

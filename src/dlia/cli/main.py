@@ -1,0 +1,51 @@
+"""``dlia`` entry point: parses the subcommand and turns user errors into one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from dlia import __version__
+from dlia.cli.errors import UserError
+
+#: subcommand name → module in dlia.cli with ``register(subparsers)`` and ``run(args)``
+COMMANDS = {
+    "demo": "dlia.cli.demo",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dlia",
+        description="Deep Learning in Action: every model of the lecture, runnable and inspectable.",
+    )
+    parser.add_argument("--version", action="version", version=f"dlia {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS.values():
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from dlia.data.paths import DataNotFoundError
+    from dlia.io.checkpoint import CheckpointError
+
+    try:
+        return int(args.run(args) or 0)
+    except (UserError, DataNotFoundError, CheckpointError) as e:
+        print(f"dlia {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dlia {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The 8×8 handwritten digits (scikit-learn's ``load_digits``: 1797 images, values 0..16)."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy
+
+from dlia.data.paths import find_data_file
+
+
+def load_digits(path: str | os.PathLike[str] | None = None) -> tuple[numpy.ndarray, numpy.ndarray]:
+    """Load ``digits.npz`` (arrays ``images`` uint8 (N, 8, 8) and ``target``).
+
+    Args:
+        path: the file, or a folder holding ``digits.npz``; default: search the data folders.
+
+    Returns:
+        ``(images, labels)``: float32 images scaled to [0, 1] of shape (N, 8, 8), int64 labels.
+
+    Raises:
+        DataNotFoundError: no such file. ValueError: the file is not a valid digits archive.
+    """
+    p = find_data_file("digits.npz", path)
+    try:
+        with numpy.load(p, allow_pickle=False) as z:
+            images, target = z["images"], z["target"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{p} is not a valid digits archive (need arrays 'images' and 'target'): {e}") from None
+    if images.ndim != 3 or len(images) != len(target):
+        raise ValueError(f"{p}: expected images (N, H, W) and N targets, got {images.shape} and {target.shape}")
+    return images.astype(numpy.float32) / 16.0, target.astype(numpy.int64)

@@ -1,0 +1,38 @@
+"""Where data files are looked for: an explicit path first, then the usual folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A data file was not found; the message says where we looked."""
+
+
+def search_dirs() -> list[Path]:
+    """Folders searched for data files, in order: ./data, ../shared/data, the user cache."""
+    cache = Path(os.path.expanduser("~")) / ".cache" / "dlia"
+    return [Path("data"), Path("..") / "shared" / "data", Path("shared") / "data", cache]
+
+
+def find_data_file(name: str, path: str | os.PathLike[str] | None = None) -> Path:
+    """Resolve a data file: ``path`` if given (a file, or a folder holding ``name``), else search.
+
+    Raises:
+        DataNotFoundError: naming the file and every place tried.
+    """
+    if path is not None:
+        p = Path(path)
+        if p.is_dir():
+            p = p / name
+        if p.is_file():
+            return p
+        raise DataNotFoundError(f"data file not found: {p}")
+    tried = []
+    for d in search_dirs():
+        p = d / name
+        if p.is_file():
+            return p
+        tried.append(str(p))
+    raise DataNotFoundError(f"{name} not found (looked in: {', '.join(tried)}); pass its path with --data")
