@@ -1,0 +1,77 @@
+"""The ``dlia`` command: version, help, the demo, and one-line errors with exit status 2."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import dlia
+from dlia.cli.main import main
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "dlia.cli.main", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"dlia {dlia.__version__}"
+
+
+def test_help_lists_demo(capsys):
+    assert main([]) == 0
+    assert "demo" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not (DATA / "digits.npz").is_file(), reason="shared digits data not present")
+def test_demo_runs_end_to_end(tmp_path):
+    r = run_cli("demo", "--epochs", "15", "--data", str(DATA), "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "∂E/∂w" in r.stdout
+    assert "output [0.0, 1.0, 1.0, 0.0]" in r.stdout
+    acc = float(r.stdout.split("test accuracy on 359 held-out digits: ")[1].split("%")[0])
+    assert acc >= 96.0
+    assert "predictions identical = True" in r.stdout
+    assert (tmp_path / "digits_mlp.npz").is_file()
+
+
+def test_demo_is_reproducible(tmp_path):
+    a = run_cli("demo", "--epochs", "2", "--seed", "3", "--data", str(DATA), "--out", str(tmp_path / "a"))
+    b = run_cli("demo", "--epochs", "2", "--seed", "3", "--data", str(DATA), "--out", str(tmp_path / "b"))
+    strip = [line for line in a.stdout.splitlines() if "checkpoint written" not in line]
+    assert strip == [line for line in b.stdout.splitlines() if "checkpoint written" not in line]
+
+
+def test_demo_skips_digits_when_absent(tmp_path):
+    r = run_cli("demo", "--epochs", "1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "skipped: digits.npz not found" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["demo", "--epochs", "0"], "--epochs must be at least 1"),
+        (["demo", "--data", "/no/such/digits.npz"], "data file not found"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(args, message):
+    r = run_cli(*args)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_digits_file_is_a_user_error(tmp_path):
+    bad = tmp_path / "digits.npz"
+    bad.write_bytes(b"\x00\xffgarbage")
+    r = run_cli("demo", "--epochs", "1", "--data", str(bad))
+    assert r.returncode == 2
+    assert "not a valid digits archive" in r.stderr and "Traceback" not in r.stderr
