@@ -238,7 +238,8 @@ class Tensor:
         return _shape.flatten(self, start)
 
     def transpose(self, *axes: int) -> Tensor:
-        if len(axes) == 2 and self.ndim != 2:
+        """Two axes are swapped (PyTorch's ``transpose(d0, d1)``); none reverse all; more permute."""
+        if len(axes) == 2:
             order = list(range(self.ndim))
             order[axes[0]], order[axes[1]] = order[axes[1]], order[axes[0]]
             axes = tuple(order)

@@ -125,6 +125,7 @@ class RMSprop(Optimizer):
         _check("alpha", alpha)
         _check("eps", eps)
         _check("momentum", momentum)
+        _check("weight_decay", weight_decay)
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered))
 
@@ -173,6 +174,7 @@ class Adagrad(Optimizer):
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
         _check("lr", lr)
         _check("lr_decay", lr_decay)
+        _check("weight_decay", weight_decay)
         _check("eps", eps)
         _check("initial_accumulator_value", initial_accumulator_value)
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,

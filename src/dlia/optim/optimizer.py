@@ -6,7 +6,7 @@ import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from dlia.core.function import no_grad
+from dlia.core.function import _GradMode, enable_grad
 from dlia.core.sparse import SparseGrad
 from dlia.core.tensor import Tensor
 
@@ -55,15 +55,20 @@ class Optimizer:
                 else:
                     p.grad = Tensor(p.grad.data * 0)
 
-    @no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` if one is given."""
         loss = None
         if closure is not None:
-            from dlia.core.function import enable_grad
-
             with enable_grad():
                 loss = closure()
+        prev, _GradMode.enabled = _GradMode.enabled, False  # like no_grad(), without its call overhead
+        try:
+            self._step_all()
+        finally:
+            _GradMode.enabled = prev
+        return loss
+
+    def _step_all(self) -> None:
         for group in self.param_groups:
             for p in group["params"]:
                 grad = p.grad
@@ -78,7 +83,6 @@ class Optimizer:
                 if state is None:
                     state = self.state[p] = {}
                 self.update(p, grad, group, state)
-        return loss
 
     def update(self, p: Tensor, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -57,11 +57,13 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     def forward(self, a):
-        xp = self.xp
-        e = xp.exp(-xp.abs(a))  # never overflows
-        r = 1 / (1 + e)
-        self.out = xp.where(a >= 0, r, e * r)
-        return self.out
+        # σ(a) = (1 + tanh(a/2)) / 2: one transcendental, never overflows
+        half = a.dtype.type(0.5) if a.dtype.kind == "f" else 0.5
+        out = self.xp.tanh(a * half)
+        out *= half
+        out += half
+        self.out = out
+        return out
 
     def vjp(self, g):
         return (g * self.out * (1 - self.out),)

@@ -28,7 +28,10 @@ class MSELoss(Function):
             raise shape_error("mse_loss", "input and target shapes differ", a.shape, b.shape)
         self.diff, self.reduction = a - b, reduction
         sq = self.diff * self.diff
-        return sq.mean() if reduction == "mean" else sq.sum() if reduction == "sum" else sq
+        if reduction == "none":
+            return sq
+        total = sq.sum()
+        return total / total.dtype.type(sq.size) if reduction == "mean" else total
 
     def vjp(self, g):
         scale = 2.0 / self.diff.size if self.reduction == "mean" else 2.0
@@ -153,7 +156,10 @@ class BCEWithLogits(Function):
         self.pw = None if pos_weight is None else xp.asarray(pos_weight, dtype=x.dtype)
         weight = 1 if self.pw is None else 1 + (self.pw - 1) * y
         per = (1 - y) * x + weight * softplus_neg
-        return per.mean() if reduction == "mean" else per.sum() if reduction == "sum" else per
+        if reduction == "none":
+            return per
+        total = per.sum()
+        return total / total.dtype.type(per.size) if reduction == "mean" else total
 
     def vjp(self, g):
         xp = self.xp

@@ -56,7 +56,8 @@ class Mean(Function):
         for i in self.axes:
             n *= a.shape[i]
         self.n = n
-        return a.mean(axis=self.axes, keepdims=keepdims)
+        total = a.sum(axis=self.axes, keepdims=keepdims)
+        return total / total.dtype.type(n) if a.dtype.kind == "f" else total / n
 
     def vjp(self, g):
         g = _expand(g, self.shape, self.axes, self.keepdims) / g.dtype.type(self.n)
