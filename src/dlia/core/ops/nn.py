@@ -59,7 +59,7 @@ def embedding(weight: Tensor, indices: Any, sparse: bool = False, padding_idx: i
 
     The gradient is a scatter-add into the rows used; with ``sparse=True`` it stays a
     ``SparseGrad`` of only those rows, so a huge vocabulary never densifies. Rows equal to
-    ``padding_idx`` get no gradient.
+    ``padding_idx`` get no gradient; a negative one counts from the end, as in PyTorch.
 
     Example: ``embedding(eye(3), tensor([2, 0]))`` → ``[[0, 0, 1], [1, 0, 0]]``.
     """
@@ -67,6 +67,11 @@ def embedding(weight: Tensor, indices: Any, sparse: bool = False, padding_idx: i
         indices = Tensor(numpy.asarray(indices))
     if weight.ndim != 2:
         raise shape_error("embedding", "weight must be 2-D (num_embeddings, dim)", weight.shape, indices.shape)
+    if padding_idx is not None:
+        n = weight.shape[0]
+        if not -n <= padding_idx < n:
+            raise ValueError(f"embedding: padding_idx {padding_idx} is outside a table of {n} rows")
+        padding_idx %= n
     return Embedding.apply(weight, indices, sparse=sparse, padding_idx=padding_idx)
 
 
