@@ -13,11 +13,22 @@ from dlia.cli.errors import UserError
 #: subcommand name → module in dlia.cli with ``register(subparsers)`` and ``run(args)``
 COMMANDS = {
     "demo": "dlia.cli.demo",
+    "neuron": "dlia.cli.neuron",
+    "perceptron": "dlia.cli.perceptron",
+    "lstsq": "dlia.cli.lstsq",
+    "xor": "dlia.cli.xor",
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (what is wrong, where to look) and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="dlia",
         description="Deep Learning in Action: every model of the lecture, runnable and inspectable.",
     )
@@ -36,10 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from dlia.data.paths import DataNotFoundError
     from dlia.io.checkpoint import CheckpointError
+    from dlia.models.least_squares import DivergenceError
 
     try:
         return int(args.run(args) or 0)
-    except (UserError, DataNotFoundError, CheckpointError) as e:
+    except (UserError, DataNotFoundError, CheckpointError, DivergenceError) as e:
         print(f"dlia {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,85 @@
+"""``dlia lstsq``: least squares by the normal equations, by gradient descent (Algorithm 4.1) and
+by the autodiff engine."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy
+
+from dlia.cli.common import positive_float, positive_int
+from dlia.cli.errors import UserError
+from dlia.models import least_squares as ls
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lstsq", help="least squares: closed form vs gradient descent vs autodiff",
+                       description="Minimise ½‖Ax - b‖² three ways: normal equations, gradient descent with step ε "
+                                   "until ‖AᵀAx - Aᵀb‖ ≤ δ (Goodfellow et al., Algorithm 4.1), and the autodiff "
+                                   "engine with SGD. Compares all with numpy.linalg.lstsq.")
+    p.add_argument("--data", metavar="CSV", help="a CSV file (UTF-8, numbers only): columns of A, last column b; "
+                                                 "default: a random well-conditioned problem")
+    p.add_argument("--rows", type=positive_int, default=100, help="rows of the random A (default 100)")
+    p.add_argument("--cols", type=positive_int, default=3, help="columns of the random A (default 3)")
+    p.add_argument("--eps", type=positive_float, default=None, help="step size ε (default: 1/λmax of AᵀA)")
+    p.add_argument("--delta", type=positive_float, default=1e-8, help="tolerance δ (default 1e-8)")
+    p.add_argument("--max-iter", type=positive_int, default=100_000, help="iteration limit (default 100000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the generated problem")
+    p.add_argument("--plot", metavar="PNG", help="plot the objective over iterations")
+    p.set_defaults(run=run)
+
+
+def load_csv(path: str) -> tuple[numpy.ndarray, numpy.ndarray]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise UserError(f"no such file: {path}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text") from None
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror}") from None
+    rows = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not rows:
+        raise UserError(f"{path} is empty")
+    try:
+        data = numpy.array([[float(v) for v in line.split(",")] for line in rows])
+    except ValueError:
+        raise UserError(f"{path}: every row must hold the same number of comma-separated numbers") from None
+    if data.ndim != 2 or data.shape[1] < 2:
+        raise UserError(f"{path}: need at least two columns (A's columns, then b)")
+    return data[:, :-1], data[:, -1]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.data:
+        a, b = load_csv(args.data)
+    else:
+        a, b = ls.make_problem(args.rows, args.cols, seed=args.seed)
+    if numpy.linalg.matrix_rank(a) < a.shape[1]:
+        raise UserError(f"A ({a.shape[0]}×{a.shape[1]}) has dependent columns: the least-squares solution is not unique")
+    stable = ls.max_stable_step(a)
+    eps = args.eps if args.eps is not None else stable / 2
+    reference = numpy.linalg.lstsq(a, b, rcond=None)[0]
+    closed = ls.normal_equations(a, b)
+    print(f"A is {a.shape[0]}×{a.shape[1]}; stable steps need ε < 2/λmax = {stable:.4g}")
+    print(f"numpy.linalg.lstsq    x = {numpy.array2string(reference, precision=6)}")
+    print(f"normal equations      x = {numpy.array2string(closed, precision=6)}  "
+          f"(max diff {numpy.abs(closed - reference).max():.2e})")
+    gd = ls.gradient_descent(a, b, eps=eps, delta=args.delta, max_iter=args.max_iter)
+    status = f"converged in {gd.iterations} iterations" if gd.converged else f"stopped after {gd.iterations} iterations"
+    print(f"gradient descent      x = {numpy.array2string(gd.x, precision=6)}  (ε = {eps:.4g}, δ = {args.delta:g}: "
+          f"{status}; max diff {numpy.abs(gd.x - reference).max():.2e})")
+    steps = min(gd.iterations, 20_000) or 1
+    x_ad, hist = ls.autodiff_fit(a, b, lr=eps, steps=steps)
+    print(f"autodiff + SGD        x = {numpy.array2string(x_ad, precision=6)}  ({steps} steps; max diff "
+          f"{numpy.abs(x_ad - reference).max():.2e})")
+    if args.plot:
+        from dlia.viz.plots import curves_plot
+
+        f_star = ls.objective(a, b, reference)
+        curves = {"gradient descent (Alg. 4.1)": numpy.maximum(numpy.array(gd.objective) - f_star, 1e-300),
+                  "autodiff + SGD": numpy.maximum(numpy.array(hist) - f_star, 1e-300)}
+        path = curves_plot(curves, f"least squares: f(x) - f(x*), ε = {eps:.3g}", args.plot, ylabel="f(x) - f(x*)")
+        print(f"plot written to {path}")
+    return 0

@@ -1,0 +1,101 @@
+"""``dlia xor``: the lecture's XOR story — a linear model fails, the hand-set hidden layer works,
+trained networks succeed (how often?), and backprop step by step."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy
+
+from dlia.cli.common import positive_float, positive_int
+from dlia.models import xor
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("xor", help="XOR: linear model vs hidden layer, training success rates, backprop explained",
+                       description="Learning XOR (Goodfellow et al. 6.1): the MSE-optimal linear model, the lecture's "
+                                   "hand-set ReLU network, a trained 2-H-1 network, and optionally success rates over "
+                                   "many seeds (--compare) and a step-by-step backprop trace (--explain).")
+    p.add_argument("--hidden", type=positive_int, default=2, help="hidden units H (default 2)")
+    p.add_argument("--activation", choices=xor.ACTIVATIONS, default="sigmoid", help="hidden activation (default sigmoid)")
+    p.add_argument("--loss", choices=xor.LOSSES, default="ce", help="mse or ce (binary cross-entropy; default)")
+    p.add_argument("--steps", type=positive_int, default=2000, help="Adam steps (default 2000)")
+    p.add_argument("--lr", type=positive_float, default=0.05, help="Adam learning rate (default 0.05)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the trained network")
+    p.add_argument("--plot", metavar="PNG", help="decision boundary and hidden-space picture of the trained network")
+    p.add_argument("--explain", action="store_true", help="print every node's value and gradient for one example")
+    p.add_argument("--compare", action="store_true",
+                   help="success rate over --seeds seeds: sigmoid vs ReLU × MSE vs CE at H = 2 and H = 4")
+    p.add_argument("--seeds", type=positive_int, default=100, help="seeds for --compare (default 100)")
+    p.add_argument("--curves", metavar="PNG", help="with --compare: plot the median training loss of each setting")
+    p.set_defaults(run=run)
+
+
+def _matrix(m: numpy.ndarray) -> str:
+    m = numpy.asarray(m) + 0.0  # no "-0"
+    return "[" + "; ".join(" ".join(f"{v:g}" for v in numpy.atleast_1d(row)) for row in numpy.atleast_2d(m)) + "]"
+
+
+def explain_table() -> None:
+    print("Backprop through a 2-2-1 logistic net, example x = (1, 0), target t = 1, E = ½(t - y)²")
+    print(f"{'node':20} {'value':28} {'rule':30} {'by hand':28} {'engine':28}")
+    for s in xor.explain():
+        print(f"{s.name:20} {_matrix(numpy.round(s.value, 5)):28} {s.formula:30} "
+              f"{_matrix(numpy.round(s.by_hand, 6)):28} {_matrix(numpy.round(s.engine, 6)):28}")
+
+
+def compare(args: argparse.Namespace) -> None:
+    print(f"success rate over {args.seeds} seeds (all four points right after {args.steps} Adam steps, lr {args.lr}):")
+    print(f"{'H':>2} {'activation':10} {'loss':5} {'success':>8}")
+    curves = {}
+    for hidden in (2, 4):
+        for act in ("sigmoid", "relu"):
+            for loss in ("mse", "ce"):
+                r = xor.train_many(hidden, act, loss, seeds=range(args.seeds), steps=args.steps, lr=args.lr)
+                print(f"{hidden:>2} {act:10} {loss:5} {r.success_rate:>8.0%}")
+                curves[f"H={hidden} {act} {loss}"] = numpy.median(r.curves, axis=1)
+    if args.curves:
+        from dlia.viz.plots import curves_plot
+
+        path = curves_plot(curves, "XOR: median training loss over seeds", args.curves, xlabel="Adam step",
+                           ylabel="loss (MSE or cross-entropy)")
+        print(f"training curves written to {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    w, b = xor.linear_fit()
+    print(f"linear model by MSE: w = {_matrix(numpy.round(w, 12) + 0.0)}, b = {b:g} → every prediction {b:g}")
+    net = xor.lecture_network()
+    print("lecture's network f(x) = wᵀ max(0, Wᵀx + c) + b with W = [1 1; 1 1], c = [0 -1], w = [1 -2], b = 0:")
+    for key in ("XW", "XW+c", "relu", "output"):
+        print(f"  {key:7} = {_matrix(net[key])}")
+    model, history = xor.train_one(args.hidden, args.activation, args.loss, args.seed, args.steps, args.lr)
+    import dlia
+
+    with dlia.no_grad():
+        logits = model(dlia.tensor(xor.X)).numpy().ravel()
+    pred = (logits > 0).astype(int)
+    print(f"trained 2-{args.hidden}-1 {args.activation} net, {args.loss} loss, seed {args.seed}: final loss "
+          f"{history[-1]:.4g}, predictions {pred.tolist()} ({(pred == xor.Y).mean():.0%} correct)")
+    if args.plot:
+        from dlia.viz.plots import xor_plot
+
+        def predict(points: numpy.ndarray) -> numpy.ndarray:
+            with dlia.no_grad():
+                return dlia.sigmoid(model(dlia.tensor(points))).numpy().ravel()
+
+        def hidden(points: numpy.ndarray) -> numpy.ndarray:
+            with dlia.no_grad():
+                return model[1](model[0](dlia.tensor(points))).numpy()
+
+        out = model[2]
+        path = xor_plot(predict, hidden, out.weight.numpy().ravel(), float(out.bias.numpy()[0]), xor.X, xor.Y,
+                        f"2-{args.hidden}-1 {args.activation} net ({args.loss})", args.plot)
+        print(f"plot written to {path}")
+    if args.explain:
+        print()
+        explain_table()
+    if args.compare:
+        print()
+        compare(args)
+    return 0

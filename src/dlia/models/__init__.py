@@ -1,0 +1,1 @@
+"""The lecture's models, each usable from Python and from a ``dlia`` subcommand."""

@@ -1,0 +1,1 @@
+"""Plots (matplotlib, headless Agg backend), written atomically as PNG files."""
