@@ -1,7 +1,8 @@
 """Reverse-mode autodiff: an iterative topological walk with gradients collected in a dict.
 
 Broadcasting is undone here, once, by ``unbroadcast``: a vjp may return a gradient of the
-broadcast shape and the engine sums it back to its input's shape.
+broadcast shape and the engine sums it back to its input's shape (and casts it to the input's
+dtype, so a float32 leaf gets a float32 gradient even from a float64 result, as in PyTorch).
 """
 
 from __future__ import annotations
@@ -94,14 +95,14 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 f"(op {type(ctx).__name__}); pass retain_graph=True to the first backward"
             )
         if node._retain:
-            node.grad = wrap(g.copy())
+            node.grad = wrap(_fresh(g))
         for p, need, pg in zip(parents, ctx.needs, ctx.vjp(g)):
             if need and pg is not None:
-                if pg.shape != p.data.shape:
-                    pg = _fit(pg, p.data.shape)
+                if pg.shape != p.data.shape or pg.dtype != p.data.dtype:
+                    pg = _fit(pg, p.data)
                 if p._ctx is None:  # a leaf: into .grad, as a fresh array never shared
                     if p.grad is None and type(pg) is not SparseGrad:
-                        p.grad = wrap(pg.copy())
+                        p.grad = wrap(_fresh(pg))
                     else:
                         _accumulate(p, pg)
                 else:
@@ -118,13 +119,25 @@ def _accumulate(leaf: Tensor, g: Any) -> None:
         acc = g if prev is None else g.add_to(prev if type(prev) is SparseGrad else prev.data)
         leaf.grad = acc if type(acc) is SparseGrad else wrap(acc)
     elif prev is None:
-        leaf.grad = wrap(g.copy())
+        leaf.grad = wrap(_fresh(g))
     else:
-        leaf.grad = wrap(_add(g, prev if type(prev) is SparseGrad else prev.data))
+        total = _add(g, prev if type(prev) is SparseGrad else prev.data)
+        leaf.grad = wrap(total if total.ndim else _fresh(total))
 
 
-def _fit(pg: Any, shape: tuple[int, ...]) -> Any:
-    return pg if type(pg) is SparseGrad else unbroadcast(pg, shape)
+def _fresh(g: Any) -> Any:
+    """A new array equal to ``g``. NumPy hands back 0-d results as scalars, which cannot be
+    updated in place (``grad.zero_()``), so those become 0-d arrays."""
+    return g.copy() if g.ndim else get_array_module(g).array(g)
+
+
+def _fit(pg: Any, like: Any) -> Any:
+    """``pg`` summed back to the shape of the input array ``like`` and cast to its dtype."""
+    if type(pg) is SparseGrad:
+        return pg
+    if pg.shape != like.shape:
+        pg = unbroadcast(pg, like.shape)
+    return pg if pg.dtype == like.dtype else pg.astype(like.dtype)
 
 
 def _add(a: Any, b: Any) -> Any:

@@ -1,0 +1,244 @@
+"""The backprop engine: deep graphs, reuse, accumulation, retain_graph, grad mode, detach,
+broadcast reduction, and the errors PyTorch users expect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import dlia
+from dlia.core.function import Function
+from helpers import check_vjp, compare_torch
+
+RNG = np.random.default_rng(5)
+
+
+def test_ten_thousand_step_chain_backward_is_iterative_and_correct():
+    x = dlia.tensor(np.array([1.0, -2.0]), requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001 + 0.0
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 1.0001**10_000, rtol=1e-9)
+    np.testing.assert_allclose(y.numpy(), x.numpy() * 1.0001**10_000, rtol=1e-9)
+
+
+def test_deep_chain_of_mixed_ops_matches_torch():
+    def chain(t, tanh):
+        for i in range(3_000):
+            t = tanh(t) * 1.5 if i % 2 else t + 0.1 * t * t
+        return t
+
+    compare_torch(lambda a: chain(a, dlia.tanh), lambda a: chain(a, torch.tanh), RNG.standard_normal(4), rtol=1e-6)
+
+
+def test_reused_node_accumulates_its_gradients():
+    x = dlia.tensor(np.array([1.0, 2.0, -3.0]), requires_grad=True)
+    (x * x + x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * x.numpy() + 1)
+
+
+def test_diamond_graph_matches_torch():
+    def f(x, exp):
+        a = x * 2.0
+        b = a * a + exp(a)
+        return (b * a - a / (1.0 + b)).sum()
+
+    compare_torch(lambda x: f(x, dlia.exp), lambda x: f(x, torch.exp), RNG.standard_normal((3, 2)))
+    check_vjp(lambda x: f(x, dlia.exp), RNG.standard_normal((3, 2)))
+
+
+def test_gradients_accumulate_across_backward_calls_like_torch():
+    a = RNG.standard_normal(3)
+    x = dlia.tensor(a, requires_grad=True)
+    t = torch.tensor(a, requires_grad=True)
+    for _ in range(2):
+        (x * x).sum().backward()
+        (t * t).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy())
+    np.testing.assert_allclose(x.grad.numpy(), 4 * a)
+
+
+def test_second_backward_needs_retain_graph():
+    x = dlia.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (x.exp() * x).sum()
+    y.backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    y.backward()  # allowed: the graph was retained
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first)
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        y.backward()
+
+
+def test_second_backward_without_retain_graph_raises():
+    x = dlia.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_no_grad_disables_recording():
+    x = dlia.tensor(np.ones(3), requires_grad=True)
+    with dlia.no_grad():
+        y = x * 2 + 1
+        assert not dlia.is_grad_enabled()
+        with dlia.enable_grad():
+            z = x * 3
+    assert dlia.is_grad_enabled()
+    assert not y.requires_grad and y.is_leaf
+    assert z.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.sum().backward()
+
+    @dlia.no_grad()
+    def frozen(t):
+        return t * t
+
+    assert not frozen(x).requires_grad
+    dlia.set_grad_enabled(False)
+    try:
+        assert not (x * x).requires_grad
+    finally:
+        dlia.set_grad_enabled(True)
+
+
+def test_no_grad_restores_the_mode_after_an_error():
+    with pytest.raises(ZeroDivisionError), dlia.no_grad():
+        raise ZeroDivisionError
+    assert dlia.is_grad_enabled()
+
+
+def test_detach_shares_data_but_cuts_the_graph():
+    x = dlia.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x * 3
+    d = y.detach()
+    assert not d.requires_grad and d.is_leaf
+    assert np.shares_memory(d.numpy(), y.numpy())
+    (y * d).sum().backward()  # d is a constant: d/dx (3x · 3x_const) = 3·d
+    np.testing.assert_allclose(x.grad.numpy(), 3 * d.numpy())
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((3, 1), (1, 4)), ((4,), (2, 3, 4)), ((2, 1, 4), (3, 1)), ((), (2, 2))])
+def test_broadcast_gradient_is_reduced_to_each_input_shape(a_shape, b_shape):
+    a, b = RNG.standard_normal(a_shape), RNG.standard_normal(b_shape)
+    _, (x, y) = compare_torch(lambda p, q: p * q + p, lambda p, q: p * q + p, a, b)
+    assert x.grad.shape == a_shape and y.grad.shape == b_shape
+
+
+def test_backward_of_a_non_scalar_needs_a_gradient():
+    x = dlia.tensor(np.ones((2, 2)), requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="scalar"):
+        y.backward()
+    with pytest.raises(RuntimeError, match="shape"):
+        y.backward(np.ones(3))
+    y.backward(np.full((2, 2), 0.5))
+    np.testing.assert_array_equal(x.grad.numpy(), 1.0)
+
+
+def test_backward_takes_a_tensor_gradient_too():
+    x = dlia.tensor(np.ones(3), requires_grad=True)
+    (x * 2).backward(dlia.tensor(np.array([1.0, 2.0, 3.0])))
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0, 6.0])
+
+
+@pytest.mark.parametrize("data", [[1, 2], np.array([True, False]), np.arange(3, dtype=np.int32)])
+def test_non_float_tensors_cannot_require_grad(data):
+    with pytest.raises(TypeError, match="floating"):
+        dlia.tensor(data, requires_grad=True)
+    with pytest.raises(TypeError, match="floating"):
+        dlia.tensor(data).requires_grad_()
+
+
+def test_int_inputs_never_get_gradients():
+    x = dlia.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    k = dlia.tensor(np.array([3, 4]))
+    (x * k).sum().backward()
+    assert k.grad is None
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 4.0])
+
+
+def test_backward_on_a_leaf_and_on_a_tensor_without_grad():
+    x = dlia.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    x.backward(np.array([3.0, 4.0]))
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 4.0])
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        dlia.tensor(np.ones(1)).backward()
+
+
+def test_leaves_without_requires_grad_get_nothing():
+    x = dlia.tensor(np.ones(2), requires_grad=True)
+    c = dlia.tensor(np.ones(2))
+    (x * c + c).sum().backward()
+    assert c.grad is None
+
+
+def test_retain_grad_keeps_a_non_leaf_gradient():
+    x = dlia.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    h = x * 3
+    h.retain_grad()
+    (h * h).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), 2 * h.numpy())
+    assert (x * 2).grad is None
+
+
+def test_leaf_gradients_are_fresh_arrays_never_shared():
+    x = dlia.tensor(np.ones(3), requires_grad=True)
+    y = dlia.tensor(np.ones(3), requires_grad=True)
+    (x + y).sum().backward()
+    x.grad.zero_()
+    np.testing.assert_array_equal(y.grad.numpy(), 1.0)
+
+
+def test_gradient_of_a_0d_leaf_is_an_array_that_can_be_zeroed():
+    """Like torch, ``x.grad`` of a scalar parameter supports in-place ops (optimizers zero it)."""
+    x = dlia.tensor(np.array(2.0), requires_grad=True)
+    (x * x).backward()
+    assert isinstance(x.grad.data, np.ndarray)
+    x.grad.zero_()
+    np.testing.assert_array_equal(x.grad.numpy(), 0.0)
+    s = dlia.tensor(np.array(1.5), requires_grad=True)
+    (s * dlia.tensor(np.ones((2, 3)))).sum().backward()  # summed over every broadcast axis
+    (s * dlia.tensor(np.ones((2, 3)))).sum().backward()  # and accumulated
+    assert isinstance(s.grad.data, np.ndarray) and s.grad.shape == ()
+    np.testing.assert_array_equal(s.grad.numpy(), 12.0)
+
+
+@pytest.mark.parametrize("other", [np.float64, np.float32])
+def test_gradient_has_its_inputs_dtype_in_mixed_precision(other):
+    """float32 + float64 promotes to float64 (as torch); each gradient keeps its input's dtype."""
+    a = RNG.standard_normal((2, 3)).astype(np.float32)
+    b = RNG.standard_normal(3).astype(other)
+    _, (x, y) = compare_torch(lambda p, q: (p * q).exp(), lambda p, q: (p * q).exp(), a, b, atol=1e-6, rtol=1e-6)
+    assert x.grad.dtype == np.float32 and y.grad.dtype == other
+
+
+def test_float32_graph_keeps_float32_gradients():
+    x = dlia.tensor(RNG.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
+    w = dlia.tensor(RNG.standard_normal((4, 2)).astype(np.float32), requires_grad=True)
+    loss = dlia.cross_entropy(dlia.tanh(x @ w) * 2.0 + 1, [0, 1, 1]) + (x * x).mean()
+    assert loss.dtype == np.float32
+    loss.backward()
+    assert x.grad.dtype == np.float32 and w.grad.dtype == np.float32
+
+
+def test_a_missing_gradient_rule_names_the_op():
+    class GradlessOpForTest(Function):
+        def forward(self, a):
+            return a * 2
+
+    x = dlia.tensor(np.ones(2), requires_grad=True)
+    y = GradlessOpForTest.apply(x)
+    with pytest.raises(NotImplementedError, match="GradlessOpForTest"):
+        y.sum().backward()
+
+
+def test_wide_graph_many_uses_of_one_leaf():
+    x = dlia.tensor(np.array([0.5, -1.0]), requires_grad=True)
+    total = x * 0.0
+    for k in range(1, 501):
+        total = total + x * float(k)
+    total.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), sum(range(1, 501)))
