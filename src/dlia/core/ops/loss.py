@@ -41,18 +41,15 @@ class MSELoss(Function):
 
 def _flatten_classes(x: Any, t: Any, op: str) -> tuple[Any, Any]:
     """(N, C, d1, ...) logits and (N, d1, ...) targets → (M, C) and (M,)."""
-    if x.ndim == 1:
-        x2, t2 = x[None, :], t.reshape(1)
-        expect = ()
-    else:
-        expect = (x.shape[0],) + x.shape[2:]
-        x2 = x if x.ndim == 2 else x.transpose((0, *range(2, x.ndim), 1)).reshape(-1, x.shape[1])
-        t2 = t.reshape(-1)
-    if t.shape != expect:
+    expect = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
+    if t.shape != expect:  # checked before any reshape, so the message is ours, not NumPy's
         raise shape_error(op, f"target shape must be {expect} for input shape {x.shape}", x.shape, t.shape)
     if t.dtype.kind not in "iu":
         raise shape_error(op, f"target must hold integer class indices, got {t.dtype}", x.shape, t.shape)
-    return x2, t2
+    if x.ndim == 1:
+        return x[None, :], t.reshape(1)
+    x2 = x if x.ndim == 2 else x.transpose((0, *range(2, x.ndim), 1)).reshape(-1, x.shape[1])
+    return x2, t.reshape(-1)
 
 
 def _unflatten_classes(g2: Any, shape: tuple[int, ...], xp: Any) -> Any:
