@@ -81,7 +81,11 @@ def train_test_split(*arrays: Sequence[Any], test_fraction: float = 0.2, seed: i
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if not arrays:
+        raise ValueError("train_test_split needs at least one array")
     n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise ValueError(f"train_test_split: arrays have different lengths {[len(a) for a in arrays]}")
     order = numpy.random.Generator(numpy.random.PCG64(seed)).permutation(n)
     n_test = int(round(n * test_fraction))
     test, train = order[:n_test], order[n_test:]

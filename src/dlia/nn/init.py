@@ -19,7 +19,8 @@ def _fill(t: Tensor, values: numpy.ndarray) -> Tensor:
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """Recommended gain for an activation, as in PyTorch (relu: √2, tanh: 5/3, ...)."""
-    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid", "identity"):
+    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+    if nonlinearity in linear or nonlinearity in ("sigmoid", "identity"):
         return 1.0
     if nonlinearity == "tanh":
         return 5.0 / 3

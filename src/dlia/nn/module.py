@@ -47,12 +47,19 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"call Module.__init__() in {type(self).__name__}.__init__ before assigning {name!r}")
-        for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            target = self._parameters
         elif isinstance(value, Module):
-            self._modules[name] = value
+            target = self._modules
+        elif name in self._buffers and (value is None or isinstance(value, Tensor)):
+            target = self._buffers  # reassigning a buffer (running statistics) keeps it a buffer
+        else:
+            target = None
+        for registry in (self._parameters, self._buffers, self._modules):
+            if registry is not target:
+                registry.pop(name, None)
+        if target is not None:
+            target[name] = value  # a name already there keeps its place, so the order matches PyTorch's
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -82,15 +89,17 @@ class Module:
         object.__setattr__(self, name, module)
 
     # -- traversal -------------------------------------------------------------------------
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """This module and every submodule, each once, with dotted names."""
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """This module and every submodule with dotted names; a module reached by two paths comes once
+        unless ``remove_duplicate`` is False (``state_dict`` names it under every path, like PyTorch)."""
         seen: set[int] = set()
         stack = [(prefix, self)]
         while stack:
             name, mod = stack.pop(0)
-            if id(mod) in seen:
-                continue
-            seen.add(id(mod))
+            if remove_duplicate:
+                if id(mod) in seen:
+                    continue
+                seen.add(id(mod))
             yield name, mod
             stack[0:0] = [
                 (f"{name}.{child}" if name else child, m) for child, m in mod._modules.items() if m is not None
@@ -191,7 +200,7 @@ class Module:
     def state_dict(self) -> OrderedDict[str, Tensor]:
         """Every parameter and persistent buffer by dotted name (tensors sharing the data)."""
         out: OrderedDict[str, Tensor] = OrderedDict()
-        for mod_name, mod in self.named_modules():
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
             for name, p in mod._parameters.items():
                 if p is not None:
                     out[f"{mod_name}.{name}" if mod_name else name] = p.detach()
@@ -216,7 +225,7 @@ class Module:
         """
         own = self.state_dict()
         targets: dict[str, Tensor] = {}
-        for mod_name, mod in self.named_modules():
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
             for name, t in list(mod._parameters.items()) + list(mod._buffers.items()):
                 if t is not None:
                     targets[f"{mod_name}.{name}" if mod_name else name] = t
