@@ -57,11 +57,13 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     def forward(self, a):
-        # σ(a) = (1 + tanh(a/2)) / 2: one transcendental, never overflows
-        half = a.dtype.type(0.5) if a.dtype.kind == "f" else 0.5
-        out = self.xp.tanh(a * half)
-        out *= half
-        out += half
+        # σ(a) = e^min(a,0) / (1 + e^-|a|): never overflows, and keeps full relative precision for
+        # a < 0, where (1 + tanh(a/2)) / 2 cancels to 0 (σ(-40) ≈ 4e-18, so log σ would be -inf)
+        xp = self.xp
+        out = xp.exp(xp.minimum(a, 0))
+        den = xp.exp(-xp.abs(a))
+        den += 1
+        out /= den
         self.out = out
         return out
 
