@@ -1,0 +1,257 @@
+"""Convolution and pooling on (N, C, H, W) arrays: conv2d (stride, padding incl. 'same', dilation,
+groups, bias), max_pool2d, avg_pool2d, batch_norm.
+
+conv2d is a cross-correlation, as in every DL library: im2col through a strided view of the padded
+input and one matrix product per group; its vjp scatters back with kh·kw strided adds (col2im).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dlia.core.function import Function, shape_error
+from dlia.core.tensor import Tensor
+
+
+def _pair(v: Any, name: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    t = tuple(int(x) for x in v)
+    if len(t) != 2:
+        raise ValueError(f"{name} must be an int or a pair, got {v!r}")
+    return t  # type: ignore[return-value]
+
+
+def _padding(padding: Any, kernel: tuple[int, int], dilation: tuple[int, int], stride: tuple[int, int]) -> tuple[int, ...]:
+    """(top, bottom, left, right) from an int, a pair, 'valid' or 'same' (stride 1, extra on the bottom/right)."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        if stride != (1, 1):
+            raise ValueError("padding='same' needs stride 1 (as in PyTorch)")
+        out = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
+            out += [total // 2, total - total // 2]
+        return tuple(out)
+    ph, pw = _pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"padding must be non-negative, got {padding!r}")
+    return (ph, ph, pw, pw)
+
+
+def _windows(xp: Any, xpad: Any, kh: int, kw: int, oh: int, ow: int, stride: tuple[int, int],
+             dilation: tuple[int, int]) -> Any:
+    """A (N, C, OH, OW, kh, kw) strided view of the padded input: no copy."""
+    n, c = xpad.shape[:2]
+    sn, sc, sh, sw = xpad.strides
+    return xp.lib.stride_tricks.as_strided(
+        xpad, shape=(n, c, oh, ow, kh, kw),
+        strides=(sn, sc, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1]),
+        writeable=False,
+    )
+
+
+def _out_size(size: int, pad: int, k: int, stride: int, dil: int) -> int:
+    return (size + pad - dil * (k - 1) - 1) // stride + 1
+
+
+class Conv2d(Function):
+    def forward(self, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+        xp = self.xp
+        if x.ndim != 4 or w.ndim != 4:
+            raise shape_error("conv2d", "input must be (N, C, H, W) and weight (O, C/groups, kh, kw)", x.shape, w.shape)
+        n, c, h, wd = x.shape
+        o, cg, kh, kw = w.shape
+        if c % groups or o % groups or cg != c // groups:
+            raise shape_error(
+                "conv2d", f"input has {c} channels, weight expects {cg}×{groups} groups (out {o})", x.shape, w.shape
+            )
+        if b is not None and b.shape != (o,):
+            raise shape_error("conv2d", f"bias must have shape ({o},)", w.shape, b.shape)
+        pt, pb, pl, pr = padding
+        oh = _out_size(h, pt + pb, kh, stride[0], dilation[0])
+        ow = _out_size(wd, pl + pr, kw, stride[1], dilation[1])
+        if oh <= 0 or ow <= 0:
+            raise shape_error("conv2d", f"kernel {kh}×{kw} (dilation {dilation}) is larger than the padded input",
+                              x.shape, w.shape)
+        xpad = xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr))) if any(padding) else x
+        self.geom = (x.shape, w.shape, stride, padding, dilation, groups, oh, ow)
+        win = _windows(xp, xpad, kh, kw, oh, ow, stride, dilation)  # (N, C, OH, OW, kh, kw), a view
+        # im2col, channel-major: (N, groups, Cg·kh·kw, OH·OW); the copy keeps OH·OW contiguous
+        cols = xp.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(n, groups, cg * kh * kw, oh * ow)
+        wmat = w.reshape(groups, o // groups, cg * kh * kw)
+        self.cols, self.wmat = cols, wmat
+        out = (wmat @ cols).reshape(n, o, oh, ow)  # one batched matmul, already in NCHW order
+        if b is not None:
+            out += b.reshape(1, o, 1, 1)
+        return out
+
+    def vjp(self, g):
+        xp = self.xp
+        xshape, wshape, stride, padding, dilation, groups, oh, ow = self.geom
+        n, c, h, wd = xshape
+        o, cg, kh, kw = wshape
+        g3 = g.reshape(n, groups, o // groups, oh * ow)
+        gx = gw = gb = None
+        needs = self.needs
+        if needs[1]:
+            gw = (g3 @ self.cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(wshape)
+        if len(needs) > 2 and needs[2]:
+            gb = g.sum(axis=(0, 2, 3))
+        if needs[0]:
+            pt, pb, pl, pr = padding
+            dcols = (self.wmat.transpose(0, 2, 1) @ g3).reshape(n, c, kh, kw, oh, ow)
+            gpad = xp.zeros((n, c, h + pt + pb, wd + pl + pr), dtype=g.dtype)
+            sh, sw = stride
+            for a in range(kh):  # col2im: kh·kw strided adds
+                r0 = a * dilation[0]
+                for bcol in range(kw):
+                    c0 = bcol * dilation[1]
+                    gpad[:, :, r0:r0 + sh * (oh - 1) + 1:sh, c0:c0 + sw * (ow - 1) + 1:sw] += dcols[:, :, a, bcol]
+            gx = gpad[:, :, pt:pt + h, pl:pl + wd] if any(padding) else gpad
+        return gx, gw, gb
+
+
+class MaxPool2d(Function):
+    def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0)):
+        xp = self.xp
+        if x.ndim != 4:
+            raise shape_error("max_pool2d", "input must be (N, C, H, W)", x.shape)
+        n, c, h, w = x.shape
+        kh, kw = kernel
+        ph, pw = padding
+        if ph > kh // 2 or pw > kw // 2:
+            raise ValueError(f"max_pool2d: padding {padding} must be at most half the kernel {kernel}")
+        oh, ow = _out_size(h, 2 * ph, kh, stride[0], 1), _out_size(w, 2 * pw, kw, stride[1], 1)
+        if oh <= 0 or ow <= 0:
+            raise shape_error("max_pool2d", f"kernel {kernel} is larger than the input", x.shape)
+        if ph or pw:
+            low = xp.finfo(x.dtype).min if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+            x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=low)
+        win = _windows(xp, x, kh, kw, oh, ow, stride, (1, 1)).reshape(n, c, oh, ow, kh * kw)
+        arg = win.argmax(axis=-1)
+        self.geom = (n, c, h, w, kh, kw, stride, padding, oh, ow)
+        self.arg = arg
+        return xp.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+
+    def vjp(self, g):
+        xp = self.xp
+        n, c, h, w, kh, kw, stride, (ph, pw), oh, ow = self.geom
+        hp, wp = h + 2 * ph, w + 2 * pw
+        rows = (xp.arange(oh) * stride[0])[:, None] + self.arg // kw  # (N, C, OH, OW) via broadcasting
+        cols = (xp.arange(ow) * stride[1])[None, :] + self.arg % kw
+        plane = (xp.arange(n * c) * (hp * wp)).reshape(n, c, 1, 1)
+        flat = (plane + rows * wp + cols).ravel()
+        gpad = xp.bincount(flat, weights=g.ravel(), minlength=n * c * hp * wp).astype(g.dtype)
+        gpad = gpad.reshape(n, c, hp, wp)
+        return (gpad[:, :, ph:ph + h, pw:pw + w],)
+
+
+class AvgPool2d(Function):
+    def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0)):
+        xp = self.xp
+        if x.ndim != 4:
+            raise shape_error("avg_pool2d", "input must be (N, C, H, W)", x.shape)
+        n, c, h, w = x.shape
+        kh, kw = kernel
+        ph, pw = padding
+        oh, ow = _out_size(h, 2 * ph, kh, stride[0], 1), _out_size(w, 2 * pw, kw, stride[1], 1)
+        if oh <= 0 or ow <= 0:
+            raise shape_error("avg_pool2d", f"kernel {kernel} is larger than the input", x.shape)
+        if ph or pw:
+            x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        self.geom = (x.shape, h, w, kh, kw, stride, padding, oh, ow)
+        out = None
+        for a in range(kh):  # sum of kh·kw strided slices: no window copy
+            for b in range(kw):
+                part = x[:, :, a:a + stride[0] * (oh - 1) + 1:stride[0], b:b + stride[1] * (ow - 1) + 1:stride[1]]
+                out = part.copy() if out is None else out + part
+        return out / x.dtype.type(kh * kw) if x.dtype.kind == "f" else out / (kh * kw)
+
+    def vjp(self, g):
+        xp = self.xp
+        pshape, h, w, kh, kw, stride, (ph, pw), oh, ow = self.geom
+        share = g / g.dtype.type(kh * kw)
+        gpad = xp.zeros(pshape, dtype=g.dtype)
+        for a in range(kh):
+            for b in range(kw):
+                gpad[:, :, a:a + stride[0] * (oh - 1) + 1:stride[0], b:b + stride[1] * (ow - 1) + 1:stride[1]] += share
+        return (gpad[:, :, ph:ph + h, pw:pw + w],)
+
+
+class BatchNorm(Function):
+    """Normalise over every axis but 1 with batch statistics, then scale and shift (training mode)."""
+
+    def forward(self, x, gamma, beta, eps=1e-5):
+        xp = self.xp
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        mean = x.mean(axis=axes, keepdims=True)
+        centered = x - mean
+        var = (centered * centered).mean(axis=axes, keepdims=True)
+        invstd = 1 / xp.sqrt(var + x.dtype.type(eps))
+        self.xhat = centered * invstd
+        self.invstd, self.gamma, self.axes, self.shape = invstd, gamma.reshape(shape), axes, shape
+        self.batch_mean, self.batch_var = mean.reshape(-1), var.reshape(-1)
+        return self.xhat * self.gamma + beta.reshape(shape)
+
+    def vjp(self, g):
+        axes, xhat = self.axes, self.xhat
+        m = g.size // g.shape[1]
+        gbeta = g.sum(axis=axes)
+        ggamma = (g * xhat).sum(axis=axes)
+        gx = None
+        if self.needs[0]:
+            gxhat = g * self.gamma
+            gx = (self.invstd / g.dtype.type(m)) * (
+                m * gxhat - gxhat.sum(axis=axes, keepdims=True) - xhat * (gxhat * xhat).sum(axis=axes, keepdims=True)
+            )
+        return gx, ggamma, gbeta
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation as ``torch.nn.functional.conv2d``.
+
+    Shapes: x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,) → (N, O, OH, OW) with
+    OH = ⌊(H + pads − dilation·(kh−1) − 1) / stride⌋ + 1. ``padding`` is an int, a pair, 'valid' or
+    'same' (stride 1). Example: a (1, 1, 5, 5) input and a (2, 1, 3, 3) kernel give (1, 2, 3, 3).
+    """
+    kernel = tuple(weight.shape[2:])
+    st, dil = _pair(stride, "stride"), _pair(dilation, "dilation")
+    if min(st) < 1 or min(dil) < 1 or groups < 1:
+        raise ValueError(f"conv2d: stride, dilation and groups must be positive, got {stride}, {dilation}, {groups}")
+    pad = _padding(padding, kernel, dil, st)
+    attrs = dict(stride=st, padding=pad, dilation=dil, groups=groups)
+    if bias is None:
+        return Conv2d.apply(x, weight, **attrs)
+    return Conv2d.apply(x, weight, bias, **attrs)
+
+
+def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """Maximum over kh×kw windows (stride defaults to the kernel size). The gradient goes to the
+    (first) maximal element of each window."""
+    k = _pair(kernel_size, "kernel_size")
+    return MaxPool2d.apply(x, kernel=k, stride=k if stride is None else _pair(stride, "stride"),
+                           padding=_pair(padding, "padding"))
+
+
+def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """Mean over kh×kw windows (zero padding counted, as PyTorch's default count_include_pad)."""
+    k = _pair(kernel_size, "kernel_size")
+    return AvgPool2d.apply(x, kernel=k, stride=k if stride is None else _pair(stride, "stride"),
+                           padding=_pair(padding, "padding"))
+
+
+def global_avg_pool2d(x: Tensor) -> Tensor:
+    """(N, C, H, W) → (N, C): the mean of each feature map, whatever H and W are."""
+    from dlia.core.ops.reduce import mean
+
+    return mean(x, axis=(2, 3))
+
+
+def batch_norm(x: Tensor, gamma: Tensor, beta: Tensor, eps: float = 1e-5) -> Tensor:
+    """(x − mean) / √(var + eps) · γ + β with the batch's mean and (biased) variance over every axis
+    except 1 (channels). For inference with running statistics, use plain arithmetic instead."""
+    return BatchNorm.apply(x, gamma, beta, eps=eps)
