@@ -41,7 +41,8 @@ from dlia.core.ops.shape import (
 )
 
 __all__ = [
-    "abs", "add", "avg_pool2d", "batch_norm", "conv2d", "global_avg_pool2d", "max_pool2d", "binary_cross_entropy_with_logits", "broadcast_to", "cast", "clip",
+    "abs", "add", "avg_pool2d", "batch_norm", "conv2d", "global_avg_pool2d", "max_pool2d",
+    "binary_cross_entropy_with_logits", "broadcast_to", "cast", "clip",
     "concatenate", "cross_entropy", "div", "dropout", "embedding", "exp", "expand", "flatten",
     "getitem", "leaky_relu", "linear", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",
     "mean", "min", "minimum", "mse_loss", "mul", "neg", "nll_loss", "one_hot", "permute", "pow",
