@@ -239,6 +239,8 @@ class Tensor:
 
     def transpose(self, *axes: int) -> Tensor:
         """Two axes are swapped (PyTorch's ``transpose(d0, d1)``); none reverse all; more permute."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
         if len(axes) == 2:
             order = list(range(self.ndim))
             order[axes[0]], order[axes[1]] = order[axes[1]], order[axes[0]]

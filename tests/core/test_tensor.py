@@ -1,0 +1,77 @@
+"""Tensor-level behaviour: creation dtypes, conversions, comparisons and method forms of ops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import dlia
+from helpers import check_vjp, compare_torch
+
+RNG = np.random.default_rng(9)
+
+
+def test_python_data_becomes_float32_or_int64_and_arrays_keep_their_dtype():
+    assert dlia.tensor([1.0, 2.0]).dtype == np.float32
+    assert dlia.tensor([1, 2]).dtype == np.int64
+    assert dlia.tensor(np.ones(2, np.float64)).dtype == np.float64
+    assert dlia.tensor([1, 2], dtype=np.float64).dtype == np.float64
+    assert dlia.zeros(2, 3).shape == (2, 3) and dlia.ones((2,)).dtype == np.float32
+
+
+def test_item_and_conversions():
+    x = dlia.tensor([[2.5]])
+    assert x.item() == 2.5 and float(x) == 2.5 and int(dlia.tensor([3])) == 3
+    with pytest.raises(ValueError, match="1"):
+        dlia.tensor([1.0, 2.0]).item()
+    np.testing.assert_array_equal(np.asarray(x), [[2.5]])
+    assert dlia.tensor([1.0, 2.0]).tolist() == [1.0, 2.0]
+
+
+def test_comparisons_give_boolean_tensors_without_gradients():
+    x = dlia.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    for mask in (x > 2, x >= 2, x < 2, x <= 2, x == 2, x != 2):
+        assert mask.dtype == np.bool_ and not mask.requires_grad
+    np.testing.assert_array_equal((x > 1.5).numpy(), [False, True, True])
+
+
+@pytest.mark.parametrize("axes, twin", [
+    ((0, 1), lambda t: t.transpose(0, 1)),
+    ((1, 0), lambda t: t.transpose(1, 0)),
+    ((-1, 0), lambda t: t.transpose(-1, 0)),
+    (((1, 0),), lambda t: t.permute(1, 0)),
+    ((), lambda t: t.permute(1, 0)),
+])
+def test_transpose_method_forms_on_2d(axes, twin):
+    compare_torch(lambda x: x.transpose(*axes), twin, RNG.standard_normal((3, 4)))
+
+
+def test_transpose_method_swaps_two_axes_or_permutes_all_on_3d():
+    a = RNG.standard_normal((2, 3, 4))
+    compare_torch(lambda x: x.transpose(2, 0), lambda t: t.transpose(2, 0), a)
+    compare_torch(lambda x: x.transpose(1, 2, 0), lambda t: t.permute(1, 2, 0), a)
+    compare_torch(lambda x: x.transpose([1, 2, 0]), lambda t: t.permute(1, 2, 0), a)
+
+
+def test_dtype_conversion_is_differentiable():
+    a = RNG.standard_normal((2, 3))
+    outs, xs = compare_torch(lambda x: x.float() * 2.0, lambda t: t.float() * 2.0, a, atol=1e-6, rtol=1e-6)
+    assert outs[0].dtype == np.float32 and xs[0].grad.dtype == np.float64
+    check_vjp(lambda x: x.astype(np.float64).tanh(), a)
+
+
+def test_argmax_and_argmin_follow_numpy():
+    a = RNG.standard_normal((3, 4))
+    x = dlia.tensor(a)
+    np.testing.assert_array_equal(x.argmax(1).numpy(), a.argmax(1))
+    np.testing.assert_array_equal(x.argmin().numpy(), a.argmin())
+    np.testing.assert_array_equal(x.argmax(0).numpy(), torch.tensor(a).argmax(0).numpy())
+
+
+def test_numpy_arrays_on_the_left_defer_to_tensor_operators():
+    a = RNG.standard_normal((4, 2))
+    b = RNG.standard_normal((2, 3))
+    compare_torch(lambda x: a @ x, lambda t: torch.tensor(a) @ t, b)
+    compare_torch(lambda x: a[:, :1] - x[:1], lambda t: torch.tensor(a[:, :1]) - t[:1], b)
+    compare_torch(lambda x: 1.0 / (2.0 + x * x), lambda t: 1.0 / (2.0 + t * t), b)
