@@ -17,6 +17,9 @@ COMMANDS = {
     "perceptron": "dlia.cli.perceptron",
     "lstsq": "dlia.cli.lstsq",
     "xor": "dlia.cli.xor",
+    "conv2": "dlia.cli.conv2",
+    "filter": "dlia.cli.filter",
+    "cnn": "dlia.cli.cnn",
 }
 
 

@@ -17,7 +17,7 @@ class Progress:
     Call ``set(loss=...)`` to show running numbers after the bar.
     """
 
-    def __init__(self, iterable: Iterable[T], total: int | None = None, desc: str = "", stream: IO[str] | None = None,
+    def __init__(self, iterable: Iterable[T] = (), total: int | None = None, desc: str = "", stream: IO[str] | None = None,
                  width: int = 24, enabled: bool = True) -> None:
         self.iterable = iterable
         self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
@@ -43,14 +43,23 @@ class Progress:
         tail = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.fields.items())
         return f"{head} {elapsed:.2f}s {tail}".rstrip()
 
-    def __iter__(self) -> Iterator[T]:
-        for item in self.iterable:
-            yield item
-            self.n += 1
-            if self.tty and time.perf_counter() - self._last > 0.1:
-                self._last = time.perf_counter()
-                self.stream.write("\r" + self._line())
-                self.stream.flush()
+    def update(self, n: int = 1, **fields: Any) -> None:
+        """Advance by ``n`` steps (for loops that are not driven by iterating this object)."""
+        self.n += n
+        self.fields.update(fields)
+        if self.tty and time.perf_counter() - self._last > 0.1:
+            self._last = time.perf_counter()
+            self.stream.write("\r" + self._line())
+            self.stream.flush()
+
+    def close(self) -> None:
+        """Print the final state of the bar on its own line."""
         if self.enabled:
             self.stream.write(("\r" if self.tty else "") + self._line() + "\n")
             self.stream.flush()
+
+    def __iter__(self) -> Iterator[T]:
+        for item in self.iterable:
+            yield item
+            self.update()
+        self.close()

@@ -28,6 +28,11 @@ class Generator:
         self._rng = numpy.random.Generator(numpy.random.PCG64(seed))
         return self
 
+    @property
+    def rng(self) -> numpy.random.Generator:
+        """The underlying ``numpy.random.Generator`` (shares this generator's state)."""
+        return self._rng
+
     def get_state(self) -> dict[str, Any]:
         """The full state as a JSON-serialisable dict (for checkpoints)."""
         return self._rng.bit_generator.state

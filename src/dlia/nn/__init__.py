@@ -1,7 +1,7 @@
 """Layers and models: ``Module``, ``Parameter``, ``Linear``, ``Embedding``, losses and more."""
 
 from dlia.nn import functional, init
-from dlia.nn.conv import AvgPool2d, BatchNorm2d, Conv2d, GlobalAvgPool2d, MaxPool2d
+from dlia.nn.conv import AvgPool2d, BatchNorm2d, Conv2d, GlobalAvgPool2d, GlobalMaxPool2d, MaxPool2d
 from dlia.nn.layers import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
@@ -25,7 +25,7 @@ from dlia.nn.module import IncompatibleKeys, Module, StateDictError
 from dlia.nn.parameter import Parameter
 
 __all__ = [
-    "AvgPool2d", "BatchNorm2d", "Conv2d", "GlobalAvgPool2d", "MaxPool2d",
+    "AvgPool2d", "BatchNorm2d", "Conv2d", "GlobalAvgPool2d", "GlobalMaxPool2d", "MaxPool2d",
     "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "Identity",
     "IncompatibleKeys", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "Module", "ModuleList",
     "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "StateDictError", "Tanh",

@@ -84,6 +84,13 @@ class GlobalAvgPool2d(Module):
         return ops.global_avg_pool2d(x)
 
 
+class GlobalMaxPool2d(Module):
+    """(N, C, H, W) → (N, C): each feature map's maximum, for any H, W."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.global_max_pool2d(x)
+
+
 class BatchNorm2d(Module):
     """Batch normalisation over (N, H, W) per channel (Ioffe & Szegedy, 2015), as torch.nn.BatchNorm2d.
 

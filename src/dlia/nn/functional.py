@@ -9,6 +9,7 @@ from dlia.core.ops import (  # noqa: F401
     dropout,
     embedding,
     global_avg_pool2d,
+    global_max_pool2d,
     leaky_relu,
     linear,
     log_softmax,

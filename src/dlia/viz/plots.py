@@ -110,3 +110,26 @@ def xor_plot(predict: Callable[[numpy.ndarray], numpy.ndarray], hidden: Callable
     ax2.set_ylabel("h₂")
     fig.suptitle(title)
     return save(fig, path)
+
+
+def filters_plot(filters: numpy.ndarray, image: numpy.ndarray, maps: numpy.ndarray, path: str | os.PathLike[str]) -> Path:
+    """First-layer filters (C, kh, kw), an input image, and its feature maps (C, H, W) in one picture."""
+    plt = _pyplot()
+    c = len(filters)
+    cols = min(c, 8)
+    rows = -(-c // cols)
+    fig, axes = plt.subplots(2 * rows + 1, cols, figsize=(1.4 * cols, 1.4 * (2 * rows + 1)))
+    axes = numpy.atleast_2d(axes)
+    for ax in axes.ravel():
+        ax.axis("off")
+    axes[0, 0].imshow(image, cmap="gray")
+    axes[0, 0].set_title("input", fontsize=8)
+    lim = numpy.abs(filters).max()
+    for i in range(c):
+        r, k = divmod(i, cols)
+        axes[1 + r, k].imshow(filters[i], cmap="RdBu_r", vmin=-lim, vmax=lim)
+        axes[1 + r, k].set_title(f"filter {i}", fontsize=7)
+        axes[1 + rows + r, k].imshow(maps[i], cmap="viridis")
+        axes[1 + rows + r, k].set_title(f"map {i}", fontsize=7)
+    fig.suptitle("first conv layer: 3×3 filters and their feature maps")
+    return save(fig, path)

@@ -1,7 +1,7 @@
 """Every op of the engine, one file per family: forward and vjp side by side."""
 
 from dlia.core.ops.arith import add, div, matmul, mul, neg, pow, sub
-from dlia.core.ops.conv import avg_pool2d, batch_norm, conv2d, global_avg_pool2d, max_pool2d
+from dlia.core.ops.conv import avg_pool2d, batch_norm, conv2d, global_avg_pool2d, global_max_pool2d, max_pool2d
 from dlia.core.ops.elementwise import (
     abs,
     cast,
@@ -41,7 +41,7 @@ from dlia.core.ops.shape import (
 )
 
 __all__ = [
-    "abs", "add", "avg_pool2d", "batch_norm", "conv2d", "global_avg_pool2d", "max_pool2d",
+    "abs", "add", "avg_pool2d", "batch_norm", "conv2d", "global_avg_pool2d", "global_max_pool2d", "max_pool2d",
     "binary_cross_entropy_with_logits", "broadcast_to", "cast", "clip",
     "concatenate", "cross_entropy", "div", "dropout", "embedding", "exp", "expand", "flatten",
     "getitem", "leaky_relu", "linear", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",

@@ -251,6 +251,14 @@ def global_avg_pool2d(x: Tensor) -> Tensor:
     return mean(x, axis=(2, 3))
 
 
+def global_max_pool2d(x: Tensor) -> Tensor:
+    """(N, C, H, W) → (N, C): the largest activation of each feature map, wherever it is. Unlike
+    the average, it does not shrink as the canvas around an object grows."""
+    from dlia.core.ops.reduce import max as reduce_max
+
+    return reduce_max(x, axis=(2, 3))
+
+
 def batch_norm(x: Tensor, gamma: Tensor, beta: Tensor, eps: float = 1e-5) -> Tensor:
     """(x − mean) / √(var + eps) · γ + β with the batch's mean and (biased) variance over every axis
     except 1 (channels). For inference with running statistics, use plain arithmetic instead."""

@@ -1,0 +1,208 @@
+"""``dlia cnn``: train a CNN on the 8×8 digits (checkpoints, resume, pictures), classify a user's
+image, and show a fully convolutional net reading digits on canvases of any size."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy
+
+from dlia.cli.common import positive_float, positive_int
+from dlia.cli.errors import UserError
+from dlia.cli.progress import Progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cnn", help="convolutional nets on handwritten digits: train, predict, any-size canvases",
+                       description="Convolutional networks on the 8x8 digits.")
+    cmds = p.add_subparsers(dest="cnn_command", metavar="ACTION", required=True)
+
+    t = cmds.add_parser("train", help="train the digits CNN (checkpoint every epoch; --resume continues)")
+    t.add_argument("--epochs", type=positive_int, default=30, help="epochs (default 30)")
+    t.add_argument("--lr", type=positive_float, default=2e-3, help="AdamW learning rate (default 2e-3, cosine decay)")
+    t.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default 32)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    t.add_argument("--data", help="digits.npz or its folder (default: search ./data, ../shared/data)")
+    t.add_argument("--out", default="runs/cnn", help="checkpoint folder (default runs/cnn)")
+    t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    t.add_argument("--pictures", metavar="PNG", help="save first-layer filters and feature maps of a test digit")
+    t.set_defaults(run=train)
+
+    pr = cmds.add_parser("predict", help="classify an image file (any size; resized and centred to 8x8)")
+    pr.add_argument("image", help="a PNG/JPEG/... image of one digit")
+    pr.add_argument("--checkpoint", help="checkpoint file (default: the latest in --out)")
+    pr.add_argument("--out", default="runs/cnn", help="folder searched for the latest checkpoint")
+    pr.set_defaults(run=predict)
+
+    f = cmds.add_parser("fcn", help="fully convolutional net on digits pasted into canvases of any size")
+    f.add_argument("--epochs", type=positive_int, default=10, help="epochs (default 10)")
+    f.add_argument("--sizes", default="8,12,16,20,24", help="canvas sizes to train and test on (default 8,12,16,20,24)")
+    f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    f.add_argument("--data", help="digits.npz or its folder")
+    f.set_defaults(run=fcn)
+
+
+def _digits(path: str | None) -> tuple[numpy.ndarray, ...]:
+    from dlia.data import load_digits, train_test_split
+
+    try:
+        images, labels = load_digits(path)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    return tuple(train_test_split(images[:, None], labels, test_fraction=0.2, seed=0))
+
+
+def train(args: argparse.Namespace) -> int:
+    import dlia
+    from dlia import optim
+    from dlia.io import checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
+    from dlia.models.cnn import CNNConfig, DigitsCNN, evaluate, random_shift, train_epoch
+
+    x_tr, x_te, y_tr, y_te = _digits(args.data)
+    out = Path(args.out)
+    config = CNNConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    gen = dlia.Generator(args.seed)
+    start, history = 1, {"train_loss": [], "test_loss": [], "test_acc": []}
+    resume_from = latest_checkpoint(out, "cnn") if args.resume else None
+    if resume_from is not None:
+        from dlia.io.checkpoint import _read
+
+        meta, _ = _read(resume_from)
+        try:
+            config = CNNConfig.from_dict(meta.get("config") or {})
+        except (TypeError, ValueError) as e:
+            raise UserError(f"{resume_from}: {e}") from None
+        config.epochs = args.epochs
+    model = DigitsCNN(config, gen)
+    opt = optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
+    if resume_from is not None:
+        ckpt = load_checkpoint(resume_from, model, opt, gen)
+        sched.load_state_dict(ckpt.extra.get("scheduler", {"last_epoch": ckpt.step, "base_lrs": [config.lr]}))
+        sched.T_max = config.epochs
+        start, history = ckpt.step + 1, ckpt.history
+        print(f"resuming from {resume_from} (epoch {ckpt.step})")
+    elif args.resume:
+        print(f"no checkpoint in {out}; starting from scratch")
+    rng = gen.rng
+    batches = -(-len(x_tr) // config.batch_size)
+    for epoch in range(start, config.epochs + 1):
+        bar = Progress(total=batches, desc=f"epoch {epoch:2d}/{config.epochs}")
+        loss = train_epoch(model, opt, x_tr, y_tr, config.batch_size, rng, lambda b: random_shift(b, config.shift, rng),
+                           on_batch=lambda _k, value, bar=bar: bar.update(loss=value))
+        bar.close()
+        sched.step()
+        test_loss, test_acc = evaluate(model, x_te, y_te)
+        history["train_loss"].append(loss)
+        history["test_loss"].append(test_loss)
+        history["test_acc"].append(test_acc)
+        path = save_checkpoint(out / checkpoint_name("cnn", epoch, test_loss), model, opt, step=epoch, generator=gen,
+                               config=config.to_dict(), history=history, extra={"scheduler": sched.state_dict()})
+        print(f"  train loss {loss:.4f}  test loss {test_loss:.4f}  test accuracy {test_acc:.2%}  → {path.name}")
+    if start > config.epochs:
+        print(f"already trained for {config.epochs} epochs; nothing to do (raise --epochs to continue)")
+    _, acc = evaluate(model, x_te, y_te)
+    print(f"test accuracy: {acc:.2%} on {len(y_te)} held-out digits (checkpoints in {out})")
+    if args.pictures:
+        from dlia.viz.plots import filters_plot
+
+        with dlia.no_grad():
+            maps = model.features(dlia.tensor(x_te[:1]))[0].numpy()[0]
+        path = filters_plot(model.conv1.weight.numpy()[:, 0], x_te[0, 0], maps, args.pictures)
+        print(f"filters and feature maps written to {path}")
+    return 0
+
+
+def load_image(path: str) -> numpy.ndarray:
+    """An image file → an (8, 8) float array like the training digits (ink high, max 1, centred)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            gray = numpy.asarray(im.convert("L"), dtype=numpy.float64)
+    except FileNotFoundError:
+        raise UserError(f"no such file: {path}") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise UserError(f"cannot read {path} as an image: {e}") from None
+    if gray.mean() > 127:  # dark ink on light paper → ink high
+        gray = 255 - gray
+    ink = gray > 0.25 * gray.max() if gray.max() > 0 else gray > 0
+    if not ink.any():
+        raise UserError(f"{path}: the image is blank")
+    rows, cols = numpy.where(ink.any(1))[0], numpy.where(ink.any(0))[0]
+    crop = gray[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    side = max(crop.shape)  # the training digits fill their box in the longer direction
+    canvas = numpy.zeros((side, side))
+    oy, ox = (side - crop.shape[0]) // 2, (side - crop.shape[1]) // 2
+    canvas[oy:oy + crop.shape[0], ox:ox + crop.shape[1]] = crop
+    small = numpy.asarray(Image.fromarray(canvas.astype(numpy.float32), mode="F").resize((8, 8), Image.BOX))
+    return (small / small.max()).astype(numpy.float32)
+
+
+def predict(args: argparse.Namespace) -> int:
+    import dlia
+    from dlia.io import latest_checkpoint, load_checkpoint
+    from dlia.io.checkpoint import _read
+    from dlia.models.cnn import CNNConfig, DigitsCNN
+
+    path = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(args.out, "cnn")
+    if path is None:
+        raise UserError(f"no checkpoint found in {args.out}; run 'dlia cnn train' first or pass --checkpoint")
+    image = load_image(args.image)
+    meta, _ = _read(path)
+    try:
+        config = CNNConfig.from_dict(meta.get("config") or {})
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{path}: {e}") from None
+    model = DigitsCNN(config)
+    load_checkpoint(path, model)
+    model.eval()
+    with dlia.no_grad():
+        p = dlia.softmax(model(dlia.tensor(image[None, None])), axis=1).numpy()[0]
+    top = numpy.argsort(p)[::-1][:3]
+    print(f"{args.image}: {top[0]}  (" + ", ".join(f"{d}: {p[d]:.1%}" for d in top) + ")")
+    return 0
+
+
+def fcn(args: argparse.Namespace) -> int:
+    import dlia
+    from dlia import nn, optim
+    from dlia.models.cnn import DigitsFCN, evaluate, paste
+
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        raise UserError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+    if min(sizes) < 8:
+        raise UserError(f"canvas sizes must be at least 8 (the digits are 8×8), got {min(sizes)}")
+    x_tr, x_te, y_tr, y_te = _digits(args.data)
+    gen = dlia.Generator(args.seed)
+    rng = gen.rng
+    model = DigitsFCN(generator=gen)
+    opt = optim.Adam(model.parameters(), lr=2e-3)
+    batch = 32
+    for epoch in range(1, args.epochs + 1):
+        order = rng.permutation(len(x_tr))
+        bar = Progress(range(0, len(order), batch), desc=f"epoch {epoch:2d}/{args.epochs}")
+        for i in bar:
+            idx = order[i:i + batch]
+            xb = paste(x_tr[idx, 0], int(rng.choice(sizes)), rng)  # every batch on a random canvas size
+            opt.zero_grad()
+            loss = dlia.cross_entropy(model(dlia.tensor(xb)), y_tr[idx])
+            loss.backward()
+            opt.step()
+            bar.set(loss=loss.item())
+    print("fully convolutional net (global max pooling), digits pasted at random positions:")
+    test_rng = numpy.random.default_rng(12345)
+    for s in sorted(set(sizes) | {max(sizes) + 4}):
+        _, acc = evaluate(model, paste(x_te[:, 0], s, test_rng), y_te)
+        note = "" if s in sizes else "  (a size never seen in training)"
+        print(f"  {s:2d}×{s:<2d} canvas: test accuracy {acc:.2%}{note}")
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    try:
+        mlp(dlia.tensor(paste(x_te[:2, 0], 12, test_rng)))
+    except ValueError as e:
+        print(f"an MLP built for 8×8 inputs cannot even run on 12×12: {e}")
+    return 0
