@@ -62,10 +62,7 @@ class Sigmoid(Function):
         if a.dtype.kind != "f":
             a = a.astype(xp.float32)
         if a.size <= 128:  # σ(a) = exp(-softplus(-a)): fewest calls for tiny arrays
-            t = xp.negative(a, out=xp.empty_like(a))  # out= keeps 0-d results arrays
-            xp.logaddexp(0, t, out=t)
-            xp.negative(t, out=t)
-            xp.exp(t, out=t)
+            t = xp.exp(-xp.logaddexp(0, -a))
         else:  # σ(a) = exp(min(a, 0)) / (1 + exp(-|a|)): vectorised exps, no branchy where()
             t = xp.abs(a, out=xp.empty_like(a))
             xp.negative(t, out=t)
