@@ -78,8 +78,9 @@ def native(im):
     """The image in L, LA, RGB or RGBA; the second value names the conversion, if any."""
     if im.mode in NATIVE_MODES:
         return im, None
-    has_alpha = im.mode.endswith(("A", "a")) or "transparency" in im.info
-    grey = im.getbands() in (("1",), ("L",), ("I",), ("F",)) or im.mode.startswith(("I;", "L"))
+    bands = im.getbands()
+    has_alpha = bands[-1] in ("A", "a") or "transparency" in im.info
+    grey = bands[0] in ("1", "L", "I", "F") and len(bands) - (bands[-1] in ("A", "a")) == 1
     target = ("LA" if has_alpha else "L") if grey else ("RGBA" if has_alpha else "RGB")
     return im.convert(target), f"{im.mode} → {target}"
 

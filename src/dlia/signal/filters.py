@@ -51,8 +51,9 @@ KERNELS: dict[str, np.ndarray] = {
 #: named kernels that are meant to be normalised (divided by their sum) by default
 NORMALISED = frozenset({"blur"})
 
-# Kernels with more non-zero elements than this go through conv2 (FFT) instead of shifted adds.
-_MAX_SHIFTED_TERMS = 49
+# Kernels with more non-zero elements than this go through conv2 (FFT) instead of shifted adds; on
+# a 4000×3000 RGB image tiled float32 shifted adds are faster up to roughly 25×25 (measured).
+_MAX_SHIFTED_TERMS = 400
 # Elements (rows × width × channels) per row tile: small enough for the accumulator, the source
 # rows and a temporary to stay in a core's L2 cache.
 _TILE_ELEMENTS = 1 << 16
@@ -259,9 +260,11 @@ def convolution_matrix(image: object, kernel: object, divisor: float | None = No
 
     kh, kw = k.shape
     big = np.count_nonzero(k) > _MAX_SHIFTED_TERMS
-    work = np.float64 if (big or img.dtype != np.uint8) else np.float32
     kabs = np.abs(k)
     matrixsum = float(kabs.sum())
+    # float32 (as GIMP's gfloat) sums 8-bit pixels times integer weights exactly below 2**24
+    exact32 = 255 * matrixsum * (255 if weighting else 1) < 2**24
+    work = np.float32 if (img.dtype == np.uint8 and not big and exact32) else np.float64
 
     def tile(r0: int, r1: int) -> None:
         src = _source_tile(img3, r0, r1, kh, kw, border, nch if weighting else nfilter, work)
