@@ -1,5 +1,7 @@
 """Devices: which array module (NumPy or CuPy) an op computes with."""
 
+from dlia.backend import allocator
 from dlia.backend.device import Device, cpu, get_array_module, get_device, gpu_available
 
-__all__ = ["Device", "cpu", "get_array_module", "get_device", "gpu_available"]
+__all__ = [
+    "allocator","Device", "cpu", "get_array_module", "get_device", "gpu_available"]

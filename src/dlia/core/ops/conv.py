@@ -56,6 +56,40 @@ def _out_size(size: int, pad: int, k: int, stride: int, dil: int) -> int:
     return (size + pad - dil * (k - 1) - 1) // stride + 1
 
 
+def _conv(xp: Any, x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, ...], dilation: tuple[int, int],
+          groups: int, oh: int, ow: int) -> tuple[Any, Any, int]:
+    """Forward convolution by im2col + one matrix product per group.
+
+    Returns the output (N, O, OH, OW), the im2col matrix (groups, Cg·kh·kw, N·OH·width) and its
+    row width (the padded width for stride 1, else OW), which the weight gradient reuses.
+    """
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    pt, pb, pl, pr = padding
+    if stride == (1, 1):
+        # "flat" im2col: with the padded image flattened, every kernel tap reads one contiguous
+        # run of OH·Wp values (each row carries Wp - OW junk columns, dropped afterwards)
+        hp, wp = h + pt + pb, wd + pl + pr
+        width, run = wp, oh * wp
+        xf = xp.zeros((n, c, hp + 1, wp), dtype=x.dtype)  # one spare row: the last taps overrun
+        xf[:, :, pt:pt + h, pl:pl + wd] = x
+        xf = xf.reshape(n, c, -1)
+        cols = xp.empty((c, kh, kw, n, run), dtype=x.dtype)
+        for a in range(kh):
+            for b in range(kw):
+                off = a * dilation[0] * wp + b * dilation[1]
+                cols[:, a, b] = xf[:, :, off:off + run].transpose(1, 0, 2)
+    else:
+        width = ow
+        xpad = _pad2d(xp, x, pt, pb, pl, pr) if any(padding) else x
+        win = _windows(xp, xpad, kh, kw, oh, ow, stride, dilation)  # (N, C, OH, OW, kh, kw), a view
+        cols = xp.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))
+    cols = cols.reshape(groups, cg * kh * kw, -1)
+    wmat = w.reshape(groups, o // groups, cg * kh * kw)
+    out = (wmat @ cols).reshape(o, n, oh, width)[:, :, :, :ow].transpose(1, 0, 2, 3)
+    return xp.ascontiguousarray(out), cols, width
+
+
 class Conv2d(Function):
     def forward(self, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
         xp = self.xp
@@ -75,42 +109,70 @@ class Conv2d(Function):
         if oh <= 0 or ow <= 0:
             raise shape_error("conv2d", f"kernel {kh}×{kw} (dilation {dilation}) is larger than the padded input",
                               x.shape, w.shape)
-        xpad = xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr))) if any(padding) else x
-        self.geom = (x.shape, w.shape, stride, padding, dilation, groups, oh, ow)
-        win = _windows(xp, xpad, kh, kw, oh, ow, stride, dilation)  # (N, C, OH, OW, kh, kw), a view
-        # im2col, channel-major: (N, groups, Cg·kh·kw, OH·OW); the copy keeps OH·OW contiguous
-        cols = xp.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(n, groups, cg * kh * kw, oh * ow)
-        wmat = w.reshape(groups, o // groups, cg * kh * kw)
-        self.cols, self.wmat = cols, wmat
-        out = (wmat @ cols).reshape(n, o, oh, ow)  # one batched matmul, already in NCHW order
+        out, self.cols, self.width = _conv(xp, x, w, stride, padding, dilation, groups, oh, ow)
+        self.w = w
+        self.geom = (x.shape, stride, padding, dilation, groups, oh, ow)
         if b is not None:
             out += b.reshape(1, o, 1, 1)
         return out
 
+    def _g_layout(self, g: Any, n: int, oh: int, ow: int) -> Any:
+        """g as (O, N, OH, width), like the im2col columns; junk columns are zero and add nothing."""
+        xp, o = self.xp, g.shape[1]
+        if self.width == ow:
+            return xp.ascontiguousarray(g.transpose(1, 0, 2, 3))
+        gl = xp.zeros((o, n, oh, self.width), dtype=g.dtype)
+        gl[:, :, :, :ow] = g.transpose(1, 0, 2, 3)
+        return gl
+
     def vjp(self, g):
         xp = self.xp
-        xshape, wshape, stride, padding, dilation, groups, oh, ow = self.geom
+        xshape, stride, padding, dilation, groups, oh, ow = self.geom
         n, c, h, wd = xshape
-        o, cg, kh, kw = wshape
-        g3 = g.reshape(n, groups, o // groups, oh * ow)
+        w = self.w
+        o, cg, kh, kw = w.shape
         gx = gw = gb = None
         needs = self.needs
-        if needs[1]:
-            gw = (g3 @ self.cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(wshape)
+        gl = self._g_layout(g, n, oh, ow)
+        if needs[1]:  # ∂L/∂W = g · im2col(x)ᵀ
+            gw = (gl.reshape(groups, o // groups, -1) @ self.cols.transpose(0, 2, 1)).reshape(w.shape)
         if len(needs) > 2 and needs[2]:
             gb = g.sum(axis=(0, 2, 3))
-        if needs[0]:
+        if needs[0]:  # col2im: the column gradients Wᵀ·g scattered back with kh·kw adds
             pt, pb, pl, pr = padding
-            dcols = (self.wmat.transpose(0, 2, 1) @ g3).reshape(n, c, kh, kw, oh, ow)
-            gpad = xp.zeros((n, c, h + pt + pb, wd + pl + pr), dtype=g.dtype)
-            sh, sw = stride
-            for a in range(kh):  # col2im: kh·kw strided adds
-                r0 = a * dilation[0]
-                for bcol in range(kw):
-                    c0 = bcol * dilation[1]
-                    gpad[:, :, r0:r0 + sh * (oh - 1) + 1:sh, c0:c0 + sw * (ow - 1) + 1:sw] += dcols[:, :, a, bcol]
-            gx = gpad[:, :, pt:pt + h, pl:pl + wd] if any(padding) else gpad
+            hp, wp = h + pt + pb, wd + pl + pr
+            dcols = w.reshape(groups, o // groups, -1).transpose(0, 2, 1) @ gl.reshape(groups, o // groups, -1)
+            if stride == (1, 1):  # on the flat padded image each tap is one contiguous run
+                run = oh * wp
+                dcols = dcols.reshape(c, kh, kw, n, run)
+                gxf = xp.zeros((n, c, (hp + 1) * wp), dtype=g.dtype)
+                for a in range(kh):
+                    for b in range(kw):
+                        off = a * dilation[0] * wp + b * dilation[1]
+                        gxf[:, :, off:off + run] += dcols[:, a, b].transpose(1, 0, 2)
+                gpad = gxf.reshape(n, c, hp + 1, wp)
+            else:
+                dcols = dcols.reshape(c, kh, kw, n, oh, ow)
+                gpad = xp.zeros((n, c, hp, wp), dtype=g.dtype)
+                for a in range(kh):
+                    for b in range(kw):
+                        gpad[_tap(a * dilation[0], b * dilation[1], stride, oh, ow)] += dcols[:, a, b].transpose(1, 0, 2, 3)
+            gx = gpad[:, :, pt:pt + h, pl:pl + wd]
         return gx, gw, gb
+
+
+def _pad2d(xp: Any, x: Any, top: int, bottom: int, left: int, right: int, value: Any = 0) -> Any:
+    """Pad the last two axes (cheaper than ``xp.pad`` for the small arrays of a conv net)."""
+    n, c, h, w = x.shape
+    out = xp.full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)
+    out[:, :, top:top + h, left:left + w] = x
+    return out
+
+
+def _tap(a: int, b: int, stride: tuple[int, int], oh: int, ow: int) -> tuple[slice, ...]:
+    """The strided slice of a padded input that kernel position (a, b) sees for every output."""
+    return (slice(None), slice(None), slice(a, a + stride[0] * (oh - 1) + 1, stride[0]),
+            slice(b, b + stride[1] * (ow - 1) + 1, stride[1]))
 
 
 class MaxPool2d(Function):
@@ -128,23 +190,25 @@ class MaxPool2d(Function):
             raise shape_error("max_pool2d", f"kernel {kernel} is larger than the input", x.shape)
         if ph or pw:
             low = xp.finfo(x.dtype).min if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-            x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=low)
-        win = _windows(xp, x, kh, kw, oh, ow, stride, (1, 1)).reshape(n, c, oh, ow, kh * kw)
-        arg = win.argmax(axis=-1)
-        self.geom = (n, c, h, w, kh, kw, stride, padding, oh, ow)
-        self.arg = arg
-        return xp.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+            x = _pad2d(xp, x, ph, ph, pw, pw, low)
+        best = x[_tap(0, 0, stride, oh, ow)].copy()
+        for k in range(1, kh * kw):
+            xp.maximum(best, x[_tap(k // kw, k % kw, stride, oh, ow)], out=best)
+        self.x, self.out = x, best
+        self.geom = (x.shape, h, w, kh, kw, stride, padding, oh, ow)
+        return best
 
     def vjp(self, g):
         xp = self.xp
-        n, c, h, w, kh, kw, stride, (ph, pw), oh, ow = self.geom
-        hp, wp = h + 2 * ph, w + 2 * pw
-        rows = (xp.arange(oh) * stride[0])[:, None] + self.arg // kw  # (N, C, OH, OW) via broadcasting
-        cols = (xp.arange(ow) * stride[1])[None, :] + self.arg % kw
-        plane = (xp.arange(n * c) * (hp * wp)).reshape(n, c, 1, 1)
-        flat = (plane + rows * wp + cols).ravel()
-        gpad = xp.bincount(flat, weights=g.ravel(), minlength=n * c * hp * wp).astype(g.dtype)
-        gpad = gpad.reshape(n, c, hp, wp)
+        pshape, h, w, kh, kw, stride, (ph, pw), oh, ow = self.geom
+        gpad = xp.zeros(pshape, dtype=g.dtype)
+        taken = xp.zeros(g.shape, dtype=bool)
+        for k in range(kh * kw):  # the first window position holding the maximum gets the gradient
+            tap = _tap(k // kw, k % kw, stride, oh, ow)
+            hit = self.x[tap] == self.out
+            hit &= ~taken
+            taken |= hit
+            gpad[tap] += g * hit
         return (gpad[:, :, ph:ph + h, pw:pw + w],)
 
 
@@ -160,7 +224,7 @@ class AvgPool2d(Function):
         if oh <= 0 or ow <= 0:
             raise shape_error("avg_pool2d", f"kernel {kernel} is larger than the input", x.shape)
         if ph or pw:
-            x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+            x = _pad2d(xp, x, ph, ph, pw, pw)
         self.geom = (x.shape, h, w, kh, kw, stride, padding, oh, ow)
         out = None
         for a in range(kh):  # sum of kh·kw strided slices: no window copy
