@@ -56,38 +56,51 @@ def _out_size(size: int, pad: int, k: int, stride: int, dil: int) -> int:
     return (size + pad - dil * (k - 1) - 1) // stride + 1
 
 
+def _overrun(kh: int, kw: int, dilation: tuple[int, int], wp: int) -> int:
+    """How far past the last image the last kernel tap reads in the tall flat layout."""
+    return dilation[0] * (kh - 1) * wp + dilation[1] * (kw - 1)
+
+
+def _flat_images(xp: Any, x_cnhw: Any, hp: int, wp: int, top: int, left: int, spare: int) -> Any:
+    """(C, N, H, W) → (C, N·hp·wp + spare): each image zero-padded to hp×wp, all stacked and flattened."""
+    c, n, h, w = x_cnhw.shape
+    out = xp.zeros((c, n * hp * wp + spare), dtype=x_cnhw.dtype)
+    out[:, :n * hp * wp].reshape(c, n, hp, wp)[:, :, top:top + h, left:left + w] = x_cnhw
+    return out
+
+
 def _conv(xp: Any, x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, ...], dilation: tuple[int, int],
           groups: int, oh: int, ow: int) -> tuple[Any, Any, int]:
     """Forward convolution by im2col + one matrix product per group.
 
-    Returns the output (N, O, OH, OW), the im2col matrix (groups, Cg·kh·kw, N·OH·width) and its
-    row width (the padded width for stride 1, else OW), which the weight gradient reuses.
+    Returns the output (N, O, OH, OW), the im2col matrix (groups, Cg·kh·kw, N·rows·width) and its
+    (rows, width) per image — (hp, wp) for stride 1, else (OH, OW) — which the gradients reuse.
     """
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     pt, pb, pl, pr = padding
     if stride == (1, 1):
-        # "flat" im2col: with the padded image flattened, every kernel tap reads one contiguous
-        # run of OH·Wp values (each row carries Wp - OW junk columns, dropped afterwards)
+        # "tall flat" im2col: the padded images are stacked into one tall image and flattened, so
+        # every kernel tap reads ONE contiguous run for the whole batch. Outputs that straddle two
+        # images or fall in the padding columns are junk and dropped afterwards.
         hp, wp = h + pt + pb, wd + pl + pr
-        width, run = wp, oh * wp
-        xf = xp.zeros((n, c, hp + 1, wp), dtype=x.dtype)  # one spare row: the last taps overrun
-        xf[:, :, pt:pt + h, pl:pl + wd] = x
-        xf = xf.reshape(n, c, -1)
-        cols = xp.empty((c, kh, kw, n, run), dtype=x.dtype)
+        rows, run = hp, n * hp * wp
+        xf = _flat_images(xp, x.transpose(1, 0, 2, 3), hp, wp, pt, pl, _overrun(kh, kw, dilation, wp))
+        cols = xp.empty((c, kh, kw, run), dtype=x.dtype)
         for a in range(kh):
             for b in range(kw):
                 off = a * dilation[0] * wp + b * dilation[1]
-                cols[:, a, b] = xf[:, :, off:off + run].transpose(1, 0, 2)
+                cols[:, a, b] = xf[:, off:off + run]
+        width = wp
     else:
-        width = ow
+        rows, width = oh, ow
         xpad = _pad2d(xp, x, pt, pb, pl, pr) if any(padding) else x
         win = _windows(xp, xpad, kh, kw, oh, ow, stride, dilation)  # (N, C, OH, OW, kh, kw), a view
         cols = xp.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))
     cols = cols.reshape(groups, cg * kh * kw, -1)
     wmat = w.reshape(groups, o // groups, cg * kh * kw)
-    out = (wmat @ cols).reshape(o, n, oh, width)[:, :, :, :ow].transpose(1, 0, 2, 3)
-    return xp.ascontiguousarray(out), cols, width
+    out = (wmat @ cols).reshape(o, n, rows, width)[:, :, :oh, :ow].transpose(1, 0, 2, 3)
+    return xp.ascontiguousarray(out), cols, (rows, width)
 
 
 class Conv2d(Function):
@@ -109,7 +122,7 @@ class Conv2d(Function):
         if oh <= 0 or ow <= 0:
             raise shape_error("conv2d", f"kernel {kh}×{kw} (dilation {dilation}) is larger than the padded input",
                               x.shape, w.shape)
-        out, self.cols, self.width = _conv(xp, x, w, stride, padding, dilation, groups, oh, ow)
+        out, self.cols, self.layout = _conv(xp, x, w, stride, padding, dilation, groups, oh, ow)
         self.w = w
         self.geom = (x.shape, stride, padding, dilation, groups, oh, ow)
         if b is not None:
@@ -117,12 +130,13 @@ class Conv2d(Function):
         return out
 
     def _g_layout(self, g: Any, n: int, oh: int, ow: int) -> Any:
-        """g as (O, N, OH, width), like the im2col columns; junk columns are zero and add nothing."""
+        """g as (O, N, rows, width), like the im2col columns; junk positions are zero, adding nothing."""
         xp, o = self.xp, g.shape[1]
-        if self.width == ow:
+        rows, width = self.layout
+        if (rows, width) == (oh, ow):
             return xp.ascontiguousarray(g.transpose(1, 0, 2, 3))
-        gl = xp.zeros((o, n, oh, self.width), dtype=g.dtype)
-        gl[:, :, :, :ow] = g.transpose(1, 0, 2, 3)
+        gl = xp.zeros((o, n, rows, width), dtype=g.dtype)
+        gl[:, :, :oh, :ow] = g.transpose(1, 0, 2, 3)
         return gl
 
     def vjp(self, g):
@@ -134,30 +148,31 @@ class Conv2d(Function):
         gx = gw = gb = None
         needs = self.needs
         gl = self._g_layout(g, n, oh, ow)
-        if needs[1]:  # ∂L/∂W = g · im2col(x)ᵀ
-            gw = (gl.reshape(groups, o // groups, -1) @ self.cols.transpose(0, 2, 1)).reshape(w.shape)
+        if needs[1]:  # ∂L/∂W = g · im2col(x)ᵀ, computed as (im2col(x) · gᵀ)ᵀ: OpenBLAS is faster that way
+            gwt = self.cols @ gl.reshape(groups, o // groups, -1).transpose(0, 2, 1)
+            gw = gwt.transpose(0, 2, 1).reshape(w.shape)
         if len(needs) > 2 and needs[2]:
             gb = g.sum(axis=(0, 2, 3))
         if needs[0]:  # col2im: the column gradients Wᵀ·g scattered back with kh·kw adds
             pt, pb, pl, pr = padding
             hp, wp = h + pt + pb, wd + pl + pr
             dcols = w.reshape(groups, o // groups, -1).transpose(0, 2, 1) @ gl.reshape(groups, o // groups, -1)
-            if stride == (1, 1):  # on the flat padded image each tap is one contiguous run
-                run = oh * wp
-                dcols = dcols.reshape(c, kh, kw, n, run)
-                gxf = xp.zeros((n, c, (hp + 1) * wp), dtype=g.dtype)
+            if stride == (1, 1):  # on the tall flat image each tap is one contiguous run
+                run = n * hp * wp
+                dcols = dcols.reshape(c, kh, kw, run)
+                gxf = xp.zeros((c, run + _overrun(kh, kw, dilation, wp)), dtype=g.dtype)
                 for a in range(kh):
                     for b in range(kw):
                         off = a * dilation[0] * wp + b * dilation[1]
-                        gxf[:, :, off:off + run] += dcols[:, a, b].transpose(1, 0, 2)
-                gpad = gxf.reshape(n, c, hp + 1, wp)
+                        gxf[:, off:off + run] += dcols[:, a, b]
+                gx = gxf[:, :run].reshape(c, n, hp, wp)[:, :, pt:pt + h, pl:pl + wd].transpose(1, 0, 2, 3)
             else:
                 dcols = dcols.reshape(c, kh, kw, n, oh, ow)
                 gpad = xp.zeros((n, c, hp, wp), dtype=g.dtype)
                 for a in range(kh):
                     for b in range(kw):
                         gpad[_tap(a * dilation[0], b * dilation[1], stride, oh, ow)] += dcols[:, a, b].transpose(1, 0, 2, 3)
-            gx = gpad[:, :, pt:pt + h, pl:pl + wd]
+                gx = gpad[:, :, pt:pt + h, pl:pl + wd]
         return gx, gw, gb
 
 
