@@ -39,6 +39,9 @@ def test_demo_runs_end_to_end(tmp_path):
     assert acc >= 96.0
     assert "predictions identical = True" in r.stdout
     assert (tmp_path / "digits_mlp.npz").is_file()
+    assert "conv2(A, B, 'same') = [[5, 6, 0], [8, 9, 0], [0, 0, 0]]" in r.stdout
+    cnn = float(r.stdout.split("test accuracy after 6 epochs: ")[1].split("%")[0])
+    assert cnn >= 95.0
 
 
 def test_demo_is_reproducible(tmp_path):
@@ -52,6 +55,7 @@ def test_demo_skips_digits_when_absent(tmp_path):
     r = run_cli("demo", "--epochs", "1", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "skipped: digits.npz not found" in r.stdout
+    assert "CNN skipped: digits.npz not found" in r.stdout
 
 
 @pytest.mark.parametrize(

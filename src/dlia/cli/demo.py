@@ -15,9 +15,9 @@ from dlia.cli.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="a quick tour: autodiff, XOR, an MLP on handwritten digits",
+    p = sub.add_parser("demo", help="a quick tour: autodiff, XOR, an MLP and a CNN on handwritten digits",
                        description="A quick tour of dlia: backprop through one logistic neuron, XOR with a "
-                                   "hidden layer, and an MLP trained on the 8x8 digits.")
+                                   "hidden layer, an MLP trained on the 8x8 digits, Octave's conv2 and a CNN.")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=20, help="digits MLP epochs (default 20)")
     p.add_argument("--data", default=None, help="digits.npz or its folder (default: search ./data, ../shared/data)")
@@ -113,6 +113,40 @@ def digits_demo(args: argparse.Namespace) -> None:
     print(f"checkpoint written to {path} and reloaded: predictions identical = {same}")
 
 
+def conv_demo(args: argparse.Namespace) -> None:
+    _section("4. Convolution and a CNN")
+    from dlia.signal import conv2, xcorr2
+
+    a = numpy.arange(1, 10, dtype=float).reshape(3, 3)
+    b = numpy.array([[1.0, 0.0], [0.0, 0.0]])
+    for shape in ("full", "same", "valid"):
+        print(f"conv2(A, B, '{shape}') = {conv2(a, b, shape).astype(int).tolist()}")
+    print(f"xcorr2(A, B) = {xcorr2(a, b).astype(int).tolist()}")
+    from dlia.data import DataNotFoundError
+
+    try:
+        from dlia.data import load_digits, train_test_split
+
+        images, labels = load_digits(args.data)
+    except (DataNotFoundError, ValueError) as e:
+        print(f"CNN skipped: {e}")
+        return
+    from dlia.models.cnn import CNNConfig, DigitsCNN, evaluate, random_shift, train_epoch
+
+    x_tr, x_te, y_tr, y_te = train_test_split(images[:, None], labels, test_fraction=0.2, seed=0)
+    gen = dlia.Generator(args.seed)
+    model = DigitsCNN(CNNConfig(seed=args.seed), gen)
+    opt = optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    epochs = 6
+    for epoch in range(1, epochs + 1):
+        bar = Progress(total=-(-len(x_tr) // 32), desc=f"CNN epoch {epoch}/{epochs}")
+        train_epoch(model, opt, x_tr, y_tr, 32, gen.rng, lambda batch: random_shift(batch, 1, gen.rng),
+                    on_batch=lambda _k, value, bar=bar: bar.update(loss=value))
+        bar.close()
+    print(f"CNN (conv16-conv32-pool-dense64-dense10) test accuracy after {epochs} epochs: "
+          f"{evaluate(model, x_te, y_te)[1]:.2%}  (dlia cnn train: 30 epochs, ≈ 99 %)")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
@@ -121,5 +155,6 @@ def run(args: argparse.Namespace) -> int:
     neuron_demo()
     xor_demo(args.seed)
     digits_demo(args)
+    conv_demo(args)
     print("\nNext: see README.md for the library API and docs/ for each part of the lecture.")
     return 0
