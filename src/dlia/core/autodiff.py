@@ -82,7 +82,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
         return
 
     grads: dict[Tensor, Any] = {root: grad}
-    pop = grads.pop
+    pop, get = grads.pop, grads.get
     for node in reversed(topological_order(root)):
         g = pop(node, None)
         if g is None:
@@ -97,17 +97,18 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
         if node._retain:
             node.grad = wrap(_fresh(g))
         for p, need, pg in zip(parents, ctx.needs, ctx.vjp(g)):
-            if need and pg is not None:
-                if pg.shape != p.data.shape or pg.dtype != p.data.dtype:
-                    pg = _fit(pg, p.data)
-                if p._ctx is None:  # a leaf: into .grad, as a fresh array never shared
-                    if p.grad is None and type(pg) is not SparseGrad:
-                        p.grad = wrap(_fresh(pg))
-                    else:
-                        _accumulate(p, pg)
-                else:
-                    prev = grads.get(p)
-                    grads[p] = pg if prev is None else _add(prev, pg)
+            if not need or pg is None:
+                continue
+            data = p.data
+            if pg.shape != data.shape or pg.dtype != data.dtype:
+                pg = _fit(pg, data)
+            if p._ctx is not None:
+                prev = get(p)
+                grads[p] = pg if prev is None else _add(prev, pg)
+            elif p.grad is None and type(pg) is not SparseGrad and pg.ndim:
+                p.grad = wrap(pg.copy())  # a leaf's .grad is a fresh array, never shared
+            else:
+                _accumulate(p, pg)
         if not retain_graph:
             ctx.__dict__.clear()  # drops parents and saved arrays; ctx.parents is None again
 

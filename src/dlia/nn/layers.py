@@ -10,6 +10,10 @@ from typing import Any
 import numpy
 
 from dlia.core import ops
+from dlia.core.ops.elementwise import ReLU as _ReLUOp
+from dlia.core.ops.elementwise import Sigmoid as _SigmoidOp
+from dlia.core.ops.elementwise import Tanh as _TanhOp
+from dlia.core.ops.nn import Linear as _LinearOp
 from dlia.core.random import Generator
 from dlia.core.tensor import Tensor
 from dlia.nn import init
@@ -44,7 +48,9 @@ class Linear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: Tensor) -> Tensor:
-        return ops.linear(x, self.weight, self.bias)
+        if self.bias is None:
+            return _LinearOp.apply(x, self.weight)
+        return _LinearOp.apply(x, self.weight, self.bias)  # the op itself: no wrapper call per step
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -93,17 +99,17 @@ class Dropout(Module):
 
 class ReLU(Module):
     def forward(self, x: Tensor) -> Tensor:
-        return ops.relu(x)
+        return _ReLUOp.apply(x)
 
 
 class Sigmoid(Module):
     def forward(self, x: Tensor) -> Tensor:
-        return ops.sigmoid(x)
+        return _SigmoidOp.apply(x)
 
 
 class Tanh(Module):
     def forward(self, x: Tensor) -> Tensor:
-        return ops.tanh(x)
+        return _TanhOp.apply(x)
 
 
 class LeakyReLU(Module):

@@ -38,13 +38,16 @@ class SGD(Optimizer):
 
     def update(self, p, grad, group, state):
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        d = p.data
         if type(grad) is SparseGrad:
             if mu == 0 and wd == 0:
                 xp = get_array_module(grad.values)
-                xp.subtract.at(p.data, grad.indices, grad.values * p.dtype.type(lr))
+                xp.subtract.at(d, grad.indices, grad.values * d.dtype.type(lr))
                 return
             grad = grad.to_dense()
-        d = p.data
+        if not (mu or wd):  # plain SGD, the common case: one fused update
+            d -= grad * d.dtype.type(lr)
+            return
         if wd:
             grad = grad + wd * d
         if mu:

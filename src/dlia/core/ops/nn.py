@@ -119,9 +119,10 @@ class Linear(Function):
         x, w = self.x, self.w
         needs = self.needs
         gx = g @ w if needs[0] else None
-        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-        gw = g2.T @ x.reshape(-1, x.shape[-1]) if needs[1] else None
-        gb = g2.sum(axis=0) if len(needs) > 2 and needs[2] else None
+        if g.ndim != 2:
+            g, x = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
+        gw = g.T @ x if needs[1] else None
+        gb = g.sum(axis=0) if len(needs) > 2 and needs[2] else None
         return gx, gw, gb
 
 
