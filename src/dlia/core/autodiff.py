@@ -96,6 +96,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
             )
         if node._retain:
             node.grad = wrap(_fresh(g))
+        fresh = ctx.fresh_grads
         for p, need, pg in zip(parents, ctx.needs, ctx.vjp(g)):
             if not need or pg is None:
                 continue
@@ -106,7 +107,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 prev = get(p)
                 grads[p] = pg if prev is None else _add(prev, pg)
             elif p.grad is None and type(pg) is not SparseGrad and pg.ndim:
-                p.grad = wrap(pg.copy())  # a leaf's .grad is a fresh array, never shared
+                p.grad = wrap(pg if fresh else pg.copy())  # a leaf's .grad is never shared
             else:
                 _accumulate(p, pg)
         if not retain_graph:

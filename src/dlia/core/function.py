@@ -85,6 +85,9 @@ class Function:
     xp: ModuleType = numpy
     #: number of leading inputs that are differentiable; the rest (indices, masks) never are
     differentiable: ClassVar[int | None] = None
+    #: True when every array ``vjp`` returns is newly made and given to one input only, so backprop
+    #: may store it as a leaf's ``.grad`` without a defensive copy (views of ``grad`` are not fresh)
+    fresh_grads: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -53,6 +53,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    fresh_grads = True
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a * b
@@ -62,6 +64,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    fresh_grads = True
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a / b
@@ -72,6 +76,8 @@ class Div(Function):
 
 
 class Neg(Function):
+    fresh_grads = True
+
     def forward(self, a):
         return -a
 
@@ -80,6 +86,8 @@ class Neg(Function):
 
 
 class Pow(Function):
+    fresh_grads = True
+
     def forward(self, a, b):
         self.a, self.b = a, b
         self.out = a**b
@@ -96,6 +104,8 @@ class Pow(Function):
 
 
 class MatMul(Function):
+    fresh_grads = True
+
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise shape_error("matmul", "both arguments need at least 1 dimension", a.shape, b.shape)

@@ -104,6 +104,8 @@ def _conv(xp: Any, x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, 
 
 
 class Conv2d(Function):
+    fresh_grads = True
+
     def forward(self, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
         xp = self.xp
         if x.ndim != 4 or w.ndim != 4:
@@ -191,6 +193,8 @@ def _tap(a: int, b: int, stride: tuple[int, int], oh: int, ow: int) -> tuple[sli
 
 
 class MaxPool2d(Function):
+    fresh_grads = True
+
     def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0)):
         xp = self.xp
         if x.ndim != 4:
@@ -228,6 +232,8 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
+    fresh_grads = True
+
     def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0)):
         xp = self.xp
         if x.ndim != 4:
@@ -261,6 +267,8 @@ class AvgPool2d(Function):
 
 class BatchNorm(Function):
     """Normalise over every axis but 1 with batch statistics, then scale and shift (training mode)."""
+
+    fresh_grads = True
 
     def forward(self, x, gamma, beta, eps=1e-5):
         xp = self.xp

@@ -11,6 +11,8 @@ from dlia.core.tensor import Tensor
 
 
 class Exp(Function):
+    fresh_grads = True
+
     def forward(self, a):
         self.out = self.xp.exp(a)
         return self.out
@@ -20,6 +22,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    fresh_grads = True
+
     def forward(self, a):
         self.a = a
         return self.xp.log(a)
@@ -29,6 +33,8 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    fresh_grads = True
+
     def forward(self, a):
         self.out = self.xp.sqrt(a)
         return self.out
@@ -38,6 +44,8 @@ class Sqrt(Function):
 
 
 class Abs(Function):
+    fresh_grads = True
+
     def forward(self, a):
         self.a = a
         return self.xp.abs(a)
@@ -47,6 +55,8 @@ class Abs(Function):
 
 
 class Tanh(Function):
+    fresh_grads = True
+
     def forward(self, a):
         self.out = self.xp.tanh(a)
         return self.out
@@ -56,6 +66,8 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    fresh_grads = True
+
     def forward(self, a):
         # exact in both tails (σ(-40) is 4e-18, not 0) and never overflows
         xp = self.xp
@@ -78,6 +90,8 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
+    fresh_grads = True
+
     def forward(self, a):
         self.out = self.xp.maximum(a, 0)
         return self.out
@@ -87,6 +101,8 @@ class ReLU(Function):
 
 
 class LeakyReLU(Function):
+    fresh_grads = True
+
     def forward(self, a, slope=0.01):
         self.pos = a > 0
         self.slope = slope
@@ -116,6 +132,8 @@ class Clip(Function):
 
 
 class Where(Function):
+    fresh_grads = True
+
     differentiable = 2
 
     def forward(self, a, b, cond):
@@ -133,6 +151,8 @@ class Where(Function):
 
 class _Extremum(Function):
     """Shared gradient of maximum/minimum: to the winner, split evenly on ties (as PyTorch)."""
+
+    fresh_grads = True
 
     def vjp(self, g):
         xp = self.xp
@@ -158,6 +178,8 @@ class Minimum(_Extremum):
 
 
 class Cast(Function):
+    fresh_grads = True
+
     def forward(self, a, dtype=None):
         self.src = a.dtype
         return a.astype(dtype)

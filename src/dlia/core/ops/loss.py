@@ -23,6 +23,8 @@ def _check_reduction(reduction: str) -> None:
 
 
 class MSELoss(Function):
+    fresh_grads = True
+
     def forward(self, a, b, reduction="mean"):
         if a.shape != b.shape:
             raise shape_error("mse_loss", "input and target shapes differ", a.shape, b.shape)
@@ -64,6 +66,8 @@ def _unflatten_classes(g2: Any, shape: tuple[int, ...], xp: Any) -> Any:
 
 class _ClassLoss(Function):
     """Shared bookkeeping of cross_entropy and nll_loss: targets, ignore_index, reduction."""
+
+    fresh_grads = True
 
     differentiable = 1
 
@@ -145,6 +149,8 @@ class NLLLoss(_ClassLoss):
 
 
 class BCEWithLogits(Function):
+    fresh_grads = True
+
     def forward(self, x, y, reduction="mean", pos_weight=None):
         if x.shape != y.shape:
             raise shape_error("binary_cross_entropy_with_logits", "input and target shapes differ", x.shape, y.shape)

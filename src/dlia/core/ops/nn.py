@@ -14,6 +14,8 @@ from dlia.core.tensor import Tensor
 
 
 class Embedding(Function):
+    fresh_grads = True
+
     differentiable = 1
 
     def forward(self, weight, indices, sparse=False, padding_idx=None):
@@ -42,6 +44,8 @@ class Embedding(Function):
 
 
 class Dropout(Function):
+    fresh_grads = True
+
     def forward(self, a, p=0.5, generator=None):
         gen = generator or default_generator
         keep = gen.random(a.shape, a.dtype) >= p
@@ -102,6 +106,8 @@ def one_hot(indices: Any, num_classes: int, dtype: Any = numpy.float32) -> Tenso
 
 class Linear(Function):
     """Fused ``x @ weight.T + bias`` for (..., in) inputs and a (out, in) weight, as torch.nn.Linear."""
+
+    fresh_grads = True
 
     def forward(self, x, weight, bias=None):
         if x.shape[-1] != weight.shape[1]:

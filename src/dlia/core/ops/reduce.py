@@ -34,6 +34,8 @@ def _spread(xp: Any, g: Any, shape: tuple[int, ...]) -> Any:
 
 
 class Sum(Function):
+    fresh_grads = True
+
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.keepdims = a.shape, keepdims
         if axis is None and not keepdims:
@@ -49,6 +51,8 @@ class Sum(Function):
 
 
 class Mean(Function):
+    fresh_grads = True
+
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.keepdims = a.shape, keepdims
         self.axes = _axes(axis, a.ndim)
@@ -65,6 +69,8 @@ class Mean(Function):
 
 
 class Var(Function):
+    fresh_grads = True
+
     def forward(self, a, axis=None, keepdims=False, ddof=0):
         self.shape, self.keepdims = a.shape, keepdims
         self.axes = _axes(axis, a.ndim)
@@ -82,6 +88,8 @@ class Var(Function):
 
 class _Extreme(Function):
     """max/min: the gradient is split evenly among tied extreme elements (as torch.amax)."""
+
+    fresh_grads = True
 
     pick = "max"
 
@@ -109,6 +117,8 @@ class Min(_Extreme):
 
 
 class LogSumExp(Function):
+    fresh_grads = True
+
     def forward(self, a, axis=None, keepdims=False):
         xp = self.xp
         self.shape, self.keepdims = a.shape, keepdims
@@ -125,6 +135,8 @@ class LogSumExp(Function):
 
 
 class Softmax(Function):
+    fresh_grads = True
+
     def forward(self, a, axis=-1):
         xp = self.xp
         e = xp.exp(a - a.max(axis=axis, keepdims=True))
@@ -138,6 +150,8 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    fresh_grads = True
+
     def forward(self, a, axis=-1):
         xp = self.xp
         shifted = a - a.max(axis=axis, keepdims=True)

@@ -54,6 +54,8 @@ def _has_int_array(idx: Any) -> bool:
 
 
 class GetItem(Function):
+    fresh_grads = True
+
     def forward(self, a, index=None):
         self.shape, self.dtype, self.index = a.shape, a.dtype, index
         try:
