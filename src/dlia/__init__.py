@@ -35,3 +35,13 @@ __all__ = [
     "ones_like", "rand", "randn", "set_grad_enabled", "tensor", "zeros", "zeros_like",
     *_ops_all,
 ]
+
+_SUBMODULES = ("nn", "optim", "data", "io", "models", "signal", "viz", "graph", "backend")
+
+
+def __getattr__(name: str):  # lazy submodules: ``dlia.nn`` works after a bare ``import dlia``
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"dlia.{name}")
+    raise AttributeError(f"module 'dlia' has no attribute {name!r}")
