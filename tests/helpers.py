@@ -255,6 +255,7 @@ class OpCase:
         shapes: one shape per input, e.g. ``((3, 1, 4), (2, 4))`` for broadcasting.
         domains: one ``make_array`` domain per input (or one for all).
         fd: run the finite-difference check (off for ops that are not smooth in float64).
+        graph: compare graph mode (Session) with eager (off for random ops).
         atol32, rtol32: tolerances of the float32 comparison with torch.
     """
 
@@ -267,6 +268,7 @@ class OpCase:
     atol32: float = 1e-5
     rtol32: float = 1e-5
     tag: str = field(default="")
+    graph: bool = True
 
     @property
     def id(self) -> str:
@@ -316,6 +318,11 @@ class OpTestCase:
             pytest.skip("no torch twin")
         compare_torch(case.dlia_fn, case.torch_fn, *case.inputs(np.float64), seed=seed_of(case.id))
 
+    def test_graph_mode_matches_eager(self, case: OpCase) -> None:
+        if not case.graph:
+            pytest.skip("not comparable in graph mode (random)")
+        compare_graph_mode(case.dlia_fn, *case.inputs(np.float64), seed=seed_of(case.id))
+
     def test_float32_matches_torch(self, case: OpCase) -> None:
         if case.torch_fn is None:
             pytest.skip("no torch twin")
@@ -323,3 +330,46 @@ class OpTestCase:
             case.dlia_fn, case.torch_fn, *case.inputs(np.float32),
             atol=case.atol32, rtol=case.rtol32, seed=seed_of(case.id),
         )
+
+
+# -- oracle 4: graph mode ----------------------------------------------------------------------
+def compare_graph_mode(dlia_fn: Callable[..., Any], *arrays: np.ndarray, seed: int = 0) -> None:
+    """The same op through eager autodiff and through a graph run by a Session (placeholders,
+    ``gradients``): outputs must be equal and gradients equal to rounding."""
+    from dlia import graph as G
+
+    xs = [dlia.tensor(a.copy(), requires_grad=is_float(a)) for a in arrays]
+    outs = as_list(dlia_fn(*xs))
+    rng = np.random.default_rng(seed)
+    us = [rng.standard_normal(o.shape).astype(o.dtype) for o in outs]
+    _backward_dlia(outs, us)
+
+    g = G.Graph()
+    phs = [G.placeholder(a.shape, a.dtype, graph=g) for a in arrays]
+    gouts = as_list(dlia_fn(*phs))
+    assert all(isinstance(o, G.Node) for o in gouts), "graph mode returned a non-node"
+    assert [o.shape for o in gouts] == [o.shape for o in outs], "inferred shapes differ from eager shapes"
+    loss = None
+    for o, u in zip(gouts, us):
+        term = (o * G.constant(u, graph=g)).sum()
+        loss = term if loss is None else loss + term
+    float_phs = [p for p, a in zip(phs, arrays) if is_float(a)]
+    grads = G.gradients(loss, float_phs) if float_phs else []
+    with G.Session(g) as sess:
+        got_outs, got_grads = sess.run([gouts, grads], dict(zip(phs, arrays)))
+    for i, (o, v) in enumerate(zip(outs, got_outs)):
+        assert v.dtype == o.numpy().dtype, f"output {i}: graph dtype {v.dtype} != eager {o.numpy().dtype}"
+        np.testing.assert_array_equal(v, o.numpy(), err_msg=f"output {i}: graph mode differs from eager")
+    floats = [x for x, a in zip(xs, arrays) if is_float(a)]
+    for i, (x, v) in enumerate(zip(floats, got_grads)):
+        ours = dense(x.grad)
+        if ours is None:
+            assert v is None or not np.any(dense_value(v)), f"gradient {i}: graph has one, eager none"
+            continue
+        assert v is not None, f"gradient {i}: eager has one, graph none"
+        np.testing.assert_allclose(dense_value(v), ours, rtol=1e-12, atol=1e-12,
+                                   err_msg=f"gradient {i}: graph mode differs from eager")
+
+
+def dense_value(v: Any) -> np.ndarray:
+    return v.to_dense() if hasattr(v, "to_dense") else np.asarray(v)

@@ -23,6 +23,21 @@ _ndarray = numpy.ndarray
 REGISTRY: dict[str, type[Function]] = {}
 
 
+class _Symbolic:
+    """The ``data`` of a graph node: it has no value until a Session runs the graph."""
+
+    shape = dtype = None
+
+    def __repr__(self) -> str:
+        return "<symbolic>"
+
+
+SYMBOLIC = _Symbolic()
+
+#: set by ``dlia.graph`` on import: builds a graph node for an op applied to symbolic inputs
+GRAPH_BUILDER: Any = None
+
+
 class ShapeError(ValueError):
     """Inputs whose shapes an op cannot combine; the message names the op and every shape."""
 
@@ -101,12 +116,19 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Tensor, **attrs: Any) -> Tensor:
-        """Run the op eagerly on tensors and record it for backprop when needed."""
+        """Run the op eagerly on tensors and record it for backprop when needed.
+
+        Given a symbolic graph node among the inputs, it builds a graph node instead (the same op
+        class serves both modes; see ``dlia.graph``).
+        """
         ctx = object.__new__(cls)
         first = inputs[0].data
-        if type(first) is not _ndarray:
-            ctx.xp = get_array_module(first)
         n = len(inputs)
+        if type(first) is not _ndarray or (n == 2 and type(inputs[1].data) is not _ndarray) or n > 2:
+            if GRAPH_BUILDER is not None and any(t.data is SYMBOLIC for t in inputs):
+                return GRAPH_BUILDER(cls, inputs, attrs)
+            if type(first) is not _ndarray:
+                ctx.xp = get_array_module(first)
         try:
             if n == 1:
                 out = ctx.forward(first, **attrs)

@@ -87,6 +87,23 @@ class Optimizer:
     def update(self, p: Tensor, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def minimize(self, loss: Any, var_list: Any = None) -> Any:
+        """Graph mode: a train op that applies this optimizer's rule (and hyper-parameters) to the
+        graph variables it was built with (or ``var_list``) using gradients of ``loss``."""
+        from dlia.graph.train import minimize
+
+        groups = [{k: v for k, v in g.items() if k not in ("params", "initial_lr")} for g in self.param_groups]
+        params = [p for g in self.param_groups for p in g["params"]]
+        cls = type(self)
+
+        def factory(proxies: list[Any]) -> Optimizer:
+            it = iter(proxies)
+            return cls([dict(g, params=[next(it) for _ in og["params"]]) for g, og in zip(groups, self.param_groups)])
+
+        if var_list is not None:
+            return minimize(lambda proxies: cls(proxies, **groups[0]), loss, var_list)
+        return minimize(factory, loss, params)
+
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """``{"state": {index: {name: array or number}}, "param_groups": [...]}`` like PyTorch,

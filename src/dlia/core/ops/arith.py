@@ -20,8 +20,8 @@ def lift(x: Any, like: Tensor) -> Tensor:
     if isinstance(x, Tensor):
         return x
     xp = numpy if type(like.data) is numpy.ndarray else get_array_module(like.data)
-    dt = like.data.dtype
-    if isinstance(x, (int, float)) and dt.kind == "f":
+    dt = like.dtype  # a graph node knows its dtype without data
+    if isinstance(x, (int, float)) and dt is not None and dt.kind == "f":
         arr = xp.asarray(x, dtype=dt)
     elif isinstance(x, float):
         arr = xp.asarray(x, dtype=xp.float32)

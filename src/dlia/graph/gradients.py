@@ -1,0 +1,144 @@
+"""Symbolic differentiation: gradient nodes built from each op's own ``vjp`` (like ``tf.gradients``).
+
+For every op node between the ``ys`` and the ``xs`` (in reverse order), a ``vjp`` node calls the
+forward op's ``vjp`` with the incoming gradient, at run time, on the context the forward run left;
+``grad`` nodes pick one input's gradient out of it (reduced to the input's shape like the eager
+engine does), and ``accumulate`` nodes sum the contributions of nodes used more than once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy
+
+from dlia.core.autodiff import _add, _fit
+from dlia.core.function import Function
+from dlia.graph.core import GraphError, Node
+
+
+class OnesLike(Function):
+    """ones with the shape and dtype of ``a`` (the seed gradient of a non-scalar output)."""
+
+    def forward(self, a):
+        return self.xp.ones_like(a)
+
+    def vjp(self, g):
+        return (None,)
+
+
+class Accumulate(Function):
+    """The sum of gradient contributions; understands row-sparse embedding gradients."""
+
+    def forward(self, *grads):
+        total = grads[0]
+        for g in grads[1:]:
+            total = _add(total, g)
+        return total
+
+
+def _topo(ys: Sequence[Node]) -> list[Node]:
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack = [(y, False) for y in ys]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for i in node.inputs:
+            if id(i) not in seen:
+                stack.append((i, False))
+    return order
+
+
+def gradients(ys: Node | Sequence[Node], xs: Node | Sequence[Node], grad_ys: Any = None) -> Any:
+    """Nodes for d(sum of ys)/d(x) for each x in ``xs`` (``None`` where x does not affect ys).
+
+    Args:
+        ys: output node(s); non-scalar outputs are seeded with ones unless ``grad_ys`` is given.
+        xs: the nodes to differentiate with respect to (variables, placeholders, any node).
+        grad_ys: seed gradients, one node per y.
+
+    Returns:
+        A list like ``xs`` (or a single node if ``xs`` is a single node).
+    """
+    single = isinstance(xs, Node)
+    ys = [ys] if isinstance(ys, Node) else list(ys)
+    xs = [xs] if single else list(xs)
+    graph = ys[0].graph
+    for n in ys + xs:
+        if not isinstance(n, Node) or n.graph is not graph:
+            raise GraphError(f"gradients: {getattr(n, 'name', n)!r} is not a node of graph {graph.name!r}")
+    order = _topo(ys)
+    # nodes on a path from some x to some y
+    targets = {id(x) for x in xs}
+    reaches: set[int] = set()
+    for node in order:  # inputs come before outputs in ``order``
+        if id(node) in targets or any(id(i) in reaches for i in node.inputs):
+            reaches.add(id(node))
+    contrib: dict[int, list[Node]] = {}
+    for k, y in enumerate(ys):
+        if grad_ys is not None:
+            seed = grad_ys[k]
+        elif y.static_shape == ():
+            from dlia.graph.core import constant
+
+            seed = constant(numpy.ones((), dtype=y.static_dtype), graph=graph, name=f"{y.name}_grad_seed")
+        else:
+            seed = OnesLike.apply(y)
+        seed.is_gradient = True
+        contrib.setdefault(id(y), []).append(seed)
+    total: dict[int, Node] = {}
+    for node in reversed(order):
+        parts = contrib.get(id(node))
+        if not parts:
+            continue
+        g = parts[0] if len(parts) == 1 else _accumulate(parts, node)
+        total[id(node)] = g
+        if node.kind != "op":
+            continue
+        needs = tuple(id(i) in reaches and (i.static_dtype is None or i.static_dtype.kind == "f")
+                      for i in node.inputs)
+        d = node.op.differentiable
+        if d is not None:
+            needs = needs[:d] + (False,) * (len(needs) - d)
+        if not any(needs):
+            continue
+        node.grad_needs = needs if node.grad_needs is None else tuple(a or b for a, b in zip(node.grad_needs, needs))
+        vjp = Node(graph, "vjp", f"{node.name}_vjp", None, None, op=node.op, inputs=(node, g))
+        vjp.is_gradient = True
+        for i, (inp, need) in enumerate(zip(node.inputs, needs)):
+            if need:
+                gi = Node(graph, "grad", f"{node.name}_grad{i}", inp.static_shape, inp.static_dtype, inputs=(vjp,))
+                gi.index, gi.extra, gi.is_gradient = i, inp, True
+                contrib.setdefault(id(inp), []).append(gi)
+    out = [total.get(id(x)) for x in xs]
+    return out[0] if single else out
+
+
+def _accumulate(parts: list[Node], node: Node) -> Node:
+    acc = Node(node.graph, "op", f"{node.name}_grad_sum", node.static_shape, node.static_dtype,
+               op=Accumulate, inputs=tuple(parts))
+    acc.is_gradient = True
+    return acc
+
+
+def select_gradient(vjp_out: tuple[Any, ...], index: int, like_shape: tuple[int, ...], like_dtype: Any) -> Any:
+    """One input's gradient from a vjp's results, reduced to that input's runtime shape and dtype."""
+    g = vjp_out[index]
+    if g is None:
+        raise GraphError(f"gradient {index} was not computed by the op's vjp")
+    return _fit(g, _Like(like_shape, like_dtype))
+
+
+class _Like:
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
+        self.shape, self.dtype = shape, dtype

@@ -1,0 +1,354 @@
+"""``Session``: places a graph on a ``Device`` and runs what the fetches need (TensorFlow 1's
+``tf.Session``), through a cached ``Plan``.
+
+A plan is the pruned, topologically ordered list of steps for one set of fetches and fed nodes,
+after constant folding and common-subexpression elimination, with value slots instead of
+dictionaries and a "drop after last use" list per step (the memory plan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy
+
+from dlia.backend.device import Device, get_device
+from dlia.core.sparse import SparseGrad
+from dlia.core.tensor import Tensor, wrap
+from dlia.graph import passes
+from dlia.graph.core import GraphError, Node, get_default_graph
+from dlia.graph.gradients import select_gradient
+
+_PLACE, _VAR, _CONST, _CAPTURE, _OP, _VJP, _GRAD, _TRAIN, _FUSED = range(9)
+
+
+def _flatten(fetches: Any, out: list[Node]) -> Any:
+    """Collect the nodes of a nested fetch structure; return a template to rebuild it."""
+    if isinstance(fetches, Node):
+        out.append(fetches)
+        return len(out) - 1
+    if isinstance(fetches, (list, tuple)):
+        return type(fetches), [_flatten(f, out) for f in fetches]
+    if isinstance(fetches, dict):
+        return dict, {k: _flatten(v, out) for k, v in fetches.items()}
+    raise TypeError(f"cannot fetch {type(fetches).__name__}: fetches are nodes, or lists/tuples/dicts of nodes")
+
+
+def _rebuild(template: Any, values: list[Any]) -> Any:
+    if isinstance(template, int):
+        return values[template]
+    kind, items = template
+    if kind is dict:
+        return {k: _rebuild(v, values) for k, v in items.items()}
+    return kind(_rebuild(v, values) for v in items)
+
+
+class Plan:
+    """The executable form of (fetches, fed nodes): steps over numbered value slots."""
+
+    def __init__(self, fetches: list[Node], fed: Iterable[Node], fuse: bool = True) -> None:
+        fed_ids = {id(n) for n in fed}
+        order = self._order(fetches, fed_ids)
+        folded = passes.fold_constants([n for n in order if id(n) not in fed_ids])
+        alias = passes.eliminate_common(order, {})
+
+        def canon(n: Node) -> Node:
+            return alias.get(id(n), n)
+
+        slots: dict[int, int] = {}
+        steps: list[list[Any]] = []
+        self.feeds: list[tuple[Node, int]] = []
+        self.constants: list[tuple[int, Any]] = []
+        for node in order:
+            if id(node) in alias:
+                continue
+            slot = slots[id(node)] = len(slots)
+            if id(node) in fed_ids:
+                self.feeds.append((node, slot))
+                continue
+            ins = [slots[id(canon(i))] for i in node.inputs]
+            if id(node) in folded and node.kind in ("constant", "op"):
+                self.constants.append((slot, folded[id(node)]))
+            elif node.kind == "placeholder":
+                raise GraphError(f"placeholder {node.name!r} (shape {_fmt(node.static_shape)}) must be fed: "
+                                 f"pass it in feed_dict")
+            elif node.kind == "variable":
+                steps.append([_VAR, node, ins, slot])
+            elif node.kind == "capture":
+                steps.append([_CAPTURE, node, ins, slot])
+            elif node.kind == "op":
+                steps.append([_OP, node, ins, slot])
+            elif node.kind == "vjp":
+                steps.append([_VJP, node, ins, slot])
+            elif node.kind == "grad":
+                steps.append([_GRAD, node, ins + [slots[id(canon(node.extra))]], slot])
+            elif node.kind == "train":
+                steps.append([_TRAIN, node, ins, slot])
+            else:
+                raise GraphError(f"node {node.name!r} of kind {node.kind!r} cannot be run")
+        self.fetch_slots = [slots[id(canon(f))] for f in fetches]
+        self.nslots = len(slots)
+        if fuse:
+            steps = self._fuse(steps)
+        self.steps = self._plan_memory(steps)
+
+    @staticmethod
+    def _order(fetches: list[Node], fed: set[int]) -> list[Node]:
+        order: list[Node] = []
+        seen: set[int] = set()
+        stack: list[tuple[Node, bool]] = [(f, False) for f in reversed(fetches)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            if id(node) in fed:
+                continue
+            deps = list(node.inputs) + ([node.extra] if node.kind == "grad" else [])
+            for i in reversed(deps):
+                if id(i) not in seen:
+                    stack.append((i, False))
+        return order
+
+    def _fuse(self, steps: list[list[Any]]) -> list[list[Any]]:
+        """Merge an elementwise op into the step before it when it is that step's only consumer and
+        neither op's context is needed for a gradient: one step, no intermediate slot."""
+        uses: dict[int, int] = {s: 1 for s in self.fetch_slots}
+        ctx_needed = {st[2][0] for st in steps if st[0] == _VJP}
+        for st in steps:
+            for s in st[2]:
+                uses[s] = uses.get(s, 0) + 1
+        out: list[list[Any]] = []
+        for st in steps:
+            prev = out[-1] if out else None
+            if (prev is not None and st[0] == _OP and st[1].op in passes.ELEMENTWISE and prev[0] in (_OP, _FUSED)
+                    and st[2] == [prev[3]] and uses.get(prev[3]) == 1
+                    and prev[3] not in ctx_needed and st[3] not in ctx_needed):
+                chain = prev[1] if prev[0] == _FUSED else [prev[1]]
+                out[-1] = [_FUSED, chain + [st[1]], prev[2], st[3]]
+            else:
+                out.append(st)
+        return out
+
+    def _plan_memory(self, steps: list[list[Any]]) -> list[list[Any]]:
+        """Append to each step the slots whose values and contexts are dead after it."""
+        last_value: dict[int, int] = {}
+        last_ctx: dict[int, int] = {}
+        self.shape_slots: set[int] = set()
+        for k, st in enumerate(steps):
+            kind, ins = st[0], st[2]
+            if kind == _VJP:
+                last_ctx[ins[0]] = k
+                last_value[ins[1]] = k
+            elif kind == _GRAD:
+                last_value[ins[0]] = k
+                self.shape_slots.add(ins[1])  # only its shape is read: remembered when it is dropped
+            else:
+                for s in ins:
+                    last_value[s] = k
+        keep = set(self.fetch_slots)
+        free: list[list[int]] = [[] for _ in steps]
+        for s, k in last_value.items():
+            if s not in keep:
+                free[k].append(s)
+        free_ctx: list[list[int]] = [[] for _ in steps]
+        for s, k in last_ctx.items():
+            free_ctx[k].append(s)
+        self.keep_ctx = set(last_ctx)
+        return [st + [free[k], free_ctx[k]] for k, st in enumerate(steps)]
+
+
+def _fmt(shape: Any) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
+
+
+class Session:
+    """Runs a graph on a device; holds the values of its variables.
+
+    Args:
+        graph: the graph (default: the default graph).
+        device: ``"cpu"`` (NumPy), ``"gpu"`` (CuPy) or a ``Device``.
+
+    Example:
+        >>> x = placeholder((None,)); y = x * 2
+        >>> with Session() as s:           # doctest: +SKIP
+        ...     s.run(y, {x: [1, 2]})
+        array([2., 4.], dtype=float32)
+    """
+
+    def __init__(self, graph: Any = None, device: str | Device | None = None) -> None:
+        self.graph = graph or get_default_graph()
+        self.device = get_device(device)
+        self.xp = self.device.xp
+        self.vars: dict[Node, Any] = {}
+        self._plans: dict[Any, Plan] = {}
+        self._trainers: dict[Node, Any] = {}
+        self._const_cache: dict[int, Any] = {}
+        self.closed = False
+        self.initialize()
+
+    # -- variables -----------------------------------------------------------------------------
+    def initialize(self, variables: Iterable[Node] | None = None) -> None:
+        """(Re)set variables to their initial values (all of the graph's by default)."""
+        for v in variables if variables is not None else self.graph.variables():
+            self.vars[v] = self.xp.array(v.value)
+
+    def value(self, variable: Node) -> numpy.ndarray:
+        """A variable's current value (a NumPy copy)."""
+        if variable not in self.vars:
+            if variable.kind != "variable":
+                raise GraphError(f"{variable.name!r} is not a variable")
+            self.initialize([variable])
+        return _to_numpy(self.vars[variable]).copy()
+
+    def assign(self, variable: Node, value: Any) -> None:
+        """Set a variable's value (shape must match)."""
+        arr = self.xp.asarray(value, dtype=variable.static_dtype)
+        if arr.shape != variable.static_shape:
+            raise GraphError(f"assign: variable {variable.name!r} has shape {variable.static_shape}, value {arr.shape}")
+        self.vars[variable] = arr.copy()
+
+    # -- running -------------------------------------------------------------------------------
+    def plan(self, fetches: list[Node], fed: Iterable[Node]) -> Plan:
+        key = (tuple(id(f) for f in fetches), frozenset(id(n) for n in fed))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = Plan(fetches, list(fed))
+        return plan
+
+    def run(self, fetches: Any, feed_dict: dict[Any, Any] | None = None) -> Any:
+        """Evaluate ``fetches`` (a node or a nested list/tuple/dict of nodes), computing only what
+        they need; ``feed_dict`` maps placeholders (or any node, or node names) to values.
+
+        Returns the same structure with NumPy arrays (``None`` for train ops).
+        """
+        if self.closed:
+            raise GraphError("this Session is closed")
+        nodes: list[Node] = []
+        template = _flatten(fetches, nodes)
+        feeds = self._feeds(feed_dict or {})
+        plan = self.plan(nodes, feeds.keys())
+        vals = self.execute(plan, feeds)
+        return _rebuild(template, [None if v is None else _to_numpy(v) for v in vals])
+
+    def _feeds(self, feed_dict: dict[Any, Any]) -> dict[Node, Any]:
+        out: dict[Node, Any] = {}
+        for key, value in feed_dict.items():
+            node = self.graph.node(key) if isinstance(key, str) else key
+            if not isinstance(node, Node) or node.graph is not self.graph:
+                raise GraphError(f"feed_dict key {key!r} is not a node of graph {self.graph.name!r}")
+            arr = value.data if isinstance(value, Tensor) else value
+            arr = self.xp.asarray(arr, dtype=node.static_dtype)
+            shape = node.static_shape
+            if shape is not None and (arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, arr.shape))):
+                raise GraphError(f"feed for {node.name!r}: expected shape {_fmt(shape)}, got {arr.shape}")
+            out[node] = arr
+        return out
+
+    def execute(self, plan: Plan, feeds: dict[Node, Any], keep_contexts: bool = False) -> list[Any]:
+        """Run a plan; returns the fetched values (device arrays). Used by ``run`` and ``compile``."""
+        xp = self.xp
+        vals: list[Any] = [None] * plan.nslots
+        ctxs: dict[int, Any] = {}
+        shapes: dict[int, tuple[Any, Any]] = {}
+        for node, slot in plan.feeds:
+            vals[slot] = feeds[node]
+        for slot, value in plan.constants:
+            vals[slot] = self._constant(slot, value, plan)
+        keep_ctx, shape_slots = plan.keep_ctx, plan.shape_slots
+        array = xp.ndarray
+        for kind, node, ins, out, free, free_ctx in plan.steps:
+            if kind == _OP:
+                op = node.op
+                ctx = object.__new__(op)
+                if xp is not numpy:
+                    ctx.xp = xp
+                if node.grad_needs is not None:
+                    ctx.needs = node.grad_needs
+                try:
+                    r = ctx.forward(*[vals[i] for i in ins], **node.attrs)
+                except (ValueError, IndexError) as e:
+                    raise GraphError(f"node {node.name!r} ({op.__name__}) failed at run time: {e}") from None
+                vals[out] = r if isinstance(r, array) else xp.asarray(r)
+                if out in keep_ctx:
+                    ctxs[out] = ctx
+            elif kind == _FUSED:
+                args = [vals[i] for i in ins]
+                for n in node:
+                    ctx = object.__new__(n.op)
+                    if xp is not numpy:
+                        ctx.xp = xp
+                    args = [ctx.forward(*args, **n.attrs)]
+                r = args[0]
+                vals[out] = r if isinstance(r, array) else xp.asarray(r)
+            elif kind == _VJP:
+                vals[out] = ctxs[ins[0]].vjp(vals[ins[1]])
+            elif kind == _GRAD:
+                v = vals[ins[1]]
+                shape, dtype = (v.shape, v.dtype) if v is not None else shapes[ins[1]]
+                vals[out] = select_gradient(vals[ins[0]], node.index, shape, dtype)
+            elif kind == _VAR:
+                if node not in self.vars:
+                    self.initialize([node])
+                vals[out] = self.vars[node]
+            elif kind == _CAPTURE:
+                vals[out] = xp.asarray(node.capture.data)
+            elif kind == _TRAIN:
+                self._train(node, [vals[i] for i in ins])
+            for s in free:
+                if s in shape_slots:
+                    v = vals[s]
+                    shapes[s] = (v.shape, v.dtype)
+                vals[s] = None
+            for s in free_ctx:
+                del ctxs[s]
+        return [vals[s] for s in plan.fetch_slots]
+
+    def _constant(self, slot: int, value: Any, plan: Plan) -> Any:
+        if self.xp is numpy:
+            return value
+        key = (id(plan), slot)
+        if key not in self._const_cache:
+            self._const_cache[key] = self.xp.asarray(value)
+        return self._const_cache[key]
+
+    def _train(self, node: Node, grads: list[Any]) -> None:
+        trainer = self._trainers.get(node)
+        variables = node.attrs["variables"]
+        if trainer is None:
+            trainer = self._trainers[node] = node.attrs["factory"]([wrap(self.vars.setdefault(v, self.xp.array(v.value)),
+                                                                         True) for v in variables])
+        for proxy, v, g in zip(trainer.proxies, variables, grads):
+            proxy.data = self.vars[v]
+            proxy.grad = None if g is None else (g if type(g) is SparseGrad else wrap(g))
+        trainer.step()
+        for proxy, v in zip(trainer.proxies, variables):
+            self.vars[v] = proxy.data
+
+    def close(self) -> None:
+        self.closed = True
+        self.vars.clear()
+        self._plans.clear()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _to_numpy(a: Any) -> Any:
+    if isinstance(a, numpy.ndarray) or a is None or isinstance(a, tuple):
+        return a
+    if isinstance(a, SparseGrad):  # a row-sparse gradient is fetched as is (``.to_dense()`` densifies)
+        return SparseGrad(_to_numpy(a.indices), _to_numpy(a.values), a.shape)
+    if hasattr(a, "get"):
+        return a.get()
+    return numpy.asarray(a)
