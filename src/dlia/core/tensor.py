@@ -155,6 +155,14 @@ class Tensor:
         a = self.numpy()
         return a if dtype is None else a.astype(dtype)
 
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        """DLPack export of the data, no copy (``torch.from_dlpack(t)``, ``cupy.from_dlpack(t)``); see ``dlia.interop``."""
+        return self.data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """The data's DLPack ``(device_type, device_id)``: ``(1, 0)`` on CPU, ``(2, id)`` on a CUDA GPU."""
+        return self.data.__dlpack_device__()
+
     def to(self, device: str | Device | None = None, dtype: Any = None) -> Tensor:
         """Copy to another device and/or dtype (differentiable for dtype changes on one device)."""
         out = self
