@@ -36,10 +36,14 @@ __all__ = [
     *_ops_all,
 ]
 
-_SUBMODULES = ("nn", "optim", "data", "io", "models", "signal", "viz", "graph", "backend")
+_SUBMODULES = ("nn", "optim", "data", "io", "models", "signal", "viz", "graph", "backend", "interop")
 
 
 def __getattr__(name: str):  # lazy submodules: ``dlia.nn`` works after a bare ``import dlia``
+    if name == "compile":
+        from dlia.graph.compile import compile
+
+        return compile
     if name in _SUBMODULES:
         import importlib
 

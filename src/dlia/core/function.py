@@ -36,6 +36,8 @@ SYMBOLIC = _Symbolic()
 
 #: set by ``dlia.graph`` on import: builds a graph node for an op applied to symbolic inputs
 GRAPH_BUILDER: Any = None
+#: True while ``dlia.compile`` traces a function: ops on eager tensors become graph nodes too
+TRACING = False
 
 
 class ShapeError(ValueError):
@@ -124,8 +126,10 @@ class Function:
         ctx = object.__new__(cls)
         first = inputs[0].data
         n = len(inputs)
-        if type(first) is not _ndarray or (n == 2 and type(inputs[1].data) is not _ndarray) or n > 2:
+        if TRACING or type(first) is not _ndarray or (n == 2 and type(inputs[1].data) is not _ndarray) or n > 2:
             if GRAPH_BUILDER is not None and any(t.data is SYMBOLIC for t in inputs):
+                return GRAPH_BUILDER(cls, inputs, attrs)
+            if TRACING and any(t.data.ndim for t in inputs):  # an eager tensor the traced code reads
                 return GRAPH_BUILDER(cls, inputs, attrs)
             if type(first) is not _ndarray:
                 ctx.xp = get_array_module(first)

@@ -6,6 +6,7 @@ nodes (it is the same op class), ``gradients`` builds gradient nodes from the op
 ``optimizer.minimize(loss)`` makes a train op, and ``dlia.compile`` traces eager code into a graph.
 """
 
+from dlia.graph.compile import CompiledFunction, compile
 from dlia.graph.core import (
     Graph,
     GraphError,
@@ -21,6 +22,7 @@ from dlia.graph.session import Session
 from dlia.graph.train import AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, minimize
 
 __all__ = [
-    "AdamOptimizer", "Graph", "GraphError", "GradientDescentOptimizer", "MomentumOptimizer", "Node", "Session",
-    "Variable", "constant", "get_default_graph", "gradients", "minimize", "placeholder", "reset_default_graph",
+    "AdamOptimizer", "CompiledFunction", "GradientDescentOptimizer", "Graph", "GraphError", "MomentumOptimizer",
+    "Node", "Session", "Variable", "compile", "constant", "get_default_graph", "gradients", "minimize", "placeholder",
+    "reset_default_graph",
 ]

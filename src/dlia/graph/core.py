@@ -229,10 +229,10 @@ def _as_node(t: Tensor, graph: Graph) -> Node:
             raise GraphError(f"node {t.name!r} belongs to graph {t.graph.name!r}, not {graph.name!r}")
         return t
     caps = _Tracing.captures
-    if caps is not None and t.requires_grad:
+    if caps is not None and t.data.ndim:  # read at every call; 0-d tensors (Python numbers) are constants
         node = caps.get(id(t))
         if node is None:
-            node = Node(graph, "capture", "capture", t.data.shape, t.data.dtype, requires_grad=True)
+            node = Node(graph, "capture", "capture", t.data.shape, t.data.dtype, requires_grad=t.requires_grad)
             node.capture = t
             caps[id(t)] = node
         return node
@@ -288,7 +288,7 @@ def _fmt(shape: Any) -> str:
 
 def build_op(op: type[Function], inputs: tuple[Tensor, ...], attrs: dict[str, Any]) -> Node:
     """What ``Function.apply`` does with symbolic inputs: a new op node, its shape inferred."""
-    graph = next(t.graph for t in inputs if isinstance(t, Node))
+    graph = next((t.graph for t in inputs if isinstance(t, Node)), None) or get_default_graph()
     nodes = tuple(_as_node(t, graph) for t in inputs)
     name = op.__name__.lower()
     shape, dtype = infer_shape(op, nodes, attrs, name)

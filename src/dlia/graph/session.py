@@ -47,7 +47,9 @@ def _rebuild(template: Any, values: list[Any]) -> Any:
 class Plan:
     """The executable form of (fetches, fed nodes): steps over numbered value slots."""
 
-    def __init__(self, fetches: list[Node], fed: Iterable[Node], fuse: bool = True) -> None:
+    def __init__(self, fetches: list[Node], fed: Iterable[Node], fuse: bool = True, later: Iterable[Node] = ()) -> None:
+        later_ids = {id(n) for n in later}
+        fed = list(fed) + list(later)
         fed_ids = {id(n) for n in fed}
         order = self._order(fetches, fed_ids)
         folded = passes.fold_constants([n for n in order if id(n) not in fed_ids])
@@ -89,8 +91,17 @@ class Plan:
                 raise GraphError(f"node {node.name!r} of kind {node.kind!r} cannot be run")
         self.fetch_slots = [slots[id(canon(f))] for f in fetches]
         self.nslots = len(slots)
+        # two phases (for compiled functions): steps that need a `later` feed run only in phase 2
+        late = {slots[i] for i in later_ids if i in slots}
+        phase2 = []
+        for st in steps:
+            if any(s in late for s in st[2]):
+                late.add(st[3])
+                phase2.append(st)
+        steps = [st for st in steps if st[3] not in late] + phase2
         if fuse:
             steps = self._fuse(steps)
+        self.split = sum(1 for st in steps if st[3] not in late)
         self.steps = self._plan_memory(steps)
 
     @staticmethod
@@ -252,64 +263,11 @@ class Session:
             out[node] = arr
         return out
 
-    def execute(self, plan: Plan, feeds: dict[Node, Any], keep_contexts: bool = False) -> list[Any]:
-        """Run a plan; returns the fetched values (device arrays). Used by ``run`` and ``compile``."""
-        xp = self.xp
-        vals: list[Any] = [None] * plan.nslots
-        ctxs: dict[int, Any] = {}
-        shapes: dict[int, tuple[Any, Any]] = {}
-        for node, slot in plan.feeds:
-            vals[slot] = feeds[node]
-        for slot, value in plan.constants:
-            vals[slot] = self._constant(slot, value, plan)
-        keep_ctx, shape_slots = plan.keep_ctx, plan.shape_slots
-        array = xp.ndarray
-        for kind, node, ins, out, free, free_ctx in plan.steps:
-            if kind == _OP:
-                op = node.op
-                ctx = object.__new__(op)
-                if xp is not numpy:
-                    ctx.xp = xp
-                if node.grad_needs is not None:
-                    ctx.needs = node.grad_needs
-                try:
-                    r = ctx.forward(*[vals[i] for i in ins], **node.attrs)
-                except (ValueError, IndexError) as e:
-                    raise GraphError(f"node {node.name!r} ({op.__name__}) failed at run time: {e}") from None
-                vals[out] = r if isinstance(r, array) else xp.asarray(r)
-                if out in keep_ctx:
-                    ctxs[out] = ctx
-            elif kind == _FUSED:
-                args = [vals[i] for i in ins]
-                for n in node:
-                    ctx = object.__new__(n.op)
-                    if xp is not numpy:
-                        ctx.xp = xp
-                    args = [ctx.forward(*args, **n.attrs)]
-                r = args[0]
-                vals[out] = r if isinstance(r, array) else xp.asarray(r)
-            elif kind == _VJP:
-                vals[out] = ctxs[ins[0]].vjp(vals[ins[1]])
-            elif kind == _GRAD:
-                v = vals[ins[1]]
-                shape, dtype = (v.shape, v.dtype) if v is not None else shapes[ins[1]]
-                vals[out] = select_gradient(vals[ins[0]], node.index, shape, dtype)
-            elif kind == _VAR:
-                if node not in self.vars:
-                    self.initialize([node])
-                vals[out] = self.vars[node]
-            elif kind == _CAPTURE:
-                vals[out] = xp.asarray(node.capture.data)
-            elif kind == _TRAIN:
-                self._train(node, [vals[i] for i in ins])
-            for s in free:
-                if s in shape_slots:
-                    v = vals[s]
-                    shapes[s] = (v.shape, v.dtype)
-                vals[s] = None
-            for s in free_ctx:
-                del ctxs[s]
-        return [vals[s] for s in plan.fetch_slots]
+    def execute(self, plan: Plan, feeds: dict[Node, Any]) -> list[Any]:
+        """Run a whole plan; returns the fetched values (device arrays)."""
+        run = Execution(self, plan, feeds)
+        run.steps(0, len(plan.steps))
+        return run.fetched()
 
     def _constant(self, slot: int, value: Any, plan: Plan) -> Any:
         if self.xp is numpy:
@@ -342,6 +300,82 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Execution:
+    """One run of a plan: its value table, the op contexts kept for gradients, and the shapes of
+    dropped values. ``steps(a, b)`` runs a range of steps, so a compiled function can run the
+    forward phase, return, and run the gradient phase when backprop reaches it."""
+
+    def __init__(self, session: Session, plan: Plan, feeds: dict[Node, Any]) -> None:
+        self.session, self.plan = session, plan
+        self.vals: list[Any] = [None] * plan.nslots
+        self.ctxs: dict[int, Any] = {}
+        self.shapes: dict[int, tuple[Any, Any]] = {}
+        self.feed(feeds)
+        for slot, value in plan.constants:
+            self.vals[slot] = session._constant(slot, value, plan)
+
+    def feed(self, feeds: dict[Node, Any]) -> None:
+        vals = self.vals
+        for node, slot in self.plan.feeds:
+            if node in feeds:
+                vals[slot] = feeds[node]
+
+    def fetched(self) -> list[Any]:
+        return [self.vals[s] for s in self.plan.fetch_slots]
+
+    def steps(self, start: int, stop: int) -> None:
+        session, plan = self.session, self.plan
+        xp = session.xp
+        vals, ctxs, shapes = self.vals, self.ctxs, self.shapes
+        keep_ctx, shape_slots = plan.keep_ctx, plan.shape_slots
+        array = xp.ndarray
+        for kind, node, ins, out, free, free_ctx in plan.steps[start:stop]:
+            if kind == _OP:
+                op = node.op
+                ctx = object.__new__(op)
+                if xp is not numpy:
+                    ctx.xp = xp
+                if node.grad_needs is not None:
+                    ctx.needs = node.grad_needs
+                try:
+                    r = ctx.forward(*[vals[i] for i in ins], **node.attrs)
+                except (ValueError, IndexError) as e:
+                    raise GraphError(f"node {node.name!r} ({op.__name__}) failed at run time: {e}") from None
+                vals[out] = r if isinstance(r, array) else xp.asarray(r)
+                if out in keep_ctx:
+                    ctxs[out] = ctx
+            elif kind == _FUSED:
+                args = [vals[i] for i in ins]
+                for n in node:
+                    ctx = object.__new__(n.op)
+                    if xp is not numpy:
+                        ctx.xp = xp
+                    args = [ctx.forward(*args, **n.attrs)]
+                r = args[0]
+                vals[out] = r if isinstance(r, array) else xp.asarray(r)
+            elif kind == _VJP:
+                vals[out] = ctxs[ins[0]].vjp(vals[ins[1]])
+            elif kind == _GRAD:
+                v = vals[ins[1]]
+                shape, dtype = (v.shape, v.dtype) if v is not None else shapes[ins[1]]
+                vals[out] = select_gradient(vals[ins[0]], node.index, shape, dtype)
+            elif kind == _VAR:
+                if node not in session.vars:
+                    session.initialize([node])
+                vals[out] = session.vars[node]
+            elif kind == _CAPTURE:
+                vals[out] = xp.asarray(node.capture.data)
+            elif kind == _TRAIN:
+                session._train(node, [vals[i] for i in ins])
+            for s in free:
+                if s in shape_slots:
+                    v = vals[s]
+                    shapes[s] = (v.shape, v.dtype)
+                vals[s] = None
+            for s in free_ctx:
+                del ctxs[s]
 
 
 def _to_numpy(a: Any) -> Any:
