@@ -82,7 +82,8 @@ def dense(grad: Any) -> np.ndarray | None:
     if isinstance(grad, torch.Tensor):
         return (grad.to_dense() if grad.is_sparse else grad).detach().numpy()
     if isinstance(grad, dlia.SparseGrad):
-        return np.asarray(grad.to_dense())
+        d = grad.to_dense()
+        return d.get() if hasattr(d, "get") else np.asarray(d)
     return grad.numpy()
 
 
@@ -318,6 +319,13 @@ class OpTestCase:
             pytest.skip("no torch twin")
         compare_torch(case.dlia_fn, case.torch_fn, *case.inputs(np.float64), seed=seed_of(case.id))
 
+    @pytest.mark.gpu
+    def test_gpu_matches_cpu(self, case: OpCase) -> None:
+        """The same op on Device("gpu") (CuPy) gives the CPU's outputs and gradients."""
+        if not dlia.gpu_available:
+            pytest.skip("no GPU: needs CuPy and a CUDA device")
+        compare_devices(case.dlia_fn, *case.inputs(np.float64), seed=seed_of(case.id))
+
     def test_graph_mode_matches_eager(self, case: OpCase) -> None:
         if not case.graph:
             pytest.skip("not comparable in graph mode (random)")
@@ -373,3 +381,25 @@ def compare_graph_mode(dlia_fn: Callable[..., Any], *arrays: np.ndarray, seed: i
 
 def dense_value(v: Any) -> np.ndarray:
     return v.to_dense() if hasattr(v, "to_dense") else np.asarray(v)
+
+
+def compare_devices(dlia_fn: Callable[..., Any], *arrays: np.ndarray, seed: int = 0, device: str = "gpu") -> None:
+    """Outputs and input gradients on ``device`` equal the CPU's (to float64 rounding)."""
+    results = []
+    for dev in ("cpu", device):
+        xs = [dlia.tensor(a.copy(), requires_grad=is_float(a), device=dev) for a in arrays]
+        outs = as_list(dlia_fn(*xs))
+        rng = np.random.default_rng(seed)
+        us = [dlia.tensor(rng.standard_normal(o.shape).astype(o.dtype), device=dev) for o in outs]
+        total = None
+        for o, u in zip(outs, us):
+            term = (o * u).sum()
+            total = term if total is None else total + term
+        total.backward()
+        results.append(([o.numpy() for o in outs], [None if x.grad is None else dense(x.grad) for x in xs]))
+    (cpu_outs, cpu_grads), (dev_outs, dev_grads) = results
+    for a, b in zip(cpu_outs, dev_outs):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
+    for a, b in zip(cpu_grads, dev_grads):
+        if a is not None:
+            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)

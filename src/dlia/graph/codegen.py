@@ -81,10 +81,11 @@ def generate(plan: Plan, inputs: list[Any], late: Any, xp: Any) -> tuple[Any, An
     defined1 = _defined(lines1)
     used2 = _used(lines2)
     state = sorted(defined1 & used2)
-    lines1.append(f"    return ({', '.join(f'v{s}' for s in phase1_fetch)},), ({', '.join(state)}{',' if state else ''})")
+    lines1.append(f"    return ({', '.join(f'v{s}' for s in phase1_fetch)},), [{', '.join(state)}]")
     source = "\n".join(lines1) + "\n"
     if late_slot is not None:
-        lines2 = [f"def phase2(state, v{late_slot}):", f"    ({', '.join(state)}{',' if state else ''}) = state"] + lines2
+        # unpack, then empty the list: each context dies at its own ``del`` (the memory plan)
+        lines2 = [f"def phase2(state, v{late_slot}):", f"    [{', '.join(state)}] = state", "    state.clear()"] + lines2
         lines2.append(f"    return [{', '.join(f'v{s}' for s in fetched if s not in phase1_fetch)}]")
         source += "\n" + "\n".join(lines2) + "\n"
     code = compile(source, "<dlia.compile plan>", "exec")

@@ -108,9 +108,8 @@ class CompiledCall(Function):
         return outs[0]
 
     def vjp(self, g: Any) -> tuple[Any, ...]:
-        traced = self.traced
-        fetched = iter(traced.phase2(self.state, g))
-        self.state = None
+        traced, state, self.state = self.traced, self.state, None
+        fetched = iter(traced.phase2(state, g))
         return tuple(None if gn is None else next(fetched) for gn in traced.grad_nodes)
 
 

@@ -15,6 +15,7 @@ import numpy
 
 from dlia.core.autodiff import _add, _fit
 from dlia.core.function import Function
+from dlia.core.ops.shape import GetItem
 from dlia.graph.core import GraphError, Node
 
 
@@ -26,6 +27,22 @@ class OnesLike(Function):
 
     def vjp(self, g):
         return (None,)
+
+
+class SliceScatter(Function):
+    """The gradient of a tensor read through several basic slices (an LSTM's gates, ``split``):
+    one zero buffer with each slice's gradient added in place — instead of one full-size array per
+    slice and a sum of them, which is what eager backprop has to do."""
+
+    def forward(self, *grads, shape=(), dtype=None, index=()):
+        out = self.xp.zeros(shape, dtype=dtype)
+        for g, idx in zip(grads, index):
+            out[idx] += g
+        self.index = index
+        return out
+
+    def vjp(self, g):
+        return tuple(g[idx] for idx in self.index)
 
 
 class Accumulate(Function):
@@ -94,9 +111,13 @@ def gradients(ys: Node | Sequence[Node], xs: Node | Sequence[Node], grad_ys: Any
             seed = OnesLike.apply(y)
         seed.is_gradient = True
         contrib.setdefault(id(y), []).append(seed)
+    sliced: dict[int, list[tuple[Node, Any]]] = {}
     total: dict[int, Node] = {}
     for node in reversed(order):
-        parts = contrib.get(id(node))
+        parts = contrib.get(id(node), [])
+        pieces = sliced.get(id(node))
+        if pieces:
+            parts = parts + [_scatter(pieces, node)]
         if not parts:
             continue
         g = parts[0] if len(parts) == 1 else _accumulate(parts, node)
@@ -110,6 +131,11 @@ def gradients(ys: Node | Sequence[Node], xs: Node | Sequence[Node], grad_ys: Any
             needs = needs[:d] + (False,) * (len(needs) - d)
         if not any(needs):
             continue
+        src = node.inputs[0]
+        if node.op is GetItem and _basic(node.attrs["index"]) and src.static_shape is not None \
+                and None not in src.static_shape:
+            sliced.setdefault(id(src), []).append((g, node.attrs["index"]))  # combined when src is reached
+            continue
         node.grad_needs = needs if node.grad_needs is None else tuple(a or b for a, b in zip(node.grad_needs, needs))
         vjp = Node(graph, "vjp", f"{node.name}_vjp", None, None, op=node.op, inputs=(node, g))
         vjp.is_gradient = True
@@ -120,6 +146,21 @@ def gradients(ys: Node | Sequence[Node], xs: Node | Sequence[Node], grad_ys: Any
                 contrib.setdefault(id(inp), []).append(gi)
     out = [total.get(id(x)) for x in xs]
     return out[0] if single else out
+
+
+def _basic(index: Any) -> bool:
+    """Whether an index is basic (ints and slices only): such slices never overlap themselves."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, slice)) or p is None or p is Ellipsis for p in parts)
+
+
+def _scatter(pieces: list[tuple[Node, Any]], node: Node) -> Node:
+    grads = tuple(g for g, _ in pieces)
+    out = Node(node.graph, "op", f"{node.name}_grad_slices", node.static_shape, node.static_dtype, op=SliceScatter,
+               inputs=grads, attrs={"shape": node.static_shape, "dtype": node.static_dtype,
+                                    "index": tuple(i for _, i in pieces)})
+    out.is_gradient = True
+    return out
 
 
 def _accumulate(parts: list[Node], node: Node) -> Node:
