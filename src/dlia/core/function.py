@@ -126,7 +126,13 @@ class Function:
         ctx = object.__new__(cls)
         first = inputs[0].data
         n = len(inputs)
-        if TRACING or type(first) is not _ndarray or (n == 2 and type(inputs[1].data) is not _ndarray) or n > 2:
+        foreign = TRACING or type(first) is not _ndarray or (n > 1 and type(inputs[1].data) is not _ndarray)
+        if n > 2 and not foreign:
+            for t in inputs[2:]:
+                if type(t.data) is not _ndarray:
+                    foreign = True
+                    break
+        if foreign:  # symbolic graph nodes, tracing, or CuPy arrays
             if GRAPH_BUILDER is not None and any(t.data is SYMBOLIC for t in inputs):
                 return GRAPH_BUILDER(cls, inputs, attrs)
             if TRACING and any(t.data.ndim for t in inputs):  # an eager tensor the traced code reads

@@ -13,6 +13,8 @@ from dlia.core import ops
 from dlia.core.ops.elementwise import ReLU as _ReLUOp
 from dlia.core.ops.elementwise import Sigmoid as _SigmoidOp
 from dlia.core.ops.elementwise import Tanh as _TanhOp
+from dlia.core.ops.loss import MSELoss as _MSEOp
+from dlia.core.ops.loss import _check_reduction
 from dlia.core.ops.nn import Linear as _LinearOp
 from dlia.core.random import Generator
 from dlia.core.tensor import Tensor
@@ -214,10 +216,13 @@ class ModuleList(Module):
 class MSELoss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
+        _check_reduction(reduction)
         self.reduction = reduction
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
-        return ops.mse_loss(input, target, self.reduction)
+        if type(target) is not Tensor:
+            return ops.mse_loss(input, target, self.reduction)
+        return _MSEOp.apply(input, target, reduction=self.reduction)  # checked once, in __init__
 
 
 class CrossEntropyLoss(Module):
