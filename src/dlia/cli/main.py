@@ -20,6 +20,7 @@ COMMANDS = {
     "conv2": "dlia.cli.conv2",
     "filter": "dlia.cli.filter",
     "cnn": "dlia.cli.cnn",
+    "graph": "dlia.cli.graph",
 }
 
 

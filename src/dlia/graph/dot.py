@@ -58,8 +58,13 @@ def _html(text: str) -> str:
 
 
 def _quote(text: str) -> str:
-    """A quoted DOT string for attributes that are not labels (colours, styles, tooltips)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+    """A quoted DOT string for attributes that are not labels (colours, styles, tooltips).
+
+    Callers keep a backslash off the end: old Graphviz lexers take an escaped backslash right before
+    the closing quote for an escaped quote.
+    """
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _kind(node: Node) -> str:
