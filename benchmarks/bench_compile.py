@@ -4,8 +4,11 @@
 (b) a 2-layer LSTM written with matmul/slicing/sigmoid/tanh (batch 50, 50 time steps, input 64,
     hidden 128), SGD lr 0.1, loss = MSE of the last hidden state (a few steps per repeat).
 
-The compiled variant compiles the loss function (forward + gradients); the optimizer step is eager
-in all three. Peak memory is NumPy's peak allocation during one step (tracemalloc), dlia only.
+Variants: ``eager``; ``compiled`` (``dlia.compile`` on the loss function: forward + gradients; the
+optimizer step stays eager); ``graph`` (the whole step as a graph: placeholders, variables,
+``optimizer.minimize`` run by a Session, whose train op updates each parameter group through one
+flat buffer); and torch eager. Peak memory is NumPy's peak allocation during one step
+(tracemalloc), dlia only.
 """
 
 from __future__ import annotations
@@ -62,7 +65,20 @@ def run(cfg: Config) -> list[Metric]:
     def mlp(mode: str, r: int) -> dict[str, float]:
         g = dlia.Generator(r)
         model = nn.Sequential(nn.Linear(64, 128, generator=g), nn.ReLU(), nn.Linear(128, 10, generator=g))
-        if mode == "torch":
+        if mode == "graph":
+            from dlia import graph as G
+
+            gr = G.Graph()
+            gx = G.placeholder((None, 64), graph=gr)
+            gy = G.placeholder((None,), numpy.int64, graph=gr)
+            w1, b1, w2, b2 = (G.Variable(p.data, graph=gr) for p in model.parameters())
+            loss = dlia.cross_entropy(dlia.linear(dlia.relu(dlia.linear(gx, w1, b1)), w2, b2), gy)
+            train = optim.Adam([w1, b1, w2, b2], lr=1e-3).minimize(loss)
+            sess = G.Session(gr)
+
+            def step(idx: Any) -> None:
+                sess.run(train, {gx: x_tr[idx], gy: y_tr[idx]})
+        elif mode == "torch":
             tm = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
             with torch.no_grad():
                 for p, q in zip(model.parameters(), tm.parameters(), strict=True):
@@ -98,7 +114,19 @@ def run(cfg: Config) -> list[Metric]:
 
     def lstm(mode: str, r: int) -> dict[str, float]:
         x, y, params = _lstm_setup(r)
-        if mode == "torch":
+        if mode == "graph":
+            from dlia import graph as G
+
+            gr = G.Graph()
+            gx, gy = G.placeholder(x.shape, graph=gr), G.placeholder(y.shape, graph=gr)
+            gp = [(G.Variable(w, graph=gr), G.Variable(b, graph=gr)) for w, b in params]
+            loss_node = lstm_loss(dlia, gx, gp, gy, G.constant(numpy.zeros((B, H), numpy.float32), graph=gr))
+            train = optim.SGD([t for p in gp for t in p], lr=0.1).minimize(loss_node)
+            sess = G.Session(gr)
+
+            def step() -> float:
+                return float(sess.run([train, loss_node], {gx: x, gy: y})[1])
+        elif mode == "torch":
             tp = [(torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)) for w, b in params]
             opt = torch.optim.SGD([t for p in tp for t in p], lr=0.1)
             tx, ty, tz = torch.from_numpy(x), torch.from_numpy(y), torch.zeros(B, H)
@@ -127,7 +155,7 @@ def run(cfg: Config) -> list[Metric]:
                 return loss.item()
         step()  # warm-up (and trace)
         peak = 0.0
-        if mode != "torch":
+        if mode in ("eager", "compiled", "graph"):
             tracemalloc.start()
             step()
             peak = tracemalloc.get_traced_memory()[1] / 2**20
@@ -144,6 +172,11 @@ def run(cfg: Config) -> list[Metric]:
         for m in metrics_from(NAME, comp, eager, [(unit, "s", False, Target("ratio", ">=", 1.3))]):
             m.name = f"{label} {unit} (compiled vs eager)"
             rows.append(m)
+        graph_rows, eager2 = interleave(lambda r, b=bench: b("graph", r), lambda r, b=bench: b("eager", r),
+                                        cfg.repeats, cfg.settle)
+        for m in metrics_from(NAME, graph_rows, eager2, [(unit, "s", False, Target("ratio", ">=", 1.3))]):
+            m.name = f"{label} {unit} (graph Session vs eager)"
+            rows.append(m)
         comp2, torch_rows = interleave(lambda r, b=bench: b("compiled", r), lambda r, b=bench: b("torch", r),
                                        cfg.repeats, cfg.settle)
         for m in metrics_from(NAME, comp2, torch_rows, [(unit, "s", False, None)]):
@@ -152,5 +185,8 @@ def run(cfg: Config) -> list[Metric]:
         if label == "lstm":
             for m in metrics_from(NAME, comp, eager, [("peak MiB", "MiB", False, Target("ratio", ">=", 1.0))]):
                 m.name = "lstm peak MiB (compiled vs eager)"
+                rows.append(m)
+            for m in metrics_from(NAME, graph_rows, eager2, [("peak MiB", "MiB", False, Target("ratio", ">=", 1.0))]):
+                m.name = "lstm peak MiB (graph Session vs eager)"
                 rows.append(m)
     return rows

@@ -24,11 +24,14 @@ def _fit(g: Any, shape: tuple[int, ...], dtype: Any) -> Any:
     return g if g.dtype == dtype else g.astype(dtype)
 
 
-def generate(plan: Plan, inputs: list[Any], late: Any, xp: Any) -> tuple[Any, Any, str]:
+def generate(plan: Plan, inputs: list[Any], late: Any, xp: Any, session: Any = None) -> tuple[Any, Any, str]:
     """Compile ``plan`` into ``phase1(*inputs) -> (fetched_phase1, state)`` and
-    ``phase2(state, late_value) -> fetched`` functions; also returns the source (for reading)."""
+    ``phase2(state, late_value) -> fetched`` functions; also returns the source (for reading).
+    ``session`` provides variables and train ops when the plan has them."""
     env: dict[str, Any] = {"_new": object.__new__, "_asarray": xp.asarray, "_fit": _fit, "_xp": xp,
                            "_ndarray": xp.ndarray}
+    if session is not None:
+        env["_vars"], env["_train"], env["_session"] = session.vars, session._train, session
     feed_slot = {id(node): slot for node, slot in plan.feeds}
     arg_slots = [feed_slot[id(n)] for n in inputs]
     late_slot = feed_slot.get(id(late)) if late is not None else None
@@ -36,6 +39,8 @@ def generate(plan: Plan, inputs: list[Any], late: Any, xp: Any) -> tuple[Any, An
         env[f"k{slot}"] = xp.asarray(value)
     lines1 = [f"def phase1({', '.join(f'v{s}' for s in arg_slots)}):"]
     lines1 += [f"    v{slot} = k{slot}" for slot, _ in plan.constants]
+    shape_slots = plan.shape_slots  # inputs whose runtime shape a gradient needs
+    lines1 += [f"    s{s} = v{s}.shape" for s in arg_slots + [c for c, _ in plan.constants] if s in shape_slots]
     lines2: list[str] = []
     for k, (kind, node, ins, out, free, free_ctx) in enumerate(plan.steps):
         body: list[str] = []
@@ -64,14 +69,22 @@ def generate(plan: Plan, inputs: list[Any], late: Any, xp: Any) -> tuple[Any, An
         elif kind == _VJP:
             body.append(f"v{out} = c{ins[0]}.vjp(v{ins[1]})")
         elif kind == _GRAD:
-            like = node.extra
-            shape, dtype = like.static_shape, like.static_dtype
-            if shape is None or None in shape:
-                raise ValueError("codegen needs static shapes (dlia.compile traces exact shapes)")
-            env[f"s{out}"], env[f"d{out}"] = shape, dtype
-            body.append(f"v{out} = _fit(v{ins[0]}[{node.index}], s{out}, d{out})")
-        elif kind in (_VAR, _CAPTURE, _TRAIN, _CONST):
-            raise ValueError(f"codegen: step kind {kind} is not used by compiled functions")
+            env[f"d{out}"] = node.extra.static_dtype
+            body.append(f"v{out} = _fit(v{ins[0]}[{node.index}], s{ins[1]}, d{out})")
+        elif kind == _VAR:
+            env[f"V{out}"] = node
+            body.append(f"v{out} = _vars[V{out}] if V{out} in _vars else _session.value_array(V{out})")
+        elif kind == _CAPTURE:
+            env[f"N{out}"] = node
+            body.append(f"v{out} = _asarray(N{out}.capture.data)")
+        elif kind == _TRAIN:
+            env[f"T{out}"] = node
+            body.append(f"_train(T{out}, [{', '.join(f'v{i}' for i in ins)}])")
+            body.append(f"v{out} = None")
+        elif kind == _CONST:
+            raise ValueError("codegen: constants are loaded up front")
+        if kind != _TRAIN and out in shape_slots:
+            body.append(f"s{out} = v{out}.shape")
         body += [f"del v{s}" for s in free]
         body += [f"del c{s}" for s in free_ctx]
         (lines1 if k < plan.split else lines2).extend("    " + b for b in body)
@@ -100,7 +113,7 @@ def _late_slots(plan: Plan) -> set[int]:
 def _names(lines: list[str]) -> list[str]:
     import re
 
-    return [m for line in lines for m in re.findall(r"\b[vc]\d+\b", line)]
+    return [m for line in lines for m in re.findall(r"\b[vcs]\d+\b", line)]
 
 
 def _defined(lines: list[str]) -> set[str]:

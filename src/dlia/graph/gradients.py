@@ -164,9 +164,13 @@ def _scatter(pieces: list[tuple[Node, Any]], node: Node) -> Node:
 
 
 def _accumulate(parts: list[Node], node: Node) -> Node:
-    acc = Node(node.graph, "op", f"{node.name}_grad_sum", node.static_shape, node.static_dtype,
-               op=Accumulate, inputs=tuple(parts))
-    acc.is_gradient = True
+    """Sum contributions pairwise, in the order they become available: a weight shared by 50 time
+    steps then holds one running sum instead of 50 partial gradients alive at once."""
+    acc = parts[0]
+    for k, part in enumerate(parts[1:]):
+        acc = Node(node.graph, "op", f"{node.name}_grad_sum{k}", node.static_shape, node.static_dtype,
+                   op=Accumulate, inputs=(acc, part))
+        acc.is_gradient = True
     return acc
 
 

@@ -121,9 +121,20 @@ def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
 
 
 def flatten(a: Tensor, start: int = 0) -> Tensor:
-    """Merge axes ``start..`` into one: (N, C, H, W) with start=1 → (N, C·H·W)."""
+    """Merge axes ``start..`` into one: (N, C, H, W) with start=1 → (N, C·H·W). On a graph node with
+    an unknown batch size, the merged size comes from the known trailing dimensions."""
     start %= a.ndim if a.ndim else 1
-    return Reshape.apply(a, shape=a.shape[:start] + (-1,))
+    lead, rest = tuple(a.shape[:start]), tuple(a.shape[start:])
+    if None not in lead:
+        shape = lead + (-1,)
+    elif lead.count(None) == 1 and None not in rest:
+        size = 1
+        for d in rest:
+            size *= d
+        shape = tuple(-1 if d is None else d for d in lead) + (size,)
+    else:
+        raise shape_error("flatten", f"cannot flatten from axis {start} with more than one unknown size", a.shape)
+    return Reshape.apply(a, shape=shape)
 
 
 def transpose(a: Tensor, axes: Sequence[int] | None = None) -> Tensor:
