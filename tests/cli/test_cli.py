@@ -42,6 +42,9 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "conv2(A, B, 'same') = [[5, 6, 0], [8, 9, 0], [0, 0, 0]]" in r.stdout
     cnn = float(r.stdout.split("test accuracy after 6 epochs: ")[1].split("%")[0])
     assert cnn >= 95.0
+    assert "W = 3.000, b = 0.500" in r.stdout
+    compiled, eager = r.stdout.split("compiled ")[1].split(" = eager ")
+    assert compiled == eager.split()[0]
 
 
 def test_demo_is_reproducible(tmp_path):

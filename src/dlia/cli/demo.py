@@ -147,6 +147,41 @@ def conv_demo(args: argparse.Namespace) -> None:
           f"{evaluate(model, x_te, y_te)[1]:.2%}  (dlia cnn train: 30 epochs, ≈ 99 %)")
 
 
+def graph_demo(args: argparse.Namespace) -> None:
+    _section("5. The dataflow graph: Graph, Session, Device")
+    from dlia import graph as G
+
+    g = G.Graph("demo")
+    x = G.placeholder((None, 1), name="x", graph=g)
+    y = G.placeholder((None, 1), name="y", graph=g)
+    w = G.Variable(numpy.zeros((1, 1), numpy.float32), name="W", graph=g)
+    b = G.Variable(numpy.zeros(1, numpy.float32), name="b", graph=g)
+    pred = x @ w + b
+    loss = dlia.mse_loss(pred, y)
+    train = G.GradientDescentOptimizer(0.5).minimize(loss)
+    print(f"built without running: {pred!r}")
+    rng = numpy.random.default_rng(args.seed)
+    xs = rng.uniform(-1, 1, (64, 1)).astype(numpy.float32)
+    ys = 3 * xs + 0.5
+    with G.Session(g, device="cpu") as sess:
+        for _ in range(100):
+            sess.run(train, {x: xs, y: ys})
+        print(f"fit y = 3x + 0.5 by running the train op: W = {sess.value(w).item():.3f}, b = {sess.value(b).item():.3f}")
+    print(f"the graph has {len(g.nodes)} nodes; dlia graph show SCRIPT -o graph.svg draws one")
+
+    model = nn.Sequential(nn.Linear(2, 8, generator=dlia.Generator(args.seed)), nn.Tanh(), nn.Linear(8, 1))
+
+    @dlia.compile
+    def loss_fn(xb: dlia.Tensor, yb: dlia.Tensor) -> dlia.Tensor:
+        return dlia.mse_loss(model(xb), yb)
+
+    xb, yb = dlia.randn(16, 2, generator=dlia.Generator(1)), dlia.zeros(16, 1)
+    compiled = loss_fn(xb, yb)
+    eager = dlia.mse_loss(model(xb), yb)
+    print(f"dlia.compile traced a loss function into {len(loss_fn.trace(xb, yb).graph.nodes)} graph nodes: "
+          f"compiled {compiled.item():.6f} = eager {eager.item():.6f}")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
@@ -156,5 +191,6 @@ def run(args: argparse.Namespace) -> int:
     xor_demo(args.seed)
     digits_demo(args)
     conv_demo(args)
+    graph_demo(args)
     print("\nNext: see README.md for the library API and docs/ for each part of the lecture.")
     return 0
