@@ -124,32 +124,33 @@ class Function:
         class serves both modes; see ``dlia.graph``).
         """
         ctx = object.__new__(cls)
-        first = inputs[0].data
         n = len(inputs)
-        foreign = TRACING or type(first) is not _ndarray or (n > 1 and type(inputs[1].data) is not _ndarray)
-        if n > 2 and not foreign:
-            for t in inputs[2:]:
-                if type(t.data) is not _ndarray:
-                    foreign = True
-                    break
-        if foreign:  # symbolic graph nodes, tracing, or CuPy arrays
-            if GRAPH_BUILDER is not None and any(t.data is SYMBOLIC for t in inputs):
+        # the arrays, and whether any is not a NumPy array (graph node, CuPy) or we are tracing
+        if n == 1:
+            args = (inputs[0].data,)
+            foreign = type(args[0]) is not _ndarray
+        elif n == 2:
+            args = (inputs[0].data, inputs[1].data)
+            foreign = type(args[0]) is not _ndarray or type(args[1]) is not _ndarray
+        elif n == 3:
+            args = (inputs[0].data, inputs[1].data, inputs[2].data)
+            foreign = type(args[0]) is not _ndarray or type(args[1]) is not _ndarray or type(args[2]) is not _ndarray
+        else:
+            args = tuple([t.data for t in inputs])
+            foreign = any(type(a) is not _ndarray for a in args)
+        if foreign or TRACING:  # symbolic graph nodes, tracing, or CuPy arrays
+            if GRAPH_BUILDER is not None and any(a is SYMBOLIC for a in args):
                 return GRAPH_BUILDER(cls, inputs, attrs)
-            if TRACING and any(t.data.ndim for t in inputs):  # an eager tensor the traced code reads
+            if TRACING and any(a.ndim for a in args):  # an eager tensor the traced code reads
                 return GRAPH_BUILDER(cls, inputs, attrs)
-            if type(first) is not _ndarray:
-                ctx.xp = get_array_module(first)
+            if type(args[0]) is not _ndarray:
+                ctx.xp = get_array_module(args[0])
         try:
-            if n == 1:
-                out = ctx.forward(first, **attrs)
-            elif n == 2:
-                out = ctx.forward(first, inputs[1].data, **attrs)
-            else:
-                out = ctx.forward(*[t.data for t in inputs], **attrs)
+            out = ctx.forward(*args, **attrs) if attrs else ctx.forward(*args)
         except ShapeError:
             raise
         except ValueError as e:
-            raise shape_error(cls.__name__.lower(), str(e), *[t.data.shape for t in inputs]) from e
+            raise shape_error(cls.__name__.lower(), str(e), *[a.shape for a in args]) from e
         if type(out) is not _ndarray:
             out = ctx.xp.asarray(out)
         t = object.__new__(Tensor)
@@ -161,10 +162,12 @@ class Function:
                 needs = (inputs[0].requires_grad,)
             elif n == 2:
                 needs = (inputs[0].requires_grad, inputs[1].requires_grad)
+            elif n == 3:
+                needs = (inputs[0].requires_grad, inputs[1].requires_grad, inputs[2].requires_grad)
             else:
                 needs = tuple([x.requires_grad for x in inputs])
-            if cls.differentiable is not None:
-                d = cls.differentiable
+            d = cls.differentiable
+            if d is not None:
                 needs = needs[:d] + (False,) * (n - d)
             if True in needs:
                 ctx.parents = inputs
