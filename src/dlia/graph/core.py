@@ -216,6 +216,33 @@ def constant(value: Any, dtype: Any = None, name: str = "Const", graph: Graph | 
     return Node(g, "constant", name, arr.shape, arr.dtype, value=arr)
 
 
+def topological(roots: list[Node], stop: set[int] | frozenset[int] = frozenset()) -> list[Node]:
+    """The nodes ``roots`` depend on, inputs before the nodes that use them (an iterative DFS).
+
+    Nodes whose ids are in ``stop`` are included but not expanded (fed nodes); a ``grad`` node also
+    depends on the input whose runtime shape it takes (``extra``).
+    """
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        if id(node) in stop:
+            continue
+        deps = node.inputs + ((node.extra,) if node.kind == "grad" else ())
+        for i in reversed(deps):
+            if id(i) not in seen:
+                stack.append((i, False))
+    return order
+
+
 # -- building op nodes through Function.apply ------------------------------------------------------
 class _Tracing:
     """While ``dlia.compile`` traces a function: eager tensors that require grad become captures."""

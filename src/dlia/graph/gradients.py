@@ -16,7 +16,7 @@ import numpy
 from dlia.core.autodiff import _add, _fit
 from dlia.core.function import Function
 from dlia.core.ops.shape import GetItem
-from dlia.graph.core import GraphError, Node
+from dlia.graph.core import GraphError, Node, topological
 
 
 class OnesLike(Function):
@@ -55,25 +55,6 @@ class Accumulate(Function):
         return total
 
 
-def _topo(ys: Sequence[Node]) -> list[Node]:
-    order: list[Node] = []
-    seen: set[int] = set()
-    stack = [(y, False) for y in ys]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for i in node.inputs:
-            if id(i) not in seen:
-                stack.append((i, False))
-    return order
-
-
 def gradients(ys: Node | Sequence[Node], xs: Node | Sequence[Node], grad_ys: Any = None) -> Any:
     """Nodes for d(sum of ys)/d(x) for each x in ``xs`` (``None`` where x does not affect ys).
 
@@ -92,7 +73,7 @@ def gradients(ys: Node | Sequence[Node], xs: Node | Sequence[Node], grad_ys: Any
     for n in ys + xs:
         if not isinstance(n, Node) or n.graph is not graph:
             raise GraphError(f"gradients: {getattr(n, 'name', n)!r} is not a node of graph {graph.name!r}")
-    order = _topo(ys)
+    order = topological(ys)
     # nodes on a path from some x to some y
     targets = {id(x) for x in xs}
     reaches: set[int] = set()

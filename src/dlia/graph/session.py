@@ -17,7 +17,7 @@ from dlia.backend.device import Device, get_device
 from dlia.core.sparse import SparseGrad
 from dlia.core.tensor import Tensor, wrap
 from dlia.graph import passes
-from dlia.graph.core import GraphError, Node, get_default_graph
+from dlia.graph.core import GraphError, Node, get_default_graph, topological
 from dlia.graph.gradients import select_gradient
 
 _PLACE, _VAR, _CONST, _CAPTURE, _OP, _VJP, _GRAD, _TRAIN, _FUSED = range(9)
@@ -51,7 +51,7 @@ class Plan:
         later_ids = {id(n) for n in later}
         fed = list(fed) + list(later)
         fed_ids = {id(n) for n in fed}
-        order = self._order(fetches, fed_ids)
+        order = topological(fetches, fed_ids)
         folded = passes.fold_constants([n for n in order if id(n) not in fed_ids])
         alias = passes.eliminate_common(order, {})
 
@@ -103,28 +103,6 @@ class Plan:
             steps = self._fuse(steps)
         self.split = sum(1 for st in steps if st[3] not in late)
         self.steps = self._plan_memory(steps)
-
-    @staticmethod
-    def _order(fetches: list[Node], fed: set[int]) -> list[Node]:
-        order: list[Node] = []
-        seen: set[int] = set()
-        stack: list[tuple[Node, bool]] = [(f, False) for f in reversed(fetches)]
-        while stack:
-            node, done = stack.pop()
-            if done:
-                order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            if id(node) in fed:
-                continue
-            deps = list(node.inputs) + ([node.extra] if node.kind == "grad" else [])
-            for i in reversed(deps):
-                if id(i) not in seen:
-                    stack.append((i, False))
-        return order
 
     def _fuse(self, steps: list[list[Any]]) -> list[list[Any]]:
         """Merge an elementwise op into the step before it when it is that step's only consumer and

@@ -192,21 +192,29 @@ def _tap(a: int, b: int, stride: tuple[int, int], oh: int, ow: int) -> tuple[sli
             slice(b, b + stride[1] * (ow - 1) + 1, stride[1]))
 
 
+def _pool_geometry(op: str, x: Any, kernel: tuple[int, int], stride: tuple[int, int],
+                   padding: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(H, W, OH, OW) of a pooling window sliding over an (N, C, H, W) input; checks the shapes."""
+    if x.ndim != 4:
+        raise shape_error(op, "input must be (N, C, H, W)", x.shape)
+    h, w = x.shape[2:]
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel {kernel}")
+    oh = _out_size(h, 2 * padding[0], kernel[0], stride[0], 1)
+    ow = _out_size(w, 2 * padding[1], kernel[1], stride[1], 1)
+    if oh <= 0 or ow <= 0:
+        raise shape_error(op, f"kernel {kernel} is larger than the input", x.shape)
+    return h, w, oh, ow
+
+
 class MaxPool2d(Function):
     fresh_grads = True
 
     def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0)):
         xp = self.xp
-        if x.ndim != 4:
-            raise shape_error("max_pool2d", "input must be (N, C, H, W)", x.shape)
-        n, c, h, w = x.shape
+        h, w, oh, ow = _pool_geometry("max_pool2d", x, kernel, stride, padding)
         kh, kw = kernel
         ph, pw = padding
-        if ph > kh // 2 or pw > kw // 2:
-            raise ValueError(f"max_pool2d: padding {padding} must be at most half the kernel {kernel}")
-        oh, ow = _out_size(h, 2 * ph, kh, stride[0], 1), _out_size(w, 2 * pw, kw, stride[1], 1)
-        if oh <= 0 or ow <= 0:
-            raise shape_error("max_pool2d", f"kernel {kernel} is larger than the input", x.shape)
         if ph or pw:
             low = xp.finfo(x.dtype).min if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
             x = _pad2d(xp, x, ph, ph, pw, pw, low)
@@ -236,14 +244,9 @@ class AvgPool2d(Function):
 
     def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0)):
         xp = self.xp
-        if x.ndim != 4:
-            raise shape_error("avg_pool2d", "input must be (N, C, H, W)", x.shape)
-        n, c, h, w = x.shape
+        h, w, oh, ow = _pool_geometry("avg_pool2d", x, kernel, stride, padding)
         kh, kw = kernel
         ph, pw = padding
-        oh, ow = _out_size(h, 2 * ph, kh, stride[0], 1), _out_size(w, 2 * pw, kw, stride[1], 1)
-        if oh <= 0 or ow <= 0:
-            raise shape_error("avg_pool2d", f"kernel {kernel} is larger than the input", x.shape)
         if ph or pw:
             x = _pad2d(xp, x, ph, ph, pw, pw)
         self.geom = (x.shape, h, w, kh, kw, stride, padding, oh, ow)
