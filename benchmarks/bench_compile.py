@@ -136,7 +136,7 @@ def run(cfg: Config) -> list[Metric]:
                 loss = lstm_loss(torch, tx, tp, ty, tz)
                 loss.backward()
                 opt.step()
-                return float(loss)
+                return loss.item()
         else:
             dp = [(dlia.tensor(w, requires_grad=True), dlia.tensor(b, requires_grad=True)) for w, b in params]
             opt = optim.SGD([t for p in dp for t in p], lr=0.1)
