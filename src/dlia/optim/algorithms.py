@@ -93,19 +93,26 @@ class Adam(Optimizer):
                 d *= d.dtype.type(1 - lr * wd)
             else:
                 grad = grad + d.dtype.type(wd) * d
+        f = d.dtype.type
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m += (grad - m) * d.dtype.type(1 - b1)
-        v *= d.dtype.type(b2)
-        v += d.dtype.type(1 - b2) * grad * grad
+        tmp = self.scratch(p)  # one work buffer per parameter: the update allocates nothing
+        xp.subtract(grad, m, out=tmp)  # m ← m + (1-β₁)(g - m), PyTorch's lerp
+        tmp *= f(1 - b1)
+        m += tmp
+        v *= f(b2)  # v ← β₂v + (1-β₂)g²
+        xp.multiply(grad, grad, out=tmp)
+        tmp *= f(1 - b2)
+        v += tmp
         if group["amsgrad"]:
             vmax = state["max_exp_avg_sq"]
             xp.maximum(vmax, v, out=vmax)
             v = vmax
-        step_size = lr / (1 - b1**t)
-        denom = xp.sqrt(v)
-        denom /= d.dtype.type(math.sqrt(1 - b2**t))
-        denom += d.dtype.type(eps)
-        d -= d.dtype.type(step_size) * m / denom
+        xp.sqrt(v, out=tmp)  # denominator √v̂ + ε
+        tmp /= f(math.sqrt(1 - b2**t))
+        tmp += f(eps)
+        xp.divide(m, tmp, out=tmp)  # p ← p - lr/(1-β₁ᵗ) · m / denominator
+        tmp *= f(lr / (1 - b1**t))
+        d -= tmp
 
 
 class AdamW(Adam):

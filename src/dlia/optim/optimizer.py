@@ -87,6 +87,14 @@ class Optimizer:
     def update(self, p: Tensor, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def scratch(self, p: Tensor) -> Any:
+        """A reusable work array shaped like ``p`` (not part of the state: never saved)."""
+        buffers = self.__dict__.setdefault("_scratch", {})
+        tmp = buffers.get(id(p))
+        if tmp is None or tmp.shape != p.data.shape or tmp.dtype != p.data.dtype:
+            tmp = buffers[id(p)] = p.data * 0
+        return tmp
+
     def minimize(self, loss: Any, var_list: Any = None) -> Any:
         """Graph mode: a train op that applies this optimizer's rule (and hyper-parameters) to the
         graph variables it was built with (or ``var_list``) using gradients of ``loss``."""
