@@ -15,7 +15,7 @@ from typing import Any
 import numpy
 
 from dlia.core.autodiff import unbroadcast
-from dlia.graph.session import _CAPTURE, _CONST, _FUSED, _GRAD, _OP, _TRAIN, _VAR, _VJP, Plan
+from dlia.graph.session import _CAPTURE, _FUSED, _GRAD, _OP, _TRAIN, _VAR, _VJP, Plan
 
 
 def _fit(g: Any, shape: tuple[int, ...], dtype: Any) -> Any:
@@ -81,8 +81,6 @@ def generate(plan: Plan, inputs: list[Any], late: Any, xp: Any, session: Any = N
             env[f"T{out}"] = node
             body.append(f"_train(T{out}, [{', '.join(f'v{i}' for i in ins)}])")
             body.append(f"v{out} = None")
-        elif kind == _CONST:
-            raise ValueError("codegen: constants are loaded up front")
         if kind != _TRAIN and out in shape_slots:
             body.append(f"s{out} = v{out}.shape")
         body += [f"del v{s}" for s in free]

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy
 
-from dlia.core.autodiff import _add, _fit
+from dlia.core.autodiff import _add
 from dlia.core.function import Function
 from dlia.core.ops.shape import GetItem
 from dlia.graph.core import GraphError, Node, topological
@@ -153,18 +153,3 @@ def _accumulate(parts: list[Node], node: Node) -> Node:
                    op=Accumulate, inputs=(acc, part))
         acc.is_gradient = True
     return acc
-
-
-def select_gradient(vjp_out: tuple[Any, ...], index: int, like_shape: tuple[int, ...], like_dtype: Any) -> Any:
-    """One input's gradient from a vjp's results, reduced to that input's runtime shape and dtype."""
-    g = vjp_out[index]
-    if g is None:
-        raise GraphError(f"gradient {index} was not computed by the op's vjp")
-    return _fit(g, _Like(like_shape, like_dtype))
-
-
-class _Like:
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
-        self.shape, self.dtype = shape, dtype

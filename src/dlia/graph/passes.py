@@ -37,10 +37,6 @@ def attrs_key(attrs: dict[str, Any]) -> Any:
     return tuple(items)
 
 
-def constant_value(node: Any) -> Any:
-    return node.value
-
-
 def fold_constants(order: list[Any]) -> dict[int, numpy.ndarray]:
     """Values of op nodes computable from constants alone: node id → array."""
     known: dict[int, Any] = {}
@@ -50,7 +46,7 @@ def fold_constants(order: list[Any]) -> dict[int, numpy.ndarray]:
         elif node.kind == "op" and node.op not in IMPURE and node.inputs and all(id(i) in known for i in node.inputs):
             ctx = object.__new__(node.op)
             known[id(node)] = numpy.asarray(ctx.forward(*[known[id(i)] for i in node.inputs], **node.attrs))
-    return {k: v for k, v in known.items()}
+    return known
 
 
 def eliminate_common(order: list[Any], alias: dict[int, Any]) -> dict[int, Any]:

@@ -18,9 +18,8 @@ from dlia.core.sparse import SparseGrad
 from dlia.core.tensor import Tensor, wrap
 from dlia.graph import passes
 from dlia.graph.core import GraphError, Node, get_default_graph, topological
-from dlia.graph.gradients import select_gradient
 
-_PLACE, _VAR, _CONST, _CAPTURE, _OP, _VJP, _GRAD, _TRAIN, _FUSED = range(9)
+_VAR, _CAPTURE, _OP, _VJP, _GRAD, _TRAIN, _FUSED = range(7)
 
 
 def _flatten(fetches: Any, out: list[Node]) -> Any:
@@ -148,7 +147,6 @@ class Plan:
         free_ctx: list[list[int]] = [[] for _ in steps]
         for s, k in last_ctx.items():
             free_ctx[k].append(s)
-        self.keep_ctx = set(last_ctx)
         return [st + [free[k], free_ctx[k]] for k, st in enumerate(steps)]
 
 
@@ -180,7 +178,6 @@ class Session:
         self._plans: dict[Any, Plan] = {}
         self._trainers: dict[Node, Any] = {}
         self._code: dict[int, Any] = {}
-        self._const_cache: dict[int, Any] = {}
         self.closed = False
         self.initialize()
 
@@ -255,8 +252,8 @@ class Session:
         return out
 
     def execute(self, plan: Plan, feeds: dict[Node, Any]) -> list[Any]:
-        """Run a whole plan; returns the fetched values (device arrays). Plans run as generated
-        straight-line code (``dlia.graph.codegen``); ``Execution`` interprets them step by step."""
+        """Run a whole plan; returns the fetched values (device arrays). A plan runs as generated
+        straight-line Python (``dlia.graph.codegen``), made once per plan."""
         code = self._code.get(id(plan))
         if code is None:
             from dlia.graph.codegen import generate
@@ -267,14 +264,6 @@ class Session:
         fn, fed = code
         outs, _ = fn(*[feeds[n] for n in fed])
         return list(outs)
-
-    def _constant(self, slot: int, value: Any, plan: Plan) -> Any:
-        if self.xp is numpy:
-            return value
-        key = (id(plan), slot)
-        if key not in self._const_cache:
-            self._const_cache[key] = self.xp.asarray(value)
-        return self._const_cache[key]
 
     def _train(self, node: Node, grads: list[Any]) -> None:
         trainer = self._trainers.get(node)
@@ -339,82 +328,6 @@ class _Trainer:
             if flat_proxy is None:
                 for k in ks:
                     values[self.variables[k]] = self.proxies[k].data
-
-
-class Execution:
-    """One run of a plan: its value table, the op contexts kept for gradients, and the shapes of
-    dropped values. ``steps(a, b)`` runs a range of steps, so a compiled function can run the
-    forward phase, return, and run the gradient phase when backprop reaches it."""
-
-    def __init__(self, session: Session, plan: Plan, feeds: dict[Node, Any]) -> None:
-        self.session, self.plan = session, plan
-        self.vals: list[Any] = [None] * plan.nslots
-        self.ctxs: dict[int, Any] = {}
-        self.shapes: dict[int, tuple[Any, Any]] = {}
-        self.feed(feeds)
-        for slot, value in plan.constants:
-            self.vals[slot] = session._constant(slot, value, plan)
-
-    def feed(self, feeds: dict[Node, Any]) -> None:
-        vals = self.vals
-        for node, slot in self.plan.feeds:
-            if node in feeds:
-                vals[slot] = feeds[node]
-
-    def fetched(self) -> list[Any]:
-        return [self.vals[s] for s in self.plan.fetch_slots]
-
-    def steps(self, start: int, stop: int) -> None:
-        session, plan = self.session, self.plan
-        xp = session.xp
-        vals, ctxs, shapes = self.vals, self.ctxs, self.shapes
-        keep_ctx, shape_slots = plan.keep_ctx, plan.shape_slots
-        array = xp.ndarray
-        for kind, node, ins, out, free, free_ctx in plan.steps[start:stop]:
-            if kind == _OP:
-                op = node.op
-                ctx = object.__new__(op)
-                if xp is not numpy:
-                    ctx.xp = xp
-                if node.grad_needs is not None:
-                    ctx.needs = node.grad_needs
-                try:
-                    r = ctx.forward(*[vals[i] for i in ins], **node.attrs)
-                except (ValueError, IndexError) as e:
-                    raise GraphError(f"node {node.name!r} ({op.__name__}) failed at run time: {e}") from None
-                vals[out] = r if isinstance(r, array) else xp.asarray(r)
-                if out in keep_ctx:
-                    ctxs[out] = ctx
-            elif kind == _FUSED:
-                args = [vals[i] for i in ins]
-                for n in node:
-                    ctx = object.__new__(n.op)
-                    if xp is not numpy:
-                        ctx.xp = xp
-                    args = [ctx.forward(*args, **n.attrs)]
-                r = args[0]
-                vals[out] = r if isinstance(r, array) else xp.asarray(r)
-            elif kind == _VJP:
-                vals[out] = ctxs[ins[0]].vjp(vals[ins[1]])
-            elif kind == _GRAD:
-                v = vals[ins[1]]
-                shape, dtype = (v.shape, v.dtype) if v is not None else shapes[ins[1]]
-                vals[out] = select_gradient(vals[ins[0]], node.index, shape, dtype)
-            elif kind == _VAR:
-                if node not in session.vars:
-                    session.initialize([node])
-                vals[out] = session.vars[node]
-            elif kind == _CAPTURE:
-                vals[out] = xp.asarray(node.capture.data)
-            elif kind == _TRAIN:
-                session._train(node, [vals[i] for i in ins])
-            for s in free:
-                if s in shape_slots:
-                    v = vals[s]
-                    shapes[s] = (v.shape, v.dtype)
-                vals[s] = None
-            for s in free_ctx:
-                del ctxs[s]
 
 
 def _to_numpy(a: Any) -> Any:
