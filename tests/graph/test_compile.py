@@ -111,3 +111,51 @@ def test_generated_code_is_readable_and_frees_values():
     traced = f.trace(x, y)
     assert "def phase1" in traced.train_source and "def phase2" in traced.train_source
     assert "del v" in traced.train_source and ".vjp(" in traced.train_source
+
+
+def test_shared_weight_gradient_is_one_stacked_matmul_and_equals_eager():
+    from dlia.graph.gradients import StackedMatmulGrad
+
+    rng = np.random.default_rng(4)
+    w = dlia.tensor(rng.standard_normal((5, 4)), requires_grad=True)
+    u = dlia.tensor(rng.standard_normal((4, 5)), requires_grad=True)
+
+    def rnn(xs):
+        h = dlia.zeros(3, 4, dtype=np.float64)
+        for t in range(6):  # w is used by six matmuls, once per step
+            h = dlia.tanh(xs[t] @ w + h @ u[:, :4])
+        return (h * h).sum()
+
+    xs = dlia.tensor(rng.standard_normal((6, 3, 5)))
+    f = dlia.compile(rnn)
+    f(xs).backward()
+    got = w.grad.numpy().copy(), u.grad.numpy().copy()
+    w.grad = u.grad = None
+    rnn(xs).backward()
+    np.testing.assert_allclose(got[0], w.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(got[1], u.grad.numpy(), rtol=1e-12)
+    ops = {n.op for n in f.trace(xs).graph.nodes if n.kind == "op"}
+    assert StackedMatmulGrad in ops
+
+
+def test_compiled_lstm_equals_eager():
+    from benchmarks.bench_compile import lstm_loss
+
+    rng = np.random.default_rng(5)
+    b_, h_, i_, t_ = 3, 128, 6, 4
+    params = [(dlia.tensor(rng.uniform(-0.1, 0.1, ((i_ if k == 0 else h_) + h_, 4 * h_)), requires_grad=True),
+               dlia.tensor(np.zeros(4 * h_), requires_grad=True)) for k in range(2)]
+    x, y, z = dlia.tensor(rng.standard_normal((t_, b_, i_))), dlia.tensor(rng.standard_normal((b_, h_))), \
+        dlia.zeros(b_, h_, dtype=np.float64)
+    f = dlia.compile(lambda xx, yy: lstm_loss(dlia, xx, params, yy, z))
+    loss = f(x, y)
+    loss.backward()
+    got = [t.grad.numpy().copy() for p in params for t in p]
+    for p in params:
+        for t in p:
+            t.grad = None
+    eager = lstm_loss(dlia, x, params, y, z)
+    eager.backward()
+    assert loss.item() == pytest.approx(eager.item(), rel=1e-12)
+    for a, p in zip(got, [t for p in params for t in p]):
+        np.testing.assert_allclose(a, p.grad.numpy(), rtol=1e-9, atol=1e-12)

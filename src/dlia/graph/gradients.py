@@ -15,6 +15,7 @@ import numpy
 
 from dlia.core.autodiff import _add
 from dlia.core.function import Function
+from dlia.core.ops.arith import MatMul
 from dlia.core.ops.shape import GetItem
 from dlia.graph.core import GraphError, Node, topological
 
@@ -43,6 +44,17 @@ class SliceScatter(Function):
 
     def vjp(self, g):
         return tuple(g[idx] for idx in self.index)
+
+
+class StackedMatmulGrad(Function):
+    """Σ_t a_tᵀ g_t as one product (a_1; …; a_k)ᵀ (g_1; …; g_k): the gradient of a weight that k
+    matmuls share (an RNN's weight over its time steps), instead of k small products and a sum."""
+
+    def forward(self, *arrays):
+        k = len(arrays) // 2
+        a = self.xp.concatenate(arrays[:k], axis=0)
+        g = self.xp.concatenate(arrays[k:], axis=0)
+        return a.T @ g
 
 
 class Accumulate(Function):
@@ -101,6 +113,7 @@ def gradients(ys: Node | Sequence[Node], xs: Node | Sequence[Node], grad_ys: Any
             parts = parts + [_scatter(pieces, node)]
         if not parts:
             continue
+        parts = _stack_weight_grads(parts, node)
         g = parts[0] if len(parts) == 1 else _accumulate(parts, node)
         total[id(node)] = g
         if node.kind != "op":
@@ -142,6 +155,31 @@ def _scatter(pieces: list[tuple[Node, Any]], node: Node) -> Node:
                                     "index": tuple(i for _, i in pieces)})
     out.is_gradient = True
     return out
+
+
+def _stack_weight_grads(parts: list[Node], node: Node) -> list[Node]:
+    """Replace the contributions of several ``a_t @ node`` matmuls by one ``StackedMatmulGrad``."""
+    if node.static_shape is None or len(node.static_shape) != 2:
+        return parts
+    uses, rest = [], []
+    for p in parts:
+        vjp = p.inputs[0] if p.kind == "grad" and p.index == 1 else None
+        fwd = vjp.inputs[0] if vjp is not None else None
+        if (fwd is not None and fwd.op is MatMul and fwd.inputs[1] is node and fwd.inputs[0] is not node
+                and fwd.inputs[0].static_shape is not None and len(fwd.inputs[0].static_shape) == 2
+                and fwd.grad_needs is not None and len(fwd.grad_needs) == 2):
+            uses.append((fwd, vjp))
+        else:
+            rest.append(p)
+    if len(uses) < 2:
+        return parts
+    for fwd, _ in uses:
+        fwd.grad_needs = (fwd.grad_needs[0], False)  # its vjp no longer makes the weight's share
+    inputs = tuple(fwd.inputs[0] for fwd, _ in uses) + tuple(vjp.inputs[1] for _, vjp in uses)
+    stacked = Node(node.graph, "op", f"{node.name}_grad_stacked", node.static_shape, node.static_dtype,
+                   op=StackedMatmulGrad, inputs=inputs)
+    stacked.is_gradient = True
+    return rest + [stacked]
 
 
 def _accumulate(parts: list[Node], node: Node) -> Node:
