@@ -157,5 +157,5 @@ def test_compiled_lstm_equals_eager():
     eager = lstm_loss(dlia, x, params, y, z)
     eager.backward()
     assert loss.item() == pytest.approx(eager.item(), rel=1e-12)
-    for a, p in zip(got, [t for p in params for t in p]):
-        np.testing.assert_allclose(a, p.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for a, t in zip(got, [t for pair in params for t in pair]):
+        np.testing.assert_allclose(a, t.grad.numpy(), rtol=1e-9, atol=1e-12)
