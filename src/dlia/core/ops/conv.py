@@ -82,8 +82,14 @@ def _conv(xp: Any, x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, 
     if stride == (1, 1):
         # "tall flat" im2col: the padded images are stacked into one tall image and flattened, so
         # every kernel tap reads ONE contiguous run for the whole batch. Outputs that straddle two
-        # images or fall in the padding columns are junk and dropped afterwards.
-        hp, wp = h + pt + pb, wd + pl + pr
+        # images or fall in the padding columns are junk and dropped afterwards. When the bottom
+        # and right padding are no wider than the top and left, neighbours share them: a row's
+        # right padding is the next row's left padding, an image's bottom rows the next one's top.
+        reach_h, reach_w = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
+        if pb <= pt and pr <= pl and pb <= reach_h and pr <= reach_w:
+            hp, wp = h + pt, wd + pl
+        else:
+            hp, wp = h + pt + pb, wd + pl + pr
         rows, run = hp, n * hp * wp
         xf = _flat_images(xp, x.transpose(1, 0, 2, 3), hp, wp, pt, pl, _overrun(kh, kw, dilation, wp))
         cols = xp.empty((c, kh, kw, run), dtype=x.dtype)
@@ -157,7 +163,7 @@ class Conv2d(Function):
             gb = g.sum(axis=(0, 2, 3))
         if needs[0]:  # col2im: the column gradients Wᵀ·g scattered back with kh·kw adds
             pt, pb, pl, pr = padding
-            hp, wp = h + pt + pb, wd + pl + pr
+            hp, wp = self.layout if stride == (1, 1) else (h + pt + pb, wd + pl + pr)
             dcols = w.reshape(groups, o // groups, -1).transpose(0, 2, 1) @ gl.reshape(groups, o // groups, -1)
             if stride == (1, 1):  # on the tall flat image each tap is one contiguous run
                 run = n * hp * wp
