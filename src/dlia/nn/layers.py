@@ -134,12 +134,11 @@ class Softmax(Module):
     def forward(self, x: Tensor) -> Tensor:
         return ops.softmax(x, self.axis)
 
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
 
-class LogSoftmax(Module):
-    def __init__(self, axis: int = -1) -> None:
-        super().__init__()
-        self.axis = axis
 
+class LogSoftmax(Softmax):
     def forward(self, x: Tensor) -> Tensor:
         return ops.log_softmax(x, self.axis)
 
