@@ -82,3 +82,22 @@ def test_corrupt_digits_file_is_a_user_error(tmp_path):
     r = run_cli("demo", "--epochs", "1", "--data", str(bad))
     assert r.returncode == 2
     assert "not a valid digits archive" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_every_command_takes_a_seed():
+    import argparse
+
+    from dlia.cli.main import build_parser
+
+    def leaves(parser, path):
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield path, parser
+        for action in subs:
+            for name, child in action.choices.items():
+                yield from leaves(child, path + [name])
+
+    found = list(leaves(build_parser(), []))
+    assert len(found) >= 10
+    for path, parser in found:
+        assert "--seed" in parser._option_string_actions, " ".join(path)

@@ -40,7 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS.values():
         importlib.import_module(module).register(sub)
+    _ensure_seed(parser)
     return parser
+
+
+def _ensure_seed(parser: argparse.ArgumentParser) -> None:
+    """Give every (sub)command a ``--seed``, so scripts can pass one uniformly; commands that draw
+    no random numbers accept it and ignore it."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if subs:
+        for action in subs:
+            for child in set(action.choices.values()):
+                _ensure_seed(child)
+    elif parser is not None and "--seed" not in parser._option_string_actions:
+        parser.add_argument("--seed", type=int, default=0,
+                            help="random seed (this command draws no random numbers; accepted for uniformity)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
