@@ -261,3 +261,15 @@ def test_gpu_session_matches_cpu(g):
     with G.Session(g) as cpu, G.Session(g, device="gpu") as gpu:
         for a, b in zip(cpu.run([loss] + grads, feed), gpu.run([loss] + grads, feed)):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_two_train_ops_sharing_variables_both_update_them(g):
+    v = G.Variable(np.zeros(3, np.float32), graph=g)
+    w = G.Variable(np.zeros(3, np.float32), graph=g)
+    up = optim.SGD([v, w], lr=1.0).minimize(-(v + w).sum())
+    down = optim.SGD([v, w], lr=0.5).minimize((v + w).sum())
+    with G.Session(g) as s:
+        s.run(up)
+        s.run(down)
+        s.run(up)
+        assert s.value(v).tolist() == [1.5, 1.5, 1.5] and s.value(w).tolist() == [1.5, 1.5, 1.5]

@@ -297,6 +297,7 @@ class _Trainer:
         self.opt = node.attrs["factory"](proxies)
         index = {id(p): k for k, p in enumerate(proxies)}
         self.proxies, self.layout = proxies, []
+        self.views: dict[int, Any] = {}
         for group in self.opt.param_groups:
             ks = [index[id(p)] for p in group["params"]]
             if len(ks) > 1 and len({variables[k].static_dtype for k in ks}) == 1:
@@ -304,7 +305,8 @@ class _Trainer:
                 off = 0
                 for k in ks:
                     n = session.vars[variables[k]].size
-                    session.vars[variables[k]] = flat[off:off + n].reshape(variables[k].static_shape)
+                    view = self.views[k] = flat[off:off + n].reshape(variables[k].static_shape)
+                    session.vars[variables[k]] = view
                     off += n
                 flat_proxy = wrap(flat, True)
                 group["params"] = [flat_proxy]
@@ -316,6 +318,11 @@ class _Trainer:
         xp, values = self.session.xp, self.session.vars
         for flat_proxy, ks in self.layout:
             if flat_proxy is not None:
+                for k in ks:  # another train op may have moved a shared variable into its own buffer
+                    v = self.variables[k]
+                    if values[v] is not self.views[k]:
+                        self.views[k][...] = values[v]
+                        values[v] = self.views[k]
                 parts = [(grads[k].to_dense() if type(grads[k]) is SparseGrad else grads[k]).ravel() for k in ks]
                 flat_proxy.grad = wrap(xp.concatenate(parts))
             else:
