@@ -234,7 +234,10 @@ class Session:
         plan = self.plan(nodes, feeds.keys())
         vals = self.execute(plan, feeds)
         out = [None if v is None else _to_numpy(v) for v in vals]
-        out = [v.copy() if n.kind == "variable" and isinstance(v, numpy.ndarray) else v for n, v in zip(nodes, out)]
+        # a fetched variable or folded constant is the Session's own array: hand out a copy
+        stored = {slot for slot, _ in plan.constants}
+        out = [v.copy() if isinstance(v, numpy.ndarray) and (n.kind == "variable" or slot in stored) else v
+               for n, v, slot in zip(nodes, out, plan.fetch_slots)]
         return _rebuild(template, out)
 
     def _feeds(self, feed_dict: dict[Any, Any]) -> dict[Node, Any]:
