@@ -95,7 +95,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 f"(op {type(ctx).__name__}); pass retain_graph=True to the first backward"
             )
         if node._retain:
-            node.grad = wrap(_fresh(g))
+            node.grad = wrap(_fresh(g)) if node.grad is None else wrap(_add(g, node.grad.data))
         fresh = ctx.fresh_grads
         for p, need, pg in zip(parents, ctx.needs, ctx.vjp(g)):
             if not need or pg is None:

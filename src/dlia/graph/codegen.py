@@ -49,8 +49,9 @@ def generate(plan: Plan, inputs: list[Any], late: Any, xp: Any, session: Any = N
             body.append(f"c{out} = _new(O{out})")
             if xp is not numpy:
                 body.append(f"c{out}.xp = _xp")
-            if node.grad_needs is not None:
-                env[f"n{out}"] = node.grad_needs
+            needs = plan.needs.get(id(node))
+            if needs is not None:
+                env[f"n{out}"] = needs
                 body.append(f"c{out}.needs = n{out}")
             args = ", ".join(f"v{i}" for i in ins)
             call = f"c{out}.forward({args}, **a{out})" if node.attrs else f"c{out}.forward({args})"

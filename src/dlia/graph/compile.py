@@ -37,7 +37,7 @@ def _signature(a: Any) -> Any:
         hash(a)
     except TypeError:
         raise TypeError(f"dlia.compile: argument of type {type(a).__name__} is neither a tensor nor hashable") from None
-    return ("V", a)
+    return ("V", type(a).__name__, a)  # 2 and 2.0 (or True and 1) trace differently
 
 
 class _Traced:
@@ -109,6 +109,9 @@ class CompiledCall(Function):
 
     def vjp(self, g: Any) -> tuple[Any, ...]:
         traced, state, self.state = self.traced, self.state, None
+        if state is None:
+            raise RuntimeError("backward(): this compiled call's gradient code already ran and freed what it kept; "
+                               "backward twice through a dlia.compile function (retain_graph=True) is not supported")
         fetched = iter(traced.phase2(state, g))
         return tuple(None if gn is None else next(fetched) for gn in traced.grad_nodes)
 

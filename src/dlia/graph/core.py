@@ -111,7 +111,7 @@ class Node(Tensor):
     """
 
     __slots__ = ("graph", "kind", "op", "inputs", "attrs", "name", "static_shape", "static_dtype", "value",
-                 "trainable", "index", "grad_needs", "capture", "extra", "is_gradient")
+                 "trainable", "index", "capture", "extra", "is_gradient")
 
     def __init__(self, graph: Graph, kind: str, name: str, shape: tuple[int | None, ...] | None, dtype: Any,
                  op: type[Function] | None = None, inputs: tuple[Node, ...] = (), attrs: dict[str, Any] | None = None,
@@ -126,7 +126,7 @@ class Node(Tensor):
         self.name = graph.unique_name(name)
         self.static_shape = None if shape is None else tuple(shape)
         self.static_dtype = None if dtype is None else numpy.dtype(dtype)
-        self.value, self.trainable, self.index, self.grad_needs = value, False, None, None
+        self.value, self.trainable, self.index = value, False, None
         self.capture, self.extra, self.is_gradient = None, None, False
         graph.add(self)
 

@@ -130,7 +130,6 @@ def gradients(ys: Node | Sequence[Node], xs: Node | Sequence[Node], grad_ys: Any
                 and None not in src.static_shape:
             sliced.setdefault(id(src), []).append((g, node.attrs["index"]))  # combined when src is reached
             continue
-        node.grad_needs = needs if node.grad_needs is None else tuple(a or b for a, b in zip(node.grad_needs, needs))
         vjp = Node(graph, "vjp", f"{node.name}_vjp", None, None, op=node.op, inputs=(node, g))
         vjp.is_gradient = True
         for i, (inp, need) in enumerate(zip(node.inputs, needs)):
@@ -166,15 +165,14 @@ def _stack_weight_grads(parts: list[Node], node: Node) -> list[Node]:
         vjp = p.inputs[0] if p.kind == "grad" and p.index == 1 else None
         fwd = vjp.inputs[0] if vjp is not None else None
         if (fwd is not None and fwd.op is MatMul and fwd.inputs[1] is node and fwd.inputs[0] is not node
-                and fwd.inputs[0].static_shape is not None and len(fwd.inputs[0].static_shape) == 2
-                and fwd.grad_needs is not None and len(fwd.grad_needs) == 2):
+                and fwd.inputs[0].static_shape is not None and len(fwd.inputs[0].static_shape) == 2):
             uses.append((fwd, vjp))
         else:
             rest.append(p)
     if len(uses) < 2:
         return parts
-    for fwd, _ in uses:
-        fwd.grad_needs = (fwd.grad_needs[0], False)  # its vjp no longer makes the weight's share
+    # the matmuls' own vjps now only serve their first input (a plan asks each op for the input
+    # gradients its grad nodes read)
     inputs = tuple(fwd.inputs[0] for fwd, _ in uses) + tuple(vjp.inputs[1] for _, vjp in uses)
     stacked = Node(node.graph, "op", f"{node.name}_grad_stacked", node.static_shape, node.static_dtype,
                    op=StackedMatmulGrad, inputs=inputs)

@@ -49,14 +49,15 @@ def fold_constants(order: list[Any]) -> dict[int, numpy.ndarray]:
     return known
 
 
-def eliminate_common(order: list[Any], alias: dict[int, Any]) -> dict[int, Any]:
-    """Map each op node to the first identical one (same op, same canonical inputs, equal attrs)."""
+def eliminate_common(order: list[Any], alias: dict[int, Any], fed: set[int] | frozenset[int] = frozenset()) -> dict[int, Any]:
+    """Map each op node to the first identical one (same op, same canonical inputs, equal attrs).
+    Fed nodes are never merged: their value comes from the feed, not from their op."""
     seen: dict[Any, Any] = {}
     for node in order:
-        if node.kind != "op" or node.op in IMPURE:
+        if node.kind != "op" or node.op in IMPURE or id(node) in fed:
             continue
         inputs = tuple(id(alias.get(id(i), i)) for i in node.inputs)
-        key = (node.op, inputs, attrs_key(node.attrs), node.grad_needs)
+        key = (node.op, inputs, attrs_key(node.attrs))
         first = seen.get(key)
         if first is None:
             seen[key] = node

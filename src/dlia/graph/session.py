@@ -52,7 +52,7 @@ class Plan:
         fed_ids = {id(n) for n in fed}
         order = topological(fetches, fed_ids)
         folded = passes.fold_constants([n for n in order if id(n) not in fed_ids])
-        alias = passes.eliminate_common(order, {})
+        alias = passes.eliminate_common(order, {}, fed_ids)
 
         def canon(n: Node) -> Node:
             return alias.get(id(n), n)
@@ -89,6 +89,20 @@ class Plan:
             else:
                 raise GraphError(f"node {node.name!r} of kind {node.kind!r} cannot be run")
         self.fetch_slots = [slots[id(canon(f))] for f in fetches]
+        # which input gradients each differentiated op must produce *in this plan*: those that a
+        # grad node of the plan reads (merged twins get the union)
+        wanted: dict[int, set[int]] = {}
+        for node in order:
+            if node.kind == "grad" and id(node) not in fed_ids:
+                wanted.setdefault(id(node.inputs[0]), set()).add(node.index)
+        self.needs: dict[int, tuple[bool, ...]] = {}
+        for node in order:
+            if node.kind == "vjp" and id(node) not in fed_ids:
+                fwd = canon(node.inputs[0])
+                got = wanted.get(id(node), set())
+                new = tuple(i in got for i in range(len(fwd.inputs)))
+                old = self.needs.get(id(fwd))
+                self.needs[id(fwd)] = new if old is None else tuple(a or b for a, b in zip(old, new))
         self.nslots = len(slots)
         # two phases (for compiled functions): steps that need a `later` feed run only in phase 2
         late = {slots[i] for i in later_ids if i in slots}
@@ -234,10 +248,15 @@ class Session:
         plan = self.plan(nodes, feeds.keys())
         vals = self.execute(plan, feeds)
         out = [None if v is None else _to_numpy(v) for v in vals]
-        # a fetched variable or folded constant is the Session's own array: hand out a copy
-        stored = {slot for slot, _ in plan.constants}
-        out = [v.copy() if isinstance(v, numpy.ndarray) and (n.kind == "variable" or slot in stored) else v
-               for n, v, slot in zip(nodes, out, plan.fetch_slots)]
+        # results are the caller's: copy what the Session keeps (variables, folded constants), what
+        # was fed, and a value fetched twice, so no result aliases another or an input
+        stored = {slot for slot, _ in plan.constants} | {slot for _, slot in plan.feeds}
+        seen: set[int] = set()
+        for k, (n, v, slot) in enumerate(zip(nodes, out, plan.fetch_slots)):
+            if isinstance(v, numpy.ndarray):
+                if n.kind == "variable" or slot in stored or id(v) in seen:
+                    out[k] = v = v.copy()
+                seen.add(id(v))
         return _rebuild(template, out)
 
     def _feeds(self, feed_dict: dict[Any, Any]) -> dict[Node, Any]:

@@ -87,8 +87,8 @@ def save_checkpoint(
         scalars: dict[str, dict[str, Any]] = {}
         for idx, state in sd["state"].items():
             for k, v in state.items():
-                if hasattr(v, "shape") and getattr(v, "ndim", 0) > 0:
-                    arrays[f"optim/{idx}/{k}"] = _to_numpy(v)
+                if hasattr(v, "shape") and not isinstance(v, numpy.generic):
+                    arrays[f"optim/{idx}/{k}"] = _to_numpy(v)  # arrays, 0-d ones included
                 else:
                     scalars.setdefault(str(idx), {})[k] = v.item() if hasattr(v, "item") else v
         meta["optimizer"] = {"class": type(optimizer).__name__, "param_groups": sd["param_groups"], "scalars": scalars}
@@ -159,6 +159,12 @@ def load_checkpoint(
         opt_sd = {"state": state, "param_groups": info["param_groups"]}
     from dlia.nn.module import StateDictError
 
+    if generator is not None:  # checked before anything is loaded, so a failure changes nothing
+        rng = meta.get("rng")
+        if rng is None:
+            raise CheckpointError(f"{p} holds no RNG state")
+        if not isinstance(rng, dict) or rng.get("bit_generator") != "PCG64":
+            raise CheckpointError(f"{p} has an unreadable RNG state")
     # load_state_dict swaps in new arrays, so this snapshot keeps the old values for a rollback
     snapshot = model.state_dict() if model is not None else None
     try:
@@ -167,8 +173,6 @@ def load_checkpoint(
         if optimizer is not None:
             optimizer.load_state_dict(opt_sd)
         if generator is not None:
-            if "rng" not in meta:
-                raise CheckpointError(f"{p} holds no RNG state")
             generator.set_state(meta["rng"])
     except (CheckpointError, StateDictError, ValueError, KeyError) as e:
         if snapshot is not None:

@@ -6,6 +6,7 @@ import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from dlia.backend.device import get_array_module
 from dlia.core.function import _GradMode, enable_grad
 from dlia.core.sparse import SparseGrad
 from dlia.core.tensor import Tensor
@@ -92,7 +93,7 @@ class Optimizer:
         buffers = self.__dict__.setdefault("_scratch", {})
         tmp = buffers.get(id(p))
         if tmp is None or tmp.shape != p.data.shape or tmp.dtype != p.data.dtype:
-            tmp = buffers[id(p)] = p.data * 0
+            tmp = buffers[id(p)] = get_array_module(p.data).zeros_like(p.data)
         return tmp
 
     def minimize(self, loss: Any, var_list: Any = None) -> Any:
@@ -151,14 +152,14 @@ class Optimizer:
             p = params[i]
             restored = {}
             for name, v in s.items():
-                if hasattr(v, "shape") and getattr(v, "ndim", 0) > 0:
-                    if tuple(v.shape) != p.shape:
-                        raise ValueError(
-                            f"optimizer state {name!r} of parameter {i} has shape {tuple(v.shape)}, parameter has {p.shape}"
-                        )
-                    v = p.device.xp.array(v, dtype=p.dtype)
+                if hasattr(v, "shape") and tuple(v.shape) == tuple(p.shape):
+                    v = p.device.xp.array(v, dtype=p.dtype)  # per-element state, 0-d parameters included
+                elif hasattr(v, "shape") and getattr(v, "ndim", 0) == 0:
+                    v = v.item()  # a scalar (a step count)
                 elif hasattr(v, "shape"):
-                    v = v.item() if hasattr(v, "item") else v
+                    raise ValueError(
+                        f"optimizer state {name!r} of parameter {i} has shape {tuple(v.shape)}, parameter has {p.shape}"
+                    )
                 restored[name] = v
             new_state[p] = restored
         for saved, own in zip(groups, self.param_groups):

@@ -77,9 +77,11 @@ class Var(Function):
         n = 1
         for i in self.axes:
             n *= a.shape[i]
-        self.scale = 2.0 / (n - ddof)
-        self.centered = a - a.mean(axis=self.axes, keepdims=True)
-        return (self.centered * self.centered).sum(axis=self.axes, keepdims=keepdims) / (n - ddof)
+        dof = self.xp.asarray(n - ddof, dtype=a.dtype if a.dtype.kind == "f" else self.xp.float64)
+        with self.xp.errstate(divide="ignore", invalid="ignore"):  # n <= ddof: inf/nan, as NumPy and torch
+            self.scale = 2 / dof
+            self.centered = a - a.mean(axis=self.axes, keepdims=True)
+            return (self.centered * self.centered).sum(axis=self.axes, keepdims=keepdims) / dof
 
     def vjp(self, g):
         g = _expand(g, self.shape, self.axes, self.keepdims)

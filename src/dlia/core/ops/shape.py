@@ -76,6 +76,9 @@ class GetItem(Function):
 class Concatenate(Function):
     def forward(self, *arrays, axis=0):
         self.axis = axis
+        if any(a.ndim == 0 for a in arrays):
+            raise shape_error("concatenate", "zero-dimensional tensors cannot be concatenated (use stack)",
+                              *[a.shape for a in arrays])
         self.sizes = [a.shape[axis] for a in arrays]
         try:
             return self.xp.concatenate(arrays, axis=axis)
@@ -208,6 +211,8 @@ def squeeze(a: Tensor, axis: int | None = None) -> Tensor:
     """Drop size-1 axes (all, or just ``axis``)."""
     if axis is None:
         shape = tuple(n for n in a.shape if n != 1)
+    elif a.ndim == 0:
+        shape = ()  # a scalar has nothing to squeeze (as torch)
     else:
         axis %= a.ndim
         shape = a.shape if a.shape[axis] != 1 else a.shape[:axis] + a.shape[axis + 1 :]
