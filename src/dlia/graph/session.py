@@ -298,6 +298,7 @@ class Session:
         self.vars.clear()
         self._plans.clear()
         self._code.clear()
+        self._trainers.clear()
 
     def __enter__(self) -> Session:
         return self
