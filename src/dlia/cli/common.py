@@ -24,12 +24,3 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be positive, got {value:g}")
     return value
 
-
-def nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be non-negative, got {value:g}")
-    return value
