@@ -23,11 +23,20 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import bench_cnn, bench_compile, bench_conv, bench_import, bench_mlp, bench_ops, bench_xor  # noqa: E402
+from benchmarks import (  # noqa: E402
+    bench_cnn,
+    bench_compile,
+    bench_conv,
+    bench_gpu,
+    bench_import,
+    bench_mlp,
+    bench_ops,
+    bench_xor,
+)
 from benchmarks.harness import REPO_ROOT, Config, Metric, machine_info, table  # noqa: E402
 
 BENCHMARKS = {m.NAME: m for m in (bench_ops, bench_xor, bench_mlp, bench_import, bench_conv, bench_cnn,
-                                             bench_compile)}
+                                             bench_compile, bench_gpu)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

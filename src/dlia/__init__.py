@@ -21,7 +21,7 @@ from dlia.core.creation import (
     zeros,
     zeros_like,
 )
-from dlia.core.function import ShapeError, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from dlia.core.function import DeviceError, ShapeError, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from dlia.core.ops import *  # noqa: F403 - the op functions are the public API
 from dlia.core.ops import __all__ as _ops_all
 from dlia.core.random import Generator, default_generator, manual_seed
@@ -29,7 +29,7 @@ from dlia.core.sparse import SparseGrad
 from dlia.core.tensor import Tensor, bool_, float16, float32, float64, int32, int64
 
 __all__ = [
-    "Device", "Generator", "ShapeError", "SparseGrad", "Tensor", "__version__", "arange",
+    "Device", "DeviceError", "Generator", "ShapeError", "SparseGrad", "Tensor", "__version__", "arange",
     "bool_", "default_generator", "enable_grad", "eye", "float16", "float32", "float64", "full",
     "gpu_available", "int32", "int64", "is_grad_enabled", "manual_seed", "no_grad", "ones",
     "ones_like", "rand", "randn", "set_grad_enabled", "tensor", "zeros", "zeros_like",

@@ -75,3 +75,15 @@ def test_numpy_arrays_on_the_left_defer_to_tensor_operators():
     compare_torch(lambda x: a @ x, lambda t: torch.tensor(a) @ t, b)
     compare_torch(lambda x: a[:, :1] - x[:1], lambda t: torch.tensor(a[:, :1]) - t[:1], b)
     compare_torch(lambda x: 1.0 / (2.0 + x * x), lambda t: 1.0 / (2.0 + t * t), b)
+
+
+def test_inputs_on_two_devices_name_the_op_and_both():
+    """An op given a CPU array and a non-NumPy (GPU) array raises DeviceError before computing."""
+
+    class OnGpu:  # stands in for a CuPy array: only its type and shape are read
+        ndim, shape = 1, (3,)
+
+    a, b = dlia.tensor(np.ones(3)), dlia.tensor(np.ones(3))
+    b.data = OnGpu()
+    with pytest.raises(dlia.DeviceError, match=r"mul: inputs are on different devices \(cpu \(3,\), gpu \(3,\)\)"):
+        a * b

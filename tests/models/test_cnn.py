@@ -140,3 +140,59 @@ def test_predict_errors(tmp_path):
     assert r.returncode == 2 and "blank" in r.stderr
     r = dlia_cli("cnn", "predict", "junk.png", "--checkpoint", "fake.npz", cwd=tmp_path)
     assert r.returncode == 2 and "cannot read junk.png as an image" in r.stderr
+
+
+def test_gpu_without_a_gpu_is_a_user_error(tmp_path):
+    if dlia.gpu_available:
+        pytest.skip("a GPU is present")
+    r = dlia_cli("cnn", "train", "--device", "gpu", "--epochs", "1", cwd=tmp_path)
+    assert r.returncode == 2 and "no GPU is available" in r.stderr and "Traceback" not in r.stderr
+
+
+needs_gpu = pytest.mark.skipif(not dlia.gpu_available, reason="needs CuPy and a CUDA GPU")
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_cnn_steps_on_gpu_equal_cpu_steps():
+    """Five Adam steps of the digits CNN in float64: the GPU's parameters equal the CPU's."""
+    from dlia import optim
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 1, 8, 8))
+    y = rng.integers(0, 10, 16)
+    params = []
+    for device in ("cpu", "gpu"):
+        model = DigitsCNN(CNNConfig(dropout=0.0), dlia.Generator(0)).to(device, dtype=np.float64)
+        opt = optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(5):
+            opt.zero_grad()
+            dlia.cross_entropy(model(dlia.tensor(x, device=device)), y).backward()
+            opt.step()
+        assert all(p.device.kind == device for p in model.parameters())
+        params.append([p.numpy() for p in model.parameters()])
+    for a, b in zip(*params):
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.gpu
+@needs_gpu
+@needs_data
+def test_cnn_trains_on_gpu_and_its_checkpoint_predicts_on_cpu(tmp_path):
+    r = dlia_cli("cnn", "train", "--device", "gpu", "--epochs", "2", "--data", str(DATA), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    acc = float(r.stdout.split("test accuracy: ")[1].split("%")[0])
+    assert acc >= 85.0
+    digit = (np.load(DATA / "digits.npz")["images"][0] * 255 / 16).astype(np.uint8)
+    Image.fromarray(digit).resize((32, 32)).save(tmp_path / "d.png")
+    r = dlia_cli("cnn", "predict", "d.png", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith("d.png: "), r.stderr
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_mixing_devices_in_one_op_is_a_clear_error():
+    a = dlia.tensor(np.ones(3, np.float32))
+    b = dlia.tensor(np.ones(3, np.float32), device="gpu")
+    with pytest.raises(dlia.DeviceError, match=r"add: inputs are on different devices \(cpu \(3,\), gpu \(3,\)\)"):
+        a + b

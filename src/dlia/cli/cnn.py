@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", default="runs/cnn", help="checkpoint folder (default runs/cnn)")
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     t.add_argument("--pictures", metavar="PNG", help="save first-layer filters and feature maps of a test digit")
+    t.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="train on the CPU (NumPy) or a CUDA GPU (CuPy)")
     t.set_defaults(run=train)
 
     pr = cmds.add_parser("predict", help="classify an image file (any size; resized and centred to 8x8)")
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--sizes", default="8,12,16,20,24", help="canvas sizes to train and test on (default 8,12,16,20,24)")
     f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     f.add_argument("--data", help="digits.npz or its folder")
+    f.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="train on the CPU (NumPy) or a CUDA GPU (CuPy)")
     f.set_defaults(run=fcn)
 
 
@@ -53,12 +55,22 @@ def _digits(path: str | None) -> tuple[numpy.ndarray, ...]:
     return tuple(train_test_split(images[:, None], labels, test_fraction=0.2, seed=0))
 
 
+def _device(name: str):
+    import dlia
+
+    try:
+        return dlia.Device(name)
+    except RuntimeError as e:  # no CuPy or no CUDA device
+        raise UserError(str(e)) from None
+
+
 def train(args: argparse.Namespace) -> int:
     import dlia
     from dlia import optim
     from dlia.io import checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
     from dlia.models.cnn import CNNConfig, DigitsCNN, evaluate, random_shift, train_epoch
 
+    device = _device(args.device)
     x_tr, x_te, y_tr, y_te = _digits(args.data)
     out = Path(args.out)
     config = CNNConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
@@ -74,7 +86,7 @@ def train(args: argparse.Namespace) -> int:
         except (TypeError, ValueError) as e:
             raise UserError(f"{resume_from}: {e}") from None
         config.epochs = args.epochs
-    model = DigitsCNN(config, gen)
+    model = DigitsCNN(config, gen).to(device)
     opt = optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
     if resume_from is not None:
@@ -90,10 +102,10 @@ def train(args: argparse.Namespace) -> int:
     for epoch in range(start, config.epochs + 1):
         bar = Progress(total=batches, desc=f"epoch {epoch:2d}/{config.epochs}")
         loss = train_epoch(model, opt, x_tr, y_tr, config.batch_size, rng, lambda b: random_shift(b, config.shift, rng),
-                           on_batch=lambda _k, value, bar=bar: bar.update(loss=value))
+                           on_batch=lambda _k, value, bar=bar: bar.update(loss=value), device=device)
         bar.close()
         sched.step()
-        test_loss, test_acc = evaluate(model, x_te, y_te)
+        test_loss, test_acc = evaluate(model, x_te, y_te, device=device)
         history["train_loss"].append(loss)
         history["test_loss"].append(test_loss)
         history["test_acc"].append(test_acc)
@@ -102,13 +114,13 @@ def train(args: argparse.Namespace) -> int:
         print(f"  train loss {loss:.4f}  test loss {test_loss:.4f}  test accuracy {test_acc:.2%}  → {path.name}")
     if start > config.epochs:
         print(f"already trained for {config.epochs} epochs; nothing to do (raise --epochs to continue)")
-    _, acc = evaluate(model, x_te, y_te)
+    _, acc = evaluate(model, x_te, y_te, device=device)
     print(f"test accuracy: {acc:.2%} on {len(y_te)} held-out digits (checkpoints in {out})")
     if args.pictures:
         from dlia.viz.plots import filters_plot
 
         with dlia.no_grad():
-            maps = model.features(dlia.tensor(x_te[:1]))[0].numpy()[0]
+            maps = model.features(dlia.tensor(x_te[:1], device=device))[0].numpy()[0]
         path = filters_plot(model.conv1.weight.numpy()[:, 0], x_te[0, 0], maps, args.pictures)
         print(f"filters and feature maps written to {path}")
     return 0
@@ -177,10 +189,11 @@ def fcn(args: argparse.Namespace) -> int:
         raise UserError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
     if min(sizes) < 8:
         raise UserError(f"canvas sizes must be at least 8 (the digits are 8×8), got {min(sizes)}")
+    device = _device(args.device)
     x_tr, x_te, y_tr, y_te = _digits(args.data)
     gen = dlia.Generator(args.seed)
     rng = gen.rng
-    model = DigitsFCN(generator=gen)
+    model = DigitsFCN(generator=gen).to(device)
     opt = optim.Adam(model.parameters(), lr=2e-3)
     batch = 32
     for epoch in range(1, args.epochs + 1):
@@ -190,14 +203,14 @@ def fcn(args: argparse.Namespace) -> int:
             idx = order[i:i + batch]
             xb = paste(x_tr[idx, 0], int(rng.choice(sizes)), rng)  # every batch on a random canvas size
             opt.zero_grad()
-            loss = dlia.cross_entropy(model(dlia.tensor(xb)), y_tr[idx])
+            loss = dlia.cross_entropy(model(dlia.tensor(xb, device=device)), y_tr[idx])
             loss.backward()
             opt.step()
             bar.set(loss=loss.item())
     print("fully convolutional net (global max pooling), digits pasted at random positions:")
     test_rng = numpy.random.default_rng(12345)
     for s in sorted(set(sizes) | {max(sizes) + 4}):
-        _, acc = evaluate(model, paste(x_te[:, 0], s, test_rng), y_te)
+        _, acc = evaluate(model, paste(x_te[:, 0], s, test_rng), y_te, device=device)
         note = "" if s in sizes else "  (a size never seen in training)"
         print(f"  {s:2d}×{s:<2d} canvas: test accuracy {acc:.2%}{note}")
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))

@@ -50,6 +50,21 @@ def shape_error(op: str, detail: str, *shapes: tuple[int, ...]) -> ShapeError:
     return ShapeError(f"{op}: {detail} (input shapes: {listed})")
 
 
+class DeviceError(RuntimeError):
+    """Inputs of one op that live on different devices (a NumPy array beside a CuPy one)."""
+
+
+def _where(a: Any) -> str:
+    return "cpu" if isinstance(a, (numpy.ndarray, numpy.generic)) else "gpu"
+
+
+def _check_one_device(cls: type, args: tuple[Any, ...]) -> None:
+    if len({_where(a) for a in args if hasattr(a, "ndim")}) > 1:
+        where = ", ".join(f"{_where(a)} {tuple(a.shape)}" for a in args if hasattr(a, "ndim"))
+        raise DeviceError(f"{cls.__name__.lower()}: inputs are on different devices ({where}); "
+                          "move them to one with .to('gpu') or .to('cpu')")
+
+
 class _GradMode:
     enabled = True
 
@@ -145,6 +160,8 @@ class Function:
                 return GRAPH_BUILDER(cls, inputs, attrs)
             if type(args[0]) is not _ndarray:
                 ctx.xp = get_array_module(args[0])
+            if n > 1 and not TRACING:
+                _check_one_device(cls, args)
         try:
             out = ctx.forward(*args, **attrs) if attrs else ctx.forward(*args)
         except ShapeError:

@@ -124,13 +124,15 @@ def paste(images: numpy.ndarray, size: int, rng: numpy.random.Generator) -> nump
     return out
 
 
-def evaluate(model: nn.Module, x: numpy.ndarray, y: numpy.ndarray, batch_size: int = 512) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) in eval mode, without recording a graph."""
+def evaluate(model: nn.Module, x: numpy.ndarray, y: numpy.ndarray, batch_size: int = 512,
+             device: str | dlia.Device | None = None) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) in eval mode, without recording a graph; batches are sent to
+    ``device`` (that of the model's parameters)."""
     model.eval()
     total, correct = 0.0, 0
     with dlia.no_grad():
         for i in range(0, len(x), batch_size):
-            logits = model(dlia.tensor(x[i:i + batch_size]))
+            logits = model(dlia.tensor(x[i:i + batch_size], device=device))
             total += dlia.cross_entropy(logits, y[i:i + batch_size], reduction="sum").item()
             correct += int((logits.numpy().argmax(1) == y[i:i + batch_size]).sum())
     model.train()
@@ -139,8 +141,9 @@ def evaluate(model: nn.Module, x: numpy.ndarray, y: numpy.ndarray, batch_size: i
 
 def train_epoch(model: nn.Module, opt: optim.Optimizer, x: numpy.ndarray, y: numpy.ndarray, batch_size: int,
                 rng: numpy.random.Generator, transform: Callable[[numpy.ndarray], numpy.ndarray] | None = None,
-                on_batch: Callable[[int, float], None] | None = None) -> float:
-    """One pass over (x, y) in a shuffled order; returns the mean training loss."""
+                on_batch: Callable[[int, float], None] | None = None, device: str | dlia.Device | None = None) -> float:
+    """One pass over (x, y) in a shuffled order; returns the mean training loss. Batches are sent to
+    ``device`` (that of the model's parameters); the data stays on the CPU."""
     model.train()
     order = rng.permutation(len(x))
     total = 0.0
@@ -148,7 +151,7 @@ def train_epoch(model: nn.Module, opt: optim.Optimizer, x: numpy.ndarray, y: num
         idx = order[i:i + batch_size]
         xb = x[idx] if transform is None else transform(x[idx])
         opt.zero_grad()
-        loss = dlia.cross_entropy(model(dlia.tensor(xb)), y[idx])
+        loss = dlia.cross_entropy(model(dlia.tensor(xb, device=device)), y[idx])
         loss.backward()
         opt.step()
         total += loss.item() * len(idx)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy
 
+from dlia.backend.device import get_array_module
 from dlia.core.function import Function, shape_error
 from dlia.core.ops.arith import lift
 from dlia.core.tensor import Tensor
@@ -206,7 +207,7 @@ def cross_entropy(
     """
     _check_reduction(reduction)
     if not isinstance(target, Tensor):
-        target = Tensor(numpy.asarray(target))
+        target = Tensor(get_array_module(logits.data).asarray(target))  # on the logits' device
     return CrossEntropy.apply(logits, target, ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
 
 
@@ -214,7 +215,7 @@ def nll_loss(log_probs: Tensor, target: Any, ignore_index: int = -100, reduction
     """Negative log-likelihood of integer targets given log-probabilities (e.g. log_softmax output)."""
     _check_reduction(reduction)
     if not isinstance(target, Tensor):
-        target = Tensor(numpy.asarray(target))
+        target = Tensor(get_array_module(log_probs.data).asarray(target))
     return NLLLoss.apply(log_probs, target, ignore_index=ignore_index, reduction=reduction)
 
 

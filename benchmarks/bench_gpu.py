@@ -1,0 +1,97 @@
+"""On a CUDA GPU: dlia on CuPy against torch on CUDA, in the same process.
+
+Two workloads: Conv2d forward + backward on the conv benchmark's three shapes, and one training step
+of the digits CNN (conv16 → conv32 → maxpool → dense64 → dense10, Adam, batch 32) with the same
+initial weights. Both frameworks synchronize the device before a timer is read. Without CuPy and a
+GPU, or without torch CUDA, it records nothing and says why.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from benchmarks.bench_conv import SHAPES
+from benchmarks.harness import Config, Metric, calibrate, interleave, metrics_from, seconds_per_call
+
+NAME = "gpu"
+
+
+def run(cfg: Config) -> list[Metric]:
+    import torch
+
+    import dlia
+
+    if not dlia.gpu_available:
+        print(" (skipped: no CuPy/CUDA GPU)", end="")
+        return []
+    if not torch.cuda.is_available():
+        print(" (skipped: torch has no CUDA)", end="")
+        return []
+    import cupy
+
+    def sync_ours() -> None:
+        cupy.cuda.Device().synchronize()
+
+    rows: list[Metric] = []
+
+    def timed(label: str, ours_step, torch_step, notes: dict) -> None:
+        def ours() -> None:
+            ours_step()
+            sync_ours()
+
+        def theirs() -> None:
+            torch_step()
+            torch.cuda.synchronize()
+
+        n_ours, n_torch = calibrate(ours, cfg.min_time), calibrate(theirs, cfg.min_time)
+        a, t = interleave(lambda _r: {"ms/step": seconds_per_call(ours, n_ours) * 1e3},
+                          lambda _r: {"ms/step": seconds_per_call(theirs, n_torch) * 1e3}, cfg.repeats)
+        for m in metrics_from(NAME, a, t, [("ms/step", "ms", False, None)]):
+            m.name = f"{label} ms/step"
+            m.notes = {**notes, "gpu": torch.cuda.get_device_name()}
+            rows.append(m)
+
+    for shape, out_ch in SHAPES:
+        rng = numpy.random.default_rng(0)
+        arrays = [rng.standard_normal(shape).astype(numpy.float32),
+                  (0.1 * rng.standard_normal((out_ch, shape[1], 3, 3))).astype(numpy.float32),
+                  rng.standard_normal(out_ch).astype(numpy.float32)]
+        x, w, b = (dlia.tensor(a, requires_grad=True, device="gpu") for a in arrays)
+        tx, tw, tb = (torch.tensor(a, requires_grad=True, device="cuda") for a in arrays)
+
+        def ours_conv(x=x, w=w, b=b) -> None:
+            x.grad = w.grad = b.grad = None
+            dlia.conv2d(x, w, b, padding=1).sum().backward()
+
+        def torch_conv(tx=tx, tw=tw, tb=tb) -> None:
+            tx.grad = tw.grad = tb.grad = None
+            torch.nn.functional.conv2d(tx, tw, tb, padding=1).sum().backward()
+
+        timed(f"conv {shape}->{out_ch}ch", ours_conv, torch_conv, {"shape": list(shape), "out_channels": out_ch})
+
+    from benchmarks.bench_cnn import _models
+    from dlia import optim
+
+    model, tmodel = _models(0)
+    model.to("gpu")
+    tmodel.to("cuda")
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+    rng = numpy.random.default_rng(0)
+    xb = rng.standard_normal((32, 1, 8, 8)).astype(numpy.float32)
+    yb = rng.integers(0, 10, 32)
+    gx, gy = dlia.tensor(xb, device="gpu"), dlia.tensor(yb, device="gpu")
+    tx, ty = torch.from_numpy(xb).cuda(), torch.from_numpy(yb).cuda()
+
+    def ours_step() -> None:
+        opt.zero_grad()
+        dlia.cross_entropy(model(gx), gy).backward()
+        opt.step()
+
+    def torch_step() -> None:
+        topt.zero_grad()
+        torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
+        topt.step()
+
+    timed("digits CNN train step", ours_step, torch_step, {"batch": 32, "optimizer": "Adam"})
+    return rows
