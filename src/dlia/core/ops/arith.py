@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy
 
-from dlia.backend.device import get_array_module
+from dlia.backend.device import errstate, get_array_module
 from dlia.core.function import Function, shape_error
 from dlia.core.tensor import Tensor
 
@@ -98,7 +98,7 @@ class Pow(Function):
         ga = g * self.b * self.a ** (self.b - 1) if self.needs[0] else None
         gb = None
         if self.needs[1]:
-            with self.xp.errstate(divide="ignore", invalid="ignore"):
+            with errstate(self.xp, divide="ignore", invalid="ignore"):
                 gb = g * self.out * xp.log(xp.where(self.a > 0, self.a, 1))
         return ga, gb
 

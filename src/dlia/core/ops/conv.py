@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy
+
 from dlia.core.function import Function, shape_error
 from dlia.core.tensor import Tensor
 
@@ -40,6 +42,9 @@ def _padding(padding: Any, kernel: tuple[int, int], dilation: tuple[int, int], s
     return (ph, ph, pw, pw)
 
 
+_READ_ONLY = {True: {"writeable": False}, False: {}}  # CuPy's as_strided has no such flag
+
+
 def _windows(xp: Any, xpad: Any, kh: int, kw: int, oh: int, ow: int, stride: tuple[int, int],
              dilation: tuple[int, int]) -> Any:
     """A (N, C, OH, OW, kh, kw) strided view of the padded input: no copy."""
@@ -48,7 +53,7 @@ def _windows(xp: Any, xpad: Any, kh: int, kw: int, oh: int, ow: int, stride: tup
     return xp.lib.stride_tricks.as_strided(
         xpad, shape=(n, c, oh, ow, kh, kw),
         strides=(sn, sc, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1]),
-        writeable=False,
+        **_READ_ONLY[xp is numpy],
     )
 
 

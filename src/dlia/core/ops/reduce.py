@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlia.backend.device import errstate
 from dlia.core.function import Function
 from dlia.core.tensor import Tensor
 
@@ -78,7 +79,7 @@ class Var(Function):
         for i in self.axes:
             n *= a.shape[i]
         dof = self.xp.asarray(n - ddof, dtype=a.dtype if a.dtype.kind == "f" else self.xp.float64)
-        with self.xp.errstate(divide="ignore", invalid="ignore"):  # n <= ddof: inf/nan, as NumPy and torch
+        with errstate(self.xp, divide="ignore", invalid="ignore"):  # n <= ddof: inf/nan, as NumPy and torch
             self.scale = 2 / dof
             self.centered = a - a.mean(axis=self.axes, keepdims=True)
             return (self.centered * self.centered).sum(axis=self.axes, keepdims=keepdims) / dof
