@@ -358,3 +358,64 @@ def test_empty_or_frozen_parameters_raise() -> None:
     frozen = nn.Linear(2, 2).requires_grad_(False)
     with pytest.raises(ValueError, match="require grad"):
         optim.SGD(frozen.parameters(), lr=0.1)
+
+
+# -- the multi-tensor ("foreach") path -----------------------------------------------------------
+def _mlp(seed: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(5, 7, generator=dlia.Generator(seed)), nn.Tanh(),
+                         nn.Linear(7, 3, generator=dlia.Generator(seed + 1)))
+
+
+def _train(opt_factory, per_parameter: bool, steps: int = 12, skip_at: int | None = None, reload_at: int | None = None):
+    model = _mlp(0)
+    opt = opt_factory(model.parameters())
+    if per_parameter:
+        opt.update_group = None  # force the one-parameter-at-a-time path
+    rng = np.random.default_rng(3)
+    for step in range(steps):
+        x, y = rng.standard_normal((8, 5)).astype(np.float32), rng.integers(0, 3, 8)
+        opt.zero_grad()
+        dlia.cross_entropy(model(dlia.tensor(x)), y).backward()
+        if step == skip_at:
+            model[2].bias.grad = None  # one parameter sits a step out: its step count falls behind
+        opt.step()
+        if step == reload_at:
+            state = copy.deepcopy(opt.state_dict())
+            opt = opt_factory(model.parameters())
+            if per_parameter:
+                opt.update_group = None
+            opt.load_state_dict(state)
+    return [p.numpy().copy() for p in model.parameters()], opt
+
+
+@pytest.mark.parametrize("factory", [
+    lambda ps: optim.Adam(ps, lr=1e-2),
+    lambda ps: optim.Adam(ps, lr=1e-2, weight_decay=0.1),
+    lambda ps: optim.Adam(ps, lr=1e-2, amsgrad=True),
+    lambda ps: optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
+], ids=["adam", "adam-l2", "amsgrad", "adamw"])
+@pytest.mark.parametrize("skip_at, reload_at", [(None, None), (4, None), (None, 5), (3, 7)])
+def test_group_update_equals_per_parameter_update_bit_for_bit(factory, skip_at, reload_at) -> None:
+    a, opt_a = _train(factory, per_parameter=False, skip_at=skip_at, reload_at=reload_at)
+    b, opt_b = _train(factory, per_parameter=True, skip_at=skip_at, reload_at=reload_at)
+    for pa, pb in zip(a, b):
+        np.testing.assert_array_equal(pa, pb)
+    sa, sb = opt_a.state_dict()["state"], opt_b.state_dict()["state"]
+    for k in sb:
+        for name, v in sb[k].items():
+            np.testing.assert_array_equal(np.asarray(sa[k][name]), np.asarray(v), err_msg=f"{k}/{name}")
+
+
+def test_group_update_state_entries_are_views_and_checkpoints_are_plain_arrays(tmp_path) -> None:
+    from dlia.io import load_checkpoint, save_checkpoint
+
+    params, opt = _train(lambda ps: optim.Adam(ps, lr=1e-2), per_parameter=False, steps=3)
+    flat = opt._flat[id(opt.param_groups[0])]
+    p0 = opt.param_groups[0]["params"][0]
+    assert opt.state[p0]["exp_avg"].base is flat.arrays["exp_avg"]
+    model = _mlp(0)
+    opt2 = optim.Adam(model.parameters(), lr=1e-2)
+    path = save_checkpoint(tmp_path / "c.npz", _mlp(0), opt)
+    load_checkpoint(path, model, opt2)
+    for k, st in opt.state_dict()["state"].items():
+        np.testing.assert_array_equal(opt2.state_dict()["state"][k]["exp_avg"], st["exp_avg"])

@@ -76,43 +76,78 @@ class Adam(Optimizer):
             raise ValueError(f"invalid betas {betas}: each must be in [0, 1)")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
 
+    flat_state = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+    def _init_state(self, p, group):
+        xp = get_array_module(p.data)
+        st = {"step": 0, "exp_avg": xp.zeros_like(p.data), "exp_avg_sq": xp.zeros_like(p.data)}
+        if group["amsgrad"]:
+            st["max_exp_avg_sq"] = xp.zeros_like(p.data)
+        return st
+
     def update(self, p, grad, group, state):
         d = p.data
         xp = get_array_module(d)
-        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if "step" not in state:
-            state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(d)
-            state["exp_avg_sq"] = xp.zeros_like(d)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = xp.zeros_like(d)
+            state.update(self._init_state(p, group))
         state["step"] += 1
-        t = state["step"]
+        lr, wd = group["lr"], group["weight_decay"]
         if wd:
             if self.decoupled:
                 d *= d.dtype.type(1 - lr * wd)
             else:
                 grad = grad + d.dtype.type(wd) * d
-        f = d.dtype.type
-        m, v = state["exp_avg"], state["exp_avg_sq"]
         tmp = self.scratch(p)  # one work buffer per parameter: the update allocates nothing
-        xp.subtract(grad, m, out=tmp)  # m ← m + (1-β₁)(g - m), PyTorch's lerp
-        tmp *= f(1 - b1)
-        m += tmp
-        v *= f(b2)  # v ← β₂v + (1-β₂)g²
-        xp.multiply(grad, grad, out=tmp)
-        tmp *= f(1 - b2)
-        v += tmp
-        if group["amsgrad"]:
-            vmax = state["max_exp_avg_sq"]
-            xp.maximum(vmax, v, out=vmax)
-            v = vmax
-        xp.sqrt(v, out=tmp)  # denominator √v̂ + ε
-        tmp /= f(math.sqrt(1 - b2**t))
-        tmp += f(eps)
-        xp.divide(m, tmp, out=tmp)  # p ← p - lr/(1-β₁ᵗ) · m / denominator
-        tmp *= f(lr / (1 - b1**t))
+        _adam_step(xp, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"), tmp, group,
+                   state["step"])
         d -= tmp
+
+    def update_group(self, flat, grads, group):
+        """All parameters of the group at once (``Optimizer._step_group``): the same arithmetic as
+        ``update``, element for element, on flat arrays."""
+        for st in flat.states:
+            st["step"] += 1
+        if "max_exp_avg_sq" not in flat.arrays and group["amsgrad"]:
+            raise RuntimeError("amsgrad was switched on after the first step")
+        xp = get_array_module(flat.grad)
+        grad = flat.gather(grads)
+        lr, wd = group["lr"], group["weight_decay"]
+        params = flat.params
+        if wd:
+            f = grad.dtype.type
+            if self.decoupled:
+                for p in params:
+                    p.data *= f(1 - lr * wd)
+            else:
+                pflat = xp.concatenate([p.data.reshape(-1) for p in params])
+                pflat *= f(wd)
+                grad += pflat
+        a = flat.arrays
+        _adam_step(xp, grad, a["exp_avg"], a["exp_avg_sq"], a.get("max_exp_avg_sq"), flat.tmp, group,
+                   flat.states[0]["step"])
+        for p, u in zip(params, flat.split(flat.tmp)):
+            p.data -= u
+
+
+def _adam_step(xp, grad, m, v, vmax, tmp, group, t):
+    """Update Adam's moments in place and leave the step lr·m̂/(√v̂ + ε) in ``tmp``."""
+    (b1, b2), eps, lr = group["betas"], group["eps"], group["lr"]
+    f = grad.dtype.type
+    xp.subtract(grad, m, out=tmp)  # m ← m + (1-β₁)(g - m), PyTorch's lerp
+    tmp *= f(1 - b1)
+    m += tmp
+    v *= f(b2)  # v ← β₂v + (1-β₂)g²
+    xp.multiply(grad, grad, out=tmp)
+    tmp *= f(1 - b2)
+    v += tmp
+    if group["amsgrad"]:
+        xp.maximum(vmax, v, out=vmax)
+        v = vmax
+    xp.sqrt(v, out=tmp)  # denominator √v̂ + ε
+    tmp /= f(math.sqrt(1 - b2**t))
+    tmp += f(eps)
+    xp.divide(m, tmp, out=tmp)  # p ← p - lr/(1-β₁ᵗ) · m / denominator
+    tmp *= f(lr / (1 - b1**t))
 
 
 class AdamW(Adam):

@@ -71,6 +71,8 @@ class Optimizer:
 
     def _step_all(self) -> None:
         for group in self.param_groups:
+            if self.update_group is not None and self._step_group(group):
+                continue
             for p in group["params"]:
                 grad = p.grad
                 if grad is None:
@@ -86,6 +88,47 @@ class Optimizer:
                 self.update(p, grad, group, state)
 
     def update(self, p: Tensor, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    #: optional multi-tensor form of ``update``: ``update_group(flat, grads, group)`` updates every
+    #: parameter of a group at once on flat state arrays (see ``_step_group``); ``None`` if absent
+    update_group: Callable[..., None] | None = None
+    #: names of the per-element state arrays ``update_group`` keeps flat
+    flat_state: tuple[str, ...] = ()
+
+    def _step_group(self, group: dict[str, Any]) -> bool:
+        """The multi-tensor path: when every gradient of the group is a dense array of one dtype and
+        device and the parameters share a step count, their state lives in flat arrays (the
+        per-parameter state entries are views of them), so each step of the rule is one array
+        operation for the whole group instead of one per parameter. Returns False when it does not
+        apply; the caller then updates parameter by parameter. Both paths give identical results."""
+        ps, grads = [], []
+        for p in group["params"]:
+            g = p.grad
+            if g is None:
+                continue
+            if type(g) is SparseGrad:
+                return False
+            ps.append(p)
+            grads.append(g.data)
+        if len(ps) < 2:
+            return False
+        kind, dtype = type(grads[0]), grads[0].dtype
+        for p, g in zip(ps, grads):
+            if type(g) is not kind or g.dtype != dtype or type(p.data) is not kind or p.data.dtype != dtype:
+                return False
+        flats = self.__dict__.setdefault("_flat", {})
+        flat = flats.get(id(group))
+        if flat is None or not flat.matches(ps, self.state):
+            flat = _FlatState.build(ps, self.state, self.flat_state, self._init_state, group)
+            if flat is None:
+                return False
+            flats[id(group)] = flat
+        self.update_group(flat, grads, group)
+        return True
+
+    def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        """A parameter's fresh state, as ``update`` would create it (used by the multi-tensor path)."""
         raise NotImplementedError
 
     def scratch(self, p: Tensor) -> Any:
@@ -176,3 +219,68 @@ class Optimizer:
                 if k != "params":
                     lines.append(f"    {k}: {g[k]}")
         return "\n".join(lines) + "\n)"
+
+
+class _FlatState:
+    """Flat per-element state of one parameter group for ``Optimizer.update_group``.
+
+    ``arrays[name]`` holds every parameter's ``state[name]`` end to end; the per-parameter entries
+    are views into it, so ``state_dict`` sees ordinary arrays, and a ``load_state_dict`` (which
+    replaces the entries) is noticed by ``matches`` and the flat arrays are rebuilt from them.
+    """
+
+    __slots__ = ("params", "views", "arrays", "grad", "tmp", "shapes", "offsets", "states")
+
+    @classmethod
+    def build(cls, ps: list[Tensor], state: dict[Tensor, dict[str, Any]], names: tuple[str, ...],
+              init: Callable[[Tensor, dict[str, Any]], dict[str, Any]], group: dict[str, Any]) -> _FlatState | None:
+        states = []
+        for p in ps:
+            st = state.get(p)
+            if not st:
+                st = state[p] = init(p, group)
+            states.append(st)
+        names = tuple(n for n in names if n in states[0])  # e.g. max_exp_avg_sq only with amsgrad
+        steps = {st.get("step") for st in states}
+        if len(steps) != 1 or any(any(n not in st for n in names) for st in states):
+            return None  # parameters at different steps: bias corrections differ, go one by one
+        xp = get_array_module(ps[0].data)
+        self = cls()
+        self.params = list(ps)
+        self.shapes = [p.data.shape for p in ps]
+        sizes = [p.data.size for p in ps]
+        self.offsets = [0]
+        for n in sizes:
+            self.offsets.append(self.offsets[-1] + n)
+        dtype = ps[0].data.dtype
+        self.arrays, self.views = {}, {}
+        for name in names:
+            flat = xp.concatenate([xp.asarray(st[name], dtype=dtype).ravel() for st in states])
+            views = self.split(flat)
+            for st, v in zip(states, views):
+                st[name] = v
+            self.arrays[name], self.views[name] = flat, views
+        self.grad = xp.empty(self.offsets[-1], dtype=dtype)
+        self.tmp = xp.empty(self.offsets[-1], dtype=dtype)
+        self.states = states
+        return self
+
+    def split(self, flat: Any) -> list[Any]:
+        """Views of a flat array shaped like each parameter."""
+        o = self.offsets
+        return [flat[o[i]:o[i + 1]].reshape(shape) for i, shape in enumerate(self.shapes)]
+
+    def matches(self, ps: list[Tensor], state: dict[Tensor, dict[str, Any]]) -> bool:
+        if len(ps) != len(self.params) or any(a is not b for a, b in zip(ps, self.params)):
+            return False
+        for name, views in self.views.items():
+            for p, v in zip(ps, views):
+                st = state.get(p)
+                if st is None or st.get(name) is not v or p.data.shape != v.shape:
+                    return False
+        return all(st is state.get(p) for p, st in zip(ps, self.states))
+
+    def gather(self, grads: list[Any]) -> Any:
+        """The gradients end to end in one flat array."""
+        xp = get_array_module(self.grad)
+        return xp.concatenate([g.reshape(-1) for g in grads], out=self.grad)

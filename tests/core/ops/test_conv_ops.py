@@ -101,6 +101,19 @@ def test_max_pool_gradient_goes_to_the_maximum():
     assert x.grad.numpy().tolist() == [[[[0.0, 1.0], [0.0, 0.0]]]]
 
 
+@pytest.mark.parametrize("kernel, stride, padding", [(2, 2, 0), (3, 3, 0), (3, 2, 1), ((2, 3), 1, 0)])
+def test_max_pool_ties_give_the_gradient_to_the_first_maximum_like_torch(kernel, stride, padding):
+    """After ReLU whole windows are 0: exactly one element per window (the first) gets its gradient."""
+    rng = np.random.default_rng(1)
+    a = np.maximum(rng.standard_normal((2, 3, 9, 12)), 0).round(0)  # many zeros and many equal ones
+    g = rng.standard_normal(dlia.max_pool2d(dlia.tensor(a), kernel, stride, padding).shape)
+    x = dlia.tensor(a, requires_grad=True)
+    dlia.max_pool2d(x, kernel, stride, padding).backward(dlia.tensor(g))
+    tx = torch.tensor(a, requires_grad=True)
+    torch.nn.functional.max_pool2d(tx, kernel, stride, padding).backward(torch.tensor(g))
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-12)  # overlaps: sum order
+
+
 def test_conv_runs_through_torch_twin_layer():
     torch.manual_seed(0)
     layer = torch.nn.Conv2d(3, 4, 3, padding=1)

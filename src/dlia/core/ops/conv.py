@@ -164,8 +164,8 @@ class Conv2d(Function):
         if needs[1]:  # ∂L/∂W = g · im2col(x)ᵀ, computed as (im2col(x) · gᵀ)ᵀ: OpenBLAS is faster that way
             gwt = self.cols @ gl.reshape(groups, o // groups, -1).transpose(0, 2, 1)
             gw = gwt.transpose(0, 2, 1).reshape(w.shape)
-        if len(needs) > 2 and needs[2]:
-            gb = g.sum(axis=(0, 2, 3))
+        if len(needs) > 2 and needs[2]:  # row sums of g's column layout (junk positions are 0), as a GEMV
+            gb = gl.reshape(o, -1) @ xp.ones(gl[0].size, dtype=g.dtype)
         if needs[0]:  # col2im: the column gradients Wᵀ·g scattered back with kh·kw adds
             pt, pb, pl, pr = padding
             hp, wp = self.layout if stride == (1, 1) else (h + pt + pb, wd + pl + pr)
@@ -239,14 +239,25 @@ class MaxPool2d(Function):
     def vjp(self, g):
         xp = self.xp
         pshape, h, w, kh, kw, stride, (ph, pw), oh, ow = self.geom
-        gpad = xp.zeros(pshape, dtype=g.dtype)
-        taken = xp.zeros(g.shape, dtype=bool)
+        # windows that tile the input without overlap write each input element once: no zeroing,
+        # no read-modify-write
+        tiled = stride == (kh, kw) and pshape[2:] == (oh * kh, ow * kw)
+        gpad = (xp.empty if tiled else xp.zeros)(pshape, dtype=g.dtype)
+        taken = None
+        last = kh * kw - 1
         for k in range(kh * kw):  # the first window position holding the maximum gets the gradient
             tap = _tap(k // kw, k % kw, stride, oh, ow)
             hit = self.x[tap] == self.out
-            hit &= ~taken
-            taken |= hit
-            gpad[tap] += g * hit
+            if taken is None:
+                taken = hit.copy() if k < last else None
+            else:
+                hit &= ~taken
+                if k < last:
+                    taken |= hit
+            if tiled:
+                xp.multiply(g, hit, out=gpad[tap])
+            else:
+                gpad[tap] += g * hit
         return (gpad[:, :, ph:ph + h, pw:pw + w],)
 
 
