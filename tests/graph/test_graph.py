@@ -273,3 +273,46 @@ def test_two_train_ops_sharing_variables_both_update_them(g):
         s.run(down)
         s.run(up)
         assert s.value(v).tolist() == [1.5, 1.5, 1.5] and s.value(w).tolist() == [1.5, 1.5, 1.5]
+
+
+def test_placeholder_as_an_index_gathers_rows_and_columns_with_gradients(g):
+    x = G.placeholder((5, 3), np.float32, graph=g)
+    rows = G.placeholder((None,), np.int64, graph=g)
+    picked = x[rows]
+    cols = x[1:, rows]
+    assert picked.shape == (None, 3) and cols.shape == (4, None)
+    (gx,) = G.gradients((picked * picked).sum() + cols.sum(), [x])
+    xv = np.arange(15, dtype=np.float32).reshape(5, 3)
+    with G.Session(g) as sess:
+        a, b, grad = sess.run([picked, cols, gx], {x: xv, rows: [0, 0, 2]})
+    np.testing.assert_array_equal(a, xv[[0, 0, 2]])
+    np.testing.assert_array_equal(b, xv[1:, [0, 0, 2]])
+    t = dlia.tensor(xv, requires_grad=True)
+    ((t[[0, 0, 2]] ** 2).sum() + t[1:, [0, 0, 2]].sum()).backward()
+    np.testing.assert_array_equal(grad, t.grad.numpy())
+
+
+def test_boolean_mask_node_as_an_index_is_a_clear_error(g):
+    x = G.placeholder((5, 3), np.float32, graph=g)
+    with pytest.raises(ValueError, match="data-dependent result shape"):
+        x[G.placeholder((5,), bool, graph=g)]
+
+
+def test_float_values_fed_to_an_int_placeholder_are_refused(g):
+    i = G.placeholder((2,), np.int64, graph=g)
+    y = i * 2
+    with G.Session(g) as sess:
+        np.testing.assert_array_equal(sess.run(y, {i: [1, 2]}), [2, 4])
+        with pytest.raises(G.GraphError, match="int64 placeholder given float64 values"):
+            sess.run(y, {i: np.array([1.5, 2.0])})
+
+
+def test_compiled_function_takes_an_index_argument():
+    w = dlia.tensor(np.arange(12.0).reshape(4, 3), requires_grad=True)
+    f = dlia.compile(lambda w, idx: (w[idx] ** 2).sum())
+    for idx in ([1, 1, 3], [0, 2, 2]):
+        w.grad = None
+        f(w, dlia.tensor(np.array(idx))).backward()
+        expected = np.zeros((4, 3))
+        np.add.at(expected, idx, 2 * w.numpy()[idx])
+        np.testing.assert_array_equal(w.grad.numpy(), expected)

@@ -266,6 +266,11 @@ class Session:
             if not isinstance(node, Node) or node.graph is not self.graph:
                 raise GraphError(f"feed_dict key {key!r} is not a node of graph {self.graph.name!r}")
             arr = value.data if isinstance(value, Tensor) else value
+            if not hasattr(arr, "dtype"):
+                arr = numpy.asarray(arr)
+            if node.static_dtype is not None and not numpy.can_cast(arr.dtype, node.static_dtype, "same_kind"):
+                raise GraphError(f"feed for {node.name!r}: {node.static_dtype} placeholder given {arr.dtype} values "
+                                 f"(cast them first, e.g. with .astype({str(node.static_dtype)!r}))")
             arr = self.xp.asarray(arr, dtype=node.static_dtype)
             shape = node.static_shape
             if shape is not None and (arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, arr.shape))):

@@ -73,6 +73,35 @@ class GetItem(Function):
         return (out,)
 
 
+class _Slot:
+    """Marks where a tensor of the index goes in ``IndexBy``'s template."""
+
+    def __repr__(self) -> str:
+        return "<tensor>"
+
+
+_SLOT = _Slot()
+
+
+class IndexBy(GetItem):
+    """``a[index]`` where the index holds tensors: they are inputs of the op (not attributes), so
+    an index can be a graph placeholder or a computed tensor. Only ``a`` gets a gradient."""
+
+    differentiable = 1
+
+    def forward(self, a, *parts, template=()):
+        it = iter(parts)
+        index = tuple(next(it) if t is _SLOT else t for t in template)
+        for p in parts:
+            if p.dtype.kind not in "iub":
+                raise shape_error("getitem", f"tensor indices must be integers or booleans, got {p.dtype}", a.shape, p.shape)
+        self.n_parts = len(parts)
+        return super().forward(a, index=index[0] if len(index) == 1 else index)
+
+    def vjp(self, g):
+        return super().vjp(g) + (None,) * self.n_parts
+
+
 class Concatenate(Function):
     def forward(self, *arrays, axis=0):
         self.axis = axis
@@ -103,6 +132,10 @@ class Stack(Function):
 
     def vjp(self, g):
         return tuple(self.xp.moveaxis(g, self.axis, 0))
+
+
+def _is_concrete(t: Tensor) -> bool:
+    return hasattr(t.data, "ndim")  # a graph node's data is a symbolic stand-in without one
 
 
 def _index(idx: Any) -> Any:
@@ -164,6 +197,16 @@ def getitem(a: Tensor, index: Any) -> Tensor:
 
     Example: ``tensor([1., 2., 3.])[[0, 0, 2]]`` → ``tensor([1., 1., 3.])``.
     """
+    parts = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(p, Tensor) and not _is_concrete(p) for p in parts):
+        # graph nodes in the index (a placeholder of row numbers, say) become inputs of the op
+        symbolic = [isinstance(p, Tensor) and not _is_concrete(p) for p in parts]
+        template = tuple(_SLOT if sym else _index(p) for p, sym in zip(parts, symbolic))
+        tensors = [p for p, sym in zip(parts, symbolic) if sym]
+        if any(t.dtype is not None and t.dtype.kind == "b" for t in tensors):
+            raise ValueError("getitem: a boolean mask given as a graph node has a data-dependent result shape; "
+                             "use dlia.where(mask, x, 0) or feed integer indices")
+        return IndexBy.apply(a, *tensors, template=template)
     return GetItem.apply(a, index=_index(index))
 
 
