@@ -1,8 +1,9 @@
 """On a CUDA GPU: dlia on CuPy against torch on CUDA, in the same process.
 
-Two workloads: Conv2d forward + backward on the conv benchmark's three shapes, and one training step
+Three workloads: Conv2d forward + backward on the conv benchmark's three shapes, one training step
 of the digits CNN (conv16 → conv32 → maxpool → dense64 → dense10, Adam, batch 32) with the same
-initial weights. Both frameworks synchronize the device before a timer is read. Without CuPy and a
+initial weights, and one step of the compile benchmark's 2-layer LSTM (eager and ``dlia.compile``).
+Both frameworks synchronize the device before a timer is read. Without CuPy and a
 GPU, or without torch CUDA, it records nothing and says why.
 """
 
@@ -94,4 +95,36 @@ def run(cfg: Config) -> list[Metric]:
         topt.step()
 
     timed("digits CNN train step", ours_step, torch_step, {"batch": 32, "optimizer": "Adam"})
+
+    # the compile benchmark's 2-layer LSTM step (batch 50, 50 steps, hidden 128, SGD), eager and compiled
+    from benchmarks.bench_compile import B, H, _lstm_setup, lstm_loss
+
+    x, y, params = _lstm_setup(0)
+    dp = [(dlia.tensor(w, requires_grad=True, device="gpu"), dlia.tensor(b, requires_grad=True, device="gpu"))
+          for w, b in params]
+    dx, dy, dz = dlia.tensor(x, device="gpu"), dlia.tensor(y, device="gpu"), dlia.zeros(B, H).to("gpu")
+    lstm_opt = optim.SGD([t for p in dp for t in p], lr=0.1)
+    tp = [(torch.tensor(w, requires_grad=True, device="cuda"), torch.tensor(b, requires_grad=True, device="cuda"))
+          for w, b in params]
+    tx, ty, tz = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda(), torch.zeros(B, H, device="cuda")
+    torch_opt = torch.optim.SGD([t for p in tp for t in p], lr=0.1)
+
+    def loss_fn(xx, yy):
+        return lstm_loss(dlia, xx, dp, yy, dz)
+
+    compiled = dlia.compile(loss_fn)
+
+    def lstm_step(fn) -> None:
+        lstm_opt.zero_grad()
+        fn(dx, dy).backward()
+        lstm_opt.step()
+
+    def torch_lstm() -> None:
+        torch_opt.zero_grad()
+        lstm_loss(torch, tx, tp, ty, tz).backward()
+        torch_opt.step()
+
+    notes = {"batch": B, "steps": 50, "hidden": H, "layers": 2}
+    timed("LSTM train step (eager)", lambda: lstm_step(loss_fn), torch_lstm, notes)
+    timed("LSTM train step (dlia.compile)", lambda: lstm_step(compiled), torch_lstm, notes)
     return rows
