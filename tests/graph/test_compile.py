@@ -159,3 +159,29 @@ def test_compiled_lstm_equals_eager():
     assert loss.item() == pytest.approx(eager.item(), rel=1e-12)
     for a, t in zip(got, [t for pair in params for t in pair]):
         np.testing.assert_allclose(a, t.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not dlia.gpu_available, reason="needs CuPy and a CUDA GPU")
+def test_compiled_function_runs_on_the_device_of_its_gpu_tensors():
+    """No device argument: a function of GPU tensors (and GPU parameters it reads) is traced for the
+    GPU; values and gradients equal the eager GPU run."""
+    rng = np.random.default_rng(0)
+    w = dlia.tensor(rng.standard_normal((6, 4)), requires_grad=True, device="gpu")
+    zero = dlia.zeros(5, 4).to("gpu")
+
+    def loss(x):
+        h = dlia.tanh(x @ w) + zero  # reads a parameter and a constant tensor from outside
+        return (h * h).mean()
+
+    x = dlia.tensor(rng.standard_normal((5, 6)), device="gpu")
+    expected = loss(x)
+    expected.backward()
+    g_eager = w.grad.numpy().copy()
+    w.grad = None
+    f = dlia.compile(loss)
+    got = f(x)
+    got.backward()
+    assert got.device.kind == "gpu"
+    np.testing.assert_allclose(got.item(), expected.item(), rtol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), g_eager, rtol=1e-12, atol=1e-15)

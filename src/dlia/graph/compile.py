@@ -25,12 +25,12 @@ from dlia.graph import core
 from dlia.graph.codegen import generate
 from dlia.graph.core import Graph, GraphError, Node, placeholder
 from dlia.graph.gradients import gradients
-from dlia.graph.session import Plan, Session
+from dlia.graph.session import Plan
 
 
 def _signature(a: Any) -> Any:
     if isinstance(a, Tensor):
-        return ("T", a.data.shape, a.data.dtype.str, a.requires_grad)
+        return ("T", a.data.shape, a.data.dtype.str, a.requires_grad, type(a.data) is numpy.ndarray)
     if isinstance(a, numpy.ndarray):
         return ("A", a.shape, a.dtype.str)
     try:
@@ -123,21 +123,30 @@ class CompiledFunction:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.cache: dict[Any, _Traced] = {}
-        self.session = Session(Graph("compiled-variables"), device=get_device(device))
+        #: where the compiled code runs; None: on the device of the tensor arguments
+        self.device = None if device is None else get_device(device)
+
+    def _xp(self, args: tuple[Any, ...]) -> Any:
+        if self.device is not None:
+            return self.device.xp
+        for a in args:
+            if isinstance(a, Tensor):
+                return a.device.xp
+        return numpy
 
     def trace(self, *args: Any) -> _Traced:
         """The traced graph for these arguments (traced now if this signature is new)."""
         key = tuple(_signature(a) for a in args)
         traced = self.cache.get(key)
         if traced is None:
-            traced = self.cache[key] = _Traced(self.fn, args, self.session.xp)
+            traced = self.cache[key] = _Traced(self.fn, args, self._xp(args))
         return traced
 
     def __call__(self, *args: Any) -> Any:
         traced = self.trace(*args)
         tensors = [a if isinstance(a, Tensor) else wrap(a) for a in args if isinstance(a, (Tensor, numpy.ndarray))]
         tensors += [c.capture for c in traced.captures]
-        xp = self.session.xp
+        xp = traced.xp
         if _GradMode.enabled and any(t.requires_grad for t in tensors):
             traced.train_plan()  # built (and checked) here, outside the op
             return CompiledCall.apply(*tensors, traced=traced)
