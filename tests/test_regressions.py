@@ -127,3 +127,101 @@ def test_session_results_do_not_alias_each_other_or_the_feed():
     assert r1 is not r2 and r3 is not a
     r1[:] = 0
     assert r2.tolist() == [2.0, 4.0] and a.tolist() == [1.0, 2.0]
+
+
+# -- review of 2026-11-26 (multi-tensor Adam, devices, graph feeds) ------------------------------
+def _adam_run(flat: bool, pattern, dtype_switch_at=None):
+    rng = np.random.default_rng(0)
+    ps = [dlia.tensor(rng.standard_normal(4).astype(np.float32), requires_grad=True) for _ in range(3)]
+    opt = optim.Adam(ps, lr=0.1)
+    if not flat:
+        opt.update_group = None
+    for step, which in enumerate(pattern):
+        if step == dtype_switch_at:
+            for p in ps:
+                p.data = p.data.astype(np.float64)
+        opt.zero_grad()
+        for i in which:
+            ps[i].grad = dlia.tensor(rng.standard_normal(4).astype(ps[i].data.dtype))
+        opt.step()
+    return [p.numpy().copy() for p in ps]
+
+
+def test_flat_adam_state_is_not_reused_after_a_per_parameter_step():
+    """A step where one parameter alone had a gradient advanced only its step count; the next full
+    step must not reuse the flat layout built when all counts were equal."""
+    pattern = [[0, 1, 2], [0], [0, 1, 2], [0, 1, 2]]
+    for a, b in zip(_adam_run(True, pattern), _adam_run(False, pattern)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_flat_adam_follows_a_change_of_parameter_dtype():
+    pattern = [[0, 1, 2]] * 4
+    a, b = _adam_run(True, pattern, dtype_switch_at=2), _adam_run(False, pattern, dtype_switch_at=2)
+    for x, y in zip(a, b):
+        assert x.dtype == np.float64
+        np.testing.assert_array_equal(x, y)
+
+
+def test_a_subclass_overriding_update_is_not_bypassed_by_the_group_path():
+    calls = []
+
+    class Logged(optim.Adam):
+        def update(self, p, grad, group, state):
+            calls.append(p)
+            super().update(p, grad, group, state)
+
+    w, b = dlia.tensor(np.ones(3), requires_grad=True), dlia.tensor(np.ones(1), requires_grad=True)
+    opt = Logged([w, b], lr=0.1)
+    (w.sum() + b.sum()).backward()
+    opt.step()
+    assert len(calls) == 2
+
+
+def test_a_parameter_listed_twice_in_one_group_is_refused():
+    w = dlia.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(ValueError, match="listed twice"):
+        optim.Adam([w, dlia.tensor(np.ones(2), requires_grad=True), w])
+
+
+def test_python_ints_feed_unsigned_and_bool_placeholders_and_complex_is_refused():
+    g = G.Graph()
+    u, flag, f = G.placeholder((2,), np.uint8, graph=g), G.placeholder((2,), bool, graph=g), G.placeholder((2,), graph=g)
+    with G.Session(g) as s:
+        assert s.run(u * 2, {u: [1, 2]}).tolist() == [2, 4]
+        assert s.run(flag, {flag: [0, 1]}).tolist() == [False, True]
+        with pytest.raises(G.GraphError, match="complex128 values"):
+            s.run(f, {f: np.array([1 + 2j, 0j])})
+
+
+gpu = pytest.mark.skipif(not dlia.gpu_available, reason="needs CuPy and a CUDA GPU")
+
+
+@pytest.mark.gpu
+@gpu
+def test_embedding_takes_numpy_indices_on_the_gpu():
+    w = dlia.tensor(np.arange(12.0).reshape(6, 2), requires_grad=True, device="gpu")
+    out = dlia.embedding(w, np.array([5, 0, 5]))
+    out.sum().backward()
+    assert out.device.kind == "gpu" and out.numpy().tolist() == [[10, 11], [0, 1], [10, 11]]
+    assert w.grad.numpy()[5].tolist() == [2, 2]
+
+
+@pytest.mark.gpu
+@gpu
+def test_compiled_function_on_the_gpu_takes_numpy_arguments_with_gradients():
+    w = dlia.tensor(np.ones((3, 2)), requires_grad=True, device="gpu")
+    f = dlia.compile(lambda x: (x @ w).sum())
+    f(np.ones((4, 3))).backward()
+    assert w.grad.numpy().tolist() == [[4.0, 4.0]] * 3
+
+
+@pytest.mark.gpu
+@gpu
+def test_cnn_helpers_send_batches_to_the_models_device():
+    from dlia.models.cnn import CNNConfig, DigitsCNN, evaluate
+
+    model = DigitsCNN(CNNConfig(channels=(4, 8)), dlia.Generator(0)).to("gpu")
+    x = np.random.default_rng(0).standard_normal((10, 1, 8, 8)).astype(np.float32)
+    loss, acc = evaluate(model, x, np.zeros(10, np.int64))  # no device argument
+    assert np.isfinite(loss) and 0.0 <= acc <= 1.0

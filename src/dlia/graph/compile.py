@@ -144,9 +144,9 @@ class CompiledFunction:
 
     def __call__(self, *args: Any) -> Any:
         traced = self.trace(*args)
-        tensors = [a if isinstance(a, Tensor) else wrap(a) for a in args if isinstance(a, (Tensor, numpy.ndarray))]
-        tensors += [c.capture for c in traced.captures]
         xp = traced.xp
+        tensors = [a if isinstance(a, Tensor) else wrap(xp.asarray(a)) for a in args if isinstance(a, (Tensor, numpy.ndarray))]
+        tensors += [c.capture for c in traced.captures]
         if _GradMode.enabled and any(t.requires_grad for t in tensors):
             traced.train_plan()  # built (and checked) here, outside the op
             return CompiledCall.apply(*tensors, traced=traced)

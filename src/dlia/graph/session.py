@@ -268,7 +268,7 @@ class Session:
             arr = value.data if isinstance(value, Tensor) else value
             if not hasattr(arr, "dtype"):
                 arr = numpy.asarray(arr)
-            if node.static_dtype is not None and not numpy.can_cast(arr.dtype, node.static_dtype, "same_kind"):
+            if node.static_dtype is not None and _lossy(arr.dtype, node.static_dtype):
                 raise GraphError(f"feed for {node.name!r}: {node.static_dtype} placeholder given {arr.dtype} values "
                                  f"(cast them first, e.g. with .astype({str(node.static_dtype)!r}))")
             arr = self.xp.asarray(arr, dtype=node.static_dtype)
@@ -363,6 +363,12 @@ class _Trainer:
             if flat_proxy is None:
                 for k in ks:
                     values[self.variables[k]] = self.proxies[k].data
+
+
+def _lossy(src: Any, dst: Any) -> bool:
+    """Whether feeding ``src`` values to a ``dst`` placeholder would drop their fractional (or
+    imaginary) part: floats to integers or booleans, complex numbers to reals."""
+    return (dst.kind in "iub" and src.kind in "fc") or (dst.kind == "f" and src.kind == "c")
 
 
 def _to_numpy(a: Any) -> Any:

@@ -124,10 +124,15 @@ def paste(images: numpy.ndarray, size: int, rng: numpy.random.Generator) -> nump
     return out
 
 
+def _device_of(model: nn.Module) -> dlia.Device:
+    return next((p.device for p in model.parameters()), dlia.Device("cpu"))
+
+
 def evaluate(model: nn.Module, x: numpy.ndarray, y: numpy.ndarray, batch_size: int = 512,
              device: str | dlia.Device | None = None) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) in eval mode, without recording a graph; batches are sent to
-    ``device`` (that of the model's parameters)."""
+    ``device`` (default: that of the model's parameters)."""
+    device = _device_of(model) if device is None else device
     model.eval()
     total, correct = 0.0, 0
     with dlia.no_grad():
@@ -143,7 +148,8 @@ def train_epoch(model: nn.Module, opt: optim.Optimizer, x: numpy.ndarray, y: num
                 rng: numpy.random.Generator, transform: Callable[[numpy.ndarray], numpy.ndarray] | None = None,
                 on_batch: Callable[[int, float], None] | None = None, device: str | dlia.Device | None = None) -> float:
     """One pass over (x, y) in a shuffled order; returns the mean training loss. Batches are sent to
-    ``device`` (that of the model's parameters); the data stays on the CPU."""
+    ``device`` (default: that of the model's parameters); the data stays on the CPU."""
+    device = _device_of(model) if device is None else device
     model.train()
     order = rng.permutation(len(x))
     total = 0.0

@@ -90,6 +90,10 @@ class Adam(Optimizer):
         xp = get_array_module(d)
         if "step" not in state:
             state.update(self._init_state(p, group))
+        elif state["exp_avg"].dtype != d.dtype:  # the parameter changed dtype (module.to(dtype=...))
+            for k in self.flat_state:
+                if k in state:
+                    state[k] = state[k].astype(d.dtype)
         state["step"] += 1
         lr, wd = group["lr"], group["weight_decay"]
         if wd:

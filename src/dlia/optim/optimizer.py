@@ -40,11 +40,13 @@ class Optimizer:
         group["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
         for k, v in self.defaults.items():
             group.setdefault(k, v)
-        for p in group["params"]:
+        for i, p in enumerate(group["params"]):
             if not p.requires_grad:
                 raise ValueError("optimizer: can only optimize tensors that require grad")
             if any(p is q for g in self.param_groups for q in g["params"]):
                 raise ValueError("optimizer: a parameter appears in more than one group")
+            if any(p is q for q in group["params"][:i]):
+                raise ValueError(f"optimizer: parameter {i} of the group is listed twice")
         group.setdefault("initial_lr", group.get("lr"))
         self.param_groups.append(group)
 
@@ -71,7 +73,7 @@ class Optimizer:
 
     def _step_all(self) -> None:
         for group in self.param_groups:
-            if self.update_group is not None and self._step_group(group):
+            if self.update_group is not None and _group_rule(type(self)) and self._step_group(group):
                 continue
             for p in group["params"]:
                 grad = p.grad
@@ -102,26 +104,27 @@ class Optimizer:
         per-parameter state entries are views of them), so each step of the rule is one array
         operation for the whole group instead of one per parameter. Returns False when it does not
         apply; the caller then updates parameter by parameter. Both paths give identical results."""
+        flats = self.__dict__.setdefault("_flat", {})
         ps, grads = [], []
         for p in group["params"]:
             g = p.grad
             if g is None:
                 continue
             if type(g) is SparseGrad:
+                flats.pop(id(group), None)
                 return False
             ps.append(p)
             grads.append(g.data)
-        if len(ps) < 2:
+        kind, dtype = type(grads[0]) if grads else None, grads[0].dtype if grads else None
+        if len(ps) < 2 or any(type(g) is not kind or g.dtype != dtype or type(p.data) is not kind or p.data.dtype != dtype
+                              for p, g in zip(ps, grads)):
+            flats.pop(id(group), None)  # the per-parameter path runs: the flat layout is rebuilt next time
             return False
-        kind, dtype = type(grads[0]), grads[0].dtype
-        for p, g in zip(ps, grads):
-            if type(g) is not kind or g.dtype != dtype or type(p.data) is not kind or p.data.dtype != dtype:
-                return False
-        flats = self.__dict__.setdefault("_flat", {})
         flat = flats.get(id(group))
         if flat is None or not flat.matches(ps, self.state):
             flat = _FlatState.build(ps, self.state, self.flat_state, self._init_state, group)
             if flat is None:
+                flats.pop(id(group), None)
                 return False
             flats[id(group)] = flat
         self.update_group(flat, grads, group)
@@ -221,6 +224,20 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
+_GROUP_RULE: dict[type, bool] = {}
+
+
+def _group_rule(cls: type) -> bool:
+    """Whether ``cls``'s ``update_group`` is the multi-tensor form of its ``update``: a subclass that
+    overrides ``update`` alone (the documented extension point) must not be bypassed."""
+    ok = _GROUP_RULE.get(cls)
+    if ok is None:
+        owner = next((k for k in cls.__mro__ if "update_group" in k.__dict__), None)
+        ok = _GROUP_RULE[cls] = owner is not None and owner.__dict__["update_group"] is not None and \
+            cls.update is owner.__dict__.get("update")
+    return ok
+
+
 class _FlatState:
     """Flat per-element state of one parameter group for ``Optimizer.update_group``.
 
@@ -271,14 +288,21 @@ class _FlatState:
         return [flat[o[i]:o[i + 1]].reshape(shape) for i, shape in enumerate(self.shapes)]
 
     def matches(self, ps: list[Tensor], state: dict[Tensor, dict[str, Any]]) -> bool:
+        """Whether this layout still describes ``ps`` and their state: same parameters, same
+        shapes, dtype and device, state entries still these views, and one step count for all."""
         if len(ps) != len(self.params) or any(a is not b for a, b in zip(ps, self.params)):
             return False
+        kind, dtype = type(self.grad), self.grad.dtype
+        for p, st in zip(ps, self.states):
+            d = p.data
+            if state.get(p) is not st or type(d) is not kind or d.dtype != dtype:
+                return False
         for name, views in self.views.items():
-            for p, v in zip(ps, views):
-                st = state.get(p)
-                if st is None or st.get(name) is not v or p.data.shape != v.shape:
+            for p, st, v in zip(ps, self.states, views):
+                if st.get(name) is not v or p.data.shape != v.shape:
                     return False
-        return all(st is state.get(p) for p, st in zip(ps, self.states))
+        step = self.states[0].get("step")
+        return all(st.get("step") == step for st in self.states)
 
     def gather(self, grads: list[Any]) -> Any:
         """The gradients end to end in one flat array."""

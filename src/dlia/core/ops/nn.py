@@ -68,7 +68,7 @@ def embedding(weight: Tensor, indices: Any, sparse: bool = False, padding_idx: i
     Example: ``embedding(eye(3), tensor([2, 0]))`` → ``[[0, 0, 1], [1, 0, 0]]``.
     """
     if not isinstance(indices, Tensor):
-        indices = Tensor(numpy.asarray(indices))
+        indices = Tensor(get_array_module(weight.data).asarray(indices))  # on the weight's device
     if weight.ndim != 2:
         raise shape_error("embedding", "weight must be 2-D (num_embeddings, dim)", weight.shape, indices.shape)
     if padding_idx is not None:
