@@ -43,7 +43,7 @@ def _signature(a: Any) -> Any:
 class _Traced:
     """One traced signature: the graph, its inputs (placeholders then captures) and its plans."""
 
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], xp: Any = numpy) -> None:
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], xp: Any = None) -> None:
         self.graph = graph = Graph(f"compiled:{getattr(fn, '__name__', 'fn')}")
         self.arg_nodes: list[Node] = []
         call_args = []
@@ -67,6 +67,8 @@ class _Traced:
         finally:
             core._Tracing.captures, _function.TRACING = prev
         self.captures = list(captures.values())
+        if xp is None:  # no device given and no tensor argument: run where the tensors it reads live
+            xp = next((c.capture.device.xp for c in self.captures), numpy)
         self.single = isinstance(out, Node)
         outs = [out] if self.single else list(out) if isinstance(out, (list, tuple)) else None
         if outs is None or not all(isinstance(o, Node) for o in outs):
@@ -127,12 +129,14 @@ class CompiledFunction:
         self.device = None if device is None else get_device(device)
 
     def _xp(self, args: tuple[Any, ...]) -> Any:
+        """The array module to trace for: the given device's, else the tensor arguments', else
+        None (decided after tracing, from the tensors the function reads)."""
         if self.device is not None:
             return self.device.xp
         for a in args:
             if isinstance(a, Tensor):
                 return a.device.xp
-        return numpy
+        return None
 
     def trace(self, *args: Any) -> _Traced:
         """The traced graph for these arguments (traced now if this signature is new)."""
