@@ -7,9 +7,20 @@ so test modules can ``import helpers``, and parametrizes ``OpTestCase`` subclass
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import pytest
 
-from helpers import OpTestCase
+# Tests never download, and never write into the user's cache: downloads are switched off and the
+# cache is a fresh folder (tests that exercise downloads serve files from a local HTTP server).
+os.environ["DLIA_OFFLINE"] = "1"
+os.environ["DLIA_CACHE_DIR"] = tempfile.mkdtemp(prefix="dlia-test-cache-")
+atexit.register(shutil.rmtree, os.environ["DLIA_CACHE_DIR"], True)
+
+from helpers import OpTestCase  # noqa: E402 - after the environment above
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

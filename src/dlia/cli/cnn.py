@@ -49,7 +49,7 @@ def _digits(path: str | None) -> tuple[numpy.ndarray, ...]:
     from dlia.data import load_digits, train_test_split
 
     try:
-        images, labels = load_digits(path)
+        images, labels = load_digits(path, download=True)
     except ValueError as e:
         raise UserError(str(e)) from None
     return tuple(train_test_split(images[:, None], labels, test_fraction=0.2, seed=0))

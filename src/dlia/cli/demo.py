@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "hidden layer, an MLP trained on the 8x8 digits, Octave's conv2 and a CNN.")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=20, help="digits MLP epochs (default 20)")
-    p.add_argument("--data", default=None, help="digits.npz or its folder (default: search ./data, ../shared/data)")
+    p.add_argument("--data", default=None, help="digits.npz or its folder (default: search ./data, ../shared/data and "
+                                                "the download cache, downloading it there if missing)")
     p.add_argument("--out", default=None, help="folder for the demo checkpoint (default: a temporary folder)")
     p.set_defaults(run=run)
 
@@ -70,16 +71,14 @@ def xor_demo(seed: int) -> None:
 
 def digits_demo(args: argparse.Namespace) -> None:
     _section("3. An MLP on handwritten digits (64-128-10)")
-    from dlia.data import DataLoader, DataNotFoundError, TensorDataset, load_digits, train_test_split
+    from dlia.data import DataLoader, TensorDataset, load_digits, train_test_split
     from dlia.io import load_checkpoint, save_checkpoint
 
-    try:
-        images, labels = load_digits(args.data)
-    except DataNotFoundError as e:
-        if args.data is not None:
-            raise
-        print(f"skipped: {e}")
+    if args.digits is None:
+        print(f"skipped: {args.digits_missing}")
         return
+    try:
+        images, labels = load_digits(args.digits)
     except ValueError as e:
         raise UserError(str(e)) from None
     x = images.reshape(len(images), -1)
@@ -122,13 +121,14 @@ def conv_demo(args: argparse.Namespace) -> None:
     for shape in ("full", "same", "valid"):
         print(f"conv2(A, B, '{shape}') = {conv2(a, b, shape).astype(int).tolist()}")
     print(f"xcorr2(A, B) = {xcorr2(a, b).astype(int).tolist()}")
-    from dlia.data import DataNotFoundError
+    from dlia.data import load_digits, train_test_split
 
+    if args.digits is None:
+        print(f"CNN skipped: {args.digits_missing}")
+        return
     try:
-        from dlia.data import load_digits, train_test_split
-
-        images, labels = load_digits(args.data)
-    except (DataNotFoundError, ValueError) as e:
+        images, labels = load_digits(args.digits)
+    except ValueError as e:
         print(f"CNN skipped: {e}")
         return
     from dlia.models.cnn import CNNConfig, DigitsCNN, evaluate, random_shift, train_epoch
@@ -182,6 +182,26 @@ def graph_demo(args: argparse.Namespace) -> None:
           f"compiled {compiled.item():.6f} = eager {eager.item():.6f}")
 
 
+def _find_digits(data: str | None) -> tuple[str | None, str]:
+    """(path of digits.npz, "") — from --data, the data folders, or a download into the cache — or
+    (None, why not) when it is nowhere and cannot be downloaded (offline)."""
+    from dlia.data import DataNotFoundError, find_data_file
+    from dlia.data.download import DownloadError, fetch, offline
+
+    try:
+        return str(find_data_file("digits.npz", data)), ""
+    except DataNotFoundError as e:
+        if data is not None:
+            raise
+        if offline():
+            return None, f"{e} (downloads are off: DLIA_OFFLINE is set)"
+        print("digits.npz is not here yet: downloading it (45 kB) into the cache; 'dlia data list' shows where")
+        try:
+            return str(fetch("digits", timeout=10)), ""
+        except DownloadError as d:
+            return None, f"{e}; downloading failed: {d}"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
@@ -189,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"dlia {dlia.__version__} demo (seed {args.seed})")
     neuron_demo()
     xor_demo(args.seed)
+    args.digits, args.digits_missing = _find_digits(args.data)
     digits_demo(args)
     conv_demo(args)
     graph_demo(args)

@@ -21,6 +21,7 @@ COMMANDS = {
     "filter": "dlia.cli.filter",
     "cnn": "dlia.cli.cnn",
     "graph": "dlia.cli.graph",
+    "data": "dlia.cli.data",
 }
 
 

@@ -7,22 +7,35 @@ import zipfile
 
 import numpy
 
-from dlia.data.paths import find_data_file
+from dlia.data.paths import DataNotFoundError, find_data_file
 
 
-def load_digits(path: str | os.PathLike[str] | None = None) -> tuple[numpy.ndarray, numpy.ndarray]:
+def load_digits(path: str | os.PathLike[str] | None = None, download: bool = False) -> tuple[numpy.ndarray, numpy.ndarray]:
     """Load ``digits.npz`` (arrays ``images`` uint8 (N, 8, 8) and ``target``).
 
     Args:
         path: the file, or a folder holding ``digits.npz``; default: search the data folders.
+        download: when no ``path`` is given and the file is nowhere, download it into the cache
+            (``dlia.data.download.fetch``) instead of failing.
 
     Returns:
         ``(images, labels)``: float32 images scaled to [0, 1] of shape (N, 8, 8), int64 labels.
 
     Raises:
-        DataNotFoundError: no such file. ValueError: the file is not a valid digits archive.
+        DataNotFoundError: no such file (and no download asked for, or it failed: the message
+            says why). ValueError: the file is not a valid digits archive.
     """
-    p = find_data_file("digits.npz", path)
+    try:
+        p = find_data_file("digits.npz", path)
+    except DataNotFoundError as e:
+        if path is not None or not download:
+            raise
+        from dlia.data.download import DownloadError, fetch
+
+        try:
+            p = fetch("digits")
+        except DownloadError as d:
+            raise DataNotFoundError(f"{e}; downloading failed: {d}") from None
     try:
         with numpy.load(p, allow_pickle=False) as z:
             images, target = z["images"], z["target"]

@@ -11,9 +11,11 @@ class DataNotFoundError(FileNotFoundError):
 
 
 def search_dirs() -> list[Path]:
-    """Folders searched for data files, in order: ./data, ../shared/data, the user cache."""
-    cache = Path(os.path.expanduser("~")) / ".cache" / "dlia"
-    return [Path("data"), Path("..") / "shared" / "data", Path("shared") / "data", cache]
+    """Folders searched for data files, in order: ./data, ../shared/data, shared/data, the download
+    cache (``$DLIA_CACHE_DIR`` or ``~/.cache/dlia``, where ``dlia data get`` puts files)."""
+    from dlia.data.download import cache_dir
+
+    return [Path("data"), Path("..") / "shared" / "data", Path("shared") / "data", cache_dir()]
 
 
 def find_data_file(name: str, path: str | os.PathLike[str] | None = None) -> Path:
@@ -35,4 +37,10 @@ def find_data_file(name: str, path: str | os.PathLike[str] | None = None) -> Pat
         if p.is_file():
             return p
         tried.append(str(p))
-    raise DataNotFoundError(f"{name} not found (looked in: {', '.join(tried)}); pass its path with --data")
+    raise DataNotFoundError(f"{name} not found (looked in: {', '.join(tried)}); pass its path with --data"
+                            + (f" or download it with 'dlia data get {_DATASET_OF[name]}'" if name in _DATASET_OF else ""))
+
+
+#: file name → the ``dlia data get`` name that downloads it
+_DATASET_OF = {"digits.npz": "digits", "tinyshakespeare.txt": "tinyshakespeare", "questions-words.txt": "questions-words",
+               "wordsim353.tsv": "wordsim353", "simlex999.txt": "simlex999"}

@@ -1,0 +1,101 @@
+"""``dlia data``: list the lecture's public data sets, download them into the cache with checksum
+verification, and say where a data file is found."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dlia.cli.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="download the lecture's data sets (checksum-verified) into a cache",
+                       description="The public data sets the commands use, downloaded into ~/.cache/dlia "
+                                   "(or $DLIA_CACHE_DIR) and checked against SHA-256 checksums. DLIA_DATA_MIRROR "
+                                   "names a mirror to use instead of the original sources; DLIA_OFFLINE=1 "
+                                   "turns downloads off.")
+    cmds = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    ls = cmds.add_parser("list", help="every data set, its size and where it is found")
+    ls.set_defaults(run=list_sets)
+    g = cmds.add_parser("get", help="download data sets (skips those already verified)")
+    g.add_argument("names", nargs="+", metavar="NAME", help="data set names (see 'dlia data list'), or 'all'")
+    g.add_argument("--dir", default=None, help="download into this folder instead of the cache")
+    g.add_argument("--force", action="store_true", help="download again even if a verified copy is there")
+    g.set_defaults(run=get)
+    w = cmds.add_parser("path", help="print where a data set's file is found (exit status 2 if nowhere)")
+    w.add_argument("name", help="a data set name")
+    w.set_defaults(run=path)
+
+
+def _names(names: list[str]) -> list[str]:
+    from dlia.data.download import DATASETS
+
+    if "all" in names:
+        return list(DATASETS)
+    unknown = [n for n in names if n not in DATASETS]
+    if unknown:
+        raise UserError(f"unknown data set {unknown[0]!r}; known: {', '.join(DATASETS)}")
+    return list(dict.fromkeys(names))
+
+
+def _found(name: str):
+    from dlia.data import DataNotFoundError, find_data_file
+    from dlia.data.download import DATASETS
+
+    try:
+        return find_data_file(DATASETS[name].filename)
+    except DataNotFoundError:
+        return None
+
+
+def list_sets(args: argparse.Namespace) -> int:
+    from dlia.data.download import DATASETS, cache_dir, verify
+
+    print(f"cache: {cache_dir()}")
+    for ds in DATASETS.values():
+        where = _found(ds.name)
+        state = "not downloaded" if where is None else f"{where}" + ("" if verify(ds.name, where) else " (differs)")
+        print(f"  {ds.name:16s} {ds.size / 1e6:6.2f} MB  {ds.description}\n  {'':16s} {'':9s}  {state}")
+    return 0
+
+
+def get(args: argparse.Namespace) -> int:
+    from dlia.cli.progress import Progress
+    from dlia.data.download import DATASETS, DownloadError, cache_dir, fetch, verify
+
+    folder = args.dir
+    for name in _names(args.names):
+        ds = DATASETS[name]
+        existing = Path(folder) / ds.filename if folder else _found(name)
+        if existing is not None and existing.is_file() and not args.force and verify(name, existing):
+            print(f"{name}: {existing} (already there, checksum verified)")
+            continue
+        bar: list[Progress] = []
+
+        def progress(done: int, total: int | None, bar: list = bar, name: str = name) -> None:
+            if not bar:
+                bar.append(Progress(total=total, desc=f"downloading {name}", stream=sys.stderr))
+            bar[0].update(done - bar[0].n)
+
+        try:
+            target = fetch(name, folder, force=args.force, progress=progress)
+        except DownloadError as e:
+            raise UserError(str(e)) from None
+        finally:
+            if bar:
+                bar[0].close()
+        print(f"{name}: {target} ({target.stat().st_size:,} bytes, checksum verified; {ds.license})")
+    if folder is None:
+        print(f"the commands find files in {cache_dir()} without --data")
+    return 0
+
+
+def path(args: argparse.Namespace) -> int:
+    (name,) = _names([args.name])
+    where = _found(name)
+    if where is None:
+        raise UserError(f"{name} is not downloaded; run 'dlia data get {name}'")
+    print(where)
+    return 0

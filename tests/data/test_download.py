@@ -1,0 +1,197 @@
+"""``dlia.data.download`` and ``dlia data``: downloads from a local HTTP server standing in for the
+public sources (``DLIA_DATA_MIRROR``), checksum verification, atomic writes, offline mode, and the
+commands that fetch the digits on their own when they are missing."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlia.data import DataNotFoundError, load_digits
+from dlia.data import download as D
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+needs_shared = pytest.mark.skipif(not (SHARED / "digits.npz").is_file() or not (SHARED / "tinyshakespeare.txt").is_file(),
+                                  reason="shared data files absent")
+
+
+def _digits_csv(images: np.ndarray, target: np.ndarray, fmt: str = "%.1f") -> bytes:
+    table = np.concatenate([images.reshape(len(images), -1), target[:, None]], axis=1)
+    lines = [",".join(fmt % v for v in row) for row in table]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture
+def shared_digits():
+    with np.load(SHARED / "digits.npz") as z:
+        return z["images"], z["target"]
+
+
+class _Server:
+    """A local HTTP server over a folder; counts the requests it answered."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.hits = root, []
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                server.hits.append(self.path)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch, shared_digits):
+    """A mirror serving the digits (scikit-learn's gzipped CSV) and tiny-shakespeare, with downloads
+    on and the cache in tmp_path/cache."""
+    root = tmp_path / "mirror"
+    root.mkdir()
+    (root / "digits.csv.gz").write_bytes(gzip.compress(_digits_csv(*shared_digits)))
+    shutil.copy(SHARED / "tinyshakespeare.txt", root / "input.txt")
+    server = _Server(root)
+    monkeypatch.setenv("DLIA_DATA_MIRROR", server.url)
+    monkeypatch.setenv("DLIA_OFFLINE", "0")
+    monkeypatch.setenv("DLIA_CACHE_DIR", str(tmp_path / "cache"))
+    yield server
+    server.close()
+
+
+@needs_shared
+def test_fetch_digits_verifies_and_writes_the_arrays_once(mirror, shared_digits, tmp_path):
+    path = D.fetch("digits")
+    assert path == tmp_path / "cache" / "digits.npz"
+    with np.load(path, allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["images"], shared_digits[0])
+        np.testing.assert_array_equal(z["target"], shared_digits[1])
+        assert z["images"].dtype == np.uint8 and z["target"].dtype == np.uint8
+    assert D.verify("digits", path)
+    assert len(mirror.hits) == 1
+    assert D.fetch("digits") == path and len(mirror.hits) == 1  # verified copy: no second download
+    images, labels = load_digits()  # the loaders search the cache
+    assert images.shape == (1797, 8, 8) and labels[:3].tolist() == shared_digits[1][:3].tolist()
+
+
+@needs_shared
+def test_uci_integer_table_gives_the_same_digits(shared_digits):
+    """The UCI source (optdigits.tes) is the same table written as integers, without gzip."""
+    npz = D._digits_npz(_digits_csv(*shared_digits, fmt="%d"), D.DATASETS["digits"].sha256)
+    with np.load(__import__("io").BytesIO(npz)) as z:
+        np.testing.assert_array_equal(z["images"], shared_digits[0])
+
+
+@needs_shared
+def test_corrupt_download_is_refused_and_nothing_is_written(mirror, shared_digits, tmp_path):
+    images, target = shared_digits[0].copy(), shared_digits[1].copy()
+    target[7] = (target[7] + 1) % 10  # one wrong label
+    (mirror.root / "digits.csv.gz").write_bytes(gzip.compress(_digits_csv(images, target)))
+    (mirror.root / "input.txt").write_bytes((SHARED / "tinyshakespeare.txt").read_bytes()[:-1] + b"?")
+    with pytest.raises(D.DownloadError, match="checksum mismatch"):
+        D.fetch("digits")
+    with pytest.raises(D.DownloadError, match="checksum mismatch"):
+        D.fetch("tinyshakespeare")
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+@needs_shared
+def test_a_file_that_is_not_the_table_and_a_missing_file_name_the_source(mirror):
+    (mirror.root / "digits.csv.gz").write_bytes(b"<html>moved</html>")
+    with pytest.raises(D.DownloadError, match=r"not the digits table"):
+        D.fetch("digits")
+    with pytest.raises(D.DownloadError, match=r"could not download questions-words: http://127\.0\.0\.1:\d+/questions-words\.txt"):
+        D.fetch("questions-words")  # the mirror does not serve it: 404
+
+
+def test_offline_downloads_nothing(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # away from ../shared/data
+    monkeypatch.setenv("DLIA_OFFLINE", "1")
+    monkeypatch.setenv("DLIA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("DLIA_DATA_MIRROR", "http://127.0.0.1:9")  # would fail if it were tried
+    with pytest.raises(D.DownloadError, match="downloads are off"):
+        D.fetch("tinyshakespeare")
+    with pytest.raises(DataNotFoundError, match="downloading failed: .*downloads are off"):
+        load_digits(download=True)
+
+
+def test_not_found_message_says_how_to_download(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataNotFoundError, match="dlia data get digits"):
+        load_digits()
+
+
+def test_registry_is_complete():
+    for ds in D.DATASETS.values():
+        assert len(ds.sha256) == 64 and ds.urls and all(u.startswith("https://") for u in ds.urls)
+        assert ds.filename and ds.description and ds.license
+
+
+# -- the command line ---------------------------------------------------------------------------
+def _cli(*args, cwd, env=None):
+    full = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "dlia.cli.main", *args], capture_output=True, text=True, cwd=cwd,
+                          env=full, timeout=600)
+
+
+@needs_shared
+def test_data_get_list_and_path(mirror, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    r = _cli("data", "get", "digits", "tinyshakespeare", cwd=work)
+    assert r.returncode == 0, r.stderr
+    assert "digits: " in r.stdout and "checksum verified" in r.stdout
+    assert (tmp_path / "cache" / "tinyshakespeare.txt").read_bytes() == (SHARED / "tinyshakespeare.txt").read_bytes()
+    r = _cli("data", "get", "digits", cwd=work)
+    assert r.returncode == 0 and "already there" in r.stdout
+    r = _cli("data", "list", cwd=work)
+    assert r.returncode == 0 and str(tmp_path / "cache" / "digits.npz") in r.stdout and "not downloaded" in r.stdout
+    r = _cli("data", "path", "tinyshakespeare", cwd=work)
+    assert r.returncode == 0 and r.stdout.strip() == str(tmp_path / "cache" / "tinyshakespeare.txt")
+    r = _cli("data", "get", "tinyshakespeare", "--dir", "here", cwd=work)
+    assert r.returncode == 0 and (work / "here" / "tinyshakespeare.txt").is_file()
+
+
+@needs_shared
+@pytest.mark.parametrize("args, message", [
+    (["data", "get", "mnist"], "unknown data set 'mnist'; known: digits, tinyshakespeare"),
+    (["data", "get", "questions-words"], "could not download questions-words"),
+    (["data", "path", "wordsim353"], "wordsim353 is not downloaded; run 'dlia data get wordsim353'"),
+])
+def test_data_user_errors_are_one_line(mirror, tmp_path, args, message):
+    r = _cli(*args, cwd=tmp_path)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+@needs_shared
+def test_commands_download_missing_digits_themselves(mirror, tmp_path):
+    work = tmp_path / "fresh"  # no ./data, no ../shared/data: a new user's machine
+    work.mkdir()
+    r = _cli("demo", "--epochs", "1", cwd=work)
+    assert r.returncode == 0, r.stderr
+    assert "downloading it" in r.stdout and "test accuracy on 359 held-out digits" in r.stdout
+    assert "CNN skipped" not in r.stdout
+    r = _cli("cnn", "train", "--epochs", "1", cwd=work)
+    assert r.returncode == 0 and "test accuracy" in r.stdout, r.stderr
+    assert len(mirror.hits) == 1  # the demo's download is reused
+
+
+def test_demo_offline_skips_the_digits_and_says_how_to_get_them(tmp_path):
+    r = _cli("demo", "--epochs", "1", cwd=tmp_path, env={"DLIA_OFFLINE": "1"})
+    assert r.returncode == 0
+    assert "skipped: digits.npz not found" in r.stdout and "dlia data get digits" in r.stdout
