@@ -74,14 +74,18 @@ class _ClassLoss(Function):
 
     def _targets(self, x2, t2, ignore_index, reduction):
         xp = self.xp
-        self.valid = t2 != ignore_index
-        tt = xp.where(self.valid, t2, 0)
+        valid = t2 != ignore_index
+        self.count = int(valid.sum())
+        # every target counted (the usual case): no mask to apply, here or in the gradient
+        self.valid = None if self.count == valid.size else valid
+        tt = t2 if self.valid is None else xp.where(valid, t2, 0)
         c = x2.shape[1]
-        if tt.size and (int(tt.max()) >= c or int(tt.min()) < 0):
-            raise IndexError(f"{self.name}: target class out of range [0, {c}): saw {int(tt.min())}..{int(tt.max())}")
+        if tt.size:
+            lo, hi = int(tt.min()), int(tt.max())
+            if hi >= c or lo < 0:
+                raise IndexError(f"{self.name}: target class out of range [0, {c}): saw {lo}..{hi}")
         self.rows, self.tt = xp.arange(x2.shape[0]), tt
         self.reduction = reduction
-        self.count = int(self.valid.sum())
 
     def _reduce(self, per_item, shape_out):
         if self.reduction == "none":
@@ -91,12 +95,18 @@ class _ClassLoss(Function):
             return total
         return total / per_item.dtype.type(self.count) if self.count else total * numpy.nan
 
+    def _masked(self, a):
+        """``a`` with the rows of ignored targets zeroed (``a`` itself when none is ignored)."""
+        return a if self.valid is None else a * (self.valid if a.ndim == 1 else self.valid[:, None])
+
     def _scale(self, g):
+        """The upstream gradient per item, as a column: divided by the count for 'mean', zero for
+        ignored targets."""
         if self.reduction == "none":
-            return g.reshape(-1, 1) * self.valid[:, None]
-        if self.reduction == "sum":
-            return g * self.valid[:, None]
-        return (g / g.dtype.type(max(self.count, 1))) * self.valid[:, None]
+            g = g.reshape(-1, 1)
+        elif self.reduction == "mean":
+            g = g / g.dtype.type(max(self.count, 1))
+        return g if self.valid is None else g * self.valid[:, None]
 
 
 class CrossEntropy(_ClassLoss):
@@ -109,13 +119,13 @@ class CrossEntropy(_ClassLoss):
         self._targets(x2, t2, ignore_index, reduction)
         shifted = x2 - x2.max(axis=1, keepdims=True)
         lse = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-        self.logp = shifted - lse
+        shifted -= lse
+        self.logp = shifted  # log-softmax
         self.smooth = label_smoothing
         per = -self.logp[self.rows, self.tt]
         if label_smoothing:
             per = (1 - label_smoothing) * per - label_smoothing * self.logp.mean(axis=1)
-        per = per * self.valid
-        return self._reduce(per, t.shape)
+        return self._reduce(self._masked(per), t.shape)
 
     def vjp(self, g):
         xp = self.xp
@@ -138,8 +148,8 @@ class NLLLoss(_ClassLoss):
         x2, t2 = _flatten_classes(x, t, self.name)
         self._targets(x2, t2, ignore_index, reduction)
         self.c, self.dtype = x2.shape, x2.dtype
-        per = -x2[self.rows, self.tt] * self.valid
-        return self._reduce(per, t.shape)
+        per = -x2[self.rows, self.tt]
+        return self._reduce(self._masked(per), t.shape)
 
     def vjp(self, g):
         xp = self.xp
