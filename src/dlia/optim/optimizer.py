@@ -115,9 +115,7 @@ class Optimizer:
                 return False
             ps.append(p)
             grads.append(g.data)
-        kind, dtype = type(grads[0]) if grads else None, grads[0].dtype if grads else None
-        if len(ps) < 2 or any(type(g) is not kind or g.dtype != dtype or type(p.data) is not kind or p.data.dtype != dtype
-                              for p, g in zip(ps, grads)):
+        if len(ps) < 2 or not _one_kind(ps, grads):
             flats.pop(id(group), None)  # the per-parameter path runs: the flat layout is rebuilt next time
             return False
         flat = flats.get(id(group))
@@ -222,6 +220,13 @@ class Optimizer:
                 if k != "params":
                     lines.append(f"    {k}: {g[k]}")
         return "\n".join(lines) + "\n)"
+
+
+def _one_kind(ps: list[Tensor], grads: list[Any]) -> bool:
+    """Whether the parameters and their gradients are all arrays of one type (device) and dtype."""
+    kind, dtype = type(grads[0]), grads[0].dtype
+    return all(type(g) is kind and g.dtype == dtype and type(p.data) is kind and p.data.dtype == dtype
+               for p, g in zip(ps, grads))
 
 
 _GROUP_RULE: dict[type, bool] = {}
