@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -38,15 +40,35 @@ def shared_digits():
 
 
 class _Server:
-    """A local HTTP server over a folder; counts the requests it answered."""
+    """A local HTTP server over a folder; counts the requests it answered. ``misbehave[name]``
+    replaces the answer for one file name: "truncate" announces the whole file but sends half,
+    "trickle" sends a byte every 0.3 s."""
 
     def __init__(self, root: Path) -> None:
-        self.root, self.hits = root, []
+        self.root, self.hits, self.misbehave = root, [], {}
         server = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def log_message(self, *args) -> None:
                 server.hits.append(self.path)
+
+            def do_GET(self) -> None:
+                name = self.path.rsplit("/", 1)[-1]
+                how = server.misbehave.get(name)
+                if how is None:
+                    return super().do_GET()
+                body = (server.root / name).read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if how == "truncate":
+                    self.wfile.write(body[:len(body) // 2])
+                else:  # trickle
+                    for i in range(40):
+                        self.wfile.write(body[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(0.3)
+                self.close_connection = True
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -74,7 +96,7 @@ def mirror(tmp_path, monkeypatch, shared_digits):
 
 
 @needs_shared
-def test_fetch_digits_verifies_and_writes_the_arrays_once(mirror, shared_digits, tmp_path):
+def test_fetch_digits_verifies_and_writes_the_arrays_once(mirror, shared_digits, tmp_path, monkeypatch):
     path = D.fetch("digits")
     assert path == tmp_path / "cache" / "digits.npz"
     with np.load(path, allow_pickle=False) as z:
@@ -84,6 +106,7 @@ def test_fetch_digits_verifies_and_writes_the_arrays_once(mirror, shared_digits,
     assert D.verify("digits", path)
     assert len(mirror.hits) == 1
     assert D.fetch("digits") == path and len(mirror.hits) == 1  # verified copy: no second download
+    monkeypatch.chdir(tmp_path)  # away from ../shared/data: only the cache has the file
     images, labels = load_digits()  # the loaders search the cache
     assert images.shape == (1797, 8, 8) and labels[:3].tolist() == shared_digits[1][:3].tolist()
 
@@ -195,3 +218,85 @@ def test_demo_offline_skips_the_digits_and_says_how_to_get_them(tmp_path):
     r = _cli("demo", "--epochs", "1", cwd=tmp_path, env={"DLIA_OFFLINE": "1"})
     assert r.returncode == 0
     assert "skipped: digits.npz not found" in r.stdout and "dlia data get digits" in r.stdout
+
+
+# -- failures on the way: review of 2026-11-26 ------------------------------------------------------
+@needs_shared
+def test_a_cut_off_download_is_an_error_and_the_next_source_is_tried(mirror, monkeypatch):
+    mirror.misbehave["digits.csv.gz"] = "truncate"
+    with pytest.raises(D.DownloadError, match=r"connection closed after \d[\d,]* of [\d,]+ bytes"):
+        D.fetch("digits")
+    good_root = mirror.root.parent / "good"
+    good_root.mkdir()
+    shutil.copy(mirror.root / "digits.csv.gz", good_root / "digits.csv.gz")
+    good = _Server(good_root)
+    try:
+        monkeypatch.delenv("DLIA_DATA_MIRROR")
+        bad_then_good = replace(D.DATASETS["digits"], urls=(f"{mirror.url}/digits.csv.gz", f"{good.url}/digits.csv.gz"))
+        monkeypatch.setitem(D.DATASETS, "digits", bad_then_good)
+        assert D.verify("digits", D.fetch("digits"))
+        assert len(good.hits) == 1
+    finally:
+        good.close()
+
+
+@needs_shared
+def test_damaged_gzip_is_a_download_error(mirror):
+    gz = (mirror.root / "digits.csv.gz").read_bytes()
+    (mirror.root / "digits.csv.gz").write_bytes(gz[:len(gz) // 2])  # a consistent but cut file
+    with pytest.raises(D.DownloadError, match="damaged gzip data"):
+        D.fetch("digits")
+
+
+@needs_shared
+def test_a_trickling_server_is_given_up_on_at_the_deadline(mirror):
+    mirror.misbehave["input.txt"] = "trickle"
+    t0 = time.monotonic()
+    with pytest.raises(D.DownloadError, match="gave up after 1 s"):
+        D.fetch("tinyshakespeare", timeout=1.0)
+    assert time.monotonic() - t0 < 5
+
+
+@needs_shared
+def test_a_corrupt_cached_copy_is_reported_and_downloaded_again(mirror, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "digits.npz").write_bytes(b"")  # e.g. a disk that filled up
+    assert not D.verify("digits", cache / "digits.npz")
+    work = tmp_path / "w"
+    work.mkdir()
+    r = _cli("data", "list", cwd=work)
+    assert r.returncode == 0 and f"{cache / 'digits.npz'} (differs)" in r.stdout
+    r = _cli("data", "path", "digits", cwd=work)
+    assert r.returncode == 0 and "differs from the published digits" in r.stderr
+    assert D.verify("digits", D.fetch("digits")) and len(mirror.hits) == 1
+
+
+def test_cache_dir_expands_the_home_folder(monkeypatch):
+    monkeypatch.setenv("DLIA_CACHE_DIR", "~/dlia-cache-test")
+    assert D.cache_dir() == Path.home() / "dlia-cache-test"
+
+
+@needs_shared
+@pytest.mark.parametrize("case", ["dir-is-a-file", "all-and-unknown", "html-page"])
+def test_more_user_errors_are_one_line(mirror, tmp_path, case):
+    (tmp_path / "afile").write_text("x")
+    if case == "dir-is-a-file":
+        args, message = ["data", "get", "wordsim353", "--dir", "afile"], "cannot write into afile"
+    elif case == "all-and-unknown":
+        args, message = ["data", "get", "all", "mnist"], "unknown data set 'mnist'"
+    else:
+        (mirror.root / "digits.csv.gz").write_bytes(b"<html><body>rate limited</body></html>\n" * 50)
+        args, message = ["data", "get", "digits"], "not the digits table"
+    r = _cli(*args, cwd=tmp_path)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+@needs_shared
+def test_get_notes_a_corrupt_copy_that_the_commands_would_find_first(mirror, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "digits.npz").write_bytes(b"junk")
+    r = _cli("data", "get", "digits", cwd=tmp_path)
+    assert r.returncode == 0 and "note: the commands find data/digits.npz first, which differs" in r.stdout

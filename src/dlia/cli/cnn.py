@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy
 
-from dlia.cli.common import positive_float, positive_int
+from dlia.cli.common import digits_file, positive_float, positive_int
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -48,8 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _digits(path: str | None) -> tuple[numpy.ndarray, ...]:
     from dlia.data import load_digits, train_test_split
 
+    found, why = digits_file(path, timeout=30.0)
+    if found is None:
+        raise UserError(why)
     try:
-        images, labels = load_digits(path, download=True)
+        images, labels = load_digits(found)
     except ValueError as e:
         raise UserError(str(e)) from None
     return tuple(train_test_split(images[:, None], labels, test_fraction=0.2, seed=0))

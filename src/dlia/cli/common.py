@@ -1,4 +1,5 @@
-"""Helpers shared by subcommands: argument types that reject bad values with one clear line."""
+"""Helpers shared by subcommands: argument types that reject bad values with one clear line, and
+finding (or downloading) the digits."""
 
 from __future__ import annotations
 
@@ -24,3 +25,25 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be positive, got {value:g}")
     return value
 
+
+
+def digits_file(data: str | None, timeout: float = 10.0) -> tuple[str | None, str]:
+    """``(path of digits.npz, "")`` from ``--data``, the data folders, or a download into the cache
+    (announced first; ``timeout`` seconds per source), or ``(None, why not)`` when it is nowhere and
+    cannot be downloaded. A ``--data`` path that does not exist raises DataNotFoundError."""
+    from dlia.data import DataNotFoundError, find_data_file
+    from dlia.data.download import DownloadError, fetch, offline
+
+    try:
+        return str(find_data_file("digits.npz", data)), ""
+    except DataNotFoundError as e:
+        if data is not None:
+            raise
+        if offline():
+            return None, f"{e} (downloads are off: DLIA_OFFLINE is set)"
+        print("digits.npz is not here yet: downloading it (45 kB) into the cache; 'dlia data list' shows where",
+              flush=True)
+        try:
+            return str(fetch("digits", timeout=timeout)), ""
+        except DownloadError as d:
+            return None, f"{e}; downloading failed: {d}"

@@ -32,12 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _names(names: list[str]) -> list[str]:
     from dlia.data.download import DATASETS
 
-    if "all" in names:
-        return list(DATASETS)
-    unknown = [n for n in names if n not in DATASETS]
+    unknown = [n for n in names if n not in DATASETS and n != "all"]
     if unknown:
         raise UserError(f"unknown data set {unknown[0]!r}; known: {', '.join(DATASETS)}")
-    return list(dict.fromkeys(names))
+    return list(DATASETS) if "all" in names else list(dict.fromkeys(names))
 
 
 def _found(name: str):
@@ -82,11 +80,16 @@ def get(args: argparse.Namespace) -> int:
         try:
             target = fetch(name, folder, force=args.force, progress=progress)
         except DownloadError as e:
-            raise UserError(str(e)) from None
-        finally:
             if bar:
-                bar[0].close()
+                bar[0].clear()  # the error stays one line
+            raise UserError(str(e)) from None
+        if bar:
+            bar[0].close()
         print(f"{name}: {target} ({target.stat().st_size:,} bytes, checksum verified; {ds.license})")
+        found = _found(name)
+        if folder is None and found is not None and found.resolve() != target.resolve():
+            print(f"note: the commands find {found} first" + ("" if verify(name, found) else
+                  ", which differs from the published data: remove it or pass --data " + str(target)))
     if folder is None:
         print(f"the commands find files in {cache_dir()} without --data")
     return 0
@@ -94,8 +97,13 @@ def get(args: argparse.Namespace) -> int:
 
 def path(args: argparse.Namespace) -> int:
     (name,) = _names([args.name])
+    from dlia.data.download import verify
+
     where = _found(name)
     if where is None:
         raise UserError(f"{name} is not downloaded; run 'dlia data get {name}'")
     print(where)
+    if not verify(name, where):
+        print(f"warning: {where} differs from the published {name} data set "
+              f"('dlia data get {name} --force' downloads it again)", file=sys.stderr)
     return 0

@@ -10,6 +10,7 @@ import numpy
 
 import dlia
 from dlia import nn, optim
+from dlia.cli.common import digits_file
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -182,26 +183,6 @@ def graph_demo(args: argparse.Namespace) -> None:
           f"compiled {compiled.item():.6f} = eager {eager.item():.6f}")
 
 
-def _find_digits(data: str | None) -> tuple[str | None, str]:
-    """(path of digits.npz, "") — from --data, the data folders, or a download into the cache — or
-    (None, why not) when it is nowhere and cannot be downloaded (offline)."""
-    from dlia.data import DataNotFoundError, find_data_file
-    from dlia.data.download import DownloadError, fetch, offline
-
-    try:
-        return str(find_data_file("digits.npz", data)), ""
-    except DataNotFoundError as e:
-        if data is not None:
-            raise
-        if offline():
-            return None, f"{e} (downloads are off: DLIA_OFFLINE is set)"
-        print("digits.npz is not here yet: downloading it (45 kB) into the cache; 'dlia data list' shows where")
-        try:
-            return str(fetch("digits", timeout=10)), ""
-        except DownloadError as d:
-            return None, f"{e}; downloading failed: {d}"
-
-
 def run(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
@@ -209,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"dlia {dlia.__version__} demo (seed {args.seed})")
     neuron_demo()
     xor_demo(args.seed)
-    args.digits, args.digits_missing = _find_digits(args.data)
+    args.digits, args.digits_missing = digits_file(args.data)
     digits_demo(args)
     conv_demo(args)
     graph_demo(args)

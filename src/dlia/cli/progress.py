@@ -52,6 +52,12 @@ class Progress:
             self.stream.write("\r" + self._line())
             self.stream.flush()
 
+    def clear(self) -> None:
+        """Erase the bar from a terminal without printing its final state (when the work failed)."""
+        if self.tty:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
     def close(self) -> None:
         """Print the final state of the bar on its own line."""
         if self.enabled:

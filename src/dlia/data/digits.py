@@ -10,6 +10,12 @@ import numpy
 from dlia.data.paths import DataNotFoundError, find_data_file
 
 
+def _cache():
+    from dlia.data.download import cache_dir
+
+    return cache_dir()
+
+
 def load_digits(path: str | os.PathLike[str] | None = None, download: bool = False) -> tuple[numpy.ndarray, numpy.ndarray]:
     """Load ``digits.npz`` (arrays ``images`` uint8 (N, 8, 8) and ``target``).
 
@@ -39,8 +45,10 @@ def load_digits(path: str | os.PathLike[str] | None = None, download: bool = Fal
     try:
         with numpy.load(p, allow_pickle=False) as z:
             images, target = z["images"], z["target"]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{p} is not a valid digits archive (need arrays 'images' and 'target'): {e}") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        hint = "; 'dlia data get digits --force' downloads it again" if p.parent == _cache() else ""
+        raise ValueError(f"{p} is not a valid digits archive (need arrays 'images' and 'target'): {e or 'empty file'}"
+                         f"{hint}") from None
     if images.ndim != 3 or len(images) != len(target):
         raise ValueError(f"{p}: expected images (N, H, W) and N targets, got {images.shape} and {target.shape}")
     return images.astype(numpy.float32) / 16.0, target.astype(numpy.int64)

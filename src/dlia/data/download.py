@@ -19,7 +19,10 @@ import hashlib
 import http.client
 import io
 import os
+import time
 import urllib.request
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +101,9 @@ DATASETS: dict[str, DataSet] = {d.name: d for d in (
 
 
 def cache_dir() -> Path:
-    """Where downloads go: ``$DLIA_CACHE_DIR`` or ``~/.cache/dlia``."""
+    """Where downloads go: ``$DLIA_CACHE_DIR`` (``~`` expanded, made absolute) or ``~/.cache/dlia``."""
     env = os.environ.get("DLIA_CACHE_DIR")
-    return Path(env) if env else Path(os.path.expanduser("~")) / ".cache" / "dlia"
+    return Path(env).expanduser().absolute() if env else Path(os.path.expanduser("~")) / ".cache" / "dlia"
 
 
 def offline() -> bool:
@@ -132,7 +135,7 @@ def verify(name: str, path: str | os.PathLike[str]) -> bool:
             with numpy.load(path, allow_pickle=False) as z:
                 return _array_digest(z["images"], z["target"]) == ds.sha256
         return hashlib.sha256(Path(path).read_bytes()).hexdigest() == ds.sha256
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, empty, truncated, not npz
         return False
 
 
@@ -144,12 +147,13 @@ def fetch(name: str, folder: str | os.PathLike[str] | None = None, force: bool =
         name: a key of ``DATASETS``.
         folder: where the file goes (created if needed).
         force: download again even if a verified file is there.
-        timeout: seconds to wait for a server before trying the next source.
+        timeout: seconds one source may take in all (connecting and downloading) before the next
+            is tried.
         progress: called as ``progress(bytes_so_far, total_or_None)`` while downloading.
 
     Raises:
-        DownloadError: offline, every source failed, or none matched the checksum; nothing is
-            written then.
+        DownloadError: offline, the folder cannot be written, every source failed, or none matched
+            the checksum; nothing is written then.
     """
     ds = get(name)
     target = Path(folder) if folder is not None else cache_dir()
@@ -158,35 +162,50 @@ def fetch(name: str, folder: str | os.PathLike[str] | None = None, force: bool =
         return target
     if offline():
         raise DownloadError(f"{ds.filename} is not in {target.parent} and downloads are off (DLIA_OFFLINE is set)")
+    try:  # a folder that cannot hold the file fails before anything is downloaded
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DownloadError(f"cannot write into {target.parent}: {e.strerror or e}") from None
     failures = []
     for url in sources(ds):
         try:
             payload = ds.finish(_download(url, timeout, progress))
-        except (DownloadError, OSError, ValueError, http.client.HTTPException) as e:  # URLError is an OSError
-            failures.append(f"{url}: {getattr(e, 'reason', None) or e}")
+        except (DownloadError, OSError, ValueError, EOFError, zlib.error, http.client.HTTPException) as e:
+            failures.append(f"{url}: {' '.join(str(getattr(e, 'reason', None) or e).split())}")  # URLError: reason
             continue
-        with atomic_write(target) as f:
-            f.write(payload)
+        try:
+            with atomic_write(target) as f:
+                f.write(payload)
+        except OSError as e:
+            raise DownloadError(f"cannot write {target}: {e.strerror or e}") from None
         return target
     raise DownloadError(f"could not download {name}: " + "; ".join(failures))
 
 
 def _download(url: str, timeout: float, progress: Callable[[int, int | None], None] | None) -> bytes:
+    """The body at ``url``, within ``timeout`` seconds in all; a body shorter than the announced
+    Content-Length (a dropped connection) is an error, not a file."""
+    deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"User-Agent": "dlia"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - fixed https/mirror URLs
+    # each socket wait is bounded too, so a silent server costs at most about 1.5 × timeout
+    with urllib.request.urlopen(request, timeout=timeout / 2) as response:  # noqa: S310 - fixed https/mirror URLs
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         chunks, done = [], 0
         while True:
-            chunk = response.read(1 << 16)
+            chunk = response.read1(1 << 16)  # whatever has arrived: a trickle cannot outlast the deadline
             if not chunk:
                 break
             done += len(chunk)
             if done > MAX_BYTES:
                 raise DownloadError(f"more than {MAX_BYTES >> 20} MB: not the expected file")
+            if time.monotonic() > deadline:
+                raise DownloadError(f"gave up after {timeout:g} s ({done:,} bytes received)")
             chunks.append(chunk)
             if progress is not None:
                 progress(done, total)
+    if total is not None and done < total:
+        raise DownloadError(f"the connection closed after {done:,} of {total:,} bytes")
     return b"".join(chunks)
 
 
@@ -198,7 +217,10 @@ def _digits_npz(raw: bytes, sha256: str) -> bytes:
     """The digits CSV (scikit-learn's gzipped copy or UCI's optdigits.tes: 64 pixel counts 0..16 and
     the label per line) as ``digits.npz`` with uint8 ``images`` (N, 8, 8) and ``target``."""
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as e:  # cut off or damaged on the way
+            raise DownloadError(f"damaged gzip data ({e})") from None
     try:
         table = numpy.loadtxt(io.StringIO(raw.decode("ascii")), delimiter=",", ndmin=2)
     except (UnicodeDecodeError, ValueError) as e:
