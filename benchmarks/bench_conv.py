@@ -14,6 +14,14 @@ NAME = "conv"
 SHAPES = [((64, 1, 8, 8), 16), ((32, 16, 32, 32), 32), ((8, 64, 56, 56), 64)]
 
 
+def conv_arrays(shape: tuple[int, ...], out_ch: int) -> list[numpy.ndarray]:
+    """Input, 3×3 weight and bias of one benchmark shape (float32, seed 0)."""
+    rng = numpy.random.default_rng(0)
+    return [rng.standard_normal(shape).astype(numpy.float32),
+            (0.1 * rng.standard_normal((out_ch, shape[1], 3, 3))).astype(numpy.float32),
+            rng.standard_normal(out_ch).astype(numpy.float32)]
+
+
 def run(cfg: Config) -> list[Metric]:
     import torch
 
@@ -21,10 +29,7 @@ def run(cfg: Config) -> list[Metric]:
 
     rows: list[Metric] = []
     for (shape, out_ch), target in zip(SHAPES, (Target("ratio", ">=", 1.0), Target("ratio", ">=", 1.0), None)):
-        rng = numpy.random.default_rng(0)
-        arrays = [rng.standard_normal(shape).astype(numpy.float32),
-                  (0.1 * rng.standard_normal((out_ch, shape[1], 3, 3))).astype(numpy.float32),
-                  rng.standard_normal(out_ch).astype(numpy.float32)]
+        arrays = conv_arrays(shape, out_ch)
         x, w, b = (dlia.tensor(a, requires_grad=True) for a in arrays)
         tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in arrays)
 

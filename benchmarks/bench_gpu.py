@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy
 
-from benchmarks.bench_conv import SHAPES
+from benchmarks.bench_conv import SHAPES, conv_arrays
 from benchmarks.harness import Config, Metric, calibrate, interleave, metrics_from, seconds_per_call
 
 NAME = "gpu"
@@ -53,10 +53,7 @@ def run(cfg: Config) -> list[Metric]:
             rows.append(m)
 
     for shape, out_ch in SHAPES:
-        rng = numpy.random.default_rng(0)
-        arrays = [rng.standard_normal(shape).astype(numpy.float32),
-                  (0.1 * rng.standard_normal((out_ch, shape[1], 3, 3))).astype(numpy.float32),
-                  rng.standard_normal(out_ch).astype(numpy.float32)]
+        arrays = conv_arrays(shape, out_ch)
         x, w, b = (dlia.tensor(a, requires_grad=True, device="gpu") for a in arrays)
         tx, tw, tb = (torch.tensor(a, requires_grad=True, device="cuda") for a in arrays)
 
