@@ -95,9 +95,9 @@ class _ClassLoss(Function):
             return total
         return total / per_item.dtype.type(self.count) if self.count else total * numpy.nan
 
-    def _masked(self, a):
-        """``a`` with the rows of ignored targets zeroed (``a`` itself when none is ignored)."""
-        return a if self.valid is None else a * (self.valid if a.ndim == 1 else self.valid[:, None])
+    def _masked(self, per_item):
+        """Per-item losses with those of ignored targets zeroed (the same array when none is ignored)."""
+        return per_item if self.valid is None else per_item * self.valid
 
     def _scale(self, g):
         """The upstream gradient per item, as a column: divided by the count for 'mean', zero for
