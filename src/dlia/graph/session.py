@@ -188,6 +188,7 @@ class Session:
         self.graph = graph or get_default_graph()
         self.device = get_device(device)
         self.xp = self.device.xp
+        self._array_type = self.xp.ndarray  # a feed of this type and the right dtype is used as is
         self.vars: dict[Node, Any] = {}
         self._plans: dict[Any, Plan] = {}
         self._trainers: dict[Node, Any] = {}
@@ -268,10 +269,12 @@ class Session:
             arr = value.data if isinstance(value, Tensor) else value
             if not hasattr(arr, "dtype"):
                 arr = numpy.asarray(arr)
-            if node.static_dtype is not None and _lossy(arr.dtype, node.static_dtype):
-                raise GraphError(f"feed for {node.name!r}: {node.static_dtype} placeholder given {arr.dtype} values "
-                                 f"(cast them first, e.g. with .astype({str(node.static_dtype)!r}))")
-            arr = self.xp.asarray(arr, dtype=node.static_dtype)
+            dtype = node.static_dtype
+            if dtype is not None and arr.dtype != dtype and _lossy(arr.dtype, dtype):
+                raise GraphError(f"feed for {node.name!r}: {dtype} placeholder given {arr.dtype} values "
+                                 f"(cast them first, e.g. with .astype({str(dtype)!r}))")
+            if type(arr) is not self._array_type or arr.dtype != dtype:
+                arr = self.xp.asarray(arr, dtype=dtype)
             shape = node.static_shape
             if shape is not None and (arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, arr.shape))):
                 raise GraphError(f"feed for {node.name!r}: expected shape {_fmt(shape)}, got {arr.shape}")

@@ -104,6 +104,8 @@ class Optimizer:
         per-parameter state entries are views of them), so each step of the rule is one array
         operation for the whole group instead of one per parameter. Returns False when it does not
         apply; the caller then updates parameter by parameter. Both paths give identical results."""
+        if len(group["params"]) < 2:  # nothing to gather (e.g. a graph trainer's one flat buffer)
+            return False
         flats = self.__dict__.setdefault("_flat", {})
         ps, grads = [], []
         for p in group["params"]:
