@@ -316,3 +316,20 @@ def test_compiled_function_takes_an_index_argument():
         expected = np.zeros((4, 3))
         np.add.at(expected, idx, 2 * w.numpy()[idx])
         np.testing.assert_array_equal(w.grad.numpy(), expected)
+
+
+def test_repeated_runs_reuse_the_plan_but_see_changed_fetch_lists_and_feeds(g):
+    x = G.placeholder((2,), graph=g)
+    y = G.placeholder((2,), graph=g)
+    a, b = x * 2, x + y
+    with G.Session(g) as sess:
+        assert sess.run(a, {x: [1.0, 2.0]}).tolist() == [2.0, 4.0]
+        plan = sess._last_run[4]
+        assert sess.run(a, {x: [3.0, 4.0]}).tolist() == [6.0, 8.0] and sess._last_run[4] is plan
+        fetches = [a]
+        assert [v.tolist() for v in sess.run(fetches, {x: [1.0, 1.0]})] == [[2.0, 2.0]]
+        fetches.append(b)  # the same list object, changed in place
+        out = sess.run(fetches, {x: [1.0, 1.0], y: [5.0, 5.0]})
+        assert [v.tolist() for v in out] == [[2.0, 2.0], [6.0, 6.0]]
+        assert sess.run(b, {x: [1.0, 1.0], y: [0.0, 1.0]}).tolist() == [1.0, 2.0]
+        assert sess.run(b, {y: [0.0, 1.0], x: [2.0, 2.0]}).tolist() == [2.0, 3.0]  # keys in another order

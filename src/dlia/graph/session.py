@@ -191,6 +191,7 @@ class Session:
         self._array_type = self.xp.ndarray  # a feed of this type and the right dtype is used as is
         self.vars: dict[Node, Any] = {}
         self._plans: dict[Any, Plan] = {}
+        self._last_run: tuple[Any, ...] | None = None
         self._trainers: dict[Node, Any] = {}
         self._code: dict[int, Any] = {}
         self.closed = False
@@ -243,10 +244,18 @@ class Session:
         """
         if self.closed:
             raise GraphError("this Session is closed")
-        nodes: list[Node] = []
-        template = _flatten(fetches, nodes)
         feeds = self._feeds(feed_dict or {})
-        plan = self.plan(nodes, feeds.keys())
+        # a training loop runs the same node with the same feed keys every step: reuse the last
+        # call's plan (a list of fetches could have been changed in place since, so only a node)
+        last, fed = self._last_run, tuple(feeds)
+        if last is not None and last[0] is fetches and len(last[1]) == len(fed) and \
+                all(a is b for a, b in zip(last[1], fed)):
+            _, _, nodes, template, plan = last
+        else:
+            nodes = []
+            template = _flatten(fetches, nodes)
+            plan = self.plan(nodes, fed)
+            self._last_run = (fetches, fed, nodes, template, plan) if isinstance(fetches, Node) else None
         vals = self.execute(plan, feeds)
         out = [None if v is None else _to_numpy(v) for v in vals]
         # results are the caller's: copy what the Session keeps (variables, folded constants), what
@@ -305,6 +314,7 @@ class Session:
         self.closed = True
         self.vars.clear()
         self._plans.clear()
+        self._last_run = None
         self._code.clear()
         self._trainers.clear()
 
@@ -355,7 +365,10 @@ class _Trainer:
                         self.views[k][...] = values[v]
                         values[v] = self.views[k]
                 parts = [(grads[k].to_dense() if type(grads[k]) is SparseGrad else grads[k]).ravel() for k in ks]
-                flat_proxy.grad = wrap(xp.concatenate(parts))
+                if flat_proxy.grad is None or flat_proxy.grad.data.dtype != parts[0].dtype:
+                    flat_proxy.grad = wrap(xp.concatenate(parts))
+                else:  # the update rules read the gradient and never keep it: refill last step's buffer
+                    xp.concatenate(parts, out=flat_proxy.grad.data)
             else:
                 for k in ks:
                     proxy, g = self.proxies[k], grads[k]
