@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from dlia import __version__
+from dlia.cli.common import seed
 from dlia.cli.errors import UserError
 
 #: subcommand name → module in dlia.cli with ``register(subparsers)`` and ``run(args)``
@@ -54,8 +55,10 @@ def _ensure_seed(parser: argparse.ArgumentParser) -> None:
             for child in set(action.choices.values()):
                 _ensure_seed(child)
     elif parser is not None and "--seed" not in parser._option_string_actions:
-        parser.add_argument("--seed", type=int, default=0,
+        parser.add_argument("--seed", type=seed, default=0,
                             help="random seed (this command draws no random numbers; accepted for uniformity)")
+    else:  # seeds are non-negative everywhere (NumPy's generators refuse the others)
+        parser._option_string_actions["--seed"].type = seed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,12 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     from dlia.data.paths import DataNotFoundError
+    from dlia.io.atomic import OutputError
     from dlia.io.checkpoint import CheckpointError
     from dlia.models.least_squares import DivergenceError
 
     try:
         return int(args.run(args) or 0)
-    except (UserError, DataNotFoundError, CheckpointError, DivergenceError) as e:
+    except (UserError, DataNotFoundError, CheckpointError, DivergenceError, OutputError) as e:
         print(f"dlia {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

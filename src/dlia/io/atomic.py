@@ -11,9 +11,34 @@ from pathlib import Path
 from typing import IO
 
 
+class OutputError(OSError):
+    """An output file cannot be written where it was asked for (a folder in its place, a file where
+    a folder should be, no permission); the message names the path."""
+
+
+def _file_in_the_way(folder: Path) -> Path:
+    for p in [folder, *folder.parents]:
+        if p.exists():
+            return p
+    return folder
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: permissions of written files: what ``open()`` would give (0o666 less the umask), not mkstemp's 0o600
+_MODE = 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success it atomically replaces ``path``.
+
+    Raises:
+        OutputError: the folder cannot be created or written, or ``path`` is a folder.
 
     Example:
         >>> with atomic_write("out.txt", "w") as f:  # doctest: +SKIP
@@ -21,13 +46,21 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        if target.is_dir():
+            raise IsADirectoryError(21, "is a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except (FileExistsError, NotADirectoryError):  # a file where a folder of the path should be
+        raise OutputError(f"cannot write {target}: {_file_in_the_way(folder)} is a file, not a folder") from None
+    except OSError as e:
+        raise OutputError(f"cannot write {target}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
+            os.fchmod(f.fileno(), _MODE)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
