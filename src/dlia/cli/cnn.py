@@ -74,8 +74,11 @@ def train(args: argparse.Namespace) -> int:
     from dlia.models.cnn import CNNConfig, DigitsCNN, evaluate, random_shift, train_epoch
 
     device = _device(args.device)
-    x_tr, x_te, y_tr, y_te = _digits(args.data)
     out = Path(args.out)
+    if not args.resume and latest_checkpoint(out, "cnn") is not None:  # never mix two runs' checkpoints
+        raise UserError(f"{out} already holds checkpoints of an earlier run: continue it with --resume, "
+                        f"or train into another folder with --out")
+    x_tr, x_te, y_tr, y_te = _digits(args.data)
     config = CNNConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     gen = dlia.Generator(args.seed)
     start, history = 1, {"train_loss": [], "test_loss": [], "test_acc": []}
@@ -89,6 +92,12 @@ def train(args: argparse.Namespace) -> int:
         except (TypeError, ValueError) as e:
             raise UserError(f"{resume_from}: {e}") from None
         config.epochs = args.epochs
+        ignored = [f"{flag} {given:g}" for flag, given, kept in (("--lr", args.lr, config.lr),
+                   ("--batch-size", args.batch_size, config.batch_size), ("--seed", args.seed, config.seed))
+                   if given != kept]
+        if ignored:
+            print(f"resuming with the run's own settings (lr {config.lr:g}, batch size {config.batch_size}, "
+                  f"seed {config.seed}); ignoring {', '.join(ignored)}")
     model = DigitsCNN(config, gen).to(device)
     opt = optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)

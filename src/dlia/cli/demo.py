@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -103,14 +104,16 @@ def digits_demo(args: argparse.Namespace) -> None:
     with dlia.no_grad():
         acc = float((model(dlia.tensor(x_te)).numpy().argmax(1) == y_te).mean())
     print(f"test accuracy on {len(y_te)} held-out digits: {acc:.2%}")
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="dlia-demo-"))
-    path = save_checkpoint(out / "digits_mlp.npz", model, opt, step=args.epochs, generator=gen,
-                           config={"layers": [64, 128, 10]}, history={"train_loss": history})
-    fresh = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
-    load_checkpoint(path, fresh)
-    with dlia.no_grad():
-        same = numpy.array_equal(fresh(dlia.tensor(x_te)).numpy(), model(dlia.tensor(x_te)).numpy())
-    print(f"checkpoint written to {path} and reloaded: predictions identical = {same}")
+    with contextlib.ExitStack() as stack:  # without --out the checkpoint goes to a folder removed afterwards
+        out = Path(args.out) if args.out else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dlia-demo-")))
+        path = save_checkpoint(out / "digits_mlp.npz", model, opt, step=args.epochs, generator=gen,
+                               config={"layers": [64, 128, 10]}, history={"train_loss": history})
+        fresh = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+        load_checkpoint(path, fresh)
+        with dlia.no_grad():
+            same = numpy.array_equal(fresh(dlia.tensor(x_te)).numpy(), model(dlia.tensor(x_te)).numpy())
+        where = path if args.out else f"{path} (a temporary folder, removed now; --out DIR keeps it)"
+        print(f"checkpoint written to {where} and reloaded: predictions identical = {same}")
 
 
 def conv_demo(args: argparse.Namespace) -> None:
