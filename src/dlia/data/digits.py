@@ -47,7 +47,9 @@ def load_digits(path: str | os.PathLike[str] | None = None, download: bool = Fal
             images, target = z["images"], z["target"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         hint = "; 'dlia data get digits --force' downloads it again" if p.parent == _cache() else ""
-        raise ValueError(f"{p} is not a valid digits archive (need arrays 'images' and 'target'): {e or 'empty file'}"
+        from dlia.io.checkpoint import npz_problem
+
+        raise ValueError(f"{p} is not a valid digits archive (need arrays 'images' and 'target'): {npz_problem(e)}"
                          f"{hint}") from None
     if images.ndim != 3 or len(images) != len(target):
         raise ValueError(f"{p}: expected images (N, H, W) and N targets, got {images.shape} and {target.shape}")

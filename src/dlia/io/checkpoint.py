@@ -105,14 +105,26 @@ def save_checkpoint(
     return target
 
 
+def npz_problem(e: BaseException) -> str:
+    """Why ``numpy.load(..., allow_pickle=False)`` could not read a file, in the user's terms: NumPy
+    says a file that is not an .npz archive "contains pickled data" and suggests unpickling it,
+    which dlia never does."""
+    text = str(e)
+    if "pickle" in text:
+        return "not an .npz archive"
+    return text or "empty file"
+
+
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, numpy.ndarray]]:
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         with numpy.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as e:
-        raise CheckpointError(f"{path} is not a readable dlia checkpoint (truncated or corrupt: {e})") from None
+        raise CheckpointError(f"{path} is not a readable dlia checkpoint (truncated or corrupt: {npz_problem(e)})") from None
     raw = arrays.pop("__meta__", None)
     if raw is None:
         raise CheckpointError(f"{path} is not a dlia checkpoint (no __meta__ record)")
