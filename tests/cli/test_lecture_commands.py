@@ -94,3 +94,62 @@ def test_lstsq_bad_csv_files(tmp_path):
     for path, message in [(binary, "not UTF-8"), (empty, "is empty"), (ragged, "same number")]:
         r = dlia("lstsq", "--data", str(path))
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+# -- review of 2026-11-26: a new user's mistakes --------------------------------------------------
+@pytest.mark.parametrize("args, message", [
+    (["demo", "--seed", "-1"], "--seed: must be a non-negative integer, got -1"),
+    (["cnn", "train", "--seed", "-3"], "--seed: must be a non-negative integer"),
+    (["perceptron", "--lr", "inf"], "--lr: must be a finite number"),
+    (["xor", "--plot", "x.foo"], "cannot write a .foo picture"),
+    (["xor", "--curves", "c.png"], "--curves belongs to --compare"),
+    (["xor", "--seeds", "5"], "--seeds belongs to --compare"),
+    (["lstsq", "--rows", "5", "--data", "a.csv"], "--rows and --cols size a random problem"),
+])
+def test_argument_mistakes_are_one_line(tmp_path, args, message):
+    (tmp_path / "a.csv").write_text("1,2,3\n4,5,6\n7,8,10\n", encoding="utf-8")
+    r = dlia(*args, cwd=tmp_path)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [
+    ["perceptron", "--plot", "{file}/x.png"],
+    ["perceptron", "--plot", "."],
+    ["lstsq", "--plot", "{file}/x.png"],
+])
+def test_outputs_that_cannot_be_written_are_one_line(tmp_path, args):
+    (tmp_path / "afile").write_text("x")
+    args = [a.format(file="afile") for a in args]
+    r = dlia(*args, cwd=tmp_path)
+    assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("name, magic", [("p.svg", b"<?xml"), ("p.pdf", b"%PDF"), ("p.png", b"\x89PNG")])
+def test_plots_are_written_in_the_format_their_name_asks_for(tmp_path, name, magic):
+    r = dlia("perceptron", "--plot", name, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / name).read_bytes().startswith(magic)
+    assert (tmp_path / name).stat().st_mode & 0o044  # readable by others (umask permitting), not mkstemp's 0600
+
+
+def test_lstsq_csv_messages_name_the_line(tmp_path):
+    for text, message in [("a,b,c\n1,2,3\n", "line 1: 'a,b,c' is not comma-separated numbers"),
+                          ("\ufeff1,2,3\n4,5,7\n5,7,1\n", None),
+                          ("1,2,nan\n3,4,5\n", "holds NaN or infinite values")]:
+        (tmp_path / "d.csv").write_text(text, encoding="utf-8")
+        r = dlia("lstsq", "--data", "d.csv", cwd=tmp_path)
+        if message is None:
+            assert r.returncode == 0, r.stderr  # a byte-order mark is no problem
+        else:
+            assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_xor_compare_seeds_start_at_seed(tmp_path):
+    a = dlia("xor", "--compare", "--seeds", "3", "--steps", "50", cwd=tmp_path)
+    b = dlia("xor", "--compare", "--seeds", "3", "--steps", "50", "--seed", "0", cwd=tmp_path)
+    c = dlia("xor", "--compare", "--seeds", "3", "--steps", "50", "--seed", "11", cwd=tmp_path)
+    assert a.returncode == b.returncode == c.returncode == 0
+    table = [line for line in a.stdout.splitlines() if "%" in line]
+    assert table == [line for line in b.stdout.splitlines() if "%" in line]
+    assert "success rate over 3 seeds (0..2;" in a.stdout and "success rate over 3 seeds (11..13;" in c.stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy
 
-from dlia.cli.common import digits_file, positive_float, positive_int
+from dlia.cli.common import digits_file, picture, positive_float, positive_int
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data", help="digits.npz or its folder (default: search ./data, ../shared/data)")
     t.add_argument("--out", default="runs/cnn", help="checkpoint folder (default runs/cnn)")
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    t.add_argument("--pictures", metavar="PNG", help="save first-layer filters and feature maps of a test digit")
+    t.add_argument("--pictures", metavar="PNG", type=picture, help="save first-layer filters and feature maps of a test digit")
     t.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="train on the CPU (NumPy) or a CUDA GPU (CuPy)")
     t.set_defaults(run=train)
 

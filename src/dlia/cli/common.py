@@ -29,6 +29,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def picture(text: str) -> str:
+    """A picture file name: .png (or no suffix), .svg, .pdf or .jpg, checked before any work."""
+    from dlia.viz.plots import plot_format
+
+    try:
+        plot_format(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def seed(text: str) -> int:
     """A random seed: a non-negative integer."""
     try:

@@ -7,7 +7,7 @@ import argparse
 
 import numpy
 
-from dlia.cli.common import positive_float, positive_int
+from dlia.cli.common import picture, positive_float, positive_int
 from dlia.cli.errors import UserError
 from dlia.models import least_squares as ls
 
@@ -19,13 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "engine with SGD. Compares all with numpy.linalg.lstsq.")
     p.add_argument("--data", metavar="CSV", help="a CSV file (UTF-8, numbers only): columns of A, last column b; "
                                                  "default: a random well-conditioned problem")
-    p.add_argument("--rows", type=positive_int, default=100, help="rows of the random A (default 100)")
-    p.add_argument("--cols", type=positive_int, default=3, help="columns of the random A (default 3)")
+    p.add_argument("--rows", type=positive_int, default=None, help="rows of the random A (default 100)")
+    p.add_argument("--cols", type=positive_int, default=None, help="columns of the random A (default 3)")
     p.add_argument("--eps", type=positive_float, default=None, help="step size ε (default: 1/λmax of AᵀA)")
     p.add_argument("--delta", type=positive_float, default=1e-8, help="tolerance δ (default 1e-8)")
     p.add_argument("--max-iter", type=positive_int, default=100_000, help="iteration limit (default 100000)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the generated problem")
-    p.add_argument("--plot", metavar="PNG", help="plot the objective over iterations")
+    p.add_argument("--plot", metavar="PNG", type=picture, help="plot the objective over iterations")
     p.set_defaults(run=run)
 
 
@@ -39,23 +39,36 @@ def load_csv(path: str) -> tuple[numpy.ndarray, numpy.ndarray]:
         raise UserError(f"{path} is not UTF-8 text") from None
     except OSError as e:
         raise UserError(f"cannot read {path}: {e.strerror}") from None
-    rows = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
+    rows = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")]
     if not rows:
         raise UserError(f"{path} is empty")
-    try:
-        data = numpy.array([[float(v) for v in line.split(",")] for line in rows])
-    except ValueError:
-        raise UserError(f"{path}: every row must hold the same number of comma-separated numbers") from None
-    if data.ndim != 2 or data.shape[1] < 2:
+    values = []
+    for n, line in rows:
+        try:
+            values.append([float(v) for v in line.split(",")])
+        except ValueError:
+            raise UserError(f"{path}, line {n}: {line.strip()[:40]!r} is not comma-separated numbers "
+                            "(no header row; comment lines start with #)") from None
+    widths = {len(v) for v in values}
+    if len(widths) > 1:
+        raise UserError(f"{path}: every row must hold the same number of comma-separated numbers "
+                        f"(rows hold {' or '.join(map(str, sorted(widths)))})")
+    data = numpy.array(values)
+    if data.shape[1] < 2:
         raise UserError(f"{path}: need at least two columns (A's columns, then b)")
+    if not numpy.isfinite(data).all():
+        raise UserError(f"{path}: holds NaN or infinite values")
     return data[:, :-1], data[:, -1]
 
 
 def run(args: argparse.Namespace) -> int:
     if args.data:
+        if args.rows is not None or args.cols is not None:
+            raise UserError("--rows and --cols size a random problem; with --data the file sets the size (drop them)")
         a, b = load_csv(args.data)
     else:
-        a, b = ls.make_problem(args.rows, args.cols, seed=args.seed)
+        a, b = ls.make_problem(args.rows or 100, args.cols or 3, seed=args.seed)
     if numpy.linalg.matrix_rank(a) < a.shape[1]:
         raise UserError(f"A ({a.shape[0]}×{a.shape[1]}) has dependent columns: the least-squares solution is not unique")
     stable = ls.max_stable_step(a)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dlia.cli.common import positive_float, positive_int
+from dlia.cli.common import picture, positive_float, positive_int
 from dlia.models.neurons import Perceptron, perceptron_data
 
 
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-epochs", type=positive_int, default=100, help="give up after this many epochs (default 100)")
     p.add_argument("--lr", type=positive_float, default=1.0, help="learning rate η (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the data and the visiting order")
-    p.add_argument("--plot", metavar="PNG", help="draw the points and the final separating line")
+    p.add_argument("--plot", metavar="PNG", type=picture, help="draw the points and the final separating line")
     p.set_defaults(run=run)
 
 

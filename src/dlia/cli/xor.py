@@ -7,7 +7,8 @@ import argparse
 
 import numpy
 
-from dlia.cli.common import positive_float, positive_int
+from dlia.cli.common import picture, positive_float, positive_int
+from dlia.cli.errors import UserError
 from dlia.models import xor
 
 
@@ -22,12 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=positive_int, default=2000, help="Adam steps (default 2000)")
     p.add_argument("--lr", type=positive_float, default=0.05, help="Adam learning rate (default 0.05)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the trained network")
-    p.add_argument("--plot", metavar="PNG", help="decision boundary and hidden-space picture of the trained network")
+    p.add_argument("--plot", metavar="PNG", type=picture,
+                   help="decision boundary and hidden-space picture of the trained network")
     p.add_argument("--explain", action="store_true", help="print every node's value and gradient for one example")
     p.add_argument("--compare", action="store_true",
                    help="success rate over --seeds seeds: sigmoid vs ReLU × MSE vs CE at H = 2 and H = 4")
-    p.add_argument("--seeds", type=positive_int, default=100, help="seeds for --compare (default 100)")
-    p.add_argument("--curves", metavar="PNG", help="with --compare: plot the median training loss of each setting")
+    p.add_argument("--seeds", type=positive_int, default=None,
+                   help="seeds for --compare: --seed, --seed + 1, ... (default 100)")
+    p.add_argument("--curves", metavar="PNG", type=picture, help="with --compare: plot the median training loss of each setting")
     p.set_defaults(run=run)
 
 
@@ -45,13 +48,15 @@ def explain_table() -> None:
 
 
 def compare(args: argparse.Namespace) -> None:
-    print(f"success rate over {args.seeds} seeds (all four points right after {args.steps} Adam steps, lr {args.lr}):")
+    print(f"success rate over {args.seeds} seeds ({args.seed}..{args.seed + args.seeds - 1}; all four points right "
+          f"after {args.steps} Adam steps, lr {args.lr}):")
     print(f"{'H':>2} {'activation':10} {'loss':5} {'success':>8}")
     curves = {}
     for hidden in (2, 4):
         for act in ("sigmoid", "relu"):
             for loss in ("mse", "ce"):
-                r = xor.train_many(hidden, act, loss, seeds=range(args.seeds), steps=args.steps, lr=args.lr)
+                r = xor.train_many(hidden, act, loss, seeds=range(args.seed, args.seed + args.seeds), steps=args.steps,
+                                   lr=args.lr)
                 print(f"{hidden:>2} {act:10} {loss:5} {r.success_rate:>8.0%}")
                 curves[f"H={hidden} {act} {loss}"] = numpy.median(r.curves, axis=1)
     if args.curves:
@@ -63,6 +68,7 @@ def compare(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _check_compare_options(args)
     w, b = xor.linear_fit()
     print(f"linear model by MSE: w = {_matrix(numpy.round(w, 12) + 0.0)}, b = {b:g} → every prediction {b:g}")
     net = xor.lecture_network()
@@ -99,3 +105,12 @@ def run(args: argparse.Namespace) -> int:
         print()
         compare(args)
     return 0
+
+
+def _check_compare_options(args: argparse.Namespace) -> None:
+    if not args.compare:
+        for flag, value in (("--curves", args.curves), ("--seeds", args.seeds)):
+            if value is not None:
+                raise UserError(f"{flag} belongs to --compare (add --compare, or drop {flag})")
+    elif args.seeds is None:
+        args.seeds = 100

@@ -21,13 +21,33 @@ def _pyplot() -> Any:
     return plt
 
 
+#: file name suffix → matplotlib format of the pictures we write
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".jpg": "jpeg", ".jpeg": "jpeg"}
+
+
+def plot_format(path: str | os.PathLike[str]) -> str:
+    """The picture format a file name asks for (by its suffix; none means PNG).
+
+    Raises:
+        ValueError: an unknown suffix, naming the ones that work.
+    """
+    suffix = Path(path).suffix.lower()
+    if not suffix:
+        return "png"
+    if suffix not in FORMATS:
+        raise ValueError(f"{path}: cannot write a {suffix} picture; use one of {', '.join(FORMATS)}")
+    return FORMATS[suffix]
+
+
 def save(fig: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as a PNG via a temporary file and rename, then close it."""
+    """Write ``fig`` in the format its file name asks for (PNG, SVG, PDF or JPEG) via a temporary
+    file and rename, then close it."""
     plt = _pyplot()
     target = Path(path)
     try:
+        fmt = plot_format(target)
         with atomic_write(target, "wb") as f:
-            fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+            fig.savefig(f, format=fmt, dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
     return target
