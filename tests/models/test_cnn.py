@@ -90,6 +90,22 @@ def test_predict_reads_a_users_image(trained, tmp_path):
 
 
 @needs_data
+def test_predict_reads_ink_on_a_transparent_background(trained, tmp_path):
+    work, _ = trained
+    z = np.load(DATA / "digits.npz")
+    hits = 0
+    for i in range(1720, 1730):  # black ink whose opacity is the stroke, on a fully transparent canvas
+        big = np.kron(z["images"][i] / 16.0, np.ones((9, 9)))
+        rgba = np.zeros(big.shape + (4,), np.uint8)
+        rgba[..., 3] = (255 * big).astype(np.uint8)
+        Image.fromarray(rgba, "RGBA").save(tmp_path / f"{i}.png")
+        r = dlia_cli("cnn", "predict", str(tmp_path / f"{i}.png"), cwd=work)
+        assert r.returncode == 0, r.stderr
+        hits += int(r.stdout.split(": ")[1].split()[0]) == int(z["target"][i])
+    assert hits >= 8
+
+
+@needs_data
 def test_resume_continues_exactly(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
@@ -199,3 +215,20 @@ def test_mixing_devices_in_one_op_is_a_clear_error():
     b = dlia.tensor(np.ones(3, np.float32), device="gpu")
     with pytest.raises(dlia.DeviceError, match=r"add: inputs are on different devices \(cpu \(3,\), gpu \(3,\)\)"):
         a + b
+
+
+@needs_data
+def test_divergence_is_one_line_and_writes_no_checkpoint(tmp_path):
+    r = dlia_cli("cnn", "train", "--lr", "1e9", "--epochs", "1", "--data", str(DATA), cwd=tmp_path)
+    assert r.returncode == 2 and "training diverged in epoch 1" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not list((tmp_path / "runs" / "cnn").glob("*.npz")) if (tmp_path / "runs" / "cnn").exists() else True
+
+
+@needs_data
+def test_a_new_run_does_not_mix_with_an_earlier_runs_checkpoints(tmp_path):
+    assert dlia_cli("cnn", "train", "--epochs", "1", "--data", str(DATA), cwd=tmp_path).returncode == 0
+    r = dlia_cli("cnn", "train", "--epochs", "1", "--seed", "7", "--data", str(DATA), cwd=tmp_path)
+    assert r.returncode == 2 and "already holds checkpoints of an earlier run" in r.stderr
+    r = dlia_cli("cnn", "train", "--epochs", "2", "--resume", "--lr", "0.1", "--data", str(DATA), cwd=tmp_path)
+    assert r.returncode == 0 and "ignoring --lr 0.1" in r.stdout

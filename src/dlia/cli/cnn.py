@@ -115,6 +115,9 @@ def train(args: argparse.Namespace) -> int:
         bar = Progress(total=batches, desc=f"epoch {epoch:2d}/{config.epochs}")
         loss = train_epoch(model, opt, x_tr, y_tr, config.batch_size, rng, lambda b: random_shift(b, config.shift, rng),
                            on_batch=lambda _k, value, bar=bar: bar.update(loss=value), device=device)
+        if not numpy.isfinite(loss):  # keep the last good checkpoint rather than writing a broken one
+            bar.clear()
+            raise UserError(f"training diverged in epoch {epoch} (mean loss {loss}); lower --lr (now {config.lr:g})")
         bar.close()
         sched.step()
         test_loss, test_acc = evaluate(model, x_te, y_te, device=device)
@@ -145,12 +148,16 @@ def load_image(path: str) -> numpy.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            gray = numpy.asarray(im.convert("L"), dtype=numpy.float64)
+            rgba = im.convert("RGBA")
+            gray = numpy.asarray(rgba.convert("L"), dtype=numpy.float64)
+            alpha = numpy.asarray(rgba, dtype=numpy.float64)[..., 3]
     except FileNotFoundError:
         raise UserError(f"no such file: {path}") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise UserError(f"cannot read {path} as an image: {e}") from None
-    if gray.mean() > 127:  # dark ink on light paper → ink high
+    if alpha.min() < alpha.max():  # drawn on a transparent background: the opaque pixels are the ink
+        gray = alpha
+    elif gray.mean() > 127:  # dark ink on light paper → ink high
         gray = 255 - gray
     ink = gray > 0.25 * gray.max() if gray.max() > 0 else gray > 0
     if not ink.any():

@@ -67,13 +67,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    import numpy
+
     from dlia.data.paths import DataNotFoundError
     from dlia.io.atomic import OutputError
     from dlia.io.checkpoint import CheckpointError
     from dlia.models.least_squares import DivergenceError
 
     try:
-        return int(args.run(args) or 0)
+        with numpy.errstate(all="ignore"):  # commands report overflow and divergence in their own words, once
+            return int(args.run(args) or 0)
     except (UserError, DataNotFoundError, CheckpointError, DivergenceError, OutputError) as e:
         print(f"dlia {args.command}: error: {e}", file=sys.stderr)
         return 2
