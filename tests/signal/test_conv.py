@@ -185,3 +185,19 @@ def test_integer_and_bool_inputs_and_parse_matrix():
     np.testing.assert_array_equal(parse_matrix("[1 2 3; 4,5,6]"), [[1, 2, 3], [4, 5, 6]])
     with pytest.raises(ValueError, match="different lengths"):
         parse_matrix("1 2; 3")
+
+
+@pytest.mark.parametrize("a, b", [
+    ([[np.inf, 1.0]], [[1.0, 0.0], [0.0, 0.0]]),
+    ([[1.0, 2.0, 3.0], [4.0, np.inf, 6.0], [7.0, 8.0, 9.0]], [[1.0, 0.0], [0.0, 0.0]]),
+    (np.ones((5, 5)), [[1.0, np.nan], [0.0, 0.0]]),
+    ([[1.0, -np.inf], [2.0, 3.0]], np.ones((3, 4))),
+])
+def test_inf_and_nan_stay_where_the_direct_sum_puts_them(a, b):
+    """Octave sums A(m,n)·B(i-m,j-n) over index pairs inside both matrices: an Inf meets the kernel's
+    zeros (NaN) only where they overlap, and entries it never reaches stay finite."""
+    with np.errstate(invalid="ignore"):
+        want = convolve2d(np.asarray(a), np.asarray(b))
+        got = conv2(a, b)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(got[~np.isnan(got)], want[~np.isnan(want)])

@@ -95,20 +95,27 @@ def _fast_len(n: int) -> int:
 def _full_region_direct(x: np.ndarray, y: np.ndarray, r0: int, c0: int, rows: int, cols: int) -> np.ndarray:
     """Rows r0..r0+rows and columns c0..c0+cols of the full convolution, summed directly.
 
-    C[p, q] = Σ_ij y[i, j]·x[p-i, q-j]: one shifted, weighted copy of the zero-padded ``x`` per element
-    of ``y``, so ``y`` should be the smaller operand (convolution is commutative).
+    C[p, q] = Σ_ij y[i, j]·x[p-i, q-j] over the index pairs inside both operands, as Octave sums: one
+    shifted, weighted copy of ``x`` per element of ``y``, added only where it lands (no products with
+    padding, so an Inf or NaN stays where the true sum puts it). ``y`` should be the smaller operand
+    (convolution is commutative).
     """
     my, ny = y.shape
-    xp = np.pad(x, ((my - 1, my - 1), (ny - 1, ny - 1)))
+    mx, nx = x.shape
     dtype = np.result_type(x, y)
     out = np.zeros((rows, cols), dtype=dtype)
     tmp = np.empty_like(out)
     for i in range(my):
-        r = r0 - i + my - 1
+        p0, p1 = max(r0, i), min(r0 + rows, i + mx)
+        if p0 >= p1:
+            continue
         for j in range(ny):
-            c = c0 - j + ny - 1
-            np.multiply(xp[r:r + rows, c:c + cols], y[i, j], out=tmp)
-            out += tmp
+            q0, q1 = max(c0, j), min(c0 + cols, j + nx)
+            if q0 >= q1:
+                continue
+            part = tmp[:p1 - p0, :q1 - q0]
+            np.multiply(x[p0 - i:p1 - i, q0 - j:q1 - j], y[i, j], out=part)
+            out[p0 - r0:p1 - r0, q0 - c0:q1 - c0] += part
     return out
 
 
