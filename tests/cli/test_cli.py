@@ -1,5 +1,6 @@
 """The ``dlia`` command: version, help, the demo, and one-line errors with exit status 2."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,13 @@ def test_every_command_takes_a_seed():
     assert len(found) >= 10
     for path, parser in found:
         assert "--seed" in parser._option_string_actions, " ".join(path)
+
+
+@pytest.mark.skipif(not (DATA / "digits.npz").is_file(), reason="shared digits data not present")
+def test_demo_without_out_leaves_no_folder_behind(tmp_path):
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "dlia.cli.main", "demo", "--epochs", "1", "--data", str(DATA)],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "a temporary folder, removed now" in r.stdout
+    assert not list(tmp_path.iterdir())
