@@ -56,19 +56,12 @@ def digits_file(data: str | None, timeout: float = 10.0) -> tuple[str | None, st
     """``(path of digits.npz, "")`` from ``--data``, the data folders, or a download into the cache
     (announced first; ``timeout`` seconds per source), or ``(None, why not)`` when it is nowhere and
     cannot be downloaded. A ``--data`` path that does not exist raises DataNotFoundError."""
-    from dlia.data import DataNotFoundError, find_data_file
-    from dlia.data.download import DownloadError, fetch, offline
+    from dlia.data import DataNotFoundError
+    from dlia.data.digits import find_digits
 
     try:
-        return str(find_data_file("digits.npz", data)), ""
+        return str(find_digits(data, download=True, timeout=timeout, announce=lambda m: print(m, flush=True))), ""
     except DataNotFoundError as e:
         if data is not None:
             raise
-        if offline():
-            return None, f"{e} (downloads are off: DLIA_OFFLINE is set)"
-        print("digits.npz is not here yet: downloading it (45 kB) into the cache; 'dlia data list' shows where",
-              flush=True)
-        try:
-            return str(fetch("digits", timeout=timeout)), ""
-        except DownloadError as d:
-            return None, f"{e}; downloading failed: {d}"
+        return None, str(e)

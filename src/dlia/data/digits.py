@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy
 
@@ -14,6 +16,30 @@ def _cache():
     from dlia.data.download import cache_dir
 
     return cache_dir()
+
+
+def find_digits(path: str | os.PathLike[str] | None = None, download: bool = False, timeout: float = 30.0,
+                announce: Callable[[str], None] | None = None) -> Path:
+    """Where ``digits.npz`` is: ``path`` (a file or its folder), else the data folders, else — with
+    ``download`` — the cache after fetching it there (``announce`` is told first).
+
+    Raises:
+        DataNotFoundError: it is nowhere (and downloading was not asked for, or failed: the message
+            says why).
+    """
+    try:
+        return find_data_file("digits.npz", path)
+    except DataNotFoundError as e:
+        if path is not None or not download:
+            raise
+        from dlia.data.download import DownloadError, fetch, offline
+
+        if announce is not None and not offline():
+            announce("digits.npz is not here yet: downloading it (45 kB) into the cache; 'dlia data list' shows where")
+        try:
+            return fetch("digits", timeout=timeout)
+        except DownloadError as d:
+            raise DataNotFoundError(f"{e}; downloading failed: {d}") from None
 
 
 def load_digits(path: str | os.PathLike[str] | None = None, download: bool = False) -> tuple[numpy.ndarray, numpy.ndarray]:
@@ -31,17 +57,7 @@ def load_digits(path: str | os.PathLike[str] | None = None, download: bool = Fal
         DataNotFoundError: no such file (and no download asked for, or it failed: the message
             says why). ValueError: the file is not a valid digits archive.
     """
-    try:
-        p = find_data_file("digits.npz", path)
-    except DataNotFoundError as e:
-        if path is not None or not download:
-            raise
-        from dlia.data.download import DownloadError, fetch
-
-        try:
-            p = fetch("digits")
-        except DownloadError as d:
-            raise DataNotFoundError(f"{e}; downloading failed: {d}") from None
+    p = find_digits(path, download)
     try:
         with numpy.load(p, allow_pickle=False) as z:
             images, target = z["images"], z["target"]
