@@ -73,16 +73,13 @@ def xor_demo(seed: int) -> None:
 
 def digits_demo(args: argparse.Namespace) -> None:
     _section("3. An MLP on handwritten digits (64-128-10)")
-    from dlia.data import DataLoader, TensorDataset, load_digits, train_test_split
+    from dlia.data import DataLoader, TensorDataset, train_test_split
     from dlia.io import load_checkpoint, save_checkpoint
 
     if args.digits is None:
         print(f"skipped: {args.digits_missing}")
         return
-    try:
-        images, labels = load_digits(args.digits)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    images, labels = args.digits
     x = images.reshape(len(images), -1)
     x_tr, x_te, y_tr, y_te = train_test_split(x, labels, test_fraction=0.2, seed=0)
     gen = dlia.Generator(args.seed)
@@ -125,16 +122,12 @@ def conv_demo(args: argparse.Namespace) -> None:
     for shape in ("full", "same", "valid"):
         print(f"conv2(A, B, '{shape}') = {conv2(a, b, shape).astype(int).tolist()}")
     print(f"xcorr2(A, B) = {xcorr2(a, b).astype(int).tolist()}")
-    from dlia.data import load_digits, train_test_split
+    from dlia.data import train_test_split
 
     if args.digits is None:
         print(f"CNN skipped: {args.digits_missing}")
         return
-    try:
-        images, labels = load_digits(args.digits)
-    except ValueError as e:
-        print(f"CNN skipped: {e}")
-        return
+    images, labels = args.digits
     from dlia.models.cnn import CNNConfig, DigitsCNN, evaluate, random_shift, train_epoch
 
     x_tr, x_te, y_tr, y_te = train_test_split(images[:, None], labels, test_fraction=0.2, seed=0)
@@ -186,6 +179,19 @@ def graph_demo(args: argparse.Namespace) -> None:
           f"compiled {compiled.item():.6f} = eager {eager.item():.6f}")
 
 
+def _digits(data: str | None) -> tuple[tuple[numpy.ndarray, numpy.ndarray] | None, str]:
+    """The digits (images, labels) for sections 3 and 4, loaded once, or (None, why they are missing)."""
+    from dlia.data import load_digits
+
+    path, missing = digits_file(data)
+    if path is None:
+        return None, missing
+    try:
+        return load_digits(path), ""
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
@@ -193,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"dlia {dlia.__version__} demo (seed {args.seed})")
     neuron_demo()
     xor_demo(args.seed)
-    args.digits, args.digits_missing = digits_file(args.data)
+    args.digits, args.digits_missing = _digits(args.data)
     digits_demo(args)
     conv_demo(args)
     graph_demo(args)
