@@ -6,6 +6,8 @@ bias — the work of one training step of one conv layer. Gradients are reset to
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy
 
 from benchmarks.harness import Config, Metric, Target, calibrate, interleave, metrics_from, seconds_per_call
@@ -22,25 +24,33 @@ def conv_arrays(shape: tuple[int, ...], out_ch: int) -> list[numpy.ndarray]:
             rng.standard_normal(out_ch).astype(numpy.float32)]
 
 
-def run(cfg: Config) -> list[Metric]:
+def conv_steps(shape: tuple[int, ...], out_ch: int, device: str = "cpu", torch_device: str = "cpu") -> tuple[Any, Any]:
+    """One forward+backward step of the conv on ``shape`` for dlia and for torch, on the given devices."""
     import torch
 
     import dlia
 
+    arrays = conv_arrays(shape, out_ch)
+    x, w, b = (dlia.tensor(a, requires_grad=True, device=device) for a in arrays)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True, device=torch_device) for a in arrays)
+
+    def ours_step() -> None:
+        x.grad = w.grad = b.grad = None
+        dlia.conv2d(x, w, b, padding=1).sum().backward()
+
+    def torch_step() -> None:
+        tx.grad = tw.grad = tb.grad = None
+        torch.nn.functional.conv2d(tx, tw, tb, padding=1).sum().backward()
+
+    return ours_step, torch_step
+
+
+def run(cfg: Config) -> list[Metric]:
+
+
     rows: list[Metric] = []
     for (shape, out_ch), target in zip(SHAPES, (Target("ratio", ">=", 1.0), Target("ratio", ">=", 1.0), None)):
-        arrays = conv_arrays(shape, out_ch)
-        x, w, b = (dlia.tensor(a, requires_grad=True) for a in arrays)
-        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in arrays)
-
-        def ours_step(x=x, w=w, b=b) -> None:
-            x.grad = w.grad = b.grad = None
-            dlia.conv2d(x, w, b, padding=1).sum().backward()
-
-        def torch_step(tx=tx, tw=tw, tb=tb) -> None:
-            tx.grad = tw.grad = tb.grad = None
-            torch.nn.functional.conv2d(tx, tw, tb, padding=1).sum().backward()
-
+        ours_step, torch_step = conv_steps(shape, out_ch)
         n_ours, n_torch = calibrate(ours_step, cfg.min_time), calibrate(torch_step, cfg.min_time)
 
         def measure(step, n):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy
 
-from benchmarks.bench_conv import SHAPES, conv_arrays
+from benchmarks.bench_conv import SHAPES, conv_steps
 from benchmarks.harness import Config, Metric, calibrate, interleave, metrics_from, seconds_per_call
 
 NAME = "gpu"
@@ -53,18 +53,7 @@ def run(cfg: Config) -> list[Metric]:
             rows.append(m)
 
     for shape, out_ch in SHAPES:
-        arrays = conv_arrays(shape, out_ch)
-        x, w, b = (dlia.tensor(a, requires_grad=True, device="gpu") for a in arrays)
-        tx, tw, tb = (torch.tensor(a, requires_grad=True, device="cuda") for a in arrays)
-
-        def ours_conv(x=x, w=w, b=b) -> None:
-            x.grad = w.grad = b.grad = None
-            dlia.conv2d(x, w, b, padding=1).sum().backward()
-
-        def torch_conv(tx=tx, tw=tw, tb=tb) -> None:
-            tx.grad = tw.grad = tb.grad = None
-            torch.nn.functional.conv2d(tx, tw, tb, padding=1).sum().backward()
-
+        ours_conv, torch_conv = conv_steps(shape, out_ch, "gpu", "cuda")
         timed(f"conv {shape}->{out_ch}ch", ours_conv, torch_conv, {"shape": list(shape), "out_channels": out_ch})
 
     from benchmarks.bench_cnn import _models
