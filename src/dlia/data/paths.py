@@ -37,10 +37,8 @@ def find_data_file(name: str, path: str | os.PathLike[str] | None = None) -> Pat
         if p.is_file():
             return p
         tried.append(str(p))
+    from dlia.data.download import DATASETS
+
+    known = next((d.name for d in DATASETS.values() if d.filename == name), None)
     raise DataNotFoundError(f"{name} not found (looked in: {', '.join(tried)}); pass its path with --data"
-                            + (f" or download it with 'dlia data get {_DATASET_OF[name]}'" if name in _DATASET_OF else ""))
-
-
-#: file name → the ``dlia data get`` name that downloads it
-_DATASET_OF = {"digits.npz": "digits", "tinyshakespeare.txt": "tinyshakespeare", "questions-words.txt": "questions-words",
-               "wordsim353.tsv": "wordsim353", "simlex999.txt": "simlex999"}
+                            + (f" or download it with 'dlia data get {known}'" if known else ""))
