@@ -84,7 +84,7 @@ def test_filter_sharpen_rgba_keeps_alpha(png, tmp_path):
 def test_filter_blur_is_normalised_and_side_by_side(png, tmp_path):
     path, pixels = png
     out = tmp_path / "pair.png"
-    r = dlia("filter", str(path), "--kernel", "blur", "--border", "wrap", "--side-by-side", "-o", str(out))
+    r = dlia("filter", str(path), "--kernel", "Blur", "--border", "wrap", "--side-by-side", "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert "divisor 9, offset 0, border wrap" in r.stdout
     with Image.open(out) as im:
@@ -129,6 +129,7 @@ def test_filter_alpha_options(png, tmp_path):
     (["in.png", "--kernel", "1,2;3"], "kernel: rows have different lengths"),
     (["in.png", "--kernel", "1,0;0,0"], "odd numbers of rows and columns"),
     (["in.png", "--kernel", "@nokernel.txt"], "no such kernel file: nokernel.txt"),
+    (["in.png", "--kernel", "sharpn"], "no kernel named 'sharpn'; the names are edge_enhance, edge_detect, blur, sharpen"),
     (["in.png", "--kernel", "blur", "--divisor", "0"], "--divisor must not be 0"),
     (["in.png", "--kernel", "blur", "--normalise", "--divisor", "3"], "--normalise sets the divisor"),
     (["in.png", "--kernel", "blur", "--border", "mirror"], "invalid choice: 'mirror'"),

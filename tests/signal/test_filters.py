@@ -204,6 +204,14 @@ def test_parse_and_load_kernels(tmp_path):
     assert load_kernel("blur")[1] is True
 
 
+def test_kernel_names_as_users_type_them():
+    for spelling in ("edge-detect", "Edge_Detect", "edge detect"):
+        np.testing.assert_array_equal(load_kernel(spelling)[0], KERNELS["edge_detect"])
+    assert load_kernel("BLUR")[1] is True
+    with pytest.raises(ValueError, match=r"no kernel named 'sharpn'; the names are edge_enhance, edge_detect, blur, sharpen"):
+        load_kernel("sharpn")
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "no numbers"),
     ("1,2;3", "different lengths"),

@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
     out = Image.fromarray(result)  # L, LA, RGB or RGBA from the array's shape
     try:
         with atomic_write(args.output, "wb") as f:
-            out.save(f, format=fmt)
+            # zlib level 1: a 4000×3000 photo saves in ~1.5 s instead of 3-5 s, for files ~5-15 % larger
+            out.save(f, format=fmt, **({"compress_level": 1} if fmt == "PNG" else {}))
     except (OSError, ValueError, KeyError) as e:
         hint = "; use .png to keep the alpha channel" if "RGBA" in str(e) or " LA " in f" {e} " else ""
         raise UserError(f"cannot write {args.output} as {fmt}: {getattr(e, 'strerror', None) or e}{hint}") from None

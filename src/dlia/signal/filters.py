@@ -98,11 +98,15 @@ def load_kernel(spec: str) -> tuple[np.ndarray, bool]:
         ValueError: unreadable or malformed kernel text (see :func:`parse_kernel`).
         OSError: the ``@file`` cannot be read.
     """
-    if spec in KERNELS:
-        return KERNELS[spec].copy(), spec in NORMALISED
+    name = spec.strip().lower().replace("-", "_").replace(" ", "_")
+    if name in KERNELS:  # "edge-detect" and "Edge detect" name the same kernel as "edge_detect"
+        return KERNELS[name].copy(), name in NORMALISED
     if spec.startswith("@"):
         text = Path(spec[1:]).read_text(encoding="utf-8")
         return parse_kernel(text), False
+    if name.replace("_", "").isalpha():  # a word, not a matrix: a misspelt name
+        raise ValueError(f"kernel: no kernel named {spec!r}; the names are {', '.join(KERNELS)} "
+                         f"(or give a matrix such as \"0,-1,0;-1,5,-1;0,-1,0\", or @FILE)")
     return parse_kernel(spec), False
 
 
