@@ -90,6 +90,21 @@ def test_predict_reads_a_users_image(trained, tmp_path):
 
 
 @needs_data
+def test_predict_checkpoint_may_name_the_run_folder(trained, tmp_path):
+    work, _ = trained
+    z = np.load(DATA / "digits.npz")
+    Image.fromarray((255 - 255 * np.kron(z["images"][1700] / 16.0, np.ones((9, 9)))).astype(np.uint8)).save(
+        tmp_path / "d.png")
+    by_default = dlia_cli("cnn", "predict", str(tmp_path / "d.png"), cwd=work)
+    by_folder = dlia_cli("cnn", "predict", str(tmp_path / "d.png"), "--checkpoint", str(work / "runs" / "cnn"),
+                         cwd=tmp_path)
+    assert by_folder.returncode == 0, by_folder.stderr
+    assert by_folder.stdout == by_default.stdout  # the latest checkpoint of the folder, as --out does
+    empty = dlia_cli("cnn", "predict", str(tmp_path / "d.png"), "--checkpoint", str(tmp_path), cwd=tmp_path)
+    assert empty.returncode == 2 and f"no checkpoint found in {tmp_path}" in empty.stderr
+
+
+@needs_data
 def test_predict_reads_ink_on_a_transparent_background(trained, tmp_path):
     work, _ = trained
     z = np.load(DATA / "digits.npz")

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     pr = cmds.add_parser("predict", help="classify an image file (any size; resized and centred to 8x8)")
     pr.add_argument("image", help="a PNG/JPEG/... image of one digit")
-    pr.add_argument("--checkpoint", help="checkpoint file (default: the latest in --out)")
+    pr.add_argument("--checkpoint", help="checkpoint file, or a folder to take the latest from (default: the latest in --out)")
     pr.add_argument("--out", default="runs/cnn", help="folder searched for the latest checkpoint")
     pr.set_defaults(run=predict)
 
@@ -178,9 +178,10 @@ def predict(args: argparse.Namespace) -> int:
     from dlia.io.checkpoint import _read
     from dlia.models.cnn import CNNConfig, DigitsCNN
 
-    path = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(args.out, "cnn")
+    folder = args.checkpoint if args.checkpoint and Path(args.checkpoint).is_dir() else args.out
+    path = Path(args.checkpoint) if args.checkpoint and folder != args.checkpoint else latest_checkpoint(folder, "cnn")
     if path is None:
-        raise UserError(f"no checkpoint found in {args.out}; run 'dlia cnn train' first or pass --checkpoint")
+        raise UserError(f"no checkpoint found in {folder}; run 'dlia cnn train' first or pass --checkpoint")
     image = load_image(args.image)
     meta, _ = _read(path)
     try:
