@@ -45,7 +45,30 @@ def test_conv2_xcorr_scales_and_empty_valid():
     assert answer(r.stdout) == ["   2  -4", "  -6  -8"]
 
 
+def test_conv2_takes_a_and_b_in_order_as_octave_does():
+    r = dlia("conv2", "1 2 3;4 5 6;7 8 9", "1 0;0 0", "--shape", "same")
+    assert r.returncode == 0, r.stderr
+    assert answer(r.stdout) == ["   5   6   0", "   8   9   0", "   0   0   0"]
+    r = dlia("conv2", "--", "-1,2;3,4", "-2")  # after --, a leading minus sign is a matrix, not an option
+    assert answer(r.stdout) == ["   2  -4", "  -6  -8"]
+    r = dlia("conv2", "--xcorr", "1,2;3,4")  # A alone: the autocorrelation
+    assert answer(r.stdout) == ["    4   11    6", "   14   30   14", "    6   11    4"]
+
+
+def test_output_into_a_closed_pipe_stops_quietly():
+    """`dlia conv2 | head -1`: no BrokenPipeError traceback, exit status 141 as for SIGPIPE."""
+    p = subprocess.Popen([sys.executable, "-m", "dlia.cli.main", "conv2", "--a", ";".join(["1 2 3"] * 3000)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
 @pytest.mark.parametrize("args, message", [
+    (["conv2", "1 2", "--a", "3"], "A is given twice (as an argument and as --a); keep one"),
+    (["conv2", "1 2", "1,x"], "B: matrix: 'x' is not a number"),
     (["conv2", "--a", "1,2;3"], "--a: matrix: rows have different lengths"),
     (["conv2", "--b", "1,x"], "--b: matrix: 'x' is not a number"),
     (["conv2", "--xcorr", "--shape", "same"], "--shape is conv2's"),

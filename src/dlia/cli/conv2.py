@@ -20,8 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="True 2-D convolution (the kernel is flipped) with Octave's 'full', 'same' and "
                                    "'valid' shapes, or the 2-D cross-correlation xcorr2 (no flip), printed as "
                                    "Octave prints matrices. Matrices are written as in Octave: rows separated by ';', "
-                                   "entries by ',' or spaces. Start a matrix with a minus sign as --a='-1,2;3,4'.")
-    p.add_argument("--a", metavar="MATRIX", default=LECTURE_A,
+                                   "entries by ',' or spaces. Give A and B in order (dlia conv2 \"1 2;3 4\" \"1 0;0 0\") "
+                                   "or as --a/--b; a matrix that starts with a minus sign goes after -- "
+                                   "(dlia conv2 -- \"-1,2;3,4\" \"1 1\") or as --a='-1,2;3,4'.")
+    p.add_argument("A", nargs="?", default=None, help="the input \"image\" A (or --a)")
+    p.add_argument("B", nargs="?", default=None, help="the kernel B (or --b)")
+    p.add_argument("--a", metavar="MATRIX", default=None,
                    help=f"the input \"image\" A (default: the lecture's \"{LECTURE_A}\")")
     p.add_argument("--b", metavar="MATRIX", default=None,
                    help=f"the kernel B (default: the lecture's \"{LECTURE_B}\"; with --xcorr, default A itself: "
@@ -99,19 +103,28 @@ def _special(v: float) -> str:
     return "NaN" if math.isnan(v) else ("Inf" if v > 0 else "-Inf")
 
 
+def _one_of(positional: str | None, option: str | None, name: str) -> tuple[str | None, str]:
+    """The matrix text given as the argument or as the option, and how to name it in errors."""
+    if positional is not None and option is not None:
+        raise UserError(f"{name} is given twice (as an argument and as --{name.lower()}); keep one")
+    return (positional, name) if positional is not None else (option, f"--{name.lower()}")
+
+
 def run(args: argparse.Namespace) -> int:
-    a = _matrix(args.a, "--a")
+    a_text, a_name = _one_of(args.A, args.a, "A")
+    b_text, b_name = _one_of(args.B, args.b, "B")
+    a = _matrix(a_text if a_text is not None else LECTURE_A, a_name)
     if args.xcorr:
         if args.shape is not None:
             raise UserError("--shape is conv2's; xcorr2 always returns the full correlation (drop --shape)")
-        b = None if args.b is None else _matrix(args.b, "--b")
+        b = None if b_text is None else _matrix(b_text, b_name)
         scale = args.scale or "none"
         c = xcorr2(a, b, scale)
         call = f"xcorr2 (A{'' if b is None else ', B'}{'' if scale == 'none' else f', {scale!r}'})"
     else:
         if args.scale is not None:
             raise UserError("--scale applies to --xcorr only")
-        b = _matrix(args.b if args.b is not None else LECTURE_B, "--b")
+        b = _matrix(b_text if b_text is not None else LECTURE_B, b_name)
         shape = args.shape or "full"
         c = conv2(a, b, shape)
         call = f"conv2 (A, B, {shape!r})"
