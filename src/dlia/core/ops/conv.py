@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy
 
+from dlia.backend import native
 from dlia.core.function import Function, shape_error
 from dlia.core.tensor import Tensor
 
@@ -135,9 +136,12 @@ class Conv2d(Function):
         if oh <= 0 or ow <= 0:
             raise shape_error("conv2d", f"kernel {kh}×{kw} (dilation {dilation}) is larger than the padded input",
                               x.shape, w.shape)
-        out, self.cols, self.layout = _conv(xp, x, w, stride, padding, dilation, groups, oh, ow)
         self.w = w
         self.geom = (x.shape, stride, padding, dilation, groups, oh, ow)
+        if native.applies(x, w, stride, padding, dilation, groups, ow):  # compiled direct convolution
+            self.x, self.cols = x, None
+            return native.forward(x, w, b, padding, oh, ow)
+        out, self.cols, self.layout = _conv(xp, x, w, stride, padding, dilation, groups, oh, ow)
         if b is not None:
             out += b.reshape(1, o, 1, 1)
         return out
@@ -160,6 +164,9 @@ class Conv2d(Function):
         o, cg, kh, kw = w.shape
         gx = gw = gb = None
         needs = self.needs
+        if self.cols is None:  # the forward ran on the compiled kernels
+            return native.backward(g.astype(numpy.float32, copy=False), self.x, w, padding,
+                                   (needs[0], needs[1], len(needs) > 2 and needs[2]))
         gl = self._g_layout(g, n, oh, ow)
         if needs[1]:  # ∂L/∂W = g · im2col(x)ᵀ, computed as (im2col(x) · gᵀ)ᵀ: OpenBLAS is faster that way
             gwt = self.cols @ gl.reshape(groups, o // groups, -1).transpose(0, 2, 1)

@@ -1,0 +1,170 @@
+"""Compiled direct-convolution kernels (``_native.c``), when the install could build them.
+
+``pip install`` compiles ``dlia/backend/_native.c`` with the machine's C compiler into a small
+extension module; where there is no compiler the build skips it and conv2d keeps its NumPy path
+(im2col + OpenBLAS), which computes the same values up to rounding. The kernels are called through
+ctypes, which releases the GIL during each call, so one call runs on every core at once, the
+threads taking images from a shared counter.
+
+They serve float32 convolutions on the CPU with stride 1, dilation 1, one group, padding narrower
+than the kernel and inputs and outputs at least 16 pixels wide (narrower ones, like the 8×8
+digits, are faster on the NumPy path). ``use(False)`` turns them off, for comparisons and tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy
+
+
+class _Geometry(ctypes.Structure):
+    """``conv_geom`` of _native.c."""
+
+    _fields_ = [(name, ctypes.c_int) for name in ("N", "C", "H", "W", "K", "kh", "kw", "pt", "pl", "OH", "OW")] + [
+        ("xs", ctypes.c_long * 4), ("gs", ctypes.c_long * 4)]
+
+
+def _load() -> ctypes.CDLL | None:
+    spec = importlib.util.find_spec("dlia.backend._native")
+    if spec is None or not spec.origin or spec.origin.endswith(".py"):
+        return None
+    try:
+        lib = ctypes.CDLL(spec.origin)
+        fwd, bwd = lib.dlia_conv_fwd, lib.dlia_conv_bwd
+    except (OSError, AttributeError):  # not loadable here, or built from another version of the source
+        return None
+    ptr = ctypes.c_void_p
+    fwd.argtypes = [ctypes.POINTER(_Geometry)] + [ptr] * 5
+    bwd.argtypes = [ctypes.POINTER(_Geometry)] + [ptr] * 7
+    fwd.restype = bwd.restype = ctypes.c_int
+    return lib
+
+
+_LIB = _load()
+#: whether the compiled kernels were built and could be loaded
+available = _LIB is not None
+_enabled = True
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def use(flag: bool) -> Iterator[None]:
+    """Within the block, conv2d uses the compiled kernels (True, where available) or not (False)."""
+    global _enabled
+    before, _enabled = _enabled, bool(flag)
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _on_every_core(fn: Callable[[int], int], images: int) -> int:
+    """Run ``fn(thread)`` on ``min(cores, images)`` threads at once; returns how many ran."""
+    global _pool
+    n = min(_cores(), images)
+    if n <= 1 or threading.current_thread().name.startswith("dlia-native"):
+        _check(fn(0))
+        return 1
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < n - 1:
+            _pool = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="dlia-native")
+        pool = _pool
+    futures = [pool.submit(fn, i) for i in range(1, n)]
+    try:
+        first = fn(0)
+    finally:  # wait for every thread, also on error, so that none writes into a dropped array
+        for f in futures:
+            f.exception()
+    for code in [first] + [f.result() for f in futures]:
+        _check(code)
+    return n
+
+
+def _check(code: int) -> None:
+    if code != 0:
+        raise MemoryError("conv2d: the compiled kernel could not allocate its work buffer")
+
+
+def applies(x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, ...], dilation: tuple[int, int],
+            groups: int, ow: int) -> bool:
+    """Whether conv2d(x, w) with these settings runs on the compiled kernels."""
+    if not (available and _enabled) or type(x) is not numpy.ndarray or type(w) is not numpy.ndarray:
+        return False
+    kh, kw = w.shape[2:]
+    pt, pb, pl, pr = padding
+    return (x.dtype == numpy.float32 and w.dtype == numpy.float32 and stride == (1, 1) and dilation == (1, 1)
+            and groups == 1 and max(pt, pb) < kh and max(pl, pr) < kw and ow >= 16 and x.shape[3] >= 16)
+
+
+def _round16(n: int) -> int:
+    return -(-n // 16) * 16
+
+
+def _geometry(x: Any, w: Any, padding: tuple[int, ...], oh: int, ow: int, g: Any = None) -> _Geometry:
+    n, c, h, wd = x.shape
+    k, _, kh, kw = w.shape
+    geo = _Geometry(n, c, h, wd, k, kh, kw, padding[0], padding[2], oh, ow)
+    geo.xs[:] = [s // x.itemsize for s in x.strides]
+    if g is not None:
+        geo.gs[:] = [s // g.itemsize for s in g.strides]  # views and broadcasts work as they are
+    return geo
+
+
+def _valid(a: Any, width: int) -> Any:
+    return a if a.shape[3] == width else numpy.ascontiguousarray(a[..., :width])
+
+
+def forward(x: Any, w: Any, b: Any, padding: tuple[int, ...], oh: int, ow: int) -> Any:
+    """conv2d's output (N, K, OH, OW)."""
+    n, k = x.shape[0], w.shape[0]
+    geo = _geometry(x, w, padding, oh, ow)
+    wt = numpy.ascontiguousarray(w.transpose(1, 2, 3, 0))
+    bias = None if b is None else numpy.ascontiguousarray(b, dtype=numpy.float32)
+    out = numpy.empty((n, k, oh, _round16(ow)), dtype=numpy.float32)
+    counter = ctypes.c_int(0)
+    _on_every_core(lambda _: _LIB.dlia_conv_fwd(ctypes.byref(geo), x.ctypes.data, wt.ctypes.data,
+                                                None if bias is None else bias.ctypes.data, out.ctypes.data,
+                                                ctypes.addressof(counter)), n)
+    return _valid(out, ow)
+
+
+def backward(g: Any, x: Any, w: Any, padding: tuple[int, ...], want: tuple[bool, bool, bool]) -> tuple[Any, Any, Any]:
+    """The gradients of conv2d with respect to the input, the weight and the bias, each one only
+    where ``want`` says so (else None), from the output gradient g (N, K, OH, OW)."""
+    n, c, h, wd = x.shape
+    k, _, kh, kw = w.shape
+    oh, ow = g.shape[2:]
+    geo = _geometry(x, w, padding, oh, ow, g)
+    parts = min(_cores(), n)
+    gx = numpy.empty((n, c, h, _round16(wd)), dtype=numpy.float32) if want[0] else None
+    wtf = numpy.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 2, 3, 1)) if want[0] else None  # (K, kh, kw, C)
+    gwt = numpy.zeros((parts, c, kh, kw, _round16(k)), dtype=numpy.float32) if want[1] else None  # one per thread
+    bsum = numpy.zeros((parts, k), dtype=numpy.float64) if want[2] else None
+    counter = ctypes.c_int(0)
+
+    def run(part: int) -> int:
+        return _LIB.dlia_conv_bwd(ctypes.byref(geo), x.ctypes.data, g.ctypes.data,
+                                  None if wtf is None else wtf.ctypes.data, None if gx is None else gx.ctypes.data,
+                                  None if gwt is None else gwt[part].ctypes.data,
+                                  None if bsum is None else bsum[part].ctypes.data, ctypes.addressof(counter))
+
+    used = _on_every_core(run, n)
+    gw = None if gwt is None else numpy.ascontiguousarray(gwt[:used].sum(axis=0)[..., :k].transpose(3, 0, 1, 2))
+    gb = None if bsum is None else bsum[:used].sum(axis=0).astype(numpy.float32)
+    return None if gx is None else _valid(gx, wd), gw, gb
