@@ -41,6 +41,33 @@ HELPER v16 ld(const float *p) { v16 v; memcpy(&v, p, sizeof v); return v; }
 HELPER void st(float *p, v16 v) { memcpy(p, &v, sizeof v); }
 HELPER v16 splat(float s) { return (v16){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
 
+typedef int v16i __attribute__((vector_size(64)));
+
+/* Rows i and i + h exchange their h-wide blocks: after the steps h = 8, 4, 2, 1 the 16 rows hold
+ * the columns (a butterfly transpose; each step is one two-register permute per row). */
+#define TRANSPOSE_STEP(r, h, lo, hi)                                                               \
+    for (int i = 0; i < 16; i++)                                                                   \
+        if (!(i & (h))) {                                                                          \
+            const v16 a = r[i], b = r[i + (h)];                                                    \
+            r[i] = __builtin_shuffle(a, b, lo);                                                    \
+            r[i + (h)] = __builtin_shuffle(a, b, hi);                                              \
+        }
+
+HELPER void transpose16(v16 r[16]) {
+    const v16i lo8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    const v16i hi8 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+    const v16i lo4 = {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
+    const v16i hi4 = {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
+    const v16i lo2 = {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
+    const v16i hi2 = {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
+    const v16i lo1 = {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
+    const v16i hi1 = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
+    TRANSPOSE_STEP(r, 8, lo8, hi8)
+    TRANSPOSE_STEP(r, 4, lo4, hi4)
+    TRANSPOSE_STEP(r, 2, lo2, hi2)
+    TRANSPOSE_STEP(r, 1, lo1, hi1)
+}
+
 static float *alloc_floats(size_t n) {
     /* 64-byte aligned rows make the unshifted vector loads whole cache lines */
     return aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
@@ -60,7 +87,10 @@ HELPER void pad_image(const float *src, long sc, long sh, long sw, int C, int H,
             memset(dr, 0, sizeof(float) * left);
             if (sw == 1)
                 memcpy(dr + left, sr, sizeof(float) * W);
-            else
+            else if (sw == 0) { /* a broadcast row: one value */
+                const float v = sr[0];
+                for (int x = 0; x < W; x++) dr[left + x] = v;
+            } else
                 for (int x = 0; x < W; x++) dr[left + x] = sr[x * sw];
             memset(dr + left + W, 0, sizeof(float) * (Wp - left - W));
         }
@@ -200,41 +230,86 @@ CLONES int dlia_conv_fwd(const conv_geom *p, const float *x, const float *wt, co
  * and the output gradient g:
  *   gx  (N, C, H, W16) the input gradient (W16 = W rounded up to 16), when not NULL: the forward
  *       kernel on g zero-padded by (kh - 1 - pt, kw - 1 - pl), with wtf = w flipped as (K, kh, kw, C);
- *   gwt (C, kh, kw, Kp) += the weight gradient, Kp = K rounded up to 16, when not NULL;
- *   bsum (K) += the bias gradient, when not NULL.
- * gwt and bsum belong to the calling thread; the caller adds the threads' up. */
+ *   gwt_all (chunks, C, kh, kw, Kp) += the weight gradient of each chunk of `chunk` images,
+ *       Kp = K rounded up to 16, when not NULL;
+ *   bsum_all (chunks, K) += the bias gradient of each chunk, when not NULL.
+ * The threads take chunks, not images, from *next: the caller adds the chunks' sums up in chunk
+ * order, so the result does not depend on which thread took which chunk. */
 CLONES int dlia_conv_bwd(const conv_geom *p, const float *x, const float *g, const float *wtf, float *gx,
-                         float *gwt, double *bsum, int *next) {
+                         float *gwt_all, double *bsum_all, int chunk, int *next) {
     const int C = p->C, K = p->K, kh = p->kh, kw = p->kw, OH = p->OH, OW = p->OW, taps = kh * kw;
     const int Kp = round16(K), W16 = round16(p->W);
     const int Hg = p->H + kh - 1, Wg = fwd_width(W16, kw); /* g padded for the input gradient */
     const int Hp = OH + kh - 1, Wp = OW + kw - 1;         /* x padded for the weight gradient */
     const long *gs = p->gs;
+    const int want_w = gwt_all != NULL, want_t = gwt_all || bsum_all;
     float *padg = gx ? alloc_floats((size_t)K * Hg * Wg) : NULL;
-    float *pad = gwt ? alloc_floats((size_t)C * Hp * Wp) : NULL;
-    float *gt = (gwt || bsum) ? alloc_floats((size_t)OH * OW * Kp) : NULL;
-    if ((gx && !padg) || (gwt && !pad) || ((gwt || bsum) && !gt)) {
+    float *pad = want_w ? alloc_floats((size_t)C * Hp * Wp) : NULL;
+    float *gt = want_t ? alloc_floats((size_t)OH * OW * Kp) : NULL;
+    if ((gx && !padg) || (want_w && !pad) || (want_t && !gt)) {
         free(padg);
         free(pad);
         free(gt);
         return -1;
     }
-    for (int n = next_image(next); n < p->N; n = next_image(next)) {
+    for (int ch = next_image(next); ch * chunk < p->N; ch = next_image(next)) {
+      /* this chunk's own sums: added up in chunk order by the caller, whichever thread took it */
+      float *gwt = gwt_all ? gwt_all + (size_t)ch * C * taps * Kp : NULL;
+      double *bsum = bsum_all ? bsum_all + (size_t)ch * K : NULL;
+      const int n_end = (ch + 1) * chunk < p->N ? (ch + 1) * chunk : p->N;
+      for (int n = ch * chunk; n < n_end; n++) {
         if (gx) {
             pad_image(g + n * gs[0], gs[1], gs[2], gs[3], K, OH, OW, padg, Hg, Wg, kh - 1 - p->pt, kw - 1 - p->pl);
             fwd_image(padg, K, Hg, Wg, wtf, NULL, C, kh, kw, gx + (size_t)n * C * p->H * W16, p->H, W16);
         }
         if (!gt) continue;
-        /* g of image n with the channels last (zero past K), pixel by pixel: contiguous writes */
-        float *d = gt;
-        for (int y = 0; y < OH; y++)
-            for (int xx = 0; xx < OW; xx++, d += Kp) {
-                const float *s = g + n * gs[0] + y * gs[2] + xx * gs[3];
-                for (int k = 0; k < K; k++) d[k] = s[k * gs[1]];
-                for (int k = K; k < Kp; k++) d[k] = 0.0f;
+        /* g of image n with the channels last (zero past K): 16 x 16 blocks transposed in registers
+         * where rows are contiguous and whole; else a row at a time, the row's block of gt (OW x Kp
+         * floats) staying in the L1 cache while the channels' rows are read in order */
+        const float *gimg = g + n * gs[0];
+        if (gs[3] == 1 && OW % 16 == 0) {
+            for (int k0 = 0; k0 < Kp; k0 += 16) {
+                v16 colsum = splat(0.0f);
+                for (int y = 0; y < OH; y++)
+                    for (int x0 = 0; x0 < OW; x0 += 16) {
+                        v16 r[16];
+                        for (int j = 0; j < 16; j++)
+                            r[j] = k0 + j < K ? ld(gimg + (k0 + j) * gs[1] + y * gs[2] + x0) : splat(0.0f);
+                        transpose16(r);
+                        float *d = gt + ((size_t)y * OW + x0) * Kp + k0;
+                        for (int i = 0; i < 16; i++) {
+                            st(d + (size_t)i * Kp, r[i]);
+                            colsum += r[i];
+                        }
+                    }
                 if (bsum)
-                    for (int k = 0; k < K; k++) bsum[k] += d[k];
+                    for (int j = 0; j < 16 && k0 + j < K; j++) bsum[k0 + j] += colsum[j];
             }
+        } else if (gs[3] == 0) { /* rows of one value (a broadcast gradient): one pixel's channels, repeated */
+            for (int y = 0; y < OH; y++) {
+                float px[Kp];
+                for (int k = 0; k < Kp; k++) px[k] = k < K ? gimg[k * gs[1] + y * gs[2]] : 0.0f;
+                float *d = gt + (size_t)y * OW * Kp;
+                for (int xx = 0; xx < OW; xx++) memcpy(d + (size_t)xx * Kp, px, sizeof px);
+                if (bsum)
+                    for (int k = 0; k < K; k++) bsum[k] += (double)px[k] * OW;
+            }
+        } else
+        for (int y = 0; y < OH; y++) {
+            float *d = gt + (size_t)y * OW * Kp;
+            for (int k = 0; k < K; k++) {
+                const float *s = g + n * gs[0] + k * gs[1] + y * gs[2];
+                float row = 0.0f;
+                for (int xx = 0; xx < OW; xx++) {
+                    const float v = s[xx * gs[3]];
+                    d[(size_t)xx * Kp + k] = v;
+                    row += v;
+                }
+                if (bsum) bsum[k] += row;
+            }
+            for (int xx = 0; xx < OW; xx++)
+                for (int k = K; k < Kp; k++) d[(size_t)xx * Kp + k] = 0.0f;
+        }
         if (!gwt) continue;
         pad_image(x + n * p->xs[0], p->xs[1], p->xs[2], p->xs[3], C, p->H, p->W, pad, Hp, Wp, p->pt, p->pl);
         int kv = 0;
@@ -264,12 +339,17 @@ CLONES int dlia_conv_bwd(const conv_geom *p, const float *x, const float *g, con
                     st(dst, ld(dst) + acc);
                 }
         }
+      }
     }
     free(padg);
     free(pad);
     free(gt);
     return 0;
 }
+
+/* native.py loads the library only when this matches its own number, so that a library left over
+ * from an older source (a failed rebuild keeps the old file) is never called with new arguments. */
+int dlia_native_version(void) { return 4; }
 
 /* An empty module, so that importing dlia.backend._native (as tools that walk packages do) works. */
 static struct PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_native",

@@ -32,6 +32,10 @@ class _Geometry(ctypes.Structure):
         ("xs", ctypes.c_long * 4), ("gs", ctypes.c_long * 4)]
 
 
+#: must equal dlia_native_version() in _native.c; raise both when the C functions' arguments change
+_VERSION = 4
+
+
 def _load() -> ctypes.CDLL | None:
     spec = importlib.util.find_spec("dlia.backend._native")
     if spec is None or not spec.origin or spec.origin.endswith(".py"):
@@ -39,11 +43,13 @@ def _load() -> ctypes.CDLL | None:
     try:
         lib = ctypes.CDLL(spec.origin)
         fwd, bwd = lib.dlia_conv_fwd, lib.dlia_conv_bwd
+        if lib.dlia_native_version() != _VERSION:
+            return None
     except (OSError, AttributeError):  # not loadable here, or built from another version of the source
         return None
     ptr = ctypes.c_void_p
     fwd.argtypes = [ctypes.POINTER(_Geometry)] + [ptr] * 5
-    bwd.argtypes = [ctypes.POINTER(_Geometry)] + [ptr] * 7
+    bwd.argtypes = [ctypes.POINTER(_Geometry)] + [ptr] * 6 + [ctypes.c_int, ptr]
     fwd.restype = bwd.restype = ctypes.c_int
     return lib
 
@@ -52,7 +58,7 @@ _LIB = _load()
 #: whether the compiled kernels were built and could be loaded
 available = _LIB is not None
 _enabled = True
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[ThreadPoolExecutor, int, int] | None = None  # (pool, workers, pid)
 _pool_lock = threading.Lock()
 
 
@@ -82,9 +88,10 @@ def _on_every_core(fn: Callable[[int], int], images: int) -> int:
         _check(fn(0))
         return 1
     with _pool_lock:
-        if _pool is None or _pool._max_workers < n - 1:
-            _pool = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="dlia-native")
-        pool = _pool
+        # a forked child inherits the pool object but not its threads: it makes its own
+        if _pool is None or _pool[1] < n - 1 or _pool[2] != os.getpid():
+            _pool = (ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="dlia-native"), n - 1, os.getpid())
+        pool = _pool[0]
     futures = [pool.submit(fn, i) for i in range(1, n)]
     try:
         first = fn(0)
@@ -110,6 +117,10 @@ def applies(x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, ...], d
     pt, pb, pl, pr = padding
     return (x.dtype == numpy.float32 and w.dtype == numpy.float32 and stride == (1, 1) and dilation == (1, 1)
             and groups == 1 and max(pt, pb) < kh and max(pl, pr) < kw and ow >= 16 and x.shape[3] >= 16)
+
+
+# how many chunks a batch's weight gradient is split into (for the threads to share out)
+_CHUNKS = 8
 
 
 def _round16(n: int) -> int:
@@ -151,20 +162,31 @@ def backward(g: Any, x: Any, w: Any, padding: tuple[int, ...], want: tuple[bool,
     k, _, kh, kw = w.shape
     oh, ow = g.shape[2:]
     geo = _geometry(x, w, padding, oh, ow, g)
-    parts = min(_cores(), n)
+    # The weight and bias gradients are sums over the batch. The threads take chunks of images and
+    # each chunk keeps its own sums, added in chunk order: the same result whatever the threads do,
+    # and on any number of cores (the chunks depend on the batch size only).
+    chunk = max(1, -(-n // _CHUNKS))
+    chunks = -(-n // chunk)
     gx = numpy.empty((n, c, h, _round16(wd)), dtype=numpy.float32) if want[0] else None
     wtf = numpy.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 2, 3, 1)) if want[0] else None  # (K, kh, kw, C)
-    gwt = numpy.zeros((parts, c, kh, kw, _round16(k)), dtype=numpy.float32) if want[1] else None  # one per thread
-    bsum = numpy.zeros((parts, k), dtype=numpy.float64) if want[2] else None
+    gwt = numpy.zeros((chunks, c, kh, kw, _round16(k)), dtype=numpy.float32) if want[1] else None
+    bsum = numpy.zeros((chunks, k), dtype=numpy.float64) if want[2] else None
     counter = ctypes.c_int(0)
-
-    def run(part: int) -> int:
-        return _LIB.dlia_conv_bwd(ctypes.byref(geo), x.ctypes.data, g.ctypes.data,
-                                  None if wtf is None else wtf.ctypes.data, None if gx is None else gx.ctypes.data,
-                                  None if gwt is None else gwt[part].ctypes.data,
-                                  None if bsum is None else bsum[part].ctypes.data, ctypes.addressof(counter))
-
-    used = _on_every_core(run, n)
-    gw = None if gwt is None else numpy.ascontiguousarray(gwt[:used].sum(axis=0)[..., :k].transpose(3, 0, 1, 2))
-    gb = None if bsum is None else bsum[:used].sum(axis=0).astype(numpy.float32)
+    _on_every_core(lambda _: _LIB.dlia_conv_bwd(ctypes.byref(geo), x.ctypes.data, g.ctypes.data,
+                                                None if wtf is None else wtf.ctypes.data,
+                                                None if gx is None else gx.ctypes.data,
+                                                None if gwt is None else gwt.ctypes.data,
+                                                None if bsum is None else bsum.ctypes.data, chunk,
+                                                ctypes.addressof(counter)), chunks)
+    gw = None if gwt is None else numpy.ascontiguousarray(_in_order(gwt)[..., :k].transpose(3, 0, 1, 2))
+    gb = None if bsum is None else _in_order(bsum).astype(numpy.float32)
     return None if gx is None else _valid(gx, wd), gw, gb
+
+
+def _in_order(parts: Any) -> Any:
+    """The sum of ``parts[0] + parts[1] + ...`` added one after the other (NumPy's own sum over an
+    axis may pair them differently for different sizes)."""
+    total = parts[0].copy()
+    for p in parts[1:]:
+        total += p
+    return total

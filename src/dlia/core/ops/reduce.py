@@ -27,11 +27,30 @@ def _expand(g: Any, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: boo
     return g
 
 
+# Above this many elements the gradient of a sum or mean is handed on as a read-only broadcast view
+# instead of a filled array: filling costs ~0.2 ns per element and a pass over memory, the view a
+# fixed ~3 µs. Small arrays (most of a small model's steps) keep the cheaper fresh fill.
+_VIEW_ABOVE = 1 << 16
+
+
 def _spread(xp: Any, g: Any, shape: tuple[int, ...]) -> Any:
-    """A fresh array of ``shape`` filled by broadcasting ``g`` (cheaper than ``broadcast_to``)."""
+    """``g`` broadcast to ``shape``: a fresh filled array, or a broadcast view for large shapes."""
+    size = 1
+    for n in shape:
+        size *= n
+    if size > _VIEW_ABOVE:
+        return xp.broadcast_to(g, shape)
     out = xp.empty(shape, dtype=g.dtype)
     out[...] = g
     return out
+
+
+def _fresh_for(shape: tuple[int, ...]) -> bool:
+    """Whether :func:`_spread` hands back a fresh array for this shape (see ``Function.fresh_grads``)."""
+    size = 1
+    for n in shape:
+        size *= n
+    return size <= _VIEW_ABOVE
 
 
 class Sum(Function):
@@ -39,6 +58,7 @@ class Sum(Function):
 
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.keepdims = a.shape, keepdims
+        self.fresh_grads = _fresh_for(a.shape)
         if axis is None and not keepdims:
             self.axes = None
             return a.sum()
@@ -56,6 +76,7 @@ class Mean(Function):
 
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.keepdims = a.shape, keepdims
+        self.fresh_grads = _fresh_for(a.shape)
         self.axes = _axes(axis, a.ndim)
         n = 1
         for i in self.axes:
