@@ -18,9 +18,8 @@
  * ones. target_clones compiles each kernel for AVX-512, FMA (AVX2-era) and plain x86-64 and picks
  * one when the library loads, so one build runs on any x86-64 machine; other CPUs get portable C.
  *
- * The caller runs a function on one thread per core at once (ctypes releases the GIL during the
- * call); the threads take images from a shared counter, so one that starts late takes fewer. The
- * functions return 0, or -1 when a work buffer cannot be allocated.
+ * Each entry point runs on several OpenMP threads (ctypes releases the GIL during the call); the
+ * threads take images from a shared counter, so one that starts late takes fewer.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -110,7 +109,7 @@ HELPER void pad_image(const float *src, long sc, long sh, long sw, int C, int H,
             for (int a = 0; a < kh; a++) {                                                         \
                 const float *row = pad + ((size_t)c * Hp + y + a) * Wp + v * 16;                   \
                 const float *wr = wt + (size_t)(c * kh + a) * kw * K + k0;                         \
-                for (int b = 0; b < kw; b++, wr += K) {                                            \
+                _Pragma("GCC unroll 3") for (int b = 0; b < kw; b++, wr += K) {                    \
                     const v16 x0 = ld(row + b), x1 = ld(row + b + 16);                             \
                     _Pragma("GCC unroll 8") for (int j = 0; j < (NK); j++) {                      \
                         const float s = wr[j];                                                     \
@@ -161,8 +160,8 @@ HELPER void fwd_image(const float *pad, int C, int Hp, int Wp, const float *wt, 
 
 /* The forward convolution of the images the calling thread takes from *next (start it at 0):
  * out (N, K, OH, OWp) = bias + x * w, wt being w as (C, kh, kw, K), OWp = OW rounded up to 16. */
-CLONES int dlia_conv_fwd(const conv_geom *p, const float *x, const float *wt, const float *bias, float *out,
-                         int *next) {
+CLONES static int conv_fwd_part(const conv_geom *p, const float *x, const float *wt, const float *bias, float *out,
+                                int *next) {
     const int OWp = round16(p->OW), Hp = p->OH + p->kh - 1, Wp = fwd_width(OWp, p->kw);
     float *pad = alloc_floats((size_t)p->C * Hp * Wp);
     if (!pad) return -1;
@@ -235,8 +234,8 @@ CLONES int dlia_conv_fwd(const conv_geom *p, const float *x, const float *wt, co
  *   bsum_all (chunks, K) += the bias gradient of each chunk, when not NULL.
  * The threads take chunks, not images, from *next: the caller adds the chunks' sums up in chunk
  * order, so the result does not depend on which thread took which chunk. */
-CLONES int dlia_conv_bwd(const conv_geom *p, const float *x, const float *g, const float *wtf, float *gx,
-                         float *gwt_all, double *bsum_all, int chunk, int *next) {
+CLONES static int conv_bwd_part(const conv_geom *p, const float *x, const float *g, const float *wtf, float *gx,
+                                float *gwt_all, double *bsum_all, int chunk, int *next) {
     const int C = p->C, K = p->K, kh = p->kh, kw = p->kw, OH = p->OH, OW = p->OW, taps = kh * kw;
     const int Kp = round16(K), W16 = round16(p->W);
     const int Hg = p->H + kh - 1, Wg = fwd_width(W16, kw); /* g padded for the input gradient */
@@ -347,9 +346,27 @@ CLONES int dlia_conv_bwd(const conv_geom *p, const float *x, const float *g, con
     return 0;
 }
 
+/* The entry points: each runs its part function on `threads` OpenMP threads at once (threads
+ * that finish wait a moment spinning before they sleep, so the next call finds them awake, as
+ * in every OpenMP program). Returns 0, or -1 when a work buffer could not be allocated. */
+int dlia_conv_fwd(const conv_geom *p, const float *x, const float *wt, const float *bias, float *out, int threads) {
+    int next = 0, err = 0;
+#pragma omp parallel num_threads(threads) reduction(| : err)
+    err |= conv_fwd_part(p, x, wt, bias, out, &next);
+    return err ? -1 : 0;
+}
+
+int dlia_conv_bwd(const conv_geom *p, const float *x, const float *g, const float *wtf, float *gx, float *gwt_all,
+                  double *bsum_all, int chunk, int threads) {
+    int next = 0, err = 0;
+#pragma omp parallel num_threads(threads) reduction(| : err)
+    err |= conv_bwd_part(p, x, g, wtf, gx, gwt_all, bsum_all, chunk, &next);
+    return err ? -1 : 0;
+}
+
 /* native.py loads the library only when this matches its own number, so that a library left over
  * from an older source (a failed rebuild keeps the old file) is never called with new arguments. */
-int dlia_native_version(void) { return 4; }
+int dlia_native_version(void) { return 5; }
 
 /* An empty module, so that importing dlia.backend._native (as tools that walk packages do) works. */
 static struct PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_native",

@@ -3,7 +3,7 @@
 ``pip install`` compiles ``dlia/backend/_native.c`` with the machine's C compiler into a small
 extension module; where there is no compiler the build skips it and conv2d keeps its NumPy path
 (im2col + OpenBLAS), which computes the same values up to rounding. The kernels are called through
-ctypes, which releases the GIL during each call, so one call runs on every core at once, the
+ctypes, which releases the GIL during each call, and run on one OpenMP thread per core, the
 threads taking images from a shared counter.
 
 They serve float32 convolutions on the CPU with stride 1, dilation 1, one group, padding narrower
@@ -17,9 +17,7 @@ import contextlib
 import ctypes
 import importlib.util
 import os
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import Any
 
 import numpy
@@ -33,7 +31,7 @@ class _Geometry(ctypes.Structure):
 
 
 #: must equal dlia_native_version() in _native.c; raise both when the C functions' arguments change
-_VERSION = 4
+_VERSION = 5
 
 
 def _load() -> ctypes.CDLL | None:
@@ -48,8 +46,8 @@ def _load() -> ctypes.CDLL | None:
     except (OSError, AttributeError):  # not loadable here, or built from another version of the source
         return None
     ptr = ctypes.c_void_p
-    fwd.argtypes = [ctypes.POINTER(_Geometry)] + [ptr] * 5
-    bwd.argtypes = [ctypes.POINTER(_Geometry)] + [ptr] * 6 + [ctypes.c_int, ptr]
+    fwd.argtypes = [ctypes.POINTER(_Geometry)] + [ptr] * 4 + [ctypes.c_int]
+    bwd.argtypes = [ctypes.POINTER(_Geometry)] + [ptr] * 6 + [ctypes.c_int, ctypes.c_int]
     fwd.restype = bwd.restype = ctypes.c_int
     return lib
 
@@ -58,8 +56,7 @@ _LIB = _load()
 #: whether the compiled kernels were built and could be loaded
 available = _LIB is not None
 _enabled = True
-_pool: tuple[ThreadPoolExecutor, int, int] | None = None  # (pool, workers, pid)
-_pool_lock = threading.Lock()
+_PID = os.getpid()
 
 
 @contextlib.contextmanager
@@ -80,27 +77,10 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _on_every_core(fn: Callable[[int], int], images: int) -> int:
-    """Run ``fn(thread)`` on ``min(cores, images)`` threads at once; returns how many ran."""
-    global _pool
-    n = min(_cores(), images)
-    if n <= 1 or threading.current_thread().name.startswith("dlia-native"):
-        _check(fn(0))
-        return 1
-    with _pool_lock:
-        # a forked child inherits the pool object but not its threads: it makes its own
-        if _pool is None or _pool[1] < n - 1 or _pool[2] != os.getpid():
-            _pool = (ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="dlia-native"), n - 1, os.getpid())
-        pool = _pool[0]
-    futures = [pool.submit(fn, i) for i in range(1, n)]
-    try:
-        first = fn(0)
-    finally:  # wait for every thread, also on error, so that none writes into a dropped array
-        for f in futures:
-            f.exception()
-    for code in [first] + [f.result() for f in futures]:
-        _check(code)
-    return n
+def _threads(parts: int) -> int:
+    """OpenMP threads for a call with ``parts`` units of work: one per core, none idle. A forked
+    child runs single-threaded: GNU OpenMP's threads do not survive fork()."""
+    return 1 if os.getpid() != _PID else max(1, min(_cores(), parts))
 
 
 def _check(code: int) -> None:
@@ -148,10 +128,8 @@ def forward(x: Any, w: Any, b: Any, padding: tuple[int, ...], oh: int, ow: int) 
     wt = numpy.ascontiguousarray(w.transpose(1, 2, 3, 0))
     bias = None if b is None else numpy.ascontiguousarray(b, dtype=numpy.float32)
     out = numpy.empty((n, k, oh, _round16(ow)), dtype=numpy.float32)
-    counter = ctypes.c_int(0)
-    _on_every_core(lambda _: _LIB.dlia_conv_fwd(ctypes.byref(geo), x.ctypes.data, wt.ctypes.data,
-                                                None if bias is None else bias.ctypes.data, out.ctypes.data,
-                                                ctypes.addressof(counter)), n)
+    _check(_LIB.dlia_conv_fwd(ctypes.byref(geo), x.ctypes.data, wt.ctypes.data,
+                              None if bias is None else bias.ctypes.data, out.ctypes.data, _threads(n)))
     return _valid(out, ow)
 
 
@@ -171,13 +149,9 @@ def backward(g: Any, x: Any, w: Any, padding: tuple[int, ...], want: tuple[bool,
     wtf = numpy.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 2, 3, 1)) if want[0] else None  # (K, kh, kw, C)
     gwt = numpy.zeros((chunks, c, kh, kw, _round16(k)), dtype=numpy.float32) if want[1] else None
     bsum = numpy.zeros((chunks, k), dtype=numpy.float64) if want[2] else None
-    counter = ctypes.c_int(0)
-    _on_every_core(lambda _: _LIB.dlia_conv_bwd(ctypes.byref(geo), x.ctypes.data, g.ctypes.data,
-                                                None if wtf is None else wtf.ctypes.data,
-                                                None if gx is None else gx.ctypes.data,
-                                                None if gwt is None else gwt.ctypes.data,
-                                                None if bsum is None else bsum.ctypes.data, chunk,
-                                                ctypes.addressof(counter)), chunks)
+    _check(_LIB.dlia_conv_bwd(ctypes.byref(geo), x.ctypes.data, g.ctypes.data, None if wtf is None else wtf.ctypes.data,
+                              None if gx is None else gx.ctypes.data, None if gwt is None else gwt.ctypes.data,
+                              None if bsum is None else bsum.ctypes.data, chunk, _threads(chunks)))
     gw = None if gwt is None else numpy.ascontiguousarray(_in_order(gwt)[..., :k].transpose(3, 0, 1, 2))
     gb = None if bsum is None else _in_order(bsum).astype(numpy.float32)
     return None if gx is None else _valid(gx, wd), gw, gb
