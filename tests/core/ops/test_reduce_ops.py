@@ -112,3 +112,19 @@ def test_logsumexp_of_all_minus_infinity_is_minus_infinity():
 def test_max_of_empty_tensor_raises():
     with pytest.raises(ValueError, match="max"):
         dlia.max(dlia.tensor(np.zeros((0, 3))))
+
+
+@pytest.mark.parametrize("reduce", [dlia.sum, dlia.mean])
+@pytest.mark.parametrize("n", [10, 300])  # 90,000 elements: past the size where the gradient is a view
+def test_gradient_of_a_large_sum_or_mean(reduce, n):
+    """Large inputs get their gradient as a broadcast view inside the graph; what reaches a leaf's
+    .grad is still a fresh, writable array of its own."""
+    x = dlia.tensor(np.ones((n, n), np.float32), requires_grad=True)
+    reduce(x).backward()
+    want = np.full((n, n), 1.0 / (n * n) if reduce is dlia.mean else 1.0, np.float32)
+    np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-6)
+    assert x.grad.numpy().flags.writeable and x.grad.numpy().flags.owndata
+    x.grad.zero_()
+    y = dlia.tensor(np.ones((n, n), np.float32), requires_grad=True)
+    reduce(y * 3.0).backward()  # through a multiply: the view flows on as the multiply's gradient
+    np.testing.assert_allclose(y.grad.numpy(), 3 * want, rtol=1e-6)

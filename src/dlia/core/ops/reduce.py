@@ -33,24 +33,13 @@ def _expand(g: Any, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: boo
 _VIEW_ABOVE = 1 << 16
 
 
-def _spread(xp: Any, g: Any, shape: tuple[int, ...]) -> Any:
-    """``g`` broadcast to ``shape``: a fresh filled array, or a broadcast view for large shapes."""
-    size = 1
-    for n in shape:
-        size *= n
-    if size > _VIEW_ABOVE:
+def _spread(xp: Any, g: Any, shape: tuple[int, ...], fresh: bool) -> Any:
+    """``g`` broadcast to ``shape``: a fresh filled array, or (``fresh`` False) a read-only view."""
+    if not fresh:
         return xp.broadcast_to(g, shape)
     out = xp.empty(shape, dtype=g.dtype)
     out[...] = g
     return out
-
-
-def _fresh_for(shape: tuple[int, ...]) -> bool:
-    """Whether :func:`_spread` hands back a fresh array for this shape (see ``Function.fresh_grads``)."""
-    size = 1
-    for n in shape:
-        size *= n
-    return size <= _VIEW_ABOVE
 
 
 class Sum(Function):
@@ -58,7 +47,7 @@ class Sum(Function):
 
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.keepdims = a.shape, keepdims
-        self.fresh_grads = _fresh_for(a.shape)
+        self.fresh_grads = a.size <= _VIEW_ABOVE  # see _spread
         if axis is None and not keepdims:
             self.axes = None
             return a.sum()
@@ -68,7 +57,7 @@ class Sum(Function):
     def vjp(self, g):
         if self.axes is not None:
             g = _expand(g, self.shape, self.axes, self.keepdims)
-        return (_spread(self.xp, g, self.shape),)
+        return (_spread(self.xp, g, self.shape, self.fresh_grads),)
 
 
 class Mean(Function):
@@ -76,7 +65,7 @@ class Mean(Function):
 
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.keepdims = a.shape, keepdims
-        self.fresh_grads = _fresh_for(a.shape)
+        self.fresh_grads = a.size <= _VIEW_ABOVE  # see _spread
         self.axes = _axes(axis, a.ndim)
         n = 1
         for i in self.axes:
@@ -87,7 +76,7 @@ class Mean(Function):
 
     def vjp(self, g):
         g = _expand(g, self.shape, self.axes, self.keepdims) / g.dtype.type(self.n)
-        return (_spread(self.xp, g, self.shape),)
+        return (_spread(self.xp, g, self.shape, self.fresh_grads),)
 
 
 class Var(Function):
