@@ -207,3 +207,10 @@ def test_a_forked_child_gets_its_own_threads():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("env, want", [("1", 1), ("64", None), ("0", None), ("x", None), ("2,1", 2)])
+def test_omp_num_threads_caps_the_threads(monkeypatch, env, want):
+    monkeypatch.setenv("OMP_NUM_THREADS", env)
+    monkeypatch.setattr(native.os, "sched_getaffinity", lambda _: set(range(4)))
+    assert native._cores() == (4 if want is None else want)

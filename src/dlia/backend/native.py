@@ -71,10 +71,14 @@ def use(flag: bool) -> Iterator[None]:
 
 
 def _cores() -> int:
+    """The cores this process may use, capped by ``OMP_NUM_THREADS`` where that is set (as every
+    OpenMP program, torch included, reads it)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    cap = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return min(cores, int(cap)) if cap.isdigit() and int(cap) > 0 else cores
 
 
 def _threads(parts: int) -> int:
