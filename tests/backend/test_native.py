@@ -214,3 +214,10 @@ def test_omp_num_threads_caps_the_threads(monkeypatch, env, want):
     monkeypatch.setenv("OMP_NUM_THREADS", env)
     monkeypatch.setattr(native.os, "sched_getaffinity", lambda _: set(range(4)))
     assert native._cores() == (4 if want is None else want)
+
+
+def test_loading_leaves_the_environment_as_it_was():
+    """The short OpenMP spin is set only while GNU OpenMP loads; children and torch do not inherit it."""
+    code = "import os, dlia.backend.native as n; print(n.available, os.environ.get('GOMP_SPINCOUNT'))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.split()[1] == "None", r.stdout + r.stderr
