@@ -11,7 +11,6 @@
  * Arrays: inputs are (N, C, H, W) with any element strides (views and broadcasts work); weights
  * and outputs are C-contiguous:
  *   wt   (C, kh, kw, K)   forward weights, output channel last (contiguous per tap)
- *   out  (N, K, OH, OWp)  OWp = OW rounded up to 16; the columns past OW are junk
  *   gwt  (C, kh, kw, Kp)  weight gradient, output channel last, Kp = K rounded up to 16
  *
  * A "vector" is 16 floats (GCC vector extension): one AVX-512 register, two AVX ones, four SSE
@@ -38,6 +37,13 @@ typedef float v16 __attribute__((vector_size(64)));
 
 HELPER v16 ld(const float *p) { v16 v; memcpy(&v, p, sizeof v); return v; }
 HELPER void st(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+/* the first `lanes` floats of v (all 16 when lanes >= 16): the last vector of an output row */
+HELPER void store_part(float *p, v16 v, int lanes) {
+    if (lanes >= 16)
+        st(p, v);
+    else
+        memcpy(p, &v, sizeof(float) * lanes);
+}
 HELPER v16 splat(float s) { return (v16){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
 
 typedef int v16i __attribute__((vector_size(64)));
@@ -119,9 +125,9 @@ HELPER void pad_image(const float *src, long sc, long sh, long sw, int C, int H,
                 }                                                                                  \
             }                                                                                      \
         for (int j = 0; j < (NK); j++) {                                                           \
-            float *o = out + (((size_t)n * K + k0 + j) * OH + y) * OWp + v * 16;                   \
-            st(o, acc0[j]);                                                                        \
-            if (two) st(o + 16, acc1[j]);                                                          \
+            float *o = out + (((size_t)n * K + k0 + j) * OH + y) * OW + v * 16;                    \
+            store_part(o, acc0[j], OW - v * 16);                                                   \
+            if (two) store_part(o + 16, acc1[j], OW - v * 16 - 16);                                \
         }                                                                                          \
     }
 
@@ -133,14 +139,15 @@ typedef struct {
 
 HELPER int round16(int n) { return (n + 15) / 16 * 16; }
 /* the padded row width the forward kernel reads for OWp outputs: an odd last vector pair reads 16 more */
-HELPER int fwd_width(int OWp, int kw) { return round16(OWp + kw - 1 + 16); }
+HELPER int fwd_width(int OWp, int kw) { return round16(OWp + kw - 1 + (OWp / 16 % 2 ? 16 : 0)); }
 /* the next image for the calling thread: threads that start late simply take fewer */
 HELPER int next_image(int *counter) { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
 
-/* out_n[k, y, x] = bias[k] + sum_{c,a,b} pad[c, y + a, x + b] * wt[c, a, b, k] for one image. */
+/* out_n[k, y, x] = bias[k] + sum_{c,a,b} pad[c, y + a, x + b] * wt[c, a, b, k] for one image,
+ * out_n being (K, OH, OW); the vectors past OW are computed and not stored. */
 HELPER void fwd_image(const float *pad, int C, int Hp, int Wp, const float *wt, const float *bias, int K, int kh,
-                      int kw, float *out_n, int OH, int OWp) {
-    const int nvec = OWp / 16;
+                      int kw, float *out_n, int OH, int OW) {
+    const int nvec = round16(OW) / 16;
     const int n = 0;
     float *out = out_n;
     for (int k0 = 0; k0 < K; k0 += KB) {
@@ -159,7 +166,7 @@ HELPER void fwd_image(const float *pad, int C, int Hp, int Wp, const float *wt, 
 }
 
 /* The forward convolution of the images the calling thread takes from *next (start it at 0):
- * out (N, K, OH, OWp) = bias + x * w, wt being w as (C, kh, kw, K), OWp = OW rounded up to 16. */
+ * out (N, K, OH, OW) = bias + x * w, wt being w as (C, kh, kw, K). */
 CLONES static int conv_fwd_part(const conv_geom *p, const float *x, const float *wt, const float *bias, float *out,
                                 int *next) {
     const int OWp = round16(p->OW), Hp = p->OH + p->kh - 1, Wp = fwd_width(OWp, p->kw);
@@ -167,7 +174,7 @@ CLONES static int conv_fwd_part(const conv_geom *p, const float *x, const float 
     if (!pad) return -1;
     for (int n = next_image(next); n < p->N; n = next_image(next)) {
         pad_image(x + n * p->xs[0], p->xs[1], p->xs[2], p->xs[3], p->C, p->H, p->W, pad, Hp, Wp, p->pt, p->pl);
-        fwd_image(pad, p->C, Hp, Wp, wt, bias, p->K, p->kh, p->kw, out + (size_t)n * p->K * p->OH * OWp, p->OH, OWp);
+        fwd_image(pad, p->C, Hp, Wp, wt, bias, p->K, p->kh, p->kw, out + (size_t)n * p->K * p->OH * p->OW, p->OH, p->OW);
     }
     free(pad);
     return 0;
@@ -227,7 +234,7 @@ CLONES static int conv_fwd_part(const conv_geom *p, const float *x, const float 
 
 /* The gradients of the images the calling thread takes from *next (start it at 0), from the input x
  * and the output gradient g:
- *   gx  (N, C, H, W16) the input gradient (W16 = W rounded up to 16), when not NULL: the forward
+ *   gx  (N, C, H, W) the input gradient, when not NULL: the forward
  *       kernel on g zero-padded by (kh - 1 - pt, kw - 1 - pl), with wtf = w flipped as (K, kh, kw, C);
  *   gwt_all (chunks, C, kh, kw, Kp) += the weight gradient of each chunk of `chunk` images,
  *       Kp = K rounded up to 16, when not NULL;
@@ -259,7 +266,7 @@ CLONES static int conv_bwd_part(const conv_geom *p, const float *x, const float 
       for (int n = ch * chunk; n < n_end; n++) {
         if (gx) {
             pad_image(g + n * gs[0], gs[1], gs[2], gs[3], K, OH, OW, padg, Hg, Wg, kh - 1 - p->pt, kw - 1 - p->pl);
-            fwd_image(padg, K, Hg, Wg, wtf, NULL, C, kh, kw, gx + (size_t)n * C * p->H * W16, p->H, W16);
+            fwd_image(padg, K, Hg, Wg, wtf, NULL, C, kh, kw, gx + (size_t)n * C * p->H * p->W, p->H, p->W);
         }
         if (!gt) continue;
         /* g of image n with the channels last (zero past K): 16 x 16 blocks transposed in registers
@@ -366,7 +373,7 @@ int dlia_conv_bwd(const conv_geom *p, const float *x, const float *g, const floa
 
 /* native.py loads the library only when this matches its own number, so that a library left over
  * from an older source (a failed rebuild keeps the old file) is never called with new arguments. */
-int dlia_native_version(void) { return 5; }
+int dlia_native_version(void) { return 6; }
 
 /* An empty module, so that importing dlia.backend._native (as tools that walk packages do) works. */
 static struct PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_native",

@@ -31,7 +31,7 @@ class _Geometry(ctypes.Structure):
 
 
 #: must equal dlia_native_version() in _native.c; raise both when the C functions' arguments change
-_VERSION = 5
+_VERSION = 6
 
 
 @contextlib.contextmanager
@@ -142,20 +142,16 @@ def _geometry(x: Any, w: Any, padding: tuple[int, ...], oh: int, ow: int, g: Any
     return geo
 
 
-def _valid(a: Any, width: int) -> Any:
-    return a if a.shape[3] == width else numpy.ascontiguousarray(a[..., :width])
-
-
 def forward(x: Any, w: Any, b: Any, padding: tuple[int, ...], oh: int, ow: int) -> Any:
     """conv2d's output (N, K, OH, OW)."""
     n, k = x.shape[0], w.shape[0]
     geo = _geometry(x, w, padding, oh, ow)
     wt = numpy.ascontiguousarray(w.transpose(1, 2, 3, 0))
     bias = None if b is None else numpy.ascontiguousarray(b, dtype=numpy.float32)
-    out = numpy.empty((n, k, oh, _round16(ow)), dtype=numpy.float32)
+    out = numpy.empty((n, k, oh, ow), dtype=numpy.float32)
     _check(_LIB.dlia_conv_fwd(ctypes.byref(geo), x.ctypes.data, wt.ctypes.data,
                               None if bias is None else bias.ctypes.data, out.ctypes.data, _threads(n)))
-    return _valid(out, ow)
+    return out
 
 
 def backward(g: Any, x: Any, w: Any, padding: tuple[int, ...], want: tuple[bool, bool, bool]) -> tuple[Any, Any, Any]:
@@ -170,7 +166,7 @@ def backward(g: Any, x: Any, w: Any, padding: tuple[int, ...], want: tuple[bool,
     # and on any number of cores (the chunks depend on the batch size only).
     chunk = max(1, -(-n // _CHUNKS))
     chunks = -(-n // chunk)
-    gx = numpy.empty((n, c, h, _round16(wd)), dtype=numpy.float32) if want[0] else None
+    gx = numpy.empty((n, c, h, wd), dtype=numpy.float32) if want[0] else None
     wtf = numpy.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 2, 3, 1)) if want[0] else None  # (K, kh, kw, C)
     gwt = numpy.zeros((chunks, c, kh, kw, _round16(k)), dtype=numpy.float32) if want[1] else None
     bsum = numpy.zeros((chunks, k), dtype=numpy.float64) if want[2] else None
@@ -179,7 +175,7 @@ def backward(g: Any, x: Any, w: Any, padding: tuple[int, ...], want: tuple[bool,
                               None if bsum is None else bsum.ctypes.data, chunk, _threads(chunks)))
     gw = None if gwt is None else numpy.ascontiguousarray(_in_order(gwt)[..., :k].transpose(3, 0, 1, 2))
     gb = None if bsum is None else _in_order(bsum).astype(numpy.float32)
-    return None if gx is None else _valid(gx, wd), gw, gb
+    return gx, gw, gb
 
 
 def _in_order(parts: Any) -> Any:
