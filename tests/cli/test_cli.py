@@ -22,7 +22,10 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0
-    assert capsys.readouterr().out.strip() == f"dlia {dlia.__version__}"
+    from dlia.backend import native
+
+    kernels = "compiled conv kernels" if native.available else "conv on NumPy: the C kernels were not built"
+    assert capsys.readouterr().out.strip() == f"dlia {dlia.__version__} ({kernels})"
 
 
 def test_help_lists_demo(capsys):

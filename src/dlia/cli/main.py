@@ -39,12 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dlia",
         description="Deep Learning in Action: every model of the lecture, runnable and inspectable.",
     )
-    parser.add_argument("--version", action="version", version=f"dlia {__version__}")
+    parser.add_argument("--version", action="version", version=f"dlia {__version__} ({_kernels()})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS.values():
         importlib.import_module(module).register(sub)
     _ensure_seed(parser)
     return parser
+
+
+def _kernels() -> str:
+    """Which convolution code this install runs on the CPU (docs/convolution.md)."""
+    from dlia.backend import native
+
+    return "compiled conv kernels" if native.available else "conv on NumPy: the C kernels were not built"
 
 
 def _ensure_seed(parser: argparse.ArgumentParser) -> None:
