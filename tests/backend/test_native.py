@@ -122,6 +122,21 @@ def test_strided_inputs_and_a_broadcast_gradient():
 
 
 @needs_native
+def test_views_with_negative_strides():
+    x, w, _ = arrays((3, 4, 20, 24), 5, (3, 3))
+    xv = x[::-1, :, ::-1, ::-1]  # every stride but the channels' negative
+    xt, wt = dlia.tensor(xv, requires_grad=True), dlia.tensor(w, requires_grad=True)
+    assert min(xt.data.strides) < 0  # the tensor keeps the view: the kernels read it through its strides
+    dlia.conv2d(xt, wt, padding=1).sum().backward()
+    tx, tw = (torch.tensor(np.ascontiguousarray(a), dtype=torch.float64, requires_grad=True) for a in (xv, w))
+    ty = F.conv2d(tx, tw, padding=1)
+    ty.sum().backward()
+    np.testing.assert_allclose(dlia.conv2d(xt, wt, padding=1).numpy(), ty.detach().numpy(), atol=1e-4)
+    np.testing.assert_allclose(xt.grad.numpy(), tx.grad.numpy(), atol=1e-4)
+    np.testing.assert_allclose(wt.grad.numpy(), tw.grad.numpy(), rtol=1e-5, atol=1e-5 * np.abs(tw.grad.numpy()).max())
+
+
+@needs_native
 @pytest.mark.parametrize("cores", [1, 3, 8])
 def test_results_do_not_depend_on_the_thread_count(cores):
     x, w, b = arrays((21, 4, 16, 16), 6, (3, 3))
