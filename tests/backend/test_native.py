@@ -194,6 +194,16 @@ def test_other_convolutions_take_the_numpy_path(change):
     assert not spy.called
 
 
+def test_an_empty_batch_gives_empty_outputs_and_zero_gradients():
+    x = dlia.tensor(np.zeros((0, 3, 20, 20), np.float32), requires_grad=True)
+    w = dlia.tensor(np.ones((4, 3, 3, 3), np.float32), requires_grad=True)
+    b = dlia.tensor(np.ones(4, np.float32), requires_grad=True)
+    y = dlia.conv2d(x, w, b, padding=1)
+    assert y.shape == (0, 4, 20, 20)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 20, 20) and not w.grad.numpy().any() and not b.grad.numpy().any()
+
+
 def test_use_false_turns_them_off():
     x, w, _ = arrays((2, 3, 16, 16), 4, (3, 3))
     with native.use(False), mock.patch.object(native, "forward", wraps=native.forward) as spy:

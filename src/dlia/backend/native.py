@@ -121,7 +121,8 @@ def applies(x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, ...], d
     kh, kw = w.shape[2:]
     pt, pb, pl, pr = padding
     return (x.dtype == numpy.float32 and w.dtype == numpy.float32 and stride == (1, 1) and dilation == (1, 1)
-            and groups == 1 and max(pt, pb) < kh and max(pl, pr) < kw and ow >= 16 and x.shape[3] >= 16)
+            and groups == 1 and max(pt, pb) < kh and max(pl, pr) < kw and ow >= 16 and x.shape[3] >= 16
+            and x.shape[0] > 0)  # an empty batch has nothing to compute
 
 
 # how many chunks a batch's weight gradient is split into (for the threads to share out)
