@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dlia
 from dlia.backend import native
@@ -96,6 +98,26 @@ def test_the_cases_run_on_the_compiled_kernels():
         with mock.patch.object(native, "forward", wraps=native.forward) as spy:
             dlia.conv2d(dlia.tensor(x), dlia.tensor(w), padding=padding)
         assert spy.called, (shape, padding)
+
+
+@needs_native
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_compiled_and_numpy_paths_agree_on_random_shapes(data):
+    n, c, k = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 7)), data.draw(st.integers(1, 35))
+    kh, kw = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
+    ph, pw = data.draw(st.integers(0, kh - 1)), data.draw(st.integers(0, kw - 1))
+    h = data.draw(st.integers(max(1, kh - 2 * ph), 20))
+    w = data.draw(st.integers(max(16, 16 + kw - 1 - 2 * pw), 52))  # input and output 16+ wide: compiled
+    x, wt, b = arrays((n, c, h, w), k, (kh, kw), seed=n * 1000 + c * 100 + k)
+    g = np.ones((n, k, h + 2 * ph - kh + 1, w + 2 * pw - kw + 1), np.float32)
+    with mock.patch.object(native, "forward", wraps=native.forward) as spy:
+        compiled = run_dlia(x, wt, b, g, (ph, pw), True)
+    assert spy.called
+    numpy_path = run_dlia(x, wt, b, g, (ph, pw), False)
+    for name, a, ref in zip(("output", "input gradient", "weight gradient", "bias gradient"), compiled, numpy_path):
+        scale = np.abs(ref).max() + 1e-30
+        assert np.abs(a - ref).max() <= 3e-5 * scale * np.sqrt(c * kh * kw), name
 
 
 @needs_native

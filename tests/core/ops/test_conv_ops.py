@@ -93,6 +93,9 @@ def test_conv_shape_errors_name_the_op_and_shapes():
         dlia.max_pool2d(dlia.zeros(2, 2), 2)
     with pytest.raises(ValueError, match="'same' needs stride 1"):
         dlia.conv2d(dlia.zeros(1, 1, 5, 5), dlia.zeros(1, 1, 3, 3), stride=2, padding="same")
+    for xs, ws in (((2, 0, 20, 20), (4, 0, 3, 3)), ((2, 3, 20, 20), (0, 3, 3, 3))):  # both paths, same error
+        with pytest.raises(dlia.ShapeError, match=r"conv2d: input and weight need at least one channel"):
+            dlia.conv2d(dlia.zeros(*xs), dlia.zeros(*ws))
 
 
 def test_max_pool_gradient_goes_to_the_maximum():

@@ -124,6 +124,8 @@ class Conv2d(Function):
             raise shape_error("conv2d", "input must be (N, C, H, W) and weight (O, C/groups, kh, kw)", x.shape, w.shape)
         n, c, h, wd = x.shape
         o, cg, kh, kw = w.shape
+        if c == 0 or o == 0:
+            raise shape_error("conv2d", "input and weight need at least one channel", x.shape, w.shape)
         if c % groups or o % groups or cg != c // groups:
             raise shape_error(
                 "conv2d", f"input has {c} channels, weight expects {cg}×{groups} groups (out {o})", x.shape, w.shape
