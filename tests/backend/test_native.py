@@ -160,7 +160,8 @@ def test_views_with_negative_strides():
 
 @needs_native
 @pytest.mark.parametrize("cores", [1, 3, 8])
-def test_results_do_not_depend_on_the_thread_count(cores):
+def test_results_do_not_depend_on_the_thread_count(cores, monkeypatch):
+    monkeypatch.setattr(native, "_SERIAL_BELOW", 0)  # small as they are, run these on every thread
     x, w, b = arrays((21, 4, 16, 16), 6, (3, 3))
     g = np.random.default_rng(3).standard_normal((21, 6, 16, 16)).astype(np.float32)
     base = run_dlia(x, w, b, g, 1)
@@ -171,8 +172,9 @@ def test_results_do_not_depend_on_the_thread_count(cores):
 
 
 @needs_native
-def test_same_inputs_same_results():
+def test_same_inputs_same_results(monkeypatch):
     """The threads take work in whatever order they get to it; the sums over the batch must not care."""
+    monkeypatch.setattr(native, "_SERIAL_BELOW", 0)
     x, w, b = arrays((32, 5, 16, 20), 9, (3, 3))
     g = np.random.default_rng(4).standard_normal((32, 9, 16, 20)).astype(np.float32)
     first = run_dlia(x, w, b, g, 1)
@@ -182,7 +184,8 @@ def test_same_inputs_same_results():
 
 
 @needs_native
-def test_calls_from_several_threads_at_once():
+def test_calls_from_several_threads_at_once(monkeypatch):
+    monkeypatch.setattr(native, "_SERIAL_BELOW", 0)
     x, w, b = arrays((8, 4, 16, 16), 8, (3, 3))
     want = run_dlia(x, w, b, np.ones((8, 8, 16, 16), np.float32), 1)[0]
     got, errors = [], []
@@ -240,9 +243,12 @@ def test_a_library_from_another_source_version_is_not_used():
 
 @needs_native
 def test_a_forked_child_gets_its_own_threads():
-    """The thread pool does not survive fork(): a child that convolves must not wait for it forever."""
+    """GNU OpenMP's threads do not survive fork(): a child that convolves must not wait for them forever."""
     code = (
         "import os, numpy as np, dlia\n"
+        "from dlia.backend import native\n"
+        "native._SERIAL_BELOW = 0\n"  # the parent's small convolution uses both threads before the fork
+
         "x = dlia.tensor(np.ones((4, 2, 16, 16), np.float32)); w = dlia.tensor(np.ones((3, 2, 3, 3), np.float32))\n"
         "dlia.conv2d(x, w, padding=1)\n"
         "pid = os.fork()\n"
@@ -261,6 +267,14 @@ def test_omp_num_threads_caps_the_threads(monkeypatch, env, want):
     monkeypatch.setenv("OMP_NUM_THREADS", env)
     monkeypatch.setattr(native.os, "sched_getaffinity", lambda _: set(range(4)))
     assert native._cores() == (4 if want is None else want)
+
+
+def test_small_convolutions_run_on_one_thread(monkeypatch):
+    """Waking a second core costs more than it saves below ~10 million multiply-adds."""
+    monkeypatch.setattr(native, "_cores", lambda: 4)
+    assert native._threads(8, 1_000_000) == 1
+    assert native._threads(8, 50_000_000) == 4
+    assert native._threads(3, 50_000_000) == 3  # no more threads than parts
 
 
 def test_loading_leaves_the_environment_as_it_was():

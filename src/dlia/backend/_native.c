@@ -103,7 +103,7 @@ HELPER void pad_image(const float *src, long sc, long sh, long sw, int C, int H,
     }
 }
 
-#define KB 8 /* output channels per register block of the forward kernel */
+#define KB 12 /* output channels per register block of the forward kernel */
 
 /* One output row segment of 32 (two = 1) or 16 (two = 0) pixels for NK output channels, with
  * the accumulators in registers (NK is a compile-time constant for the full block). */
@@ -117,7 +117,7 @@ HELPER void pad_image(const float *src, long sc, long sh, long sw, int C, int H,
                 const float *wr = wt + (size_t)(c * kh + a) * kw * K + k0;                         \
                 _Pragma("GCC unroll 3") for (int b = 0; b < kw; b++, wr += K) {                    \
                     const v16 x0 = ld(row + b), x1 = ld(row + b + 16);                             \
-                    _Pragma("GCC unroll 8") for (int j = 0; j < (NK); j++) {                      \
+                    _Pragma("GCC unroll 12") for (int j = 0; j < (NK); j++) {                      \
                         const float s = wr[j];                                                     \
                         acc0[j] += x0 * s;                                                         \
                         acc1[j] += x1 * s;                                                         \
@@ -157,6 +157,8 @@ HELPER void fwd_image(const float *pad, int C, int Hp, int Wp, const float *wt, 
                 const int two = v + 1 < nvec;
                 if (kn == KB)
                     FWD_BLOCK(KB)
+                else if (kn == 8)
+                    FWD_BLOCK(8)
                 else if (kn == 4)
                     FWD_BLOCK(4)
                 else

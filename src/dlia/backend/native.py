@@ -102,10 +102,17 @@ def _cores() -> int:
     return min(cores, int(cap)) if cap.isdigit() and int(cap) > 0 else cores
 
 
-def _threads(parts: int) -> int:
-    """OpenMP threads for a call with ``parts`` units of work: one per core, none idle. A forked
-    child runs single-threaded: GNU OpenMP's threads do not survive fork()."""
-    return 1 if os.getpid() != _PID else max(1, min(_cores(), parts))
+# Below this many multiply-adds a call runs on one thread: waking a second core (tens to hundreds
+# of µs on a virtual machine whose other vCPU was idle) costs more than it saves.
+_SERIAL_BELOW = 10_000_000
+
+
+def _threads(parts: int, work: int) -> int:
+    """OpenMP threads for a call with ``parts`` units of work and ``work`` multiply-adds: one per
+    core, none idle. A forked child runs single-threaded: GNU OpenMP's threads do not survive fork()."""
+    if os.getpid() != _PID or work < _SERIAL_BELOW:
+        return 1
+    return max(1, min(_cores(), parts))
 
 
 def _check(code: int) -> None:
@@ -133,6 +140,11 @@ def _round16(n: int) -> int:
     return -(-n // 16) * 16
 
 
+def _work(geo: _Geometry) -> int:
+    """Multiply-adds of one pass (forward, input gradient or weight gradient) of the convolution."""
+    return geo.N * geo.K * geo.C * geo.kh * geo.kw * geo.OH * geo.OW
+
+
 def _geometry(x: Any, w: Any, padding: tuple[int, ...], oh: int, ow: int, g: Any = None) -> _Geometry:
     n, c, h, wd = x.shape
     k, _, kh, kw = w.shape
@@ -151,7 +163,7 @@ def forward(x: Any, w: Any, b: Any, padding: tuple[int, ...], oh: int, ow: int) 
     bias = None if b is None else numpy.ascontiguousarray(b, dtype=numpy.float32)
     out = numpy.empty((n, k, oh, ow), dtype=numpy.float32)
     _check(_LIB.dlia_conv_fwd(ctypes.byref(geo), x.ctypes.data, wt.ctypes.data,
-                              None if bias is None else bias.ctypes.data, out.ctypes.data, _threads(n)))
+                              None if bias is None else bias.ctypes.data, out.ctypes.data, _threads(n, _work(geo))))
     return out
 
 
@@ -173,7 +185,8 @@ def backward(g: Any, x: Any, w: Any, padding: tuple[int, ...], want: tuple[bool,
     bsum = numpy.zeros((chunks, k), dtype=numpy.float64) if want[2] else None
     _check(_LIB.dlia_conv_bwd(ctypes.byref(geo), x.ctypes.data, g.ctypes.data, None if wtf is None else wtf.ctypes.data,
                               None if gx is None else gx.ctypes.data, None if gwt is None else gwt.ctypes.data,
-                              None if bsum is None else bsum.ctypes.data, chunk, _threads(chunks)))
+                              None if bsum is None else bsum.ctypes.data, chunk,
+                              _threads(chunks, _work(geo) * (want[0] + want[1]))))
     gw = None if gwt is None else numpy.ascontiguousarray(_in_order(gwt)[..., :k].transpose(3, 0, 1, 2))
     gb = None if bsum is None else _in_order(bsum).astype(numpy.float32)
     return gx, gw, gb
