@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import dlia
-from helpers import OpCase, OpTestCase, compare_torch
+from helpers import OpCase, OpTestCase, compare_graph_mode, compare_torch
 
 AXES = [None, 0, 1, -1, (0, 2), (-1, 0), (2, 1, 0)]
 
@@ -128,3 +128,19 @@ def test_gradient_of_a_large_sum_or_mean(reduce, n):
     y = dlia.tensor(np.ones((n, n), np.float32), requires_grad=True)
     reduce(y * 3.0).backward()  # through a multiply: the view flows on as the multiply's gradient
     np.testing.assert_allclose(y.grad.numpy(), 3 * want, rtol=1e-6)
+
+
+def test_large_sum_and_mean_gradients_in_graph_mode():
+    """The broadcast-view gradients of large reductions flow through graph mode and dlia.compile."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((300, 300)), rng.standard_normal((300, 300))
+    compare_graph_mode(lambda x, y: (x * y).sum() + x.relu().mean(), a, b)
+    compare_graph_mode(lambda x, y: dlia.sum(x * y, axis=0), a, b)
+    compiled = dlia.compile(lambda x, y: (x * y).sum() + x.tanh().mean())
+    xs = [dlia.tensor(v, requires_grad=True) for v in (a, b)]
+    es = [dlia.tensor(v, requires_grad=True) for v in (a, b)]
+    compiled(*xs).backward()
+    ((es[0] * es[1]).sum() + es[0].tanh().mean()).backward()
+    for x, e in zip(xs, es):
+        np.testing.assert_array_equal(x.grad.numpy(), e.grad.numpy())
+        assert x.grad.numpy().flags.writeable
