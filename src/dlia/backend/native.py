@@ -36,8 +36,8 @@ _VERSION = 6
 
 @contextlib.contextmanager
 def _spin_briefly() -> Iterator[None]:
-    """Let GNU OpenMP's idle threads spin ~10 µs before they sleep, instead of its default ~300,000
-    spins, while it loads (it reads the setting once, then).
+    """Have GNU OpenMP load with a short spin: idle threads poll 10,000 times (~10 µs) before they
+    sleep, instead of its default 300,000. It reads the setting once, when it loads.
 
     Some spinning keeps the second core awake between convolutions (without any, the calls right
     after an idle pause ran at single-thread speed); a long spin steals that core from NumPy and
