@@ -178,8 +178,11 @@ def predict(args: argparse.Namespace) -> int:
     from dlia.io.checkpoint import _read
     from dlia.models.cnn import CNNConfig, DigitsCNN
 
-    folder = args.checkpoint if args.checkpoint and Path(args.checkpoint).is_dir() else args.out
-    path = Path(args.checkpoint) if args.checkpoint and folder != args.checkpoint else latest_checkpoint(folder, "cnn")
+    if args.checkpoint and not Path(args.checkpoint).is_dir():
+        path = Path(args.checkpoint)
+    else:  # the latest checkpoint of a run folder: --checkpoint's, else --out's
+        folder = args.checkpoint or args.out
+        path = latest_checkpoint(folder, "cnn")
     if path is None:
         raise UserError(f"no checkpoint found in {folder}; run 'dlia cnn train' first or pass --checkpoint")
     image = load_image(args.image)
