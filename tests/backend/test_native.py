@@ -219,6 +219,20 @@ def test_other_convolutions_take_the_numpy_path(change):
     assert not spy.called
 
 
+def test_inputs_the_kernels_cannot_stride_through_take_the_numpy_path():
+    """A field of a structured array has strides that are no whole number of floats."""
+    rec = np.zeros((2, 3, 16, 20), dtype=[("a", np.float32), ("pad", np.uint8)])
+    rec["a"] = np.random.default_rng(0).standard_normal((2, 3, 16, 20))
+    x = rec["a"]
+    assert x.strides[-1] == 5
+    w = np.ones((4, 3, 3, 3), np.float32)
+    with mock.patch.object(native, "forward", wraps=native.forward) as spy:
+        got = dlia.conv2d(dlia.tensor(x), dlia.tensor(w), padding=1).numpy()
+    assert not spy.called
+    want = F.conv2d(torch.tensor(np.ascontiguousarray(x)), torch.tensor(w), padding=1).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
 def test_an_empty_batch_gives_empty_outputs_and_zero_gradients():
     x = dlia.tensor(np.zeros((0, 3, 20, 20), np.float32), requires_grad=True)
     w = dlia.tensor(np.ones((4, 3, 3, 3), np.float32), requires_grad=True)

@@ -129,7 +129,14 @@ def applies(x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, ...], d
     pt, pb, pl, pr = padding
     return (x.dtype == numpy.float32 and w.dtype == numpy.float32 and stride == (1, 1) and dilation == (1, 1)
             and groups == 1 and max(pt, pb) < kh and max(pl, pr) < kw and ow >= 16 and x.shape[3] >= 16
-            and x.shape[0] > 0)  # an empty batch has nothing to compute
+            and x.shape[0] > 0  # an empty batch has nothing to compute
+            and _readable(x))
+
+
+def _readable(a: Any) -> bool:
+    """Whether the kernels can read ``a`` through element strides: aligned floats, every stride a
+    whole number of them (a field of a structured array, say, is not)."""
+    return a.flags.aligned and all(s % a.itemsize == 0 for s in a.strides)
 
 
 # how many chunks a batch's weight gradient is split into (for the threads to share out), and the
@@ -175,6 +182,8 @@ def backward(g: Any, x: Any, w: Any, padding: tuple[int, ...], want: tuple[bool,
     n, c, h, wd = x.shape
     k, _, kh, kw = w.shape
     oh, ow = g.shape[2:]
+    if not _readable(g):
+        g = numpy.ascontiguousarray(g)
     geo = _geometry(x, w, padding, oh, ow, g)
     # The weight and bias gradients are sums over the batch. The threads take chunks of images and
     # each chunk keeps its own sums, added in chunk order: the same result whatever the threads do,
