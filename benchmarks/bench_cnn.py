@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from benchmarks.bench_mlp import BATCH, load
-from benchmarks.harness import Config, Metric, Target, interleave, metrics_from
+from benchmarks.bench_mlp import BATCH, load, train_torch
+from benchmarks.harness import Config, Metric, Target, copy_weights, interleave, metrics_from
 
 NAME = "cnn"
 
@@ -23,21 +23,16 @@ def _models(seed: int) -> tuple[Any, Any]:
     tn = torch.nn
     theirs = tn.Sequential(tn.Conv2d(1, 16, 3, padding=1), tn.ReLU(), tn.Conv2d(16, 32, 3, padding=1), tn.ReLU(),
                            tn.MaxPool2d(2), tn.Flatten(), tn.Linear(512, 64), tn.ReLU(), tn.Linear(64, 10))
-    with torch.no_grad():
-        for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
-            q.copy_(torch.from_numpy(p.data))
+    copy_weights(ours, theirs)
     return ours, theirs
 
 
 def run(cfg: Config) -> list[Metric]:
-    import torch
-
     import dlia
     from dlia import optim
 
     x_tr, x_te, y_tr, y_te = load(cfg)
     x_tr, x_te = x_tr.reshape(-1, 1, 8, 8), x_te.reshape(-1, 1, 8, 8)
-    tx_tr, ty_tr, tx_te = torch.from_numpy(x_tr), torch.from_numpy(y_tr), torch.from_numpy(x_te)
     n = len(x_tr)
     epochs = max(1, cfg.mlp_epochs // 3)
 
@@ -61,23 +56,7 @@ def run(cfg: Config) -> list[Metric]:
         return {"s/epoch": dt / epochs, "test accuracy": float((pred == y_te).mean())}
 
     def theirs(r: int, epochs: int = epochs) -> dict[str, float]:
-        _, model = _models(r)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        order_gen = dlia.Generator(1000 + r)
-        t0 = time.perf_counter()
-        for _ in range(epochs):
-            order = torch.from_numpy(order_gen.permutation(n))
-            for start in range(0, n, BATCH):
-                idx = order[start:start + BATCH]
-                opt.zero_grad()
-                loss = torch.nn.functional.cross_entropy(model(tx_tr[idx]), ty_tr[idx])
-                loss.backward()
-                opt.step()
-        dt = time.perf_counter() - t0
-        model.eval()
-        with torch.no_grad():
-            pred = model(tx_te).argmax(dim=1).numpy()
-        return {"s/epoch": dt / epochs, "test accuracy": float((pred == y_te).mean())}
+        return train_torch(_models(r)[1], (x_tr, x_te, y_tr, y_te), epochs, 1000 + r)
 
     ours(0, 1), theirs(0, 1)  # warm-up
     a, b = interleave(ours, theirs, cfg.repeats, cfg.settle)

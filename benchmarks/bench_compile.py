@@ -20,7 +20,7 @@ from typing import Any
 import numpy
 
 from benchmarks.bench_mlp import BATCH, load
-from benchmarks.harness import Config, Metric, Target, interleave, metrics_from
+from benchmarks.harness import Config, Metric, Target, copy_weights, interleave, metrics_from
 
 NAME = "compile"
 T, B, I, H = 50, 50, 64, 128
@@ -80,9 +80,7 @@ def run(cfg: Config) -> list[Metric]:
                 sess.run(train, {gx: x_tr[idx], gy: y_tr[idx]})
         elif mode == "torch":
             tm = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
-            with torch.no_grad():
-                for p, q in zip(model.parameters(), tm.parameters(), strict=True):
-                    q.copy_(torch.from_numpy(p.data))
+            copy_weights(model, tm)
             opt = torch.optim.Adam(tm.parameters(), lr=1e-3)
             tx, ty = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
 

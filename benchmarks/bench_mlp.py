@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy
 
-from benchmarks.harness import Config, Metric, Target, interleave, metrics_from
+from benchmarks.harness import Config, Metric, Target, copy_weights, interleave, metrics_from
 
 NAME = "mlp"
 BATCH = 32
@@ -29,6 +29,35 @@ def load(cfg: Config) -> tuple[numpy.ndarray, ...]:
     return tuple(train_test_split(x, labels, test_fraction=0.2, seed=0))
 
 
+def train_torch(model: Any, data: tuple[Any, ...], epochs: int, seed: int) -> dict[str, float]:
+    """Adam 1e-3, batch 32 on ``data`` = (x_tr, x_te, y_tr, y_te) NumPy arrays, with the batches
+    dlia sees: the permutations of ``dlia.Generator(seed)``. Times the epochs only."""
+    import torch
+
+    import dlia
+
+    x_tr, x_te, y_tr, y_te = data
+    tx_tr, ty_tr, tx_te = torch.from_numpy(x_tr), torch.from_numpy(y_tr), torch.from_numpy(x_te)
+    n = len(x_tr)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    order_gen = dlia.Generator(seed)  # the same permutations as dlia's DataLoader draws
+    model.train()
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.from_numpy(order_gen.permutation(n))
+        for start in range(0, n, BATCH):
+            idx = order[start : start + BATCH]
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(tx_tr[idx]), ty_tr[idx])
+            loss.backward()
+            opt.step()
+    dt = time.perf_counter() - t0
+    model.eval()
+    with torch.no_grad():
+        pred = model(tx_te).argmax(dim=1).numpy()
+    return {"s/epoch": dt / epochs, "test accuracy": float((pred == y_te).mean()), "final loss": loss.item()}
+
+
 def _models(seed: int) -> tuple[Any, Any]:
     import torch
 
@@ -38,21 +67,16 @@ def _models(seed: int) -> tuple[Any, Any]:
     g = dlia.Generator(seed)
     ours = nn.Sequential(nn.Linear(64, 128, generator=g), nn.ReLU(), nn.Linear(128, 10, generator=g))
     theirs = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
-    with torch.no_grad():
-        for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
-            q.copy_(torch.from_numpy(p.data))
+    copy_weights(ours, theirs)
     return ours, theirs
 
 
 def run(cfg: Config) -> list[Metric]:
-    import torch
-
     import dlia
     from dlia import nn, optim
     from dlia.data import DataLoader, TensorDataset
 
     x_tr, x_te, y_tr, y_te = load(cfg)
-    tx_tr, ty_tr, tx_te = torch.from_numpy(x_tr), torch.from_numpy(y_tr), torch.from_numpy(x_te)
     n = len(x_tr)
 
     def ours(r: int, epochs: int = cfg.mlp_epochs) -> dict[str, float]:
@@ -75,24 +99,7 @@ def run(cfg: Config) -> list[Metric]:
         return {"s/epoch": dt / epochs, "test accuracy": float((pred == y_te).mean()), "final loss": loss.item()}
 
     def theirs(r: int, epochs: int = cfg.mlp_epochs) -> dict[str, float]:
-        _, model = _models(r)
-        opt, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3), torch.nn.CrossEntropyLoss()
-        order_gen = dlia.Generator(1000 + r)  # the same permutations as dlia's DataLoader draws
-        model.train()
-        t0 = time.perf_counter()
-        for _ in range(epochs):
-            order = torch.from_numpy(order_gen.permutation(n))
-            for start in range(0, n, BATCH):
-                idx = order[start : start + BATCH]
-                opt.zero_grad()
-                loss = loss_fn(model(tx_tr[idx]), ty_tr[idx])
-                loss.backward()
-                opt.step()
-        dt = time.perf_counter() - t0
-        model.eval()
-        with torch.no_grad():
-            pred = model(tx_te).argmax(dim=1).numpy()
-        return {"s/epoch": dt / epochs, "test accuracy": float((pred == y_te).mean()), "final loss": loss.item()}
+        return train_torch(_models(r)[1], (x_tr, x_te, y_tr, y_te), epochs, 1000 + r)
 
     ours(0, 1), theirs(0, 1)  # warm-up epoch each
     a, b = interleave(ours, theirs, cfg.repeats, cfg.settle)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy
 
-from benchmarks.harness import Config, Metric, Target, interleave, metrics_from
+from benchmarks.harness import Config, Metric, Target, copy_weights, interleave, metrics_from
 
 NAME = "xor"
 
@@ -26,9 +26,7 @@ def _models(seed: int):
     ours = nn.Sequential(nn.Linear(2, 2, generator=dlia.Generator(seed)), nn.Sigmoid(),
                          nn.Linear(2, 1, generator=dlia.Generator(seed + 1)), nn.Sigmoid())
     theirs = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid(), torch.nn.Linear(2, 1), torch.nn.Sigmoid())
-    with torch.no_grad():
-        for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
-            q.copy_(torch.from_numpy(p.data))
+    copy_weights(ours, theirs)
     return ours, theirs
 
 

@@ -124,6 +124,15 @@ class Metric:
         return out
 
 
+def copy_weights(ours: Any, theirs: Any) -> None:
+    """Give the torch twin ``theirs`` the dlia model's initial weights (parameters in the same order)."""
+    import torch
+
+    with torch.no_grad():
+        for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+            q.copy_(torch.from_numpy(p.data))
+
+
 def interleave(ours: Measure, theirs: Measure, repeats: int,
                settle: float = 0.0) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
     """Run ``repeats`` rounds of both measurements, alternating which runs first.
