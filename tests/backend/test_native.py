@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dlia
-from dlia.backend import native
+from dlia.backend import loader, native
 
 needs_native = pytest.mark.skipif(not native.available, reason="the C kernels were not built (no C compiler)")
 
@@ -165,7 +166,7 @@ def test_results_do_not_depend_on_the_thread_count(cores, monkeypatch):
     x, w, b = arrays((21, 4, 16, 16), 6, (3, 3))
     g = np.random.default_rng(3).standard_normal((21, 6, 16, 16)).astype(np.float32)
     base = run_dlia(x, w, b, g, 1)
-    with mock.patch.object(native, "_cores", lambda: cores):
+    with mock.patch.object(loader, "cores", lambda: cores):
         other = run_dlia(x, w, b, g, 1)
     for a, c in zip(other, base):
         np.testing.assert_array_equal(a, c)
@@ -251,8 +252,28 @@ def test_use_false_turns_them_off():
 
 
 def test_a_library_from_another_source_version_is_not_used():
-    with mock.patch.object(native, "_VERSION", native._VERSION + 1):
-        assert native._load() is None
+    k = native._KERNELS
+    other = loader.KernelLibrary(k.module, k.prefix, k.version + 1, k.structs, k.functions)
+    assert other.lib is None and not other.available
+    if native.available:
+        assert "version" in other.reason
+
+
+@needs_native
+def test_a_struct_that_differs_from_its_ctypes_mirror_is_refused():
+    """_native.c exports sizeof(conv_geom): a field added on one side only must not be read at the wrong offsets."""
+    class Longer(native._Geometry):
+        _fields_ = [("extra", ctypes.c_long)]
+
+    k = native._KERNELS
+    other = loader.KernelLibrary(k.module, k.prefix, k.version, {"conv_geom": Longer}, k.functions)
+    assert other.lib is None and "conv_geom" in other.reason and "Longer" in other.reason
+    assert native.reason() is None  # the real mirror matches
+
+
+def test_an_extension_that_was_not_built_says_so():
+    other = loader.KernelLibrary("dlia.backend._no_such_kernels", "dlia_none", 1, {}, {})
+    assert not other.available and "was not built" in other.reason
 
 
 @needs_native
@@ -279,13 +300,14 @@ def test_a_forked_child_gets_its_own_threads():
 @pytest.mark.parametrize("env, want", [("1", 1), ("64", None), ("0", None), ("x", None), ("2,1", 2)])
 def test_omp_num_threads_caps_the_threads(monkeypatch, env, want):
     monkeypatch.setenv("OMP_NUM_THREADS", env)
-    monkeypatch.setattr(native.os, "sched_getaffinity", lambda _: set(range(4)))
-    assert native._cores() == (4 if want is None else want)
+    monkeypatch.setattr(loader.os, "sched_getaffinity", lambda _: set(range(4)))
+    assert loader.cores() == (4 if want is None else want)
 
 
 def test_small_convolutions_run_on_one_thread(monkeypatch):
     """Waking a second core costs more than it saves below ~10 million multiply-adds."""
-    monkeypatch.setattr(native, "_cores", lambda: 4)
+    monkeypatch.setattr(loader, "cores", lambda: 4)
+    native._KERNELS.lib  # noqa: B018 - loaded in this process (a forked child that did not load it runs one thread)
     assert native._threads(8, 1_000_000) == 1
     assert native._threads(8, 50_000_000) == 4
     assert native._threads(3, 50_000_000) == 3  # no more threads than parts

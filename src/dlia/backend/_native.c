@@ -13,9 +13,12 @@
  *   wt   (C, kh, kw, K)   forward weights, output channel last (contiguous per tap)
  *   gwt  (C, kh, kw, Kp)  weight gradient, output channel last, Kp = K rounded up to 16
  *
- * A "vector" is 16 floats (GCC vector extension): one AVX-512 register, two AVX ones, four SSE
- * ones. target_clones compiles each kernel for AVX-512, FMA (AVX2-era) and plain x86-64 and picks
- * one when the library loads, so one build runs on any x86-64 machine; other CPUs get portable C.
+ * A "vector" is 16 floats (GCC vector extension, which clang supports too): one AVX-512 register,
+ * two AVX ones, four SSE ones. With gcc, target_clones compiles each kernel for AVX-512, FMA
+ * (AVX2-era) and plain x86-64 and picks one when the library loads, so one build runs on any
+ * x86-64 machine; clang and other CPUs get one portable build. The one gcc-only builtin used,
+ * __builtin_shuffle, is spelled __builtin_shufflevector under clang (SHUFFLE16 below). Without
+ * OpenMP (Apple's clang) the pragmas are ignored and every call runs on the calling thread.
  *
  * Each entry point runs on several OpenMP threads (ctypes releases the GIL during the call); the
  * threads take images from a shared counter, so one that starts late takes fewer.
@@ -46,31 +49,48 @@ HELPER void store_part(float *p, v16 v, int lanes) {
 }
 HELPER v16 splat(float s) { return (v16){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
 
+/* The 16 lanes of a and b picked by 16 constant indices (0-15: a's lanes, 16-31: b's). */
+#if defined(__clang__)
+#define SHUFFLE16(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
+#else
 typedef int v16i __attribute__((vector_size(64)));
+#define SHUFFLE16(a, b, ...) __builtin_shuffle((a), (b), (v16i){__VA_ARGS__})
+#endif
 
-/* Rows i and i + h exchange their h-wide blocks: after the steps h = 8, 4, 2, 1 the 16 rows hold
- * the columns (a butterfly transpose; each step is one two-register permute per row). */
-#define TRANSPOSE_STEP(r, h, lo, hi)                                                               \
-    for (int i = 0; i < 16; i++)                                                                   \
-        if (!(i & (h))) {                                                                          \
-            const v16 a = r[i], b = r[i + (h)];                                                    \
-            r[i] = __builtin_shuffle(a, b, lo);                                                    \
-            r[i + (h)] = __builtin_shuffle(a, b, hi);                                              \
-        }
+/* Rows *lo and *hi exchange their h-wide blocks: *lo keeps its even blocks and takes *hi's even
+ * ones, *hi takes *lo's odd ones and keeps its own odd ones (one two-register permute per row). */
+HELPER void exchange8(v16 *lo, v16 *hi) {
+    const v16 a = *lo, b = *hi;
+    *lo = SHUFFLE16(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    *hi = SHUFFLE16(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+}
+HELPER void exchange4(v16 *lo, v16 *hi) {
+    const v16 a = *lo, b = *hi;
+    *lo = SHUFFLE16(a, b, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+    *hi = SHUFFLE16(a, b, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+}
+HELPER void exchange2(v16 *lo, v16 *hi) {
+    const v16 a = *lo, b = *hi;
+    *lo = SHUFFLE16(a, b, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+    *hi = SHUFFLE16(a, b, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+}
+HELPER void exchange1(v16 *lo, v16 *hi) {
+    const v16 a = *lo, b = *hi;
+    *lo = SHUFFLE16(a, b, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+    *hi = SHUFFLE16(a, b, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+}
 
+/* The 16 x 16 block r transposed in registers (a butterfly): rows i and i + h exchange their
+ * h-wide blocks for h = 8, 4, 2, 1, after which the 16 rows hold the columns. */
 HELPER void transpose16(v16 r[16]) {
-    const v16i lo8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
-    const v16i hi8 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
-    const v16i lo4 = {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
-    const v16i hi4 = {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
-    const v16i lo2 = {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
-    const v16i hi2 = {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
-    const v16i lo1 = {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
-    const v16i hi1 = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
-    TRANSPOSE_STEP(r, 8, lo8, hi8)
-    TRANSPOSE_STEP(r, 4, lo4, hi4)
-    TRANSPOSE_STEP(r, 2, lo2, hi2)
-    TRANSPOSE_STEP(r, 1, lo1, hi1)
+    for (int i = 0; i < 16; i++)
+        if (!(i & 8)) exchange8(&r[i], &r[i + 8]);
+    for (int i = 0; i < 16; i++)
+        if (!(i & 4)) exchange4(&r[i], &r[i + 4]);
+    for (int i = 0; i < 16; i++)
+        if (!(i & 2)) exchange2(&r[i], &r[i + 2]);
+    for (int i = 0; i < 16; i++)
+        if (!(i & 1)) exchange1(&r[i], &r[i + 1]);
 }
 
 static float *alloc_floats(size_t n) {
@@ -105,31 +125,38 @@ HELPER void pad_image(const float *src, long sc, long sh, long sw, int C, int H,
 
 #define KB 12 /* output channels per register block of the forward kernel */
 
-/* One output row segment of 32 (two = 1) or 16 (two = 0) pixels for NK output channels, with
- * the accumulators in registers (NK is a compile-time constant for the full block). */
-#define FWD_BLOCK(NK)                                                                              \
-    {                                                                                              \
-        v16 acc0[NK], acc1[NK];                                                                    \
-        for (int j = 0; j < (NK); j++) acc0[j] = acc1[j] = splat(bias ? bias[k0 + j] : 0.0f);    \
-        for (int c = 0; c < C; c++)                                                                \
-            for (int a = 0; a < kh; a++) {                                                         \
-                const float *row = pad + ((size_t)c * Hp + y + a) * Wp + v * 16;                   \
-                const float *wr = wt + (size_t)(c * kh + a) * kw * K + k0;                         \
-                _Pragma("GCC unroll 3") for (int b = 0; b < kw; b++, wr += K) {                    \
-                    const v16 x0 = ld(row + b), x1 = ld(row + b + 16);                             \
-                    _Pragma("GCC unroll 12") for (int j = 0; j < (NK); j++) {                      \
-                        const float s = wr[j];                                                     \
-                        acc0[j] += x0 * s;                                                         \
-                        acc1[j] += x1 * s;                                                         \
-                    }                                                                              \
-                }                                                                                  \
-            }                                                                                      \
-        for (int j = 0; j < (NK); j++) {                                                           \
-            float *o = out + (((size_t)n * K + k0 + j) * OH + y) * OW + v * 16;                    \
-            store_part(o, acc0[j], OW - v * 16);                                                   \
-            if (two) store_part(o + 16, acc1[j], OW - v * 16 - 16);                                \
-        }                                                                                          \
+/* One output row segment of 32 pixels (two = 1) or 16 (two = 0) for nk <= KB output channels, the
+ * accumulators in registers (the callers pass nk as a constant for the common block sizes):
+ *   out[j * ostride + x] = bias[j] + sum_{c,a,b} in[c * plane + a * Wp + x + b] * w[((c * kh + a) * kw + b) * K + j]
+ * in: the padded input (C planes of `plane` floats, rows Wp apart) at the segment's first pixel;
+ * w: the weights (C, kh, kw, K) from the block's first output channel; bias: from that channel, or
+ * NULL; out: the segment's first pixel of that channel, channels ostride apart; lanes: how many of
+ * the segment's pixels lie inside the output row (the rest are computed and not stored). */
+HELPER void fwd_block(int nk, const float *in, int C, size_t plane, int Wp, int kh, int kw, const float *w, int K,
+                      const float *bias, float *out, size_t ostride, int lanes, int two) {
+    v16 acc0[KB], acc1[KB];
+    for (int j = 0; j < nk; j++) acc0[j] = acc1[j] = splat(bias ? bias[j] : 0.0f);
+    for (int c = 0; c < C; c++)
+        for (int a = 0; a < kh; a++) {
+            const float *row = in + c * plane + (size_t)a * Wp;
+            const float *wr = w + (size_t)(c * kh + a) * kw * K;
+#pragma GCC unroll 3
+            for (int b = 0; b < kw; b++, wr += K) {
+                const v16 x0 = ld(row + b), x1 = ld(row + b + 16);
+#pragma GCC unroll 12
+                for (int j = 0; j < nk; j++) {
+                    const float s = wr[j];
+                    acc0[j] += x0 * s;
+                    acc1[j] += x1 * s;
+                }
+            }
+        }
+    for (int j = 0; j < nk; j++) {
+        float *o = out + j * ostride;
+        store_part(o, acc0[j], lanes);
+        if (two) store_part(o + 16, acc1[j], lanes - 16);
     }
+}
 
 /* The geometry of one convolution, shared by the kernels (mirrored by native.py's _Geometry). */
 typedef struct {
@@ -148,21 +175,23 @@ HELPER int next_image(int *counter) { return __atomic_fetch_add(counter, 1, __AT
 HELPER void fwd_image(const float *pad, int C, int Hp, int Wp, const float *wt, const float *bias, int K, int kh,
                       int kw, float *out_n, int OH, int OW) {
     const int nvec = round16(OW) / 16;
-    const int n = 0;
-    float *out = out_n;
+    const size_t plane = (size_t)Hp * Wp, ostride = (size_t)OH * OW;
     for (int k0 = 0; k0 < K; k0 += KB) {
         const int kn = K - k0 < KB ? K - k0 : KB;
+        const float *w = wt + k0, *b = bias ? bias + k0 : NULL;
         for (int y = 0; y < OH; y++)
             for (int v = 0; v < nvec; v += 2) {
-                const int two = v + 1 < nvec;
-                if (kn == KB)
-                    FWD_BLOCK(KB)
+                const float *in = pad + (size_t)y * Wp + v * 16;
+                float *out = out_n + k0 * ostride + (size_t)y * OW + v * 16;
+                const int lanes = OW - v * 16, two = v + 1 < nvec;
+                if (kn == KB) /* constant block sizes: the accumulators stay in registers */
+                    fwd_block(KB, in, C, plane, Wp, kh, kw, w, K, b, out, ostride, lanes, two);
                 else if (kn == 8)
-                    FWD_BLOCK(8)
+                    fwd_block(8, in, C, plane, Wp, kh, kw, w, K, b, out, ostride, lanes, two);
                 else if (kn == 4)
-                    FWD_BLOCK(4)
+                    fwd_block(4, in, C, plane, Wp, kh, kw, w, K, b, out, ostride, lanes, two);
                 else
-                    FWD_BLOCK(kn)
+                    fwd_block(kn, in, C, plane, Wp, kh, kw, w, K, b, out, ostride, lanes, two);
             }
     }
 }
@@ -182,57 +211,62 @@ CLONES static int conv_fwd_part(const conv_geom *p, const float *x, const float 
     return 0;
 }
 
-/* The weight gradient of a 3x3 kernel for NC input channels at once, vectorised over 16 output
- * channels: for every output pixel, one vector of g (16 channels) times each input value in the
- * 3x3 windows of the NC channels, broadcast. NC = 3 keeps 27 accumulators in registers. */
-#define BWDW3_BLOCK(NC)                                                                            \
-    {                                                                                              \
-        v16 acc[NC][9];                                                                            \
-        for (int i = 0; i < (NC); i++)                                                             \
-            for (int t = 0; t < 9; t++) acc[i][t] = splat(0.0f);                                   \
-        for (int y = 0; y < OH; y++) {                                                             \
-            const float *gp = gt + (size_t)y * OW * Kp + kv * 16;                                  \
-            const float *x0 = pad + ((size_t)c * Hp + y) * Wp;                                     \
-            for (int x = 0; x < OW; x++, gp += Kp, x0++) {                                         \
-                const v16 gv = ld(gp);                                                             \
-                _Pragma("GCC unroll 3") for (int i = 0; i < (NC); i++) {                           \
-                    const float *xi = x0 + (size_t)i * Hp * Wp;                                    \
-                    _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++)                            \
-                        acc[i][t] += gv * xi[(t / 3) * Wp + t % 3];                                \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-        for (int i = 0; i < (NC); i++)                                                             \
-            for (int t = 0; t < 9; t++) {                                                          \
-                float *d = gwt + ((size_t)(c + i) * 9 + t) * Kp + kv * 16;                         \
-                st(d, ld(d) + acc[i][t]);                                                          \
-            }                                                                                      \
+/* The weight gradient of a 3x3 kernel for nc <= 3 input channels at once, vectorised over 16
+ * output channels: for every output pixel, one vector of g (16 channels) times each input value in
+ * the 3x3 windows of the nc channels, broadcast. nc = 3 keeps 27 accumulators in registers.
+ *   gw[(i * 9 + t) * Kp + lane] += sum_{y,x} g[(y * OW + x) * Kp + lane] * x[i * plane + (y + t / 3) * Wp + x + t % 3]
+ * g: the output gradient channels-last (OH, OW, Kp) from the 16 channels' first; x: the padded
+ * input (planes of `plane` floats, rows Wp apart) from the first of the nc channels; gw: the
+ * weight gradient (C, 9, Kp) at that channel and the 16 channels' first. */
+HELPER void bwdw3_block(int nc, const float *g, int Kp, const float *x, size_t plane, int Wp, int OH, int OW,
+                        float *gw) {
+    v16 acc[3][9];
+    for (int i = 0; i < nc; i++)
+        for (int t = 0; t < 9; t++) acc[i][t] = splat(0.0f);
+    for (int y = 0; y < OH; y++) {
+        const float *gp = g + (size_t)y * OW * Kp;
+        const float *x0 = x + (size_t)y * Wp;
+        for (int xx = 0; xx < OW; xx++, gp += Kp, x0++) {
+            const v16 gv = ld(gp);
+#pragma GCC unroll 3
+            for (int i = 0; i < nc; i++) {
+                const float *xi = x0 + i * plane;
+#pragma GCC unroll 9
+                for (int t = 0; t < 9; t++) acc[i][t] += gv * xi[(t / 3) * Wp + t % 3];
+            }
+        }
     }
+    for (int i = 0; i < nc; i++)
+        for (int t = 0; t < 9; t++) {
+            float *d = gw + ((size_t)i * 9 + t) * Kp;
+            st(d, ld(d) + acc[i][t]);
+        }
+}
 
 /* The same for one input channel and 32 output channels (two vectors of g per pixel): 18
  * accumulators, 2 + 9 loads per 18 multiply-adds, so the loads never hold the arithmetic up. */
-#define BWDW3_PAIR                                                                                 \
-    {                                                                                              \
-        v16 a0[9], a1[9];                                                                          \
-        for (int t = 0; t < 9; t++) a0[t] = a1[t] = splat(0.0f);                                   \
-        for (int y = 0; y < OH; y++) {                                                             \
-            const float *gp = gt + (size_t)y * OW * Kp + kv * 16;                                  \
-            const float *xi = pad + ((size_t)c * Hp + y) * Wp;                                     \
-            for (int x = 0; x < OW; x++, gp += Kp, xi++) {                                         \
-                const v16 g0 = ld(gp), g1 = ld(gp + 16);                                           \
-                _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++) {                              \
-                    const float s = xi[(t / 3) * Wp + t % 3];                                      \
-                    a0[t] += g0 * s;                                                               \
-                    a1[t] += g1 * s;                                                               \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-        for (int t = 0; t < 9; t++) {                                                              \
-            float *d = gwt + ((size_t)c * 9 + t) * Kp + kv * 16;                                   \
-            st(d, ld(d) + a0[t]);                                                                  \
-            st(d + 16, ld(d + 16) + a1[t]);                                                        \
-        }                                                                                          \
+HELPER void bwdw3_pair(const float *g, int Kp, const float *x, int Wp, int OH, int OW, float *gw) {
+    v16 a0[9], a1[9];
+    for (int t = 0; t < 9; t++) a0[t] = a1[t] = splat(0.0f);
+    for (int y = 0; y < OH; y++) {
+        const float *gp = g + (size_t)y * OW * Kp;
+        const float *xi = x + (size_t)y * Wp;
+        for (int xx = 0; xx < OW; xx++, gp += Kp, xi++) {
+            const v16 g0 = ld(gp), g1 = ld(gp + 16);
+#pragma GCC unroll 9
+            for (int t = 0; t < 9; t++) {
+                const float s = xi[(t / 3) * Wp + t % 3];
+                a0[t] += g0 * s;
+                a1[t] += g1 * s;
+            }
+        }
     }
+    for (int t = 0; t < 9; t++) {
+        float *d = gw + (size_t)t * Kp;
+        st(d, ld(d) + a0[t]);
+        st(d + 16, ld(d + 16) + a1[t]);
+    }
+}
 
 /* The gradients of the images the calling thread takes from *next (start it at 0), from the input x
  * and the output gradient g:
@@ -320,18 +354,21 @@ CLONES static int conv_bwd_part(const conv_geom *p, const float *x, const float 
         }
         if (!gwt) continue;
         pad_image(x + n * p->xs[0], p->xs[1], p->xs[2], p->xs[3], C, p->H, p->W, pad, Hp, Wp, p->pt, p->pl);
+        const size_t plane = (size_t)Hp * Wp;
         int kv = 0;
         if (kh == 3 && kw == 3)
             for (; kv + 2 <= Kp / 16; kv += 2)
-                for (int c = 0; c < C; c++) BWDW3_PAIR
+                for (int c = 0; c < C; c++)
+                    bwdw3_pair(gt + kv * 16, Kp, pad + c * plane, Wp, OH, OW, gwt + (size_t)c * 9 * Kp + kv * 16);
         for (; kv < Kp / 16; kv++) {
             if (kh == 3 && kw == 3) {
                 int c = 0;
-                for (; c + 3 <= C; c += 3) BWDW3_BLOCK(3)
+                for (; c + 3 <= C; c += 3) /* constant channel counts: the accumulators stay in registers */
+                    bwdw3_block(3, gt + kv * 16, Kp, pad + c * plane, plane, Wp, OH, OW, gwt + (size_t)c * 9 * Kp + kv * 16);
                 if (C - c == 2)
-                    BWDW3_BLOCK(2)
+                    bwdw3_block(2, gt + kv * 16, Kp, pad + c * plane, plane, Wp, OH, OW, gwt + (size_t)c * 9 * Kp + kv * 16);
                 else if (C - c == 1)
-                    BWDW3_BLOCK(1)
+                    bwdw3_block(1, gt + kv * 16, Kp, pad + c * plane, plane, Wp, OH, OW, gwt + (size_t)c * 9 * Kp + kv * 16);
                 continue;
             }
             for (int c = 0; c < C; c++) /* other kernel sizes: one input channel and one tap at a time */
@@ -375,10 +412,15 @@ int dlia_conv_bwd(const conv_geom *p, const float *x, const float *g, const floa
 
 /* native.py loads the library only when this matches its own number, so that a library left over
  * from an older source (a failed rebuild keeps the old file) is never called with new arguments. */
-int dlia_native_version(void) { return 6; }
+int dlia_native_version(void) { return 7; }
+
+/* native.py checks this against the size of its ctypes mirror of conv_geom: a field added, removed
+ * or retyped on one side only (or a compiler that lays the struct out differently) is refused. */
+size_t dlia_native_sizeof_conv_geom(void) { return sizeof(conv_geom); }
 
 /* An empty module, so that importing dlia.backend._native (as tools that walk packages do) works. */
 static struct PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_native",
-                                           "C kernels, called through ctypes from dlia/backend/native.py", -1, NULL};
+                                           "C kernels, called through ctypes from dlia/backend/native.py", -1,
+                                           NULL, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&native_module); }

@@ -4,80 +4,54 @@
 extension module; where there is no compiler the build skips it and conv2d keeps its NumPy path
 (im2col + OpenBLAS), which computes the same values up to rounding. The kernels are called through
 ctypes, which releases the GIL during each call, and run on one OpenMP thread per core, the
-threads taking images from a shared counter.
+threads taking images from a shared counter. The library is loaded and checked by
+``loader.KernelLibrary`` at the first convolution that could use it, not at ``import dlia``.
 
 They serve float32 convolutions on the CPU with stride 1, dilation 1, one group, padding narrower
 than the kernel and inputs and outputs at least 16 pixels wide (narrower ones, like the 8×8
 digits, are faster on the NumPy path). ``use(False)`` turns them off, for comparisons and tests.
+``available`` says whether they can be used (and loads them), ``reason()`` why not.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import importlib.util
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import numpy
 
+from dlia.backend.loader import KernelLibrary
+
 
 class _Geometry(ctypes.Structure):
-    """``conv_geom`` of _native.c."""
+    """``conv_geom`` of _native.c (its size is checked against ``dlia_native_sizeof_conv_geom()``)."""
 
     _fields_ = [(name, ctypes.c_int) for name in ("N", "C", "H", "W", "K", "kh", "kw", "pt", "pl", "OH", "OW")] + [
         ("xs", ctypes.c_long * 4), ("gs", ctypes.c_long * 4)]
 
 
 #: must equal dlia_native_version() in _native.c; raise both when the C functions' arguments change
-_VERSION = 6
+_VERSION = 7
 
-
-@contextlib.contextmanager
-def _spin_briefly() -> Iterator[None]:
-    """Have GNU OpenMP load with a short spin: idle threads poll 10,000 times (~10 µs) before they
-    sleep, instead of its default 300,000. It reads the setting once, when it loads.
-
-    Some spinning keeps the second core awake between convolutions (without any, the calls right
-    after an idle pause ran at single-thread speed); a long spin steals that core from NumPy and
-    OpenBLAS in the rest of a training step (the any-size CNN trained 25 % slower than on plain
-    NumPy). A user's own GOMP_SPINCOUNT or OMP_WAIT_POLICY wins; torch's OpenMP is a separate copy.
-    """
-    if "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ:
-        yield
-        return
-    os.environ["GOMP_SPINCOUNT"] = "10000"
-    try:
-        yield
-    finally:
-        del os.environ["GOMP_SPINCOUNT"]
-
-
-def _load() -> ctypes.CDLL | None:
-    spec = importlib.util.find_spec("dlia.backend._native")
-    if spec is None or not spec.origin or spec.origin.endswith(".py"):
-        return None
-    try:
-        with _spin_briefly():
-            lib = ctypes.CDLL(spec.origin)
-        fwd, bwd = lib.dlia_conv_fwd, lib.dlia_conv_bwd
-        if lib.dlia_native_version() != _VERSION:
-            return None
-    except (OSError, AttributeError):  # not loadable here, or built from another version of the source
-        return None
-    ptr = ctypes.c_void_p
-    fwd.argtypes = [ctypes.POINTER(_Geometry)] + [ptr] * 4 + [ctypes.c_int]
-    bwd.argtypes = [ctypes.POINTER(_Geometry)] + [ptr] * 6 + [ctypes.c_int, ctypes.c_int]
-    fwd.restype = bwd.restype = ctypes.c_int
-    return lib
-
-
-_LIB = _load()
-#: whether the compiled kernels were built and could be loaded
-available = _LIB is not None
+_ptr = ctypes.c_void_p
+_KERNELS = KernelLibrary(
+    "dlia.backend._native", prefix="dlia_native", version=_VERSION, structs={"conv_geom": _Geometry},
+    functions={"dlia_conv_fwd": ([ctypes.POINTER(_Geometry)] + [_ptr] * 4 + [ctypes.c_int], ctypes.c_int),
+               "dlia_conv_bwd": ([ctypes.POINTER(_Geometry)] + [_ptr] * 6 + [ctypes.c_int] * 2, ctypes.c_int)})
 _enabled = True
-_PID = os.getpid()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "available":  # whether the compiled kernels were built and could be loaded (loads them)
+        return _KERNELS.available
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def reason() -> str | None:
+    """Why the compiled kernels are not available (None when they are)."""
+    return None if _KERNELS.available else _KERNELS.reason
 
 
 @contextlib.contextmanager
@@ -91,28 +65,14 @@ def use(flag: bool) -> Iterator[None]:
         _enabled = before
 
 
-def _cores() -> int:
-    """The cores this process may use, capped by ``OMP_NUM_THREADS`` where that is set (as every
-    OpenMP program, torch included, reads it)."""
-    try:
-        cores = max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        cores = max(1, os.cpu_count() or 1)
-    cap = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    return min(cores, int(cap)) if cap.isdigit() and int(cap) > 0 else cores
-
-
 # Below this many multiply-adds a call runs on one thread: waking a second core (tens to hundreds
 # of µs on a virtual machine whose other vCPU was idle) costs more than it saves.
 _SERIAL_BELOW = 10_000_000
 
 
 def _threads(parts: int, work: int) -> int:
-    """OpenMP threads for a call with ``parts`` units of work and ``work`` multiply-adds: one per
-    core, none idle. A forked child runs single-threaded: GNU OpenMP's threads do not survive fork()."""
-    if os.getpid() != _PID or work < _SERIAL_BELOW:
-        return 1
-    return max(1, min(_cores(), parts))
+    """OpenMP threads for a call with ``parts`` units of work and ``work`` multiply-adds."""
+    return 1 if work < _SERIAL_BELOW else _KERNELS.threads(parts)
 
 
 def _check(code: int) -> None:
@@ -123,7 +83,7 @@ def _check(code: int) -> None:
 def applies(x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, ...], dilation: tuple[int, int],
             groups: int, ow: int) -> bool:
     """Whether conv2d(x, w) with these settings runs on the compiled kernels."""
-    if not (available and _enabled) or type(x) is not numpy.ndarray or type(w) is not numpy.ndarray:
+    if not _enabled or type(x) is not numpy.ndarray or type(w) is not numpy.ndarray or _KERNELS.lib is None:
         return False
     kh, kw = w.shape[2:]
     pt, pb, pl, pr = padding
@@ -171,7 +131,7 @@ def forward(x: Any, w: Any, b: Any, padding: tuple[int, ...], oh: int, ow: int) 
     wt = numpy.ascontiguousarray(w.transpose(1, 2, 3, 0))
     bias = None if b is None else numpy.ascontiguousarray(b, dtype=numpy.float32)
     out = numpy.empty((n, k, oh, ow), dtype=numpy.float32)
-    _check(_LIB.dlia_conv_fwd(ctypes.byref(geo), x.ctypes.data, wt.ctypes.data,
+    _check(_KERNELS.lib.dlia_conv_fwd(ctypes.byref(geo), x.ctypes.data, wt.ctypes.data,
                               None if bias is None else bias.ctypes.data, out.ctypes.data, _threads(n, _work(geo))))
     return out
 
@@ -195,7 +155,7 @@ def backward(g: Any, x: Any, w: Any, padding: tuple[int, ...], want: tuple[bool,
     wtf = numpy.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 2, 3, 1)) if want[0] else None  # (K, kh, kw, C)
     gwt = numpy.zeros((chunks, c, kh, kw, _round16(k)), dtype=numpy.float32) if want[1] else None
     bsum = numpy.zeros((chunks, k), dtype=numpy.float64) if want[2] else None
-    _check(_LIB.dlia_conv_bwd(ctypes.byref(geo), x.ctypes.data, g.ctypes.data, None if wtf is None else wtf.ctypes.data,
+    _check(_KERNELS.lib.dlia_conv_bwd(ctypes.byref(geo), x.ctypes.data, g.ctypes.data, None if wtf is None else wtf.ctypes.data,
                               None if gx is None else gx.ctypes.data, None if gwt is None else gwt.ctypes.data,
                               None if bsum is None else bsum.ctypes.data, chunk,
                               _threads(chunks, _work(geo) * (want[0] + want[1]))))
