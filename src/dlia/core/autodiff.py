@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy
 
+from dlia.backend import allocator
 from dlia.backend.device import get_array_module
 from dlia.core.sparse import SparseGrad
 from dlia.core.tensor import Tensor, wrap
@@ -63,6 +64,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
     """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires a gradient."""
     if not root.requires_grad:
         raise RuntimeError("backward(): tensor does not require grad and has no grad_fn")
+    allocator.ensure_tuned()  # training's per-step arrays: malloc keeps them (backend/allocator.py); once per process
     ctx = root._ctx
     xp = ctx.xp if ctx is not None else get_array_module(root.data)
     if grad is None:

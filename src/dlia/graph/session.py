@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy
 
+from dlia.backend import allocator
 from dlia.backend.device import Device, get_device
 from dlia.core.sparse import SparseGrad
 from dlia.core.tensor import Tensor, wrap
@@ -233,6 +234,7 @@ class Session:
         key = (tuple(id(f) for f in fetches), frozenset(id(n) for n in fed))
         plan = self._plans.get(key)
         if plan is None:
+            allocator.ensure_tuned()  # before the first run's arrays (backend/allocator.py); once per process
             plan = self._plans[key] = Plan(fetches, list(fed))
         return plan
 

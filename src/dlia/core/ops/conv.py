@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy
 
-from dlia.backend import native
+from dlia.backend import allocator, native
 from dlia.core.function import Function, shape_error
 from dlia.core.tensor import Tensor
 
@@ -140,6 +140,7 @@ class Conv2d(Function):
                               x.shape, w.shape)
         self.w = w
         self.geom = (x.shape, stride, padding, dilation, groups, oh, ow)
+        allocator.ensure_tuned()  # a CNN's big arrays start here (backend/allocator.py); once per process
         if native.applies(x, w, stride, padding, dilation, groups, ow):  # compiled direct convolution
             self.x, self.cols = x, None
             return native.forward(x, w, b, padding, oh, ow)
