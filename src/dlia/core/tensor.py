@@ -39,6 +39,14 @@ def _to_array(data: Any, dtype: Any, device: Device | None) -> Any:
     return xp.asarray(arr)
 
 
+def _array_axis(t: Tensor, axis: int | None, op: str) -> int | None:
+    """``axis`` of ``t`` checked, as its array's axis (a 0-d tensor's axis 0 or -1 means the whole array)."""
+    if axis is None:
+        return None
+    axis = _axes.normalize_axis(axis, t.ndim, op, t.shape)
+    return axis if t.ndim else None
+
+
 def wrap(array: Any, requires_grad: bool = False) -> Tensor:
     """A leaf tensor around an existing array, with no conversion or copy (internal fast path)."""
     t = object.__new__(Tensor)
@@ -230,10 +238,10 @@ class Tensor:
         return _reduce.var(self, axis, keepdims, ddof)
 
     def argmax(self, axis: int | None = None) -> Tensor:
-        return Tensor(self.data.argmax(axis=axis))
+        return Tensor(self.data.argmax(axis=_array_axis(self, axis, "argmax")))
 
     def argmin(self, axis: int | None = None) -> Tensor:
-        return Tensor(self.data.argmin(axis=axis))
+        return Tensor(self.data.argmin(axis=_array_axis(self, axis, "argmin")))
 
     def reshape(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -250,8 +258,9 @@ class Tensor:
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         if len(axes) == 2:
-            order = list(range(self.ndim))
-            order[axes[0]], order[axes[1]] = order[axes[1]], order[axes[0]]
+            i, j = (_axes.normalize_axis(d, self.ndim, "transpose", self.shape) for d in axes)
+            order = list(range(self.ndim or 1))  # a 0-d tensor has the one axis 0, as in torch
+            order[i], order[j] = order[j], order[i]
             axes = tuple(order)
         return _shape.transpose(self, axes or None)
 
@@ -337,6 +346,7 @@ class Tensor:
 
 
 from dlia.core import autodiff as _autodiff  # noqa: E402
+from dlia.core import axes as _axes  # noqa: E402
 from dlia.core.ops import arith as _arith  # noqa: E402
 from dlia.core.ops import elementwise as _elementwise  # noqa: E402
 from dlia.core.ops import reduce as _reduce  # noqa: E402

@@ -144,3 +144,21 @@ def test_large_sum_and_mean_gradients_in_graph_mode():
     for x, e in zip(xs, es):
         np.testing.assert_array_equal(x.grad.numpy(), e.grad.numpy())
         assert x.grad.numpy().flags.writeable
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda a: a.sum(0), lambda t: t.sum(0)),
+    (lambda a: a.mean(-1, True), lambda t: t.mean(-1, keepdim=True)),
+    (lambda a: a.max((0,)), lambda t: t.amax((0,))),
+    (lambda a: a.var(-1), lambda t: t.var(-1, correction=0)),
+    (lambda a: a.logsumexp(0), lambda t: t.logsumexp(0)),
+    (lambda a: a.softmax(0), lambda t: t.softmax(0)),
+    (lambda a: a.log_softmax(-1), lambda t: t.log_softmax(-1)),
+])
+def test_a_0d_tensor_takes_axis_0_or_minus_1_like_torch(ours, theirs):
+    compare_torch(ours, theirs, np.array(1.5))
+
+
+def test_argmax_of_a_0d_tensor_over_axis_0_like_torch():
+    np.testing.assert_array_equal(dlia.tensor(1.5).argmax(0).numpy(), torch.tensor(1.5).argmax(0).numpy())
+

@@ -8,22 +8,20 @@ from __future__ import annotations
 from typing import Any
 
 from dlia.backend.device import errstate
+from dlia.core.axes import normalize_axes
 from dlia.core.function import Function
 from dlia.core.tensor import Tensor
 
 
-def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(ndim))
-    if isinstance(axis, int):
-        axis = (axis,)
-    return tuple(a % ndim if ndim else 0 for a in axis)
+def _kept(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` reduced over ``axes`` with ``keepdims``: size 1 on each reduced axis."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
 def _expand(g: Any, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> Any:
     """Reinsert reduced axes (size 1) so ``g`` broadcasts against the input ``shape``."""
     if not keepdims:
-        g = g.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
+        g = g.reshape(_kept(shape, axes))
     return g
 
 
@@ -51,7 +49,7 @@ class Sum(Function):
         if axis is None and not keepdims:
             self.axes = None
             return a.sum()
-        self.axes = _axes(axis, a.ndim)
+        self.axes = normalize_axes(axis, a.ndim, "sum", a.shape)
         return a.sum(axis=self.axes, keepdims=keepdims)
 
     def vjp(self, g):
@@ -66,7 +64,7 @@ class Mean(Function):
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.keepdims = a.shape, keepdims
         self.fresh_grads = a.size <= _VIEW_ABOVE  # see _spread
-        self.axes = _axes(axis, a.ndim)
+        self.axes = normalize_axes(axis, a.ndim, "mean", a.shape)
         n = 1
         for i in self.axes:
             n *= a.shape[i]
@@ -84,7 +82,7 @@ class Var(Function):
 
     def forward(self, a, axis=None, keepdims=False, ddof=0):
         self.shape, self.keepdims = a.shape, keepdims
-        self.axes = _axes(axis, a.ndim)
+        self.axes = normalize_axes(axis, a.ndim, "var", a.shape)
         n = 1
         for i in self.axes:
             n *= a.shape[i]
@@ -110,7 +108,7 @@ class _Extreme(Function):
         if a.size == 0:
             raise ValueError(f"{self.pick}() of an empty tensor")
         self.shape, self.keepdims = a.shape, keepdims
-        self.axes = _axes(axis, a.ndim)
+        self.axes = normalize_axes(axis, a.ndim, self.pick, a.shape)
         out = getattr(a, self.pick)(axis=self.axes, keepdims=True)
         self.mask = a == out
         return out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in self.axes))
@@ -135,7 +133,7 @@ class LogSumExp(Function):
     def forward(self, a, axis=None, keepdims=False):
         xp = self.xp
         self.shape, self.keepdims = a.shape, keepdims
-        self.axes = _axes(axis, a.ndim)
+        self.axes = normalize_axes(axis, a.ndim, "logsumexp", a.shape)
         m = a.max(axis=self.axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
         out = xp.log(xp.exp(a - m).sum(axis=self.axes, keepdims=True)) + m
@@ -152,9 +150,9 @@ class Softmax(Function):
 
     def forward(self, a, axis=-1):
         xp = self.xp
+        self.axis = axis = normalize_axes(axis, a.ndim, "softmax", a.shape)
         e = xp.exp(a - a.max(axis=axis, keepdims=True))
         self.out = e / e.sum(axis=axis, keepdims=True)
-        self.axis = axis
         return self.out
 
     def vjp(self, g):
@@ -167,9 +165,9 @@ class LogSoftmax(Function):
 
     def forward(self, a, axis=-1):
         xp = self.xp
+        self.axis = axis = normalize_axes(axis, a.ndim, "log_softmax", a.shape)
         shifted = a - a.max(axis=axis, keepdims=True)
         self.out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
-        self.axis = axis
         return self.out
 
     def vjp(self, g):
