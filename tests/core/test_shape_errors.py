@@ -190,3 +190,9 @@ def test_expand_takes_minus_one_only_for_existing_dimensions():
     assert dlia.tensor(Z((1, 3))).expand(2, -1).shape == (2, 3)
     assert dlia.tensor(Z((1, 3))).expand(4, -1, -1).shape == (4, 1, 3)
 
+
+def test_numpy_value_errors_that_are_not_about_shapes_stay_value_errors():
+    """NumPy's ValueErrors were all relabelled as ShapeError ("pow: Integers to negative integer powers")."""
+    with pytest.raises(ValueError, match="pow: Integers to negative integer powers") as info:
+        dlia.tensor([2]) ** dlia.tensor([-1])
+    assert not isinstance(info.value, dlia.ShapeError)

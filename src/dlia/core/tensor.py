@@ -22,21 +22,27 @@ int64 = numpy.int64
 bool_ = numpy.bool_
 
 _FLOAT_KINDS = ("f",)
+_NUMBER_KINDS = "biufc"  # bool, int, unsigned, float, complex
+_NOT_NUMBERS = {"O": "Python objects (None, a dict, a ragged list...)", "U": "strings", "S": "bytes"}
 
 
 def _to_array(data: Any, dtype: Any, device: Device | None) -> Any:
-    """Array from Python data or an array: Python floats become float32, ints int64."""
+    """Array from Python data or an array: Python floats become float32, ints int64.
+
+    Raises:
+        TypeError: the data are not numbers (``None``, strings, objects), as torch refuses them.
+    """
     if isinstance(data, Tensor):
         data = data.data
     xp = device.xp if device is not None else get_array_module(data)
-    if dtype is not None:
-        return xp.asarray(data, dtype=dtype)
-    if isinstance(data, (numpy.ndarray, numpy.generic)) or hasattr(data, "__cuda_array_interface__"):
-        return xp.asarray(data)
-    arr = numpy.asarray(data)
-    if arr.dtype == numpy.float64:
-        arr = arr.astype(numpy.float32)
-    return xp.asarray(arr)
+    if not (isinstance(data, (numpy.ndarray, numpy.generic)) or hasattr(data, "__cuda_array_interface__")):
+        data = numpy.asarray(data)  # Python data: see what it holds before any conversion
+        if dtype is None and data.dtype == numpy.float64:
+            data = data.astype(numpy.float32)
+    if data.dtype.kind not in _NUMBER_KINDS:
+        kind = _NOT_NUMBERS.get(data.dtype.kind, f"values of dtype {data.dtype}")
+        raise TypeError(f"tensor: data must be numbers (bool, int, float or complex), got {kind}")
+    return xp.asarray(data) if dtype is None else xp.asarray(data, dtype=dtype)
 
 
 def _array_axis(t: Tensor, axis: int | None, op: str) -> int | None:

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy
+
 from dlia.backend.device import errstate
 from dlia.core.axes import normalize_axes
-from dlia.core.function import Function
+from dlia.core.function import Function, shape_error
 from dlia.core.tensor import Tensor
+
+_HALF = numpy.dtype(numpy.float16)
 
 
 def _kept(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
@@ -69,11 +73,17 @@ class Mean(Function):
         for i in self.axes:
             n *= a.shape[i]
         self.n = n
-        total = a.sum(axis=self.axes, keepdims=keepdims)
-        return total / total.dtype.type(n) if a.dtype.kind == "f" else total / n
+        half = a.dtype == _HALF  # summed in float32, as torch and NumPy do: 1000 values of 100 overflow float16
+        total = a.sum(axis=self.axes, keepdims=keepdims, dtype=numpy.float32 if half else None)
+        if not n:
+            mean = total * numpy.nan  # the mean of nothing, as torch (NumPy would also warn)
+        else:
+            mean = total / total.dtype.type(n) if a.dtype.kind == "f" else total / n
+        return mean.astype(a.dtype) if half else mean
 
     def vjp(self, g):
-        g = _expand(g, self.shape, self.axes, self.keepdims) / g.dtype.type(self.n)
+        # over an empty axis the gradient is empty too: any divisor will do
+        g = _expand(g, self.shape, self.axes, self.keepdims) / g.dtype.type(self.n or 1)
         return (_spread(self.xp, g, self.shape, self.fresh_grads),)
 
 
@@ -105,10 +115,10 @@ class _Extreme(Function):
     pick = "max"
 
     def forward(self, a, axis=None, keepdims=False):
-        if a.size == 0:
-            raise ValueError(f"{self.pick}() of an empty tensor")
         self.shape, self.keepdims = a.shape, keepdims
         self.axes = normalize_axes(axis, a.ndim, self.pick, a.shape)
+        if a.size == 0 and any(a.shape[i] == 0 for i in self.axes):  # an empty result along other axes is fine
+            raise shape_error(self.pick, f"cannot take the {self.pick} over an empty axis", a.shape)
         out = getattr(a, self.pick)(axis=self.axes, keepdims=True)
         self.mask = a == out
         return out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in self.axes))
@@ -134,9 +144,12 @@ class LogSumExp(Function):
         xp = self.xp
         self.shape, self.keepdims = a.shape, keepdims
         self.axes = normalize_axes(axis, a.ndim, "logsumexp", a.shape)
-        m = a.max(axis=self.axes, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
-        out = xp.log(xp.exp(a - m).sum(axis=self.axes, keepdims=True)) + m
+        if a.size == 0:  # the log of an empty sum is -inf (as torch); or the result is empty anyway
+            out = xp.full(_kept(a.shape, self.axes), -xp.inf, dtype=a.dtype)
+        else:
+            m = a.max(axis=self.axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)
+            out = xp.log(xp.exp(a - m).sum(axis=self.axes, keepdims=True)) + m
         self.a, self.out = a, out
         return out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in self.axes))
 
@@ -151,6 +164,9 @@ class Softmax(Function):
     def forward(self, a, axis=-1):
         xp = self.xp
         self.axis = axis = normalize_axes(axis, a.ndim, "softmax", a.shape)
+        if a.size == 0:  # nothing to normalise (and no maximum over an empty axis)
+            self.out = xp.empty_like(a)
+            return self.out
         e = xp.exp(a - a.max(axis=axis, keepdims=True))
         self.out = e / e.sum(axis=axis, keepdims=True)
         return self.out
@@ -166,6 +182,9 @@ class LogSoftmax(Function):
     def forward(self, a, axis=-1):
         xp = self.xp
         self.axis = axis = normalize_axes(axis, a.ndim, "log_softmax", a.shape)
+        if a.size == 0:  # nothing to normalise (and no maximum over an empty axis)
+            self.out = xp.empty_like(a)
+            return self.out
         shifted = a - a.max(axis=axis, keepdims=True)
         self.out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         return self.out

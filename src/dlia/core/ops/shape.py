@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy
+
 from dlia.core.axes import normalize_axis
 from dlia.core.function import Function, shape_error
 from dlia.core.tensor import Tensor
@@ -151,9 +153,9 @@ def _index(idx: Any) -> Any:
     if isinstance(idx, Tensor):
         return idx.data
     if isinstance(idx, list):
-        import numpy
-
-        return numpy.asarray(idx)
+        arr = numpy.asarray(idx)
+        # an empty list selects nothing (as torch); NumPy would read it as a float array, which is no index
+        return arr.astype(numpy.intp) if arr.size == 0 else arr
     return idx
 
 
