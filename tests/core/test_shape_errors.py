@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import dlia
+from dlia.core.axes import AxisError
 from helpers import assert_both_raise
 
 
@@ -113,3 +114,85 @@ def test_shape_error_is_catchable_as_value_error():
     with pytest.raises(ValueError):
         dlia.tensor(Z((2, 3))) @ dlia.tensor(Z((2, 3)))
     assert issubclass(dlia.ShapeError, ValueError)
+
+
+# -- axes: one checked rule for every op that takes an axis (issue 10, A1) ---------------------------
+def _axis_ops(axis):
+    """Every op that takes an axis, as (name, dlia_fn, torch_fn), on a (2, 3) input."""
+    return [
+        ("sum", lambda a: a.sum(axis=axis), lambda t: t.sum(axis)),
+        ("mean", lambda a: dlia.mean(a, axis), lambda t: t.mean(axis)),
+        ("var", lambda a: dlia.var(a, axis), lambda t: t.var(axis)),
+        ("max", lambda a: a.max(axis), lambda t: t.amax(axis)),
+        ("min", lambda a: dlia.min(a, axis), lambda t: t.amin(axis)),
+        ("logsumexp", lambda a: a.logsumexp(axis), lambda t: t.logsumexp(axis)),
+        ("softmax", lambda a: a.softmax(axis), lambda t: t.softmax(axis)),
+        ("log_softmax", lambda a: dlia.log_softmax(a, axis), lambda t: t.log_softmax(axis)),
+        ("argmax", lambda a: a.argmax(axis), lambda t: t.argmax(axis)),
+        ("argmin", lambda a: a.argmin(axis), lambda t: t.argmin(axis)),
+        ("squeeze", lambda a: a.squeeze(axis), lambda t: t.squeeze(axis)),
+        ("flatten", lambda a: a.flatten(axis), lambda t: t.flatten(axis)),
+        ("split", lambda a: a.split(1, axis), lambda t: t.split(1, axis)),
+        ("concatenate", lambda a: dlia.concatenate([a, a], axis), lambda t: torch.cat([t, t], axis)),
+        ("transpose", lambda a: a.transpose(0, axis), lambda t: t.transpose(0, axis)),
+        ("transpose", lambda a: dlia.permute(a, (axis, 0)), lambda t: t.permute(axis, 0)),
+    ]
+
+
+def _new_axis_ops(axis):
+    """Ops whose axis may also name the new position after the last: unsqueeze, stack (ndim + 1 places)."""
+    return [
+        ("unsqueeze", lambda a: a.unsqueeze(axis), lambda t: t.unsqueeze(axis)),
+        ("stack", lambda a: dlia.stack([a, a], axis), lambda t: torch.stack([t, t], axis)),
+    ]
+
+
+@pytest.mark.parametrize("op, ours, theirs", [op for axis in (2, 5, -3) for op in _axis_ops(axis)]
+                         + [op for axis in (3, -4) for op in _new_axis_ops(axis)])
+def test_an_axis_out_of_range_raises_like_torch_and_numpy(op, ours, theirs):
+    """Out-of-range axes used to wrap around (sum(axis=2) of a (2, 3) tensor summed axis 0). The error is
+    an IndexError (torch's type) and a ShapeError, so a ValueError (NumPy's AxisError is both)."""
+    err = assert_both_raise(ours, theirs, Z((2, 3)), error=IndexError)
+    assert isinstance(err, AxisError)
+    _expect_message(err, op, (2, 3))
+    assert "out of range" in str(err)
+
+
+@pytest.mark.parametrize("op, ours, theirs", [op for op in _axis_ops(2) if not op[0].startswith("arg")]  # no graph op
+                         + _new_axis_ops(3))
+def test_an_axis_out_of_range_raises_in_graph_mode(op, ours, theirs):
+    from dlia import graph as G
+
+    with pytest.raises(ValueError, match="out of range"):
+        ours(G.placeholder((2, 3), graph=G.Graph()))
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda a: a.sum(axis=(0, 0)), lambda t: t.sum((0, 0))),
+    (lambda a: a.mean(axis=(1, -1)), lambda t: t.mean((1, -1))),
+    (lambda a: a.max(axis=(0, -2)), lambda t: t.amax((0, -2))),
+])
+def test_a_repeated_axis_raises(ours, theirs):
+    err = assert_both_raise(ours, theirs, Z((2, 3)), error=dlia.ShapeError)
+    assert "more than once" in str(err)
+
+
+def test_an_axis_must_be_an_integer():
+    with pytest.raises(TypeError, match="sum: axis must be an integer"):
+        dlia.tensor(Z((2, 3))).sum(axis=1.0)
+    assert dlia.tensor(Z((2, 3))).sum(axis=np.int64(1)).shape == (2,)
+
+
+def test_expand_takes_minus_one_only_for_existing_dimensions():
+    """expand(-1, 3) of a (3,) tensor gave (3, 3): -1 on a new leading dimension read a wrapped size."""
+    err = assert_both_raise(lambda a: a.expand(-1, 3), lambda t: t.expand(-1, 3), Z((3,)), error=dlia.ShapeError)
+    _expect_message(err, "broadcast_to", (3,))
+    assert dlia.tensor(Z((1, 3))).expand(2, -1).shape == (2, 3)
+    assert dlia.tensor(Z((1, 3))).expand(4, -1, -1).shape == (4, 1, 3)
+
+
+def test_numpy_value_errors_that_are_not_about_shapes_stay_value_errors():
+    """NumPy's ValueErrors were all relabelled as ShapeError ("pow: Integers to negative integer powers")."""
+    with pytest.raises(ValueError, match="pow: Integers to negative integer powers") as info:
+        dlia.tensor([2]) ** dlia.tensor([-1])
+    assert not isinstance(info.value, dlia.ShapeError)

@@ -87,3 +87,11 @@ def test_inputs_on_two_devices_name_the_op_and_both():
     b.data = OnGpu()
     with pytest.raises(dlia.DeviceError, match=r"mul: inputs are on different devices \(cpu \(3,\), gpu \(3,\)\)"):
         a * b
+
+
+@pytest.mark.parametrize("data", [None, ["a"], "1.5", [1.0, None], {"a": 1}, np.array([object()])])
+@pytest.mark.parametrize("dtype", [None, np.float32])
+def test_data_that_is_not_numbers_is_rejected(data, dtype):
+    """dlia.tensor(None) and dlia.tensor(["a"]) made object and string arrays (None with a float dtype: nan)."""
+    with pytest.raises(TypeError, match="numbers"):
+        dlia.tensor(data, dtype=dtype)

@@ -166,8 +166,13 @@ class Function:
             out = ctx.forward(*args, **attrs) if attrs else ctx.forward(*args)
         except ShapeError:
             raise
-        except ValueError as e:
-            raise shape_error(cls.__name__.lower(), str(e), *[a.shape for a in args]) from e
+        except ValueError as e:  # from NumPy: a shape error only when the inputs do not broadcast
+            name, shapes = cls.__name__.lower(), [a.shape for a in args]
+            try:
+                numpy.broadcast_shapes(*shapes)
+            except ValueError:
+                raise shape_error(name, str(e), *shapes) from e
+            raise ValueError(f"{name}: {e}") from e
         if type(out) is not _ndarray:
             out = ctx.xp.asarray(out)
         t = object.__new__(Tensor)

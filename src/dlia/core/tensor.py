@@ -22,21 +22,35 @@ int64 = numpy.int64
 bool_ = numpy.bool_
 
 _FLOAT_KINDS = ("f",)
+_NUMBER_KINDS = "biufc"  # bool, int, unsigned, float, complex
+_NOT_NUMBERS = {"O": "Python objects (None, a dict, a ragged list...)", "U": "strings", "S": "bytes"}
 
 
 def _to_array(data: Any, dtype: Any, device: Device | None) -> Any:
-    """Array from Python data or an array: Python floats become float32, ints int64."""
+    """Array from Python data or an array: Python floats become float32, ints int64.
+
+    Raises:
+        TypeError: the data are not numbers (``None``, strings, objects), as torch refuses them.
+    """
     if isinstance(data, Tensor):
         data = data.data
     xp = device.xp if device is not None else get_array_module(data)
-    if dtype is not None:
-        return xp.asarray(data, dtype=dtype)
-    if isinstance(data, (numpy.ndarray, numpy.generic)) or hasattr(data, "__cuda_array_interface__"):
-        return xp.asarray(data)
-    arr = numpy.asarray(data)
-    if arr.dtype == numpy.float64:
-        arr = arr.astype(numpy.float32)
-    return xp.asarray(arr)
+    if not (isinstance(data, (numpy.ndarray, numpy.generic)) or hasattr(data, "__cuda_array_interface__")):
+        data = numpy.asarray(data)  # Python data: see what it holds before any conversion
+        if dtype is None and data.dtype == numpy.float64:
+            data = data.astype(numpy.float32)
+    if data.dtype.kind not in _NUMBER_KINDS:
+        kind = _NOT_NUMBERS.get(data.dtype.kind, f"values of dtype {data.dtype}")
+        raise TypeError(f"tensor: data must be numbers (bool, int, float or complex), got {kind}")
+    return xp.asarray(data) if dtype is None else xp.asarray(data, dtype=dtype)
+
+
+def _array_axis(t: Tensor, axis: int | None, op: str) -> int | None:
+    """``axis`` of ``t`` checked, as its array's axis (a 0-d tensor's axis 0 or -1 means the whole array)."""
+    if axis is None:
+        return None
+    axis = _axes.normalize_axis(axis, t.ndim, op, t.shape)
+    return axis if t.ndim else None
 
 
 def wrap(array: Any, requires_grad: bool = False) -> Tensor:
@@ -230,10 +244,10 @@ class Tensor:
         return _reduce.var(self, axis, keepdims, ddof)
 
     def argmax(self, axis: int | None = None) -> Tensor:
-        return Tensor(self.data.argmax(axis=axis))
+        return Tensor(self.data.argmax(axis=_array_axis(self, axis, "argmax")))
 
     def argmin(self, axis: int | None = None) -> Tensor:
-        return Tensor(self.data.argmin(axis=axis))
+        return Tensor(self.data.argmin(axis=_array_axis(self, axis, "argmin")))
 
     def reshape(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -250,8 +264,9 @@ class Tensor:
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         if len(axes) == 2:
-            order = list(range(self.ndim))
-            order[axes[0]], order[axes[1]] = order[axes[1]], order[axes[0]]
+            i, j = (_axes.normalize_axis(d, self.ndim, "transpose", self.shape) for d in axes)
+            order = list(range(self.ndim or 1))  # a 0-d tensor has the one axis 0, as in torch
+            order[i], order[j] = order[j], order[i]
             axes = tuple(order)
         return _shape.transpose(self, axes or None)
 
@@ -337,6 +352,7 @@ class Tensor:
 
 
 from dlia.core import autodiff as _autodiff  # noqa: E402
+from dlia.core import axes as _axes  # noqa: E402
 from dlia.core.ops import arith as _arith  # noqa: E402
 from dlia.core.ops import elementwise as _elementwise  # noqa: E402
 from dlia.core.ops import reduce as _reduce  # noqa: E402

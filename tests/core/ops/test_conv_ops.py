@@ -124,3 +124,20 @@ def test_conv_runs_through_torch_twin_layer():
     ours.load_state_dict({k: v.detach().numpy() for k, v in layer.state_dict().items()})
     x = np.random.default_rng(2).standard_normal((2, 3, 6, 6)).astype(np.float32)
     np.testing.assert_allclose(ours(dlia.tensor(x)).numpy(), layer(torch.tensor(x)).detach().numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_padding_is_minus_infinity_like_torch(dtype):
+    """Padding was finfo.min: a window of -inf values returned -3.4e38 and its gradient went to the padding."""
+    a = np.full((1, 2, 4, 4), -np.inf, dtype)
+    a[0, 1, 1:3, 1:3] = [[1.0, -np.inf], [-np.inf, 2.0]]
+    rng = np.random.default_rng(3)
+    g = rng.standard_normal((1, 2, 3, 3)).astype(dtype)
+    x = dlia.tensor(a, requires_grad=True)
+    out = dlia.max_pool2d(x, 2, 2, 1)
+    out.backward(dlia.tensor(g))
+    tx = torch.tensor(a, requires_grad=True)
+    tout = F.max_pool2d(tx, 2, 2, 1)
+    tout.backward(torch.tensor(g))
+    np.testing.assert_array_equal(out.numpy(), tout.detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())

@@ -162,3 +162,11 @@ def test_class_losses_reject_bad_targets(loss):
         loss(x, np.array([0.0, 1.0, 2.0, 1.0]))
     with pytest.raises(ValueError, match="reduction"):
         loss(x, np.array([0, 1, 2, 1]), reduction="avg")
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_mse_of_empty_inputs_is_nan_with_an_empty_gradient_like_torch(reduction):
+    """The backward of mse_loss on empty inputs raised ZeroDivisionError."""
+    with np.errstate(all="raise"):  # quietly, as torch
+        compare_torch(lambda a, b: dlia.mse_loss(a, b, reduction=reduction),
+                      lambda a, b: F.mse_loss(a, b, reduction=reduction), np.zeros((0, 3)), np.zeros((0, 3)))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import dlia
-from helpers import OpCase, OpTestCase, compare_graph_mode, compare_torch
+from helpers import OpCase, OpTestCase, assert_both_raise, compare_graph_mode, compare_torch
 
 AXES = [None, 0, 1, -1, (0, 2), (-1, 0), (2, 1, 0)]
 
@@ -144,3 +144,59 @@ def test_large_sum_and_mean_gradients_in_graph_mode():
     for x, e in zip(xs, es):
         np.testing.assert_array_equal(x.grad.numpy(), e.grad.numpy())
         assert x.grad.numpy().flags.writeable
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda a: a.sum(0), lambda t: t.sum(0)),
+    (lambda a: a.mean(-1, True), lambda t: t.mean(-1, keepdim=True)),
+    (lambda a: a.max((0,)), lambda t: t.amax((0,))),
+    (lambda a: a.var(-1), lambda t: t.var(-1, correction=0)),
+    (lambda a: a.logsumexp(0), lambda t: t.logsumexp(0)),
+    (lambda a: a.softmax(0), lambda t: t.softmax(0)),
+    (lambda a: a.log_softmax(-1), lambda t: t.log_softmax(-1)),
+])
+def test_a_0d_tensor_takes_axis_0_or_minus_1_like_torch(ours, theirs):
+    compare_torch(ours, theirs, np.array(1.5))
+
+
+def test_argmax_of_a_0d_tensor_over_axis_0_like_torch():
+    np.testing.assert_array_equal(dlia.tensor(1.5).argmax(0).numpy(), torch.tensor(1.5).argmax(0).numpy())
+
+
+# -- empty inputs (issue 10, A14) ------------------------------------------------------------------
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda a: a.max(1), lambda t: t.amax(1)),
+    (lambda a: dlia.min(a, -1, True), lambda t: t.amin(-1, keepdim=True)),
+    (lambda a: a.sum(0), lambda t: t.sum(0)),
+    (lambda a: a.softmax(0), lambda t: t.softmax(0)),
+    (lambda a: a.softmax(1), lambda t: t.softmax(1)),
+    (lambda a: a.log_softmax(0), lambda t: t.log_softmax(0)),
+    (lambda a: a.logsumexp(0), lambda t: t.logsumexp(0)),
+    (lambda a: a.logsumexp(1), lambda t: t.logsumexp(1)),
+    (lambda a: a.logsumexp((0, 1)), lambda t: t.logsumexp((0, 1))),
+    (lambda a: a.mean(0), lambda t: t.mean(0)),
+])
+def test_reductions_of_an_empty_tensor_follow_torch(ours, theirs):
+    """max(axis=1) of a (0, 3) tensor raised; softmax and logsumexp over an empty axis raised."""
+    with np.errstate(all="raise"):  # and quietly, as torch: no NumPy warning for the empty axis
+        compare_torch(ours, theirs, np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda a: a.max(0), lambda t: t.amax(0)),
+    (lambda a: a.min(), lambda t: t.amin()),
+])
+def test_max_over_an_empty_axis_raises_like_torch(ours, theirs):
+    err = assert_both_raise(ours, theirs, np.zeros((0, 3)), error=dlia.ShapeError)
+    assert "empty" in str(err) and "(0, 3)" in str(err)
+
+
+def test_float16_mean_accumulates_in_float32_like_torch():
+    """The mean of 1000 float16 values of 100 was inf: the sum overflowed float16 before the division."""
+    a = np.full(1000, 100.0, np.float16)
+    for ours, theirs in [(dlia.mean(dlia.tensor(a)), torch.tensor(a).mean()),
+                         (dlia.tensor(a.reshape(10, 100)).mean(1), torch.tensor(a.reshape(10, 100)).mean(1))]:
+        assert ours.dtype == np.float16
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    with np.errstate(all="raise"):
+        assert np.isnan(dlia.mean(dlia.tensor(np.zeros(0, np.float16))).item())

@@ -150,3 +150,9 @@ def test_split_rejects_a_non_positive_chunk():
 def test_broadcast_output_can_be_used_further():
     """A broadcast view is read-only; ops after it must still work and give the right gradient."""
     check_vjp(lambda a: (dlia.broadcast_to(a, (3, 4)) * 2.0).exp(), np.random.default_rng(2).standard_normal((4,)))
+
+
+@pytest.mark.parametrize("index", [[], ([], slice(None)), (slice(None), [])])
+def test_an_empty_index_list_selects_nothing_like_torch(index):
+    """a[[]] raised: NumPy reads [] as a float array, which is no index."""
+    compare_torch(lambda a: a[index], lambda t: t[index], np.arange(6.0).reshape(3, 2))

@@ -207,6 +207,15 @@ def _pad2d(xp: Any, x: Any, top: int, bottom: int, left: int, right: int, value:
     return out
 
 
+def _fill_border(x: Any, ph: int, pw: int, value: Any) -> None:
+    """Overwrite the padding (``ph`` rows, ``pw`` columns on each side) of a padded (N, C, H, W) array."""
+    h, w = x.shape[2:]
+    x[:, :, :ph] = value
+    x[:, :, h - ph:] = value
+    x[:, :, :, :pw] = value
+    x[:, :, :, w - pw:] = value
+
+
 def _tap(a: int, b: int, stride: tuple[int, int], oh: int, ow: int) -> tuple[slice, ...]:
     """The strided slice of a padded input that kernel position (a, b) sees for every output."""
     return (slice(None), slice(None), slice(a, a + stride[0] * (oh - 1) + 1, stride[0]),
@@ -236,12 +245,16 @@ class MaxPool2d(Function):
         h, w, oh, ow = _pool_geometry("max_pool2d", x, kernel, stride, padding)
         kh, kw = kernel
         ph, pw = padding
-        if ph or pw:
-            low = xp.finfo(x.dtype).min if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-            x = _pad2d(xp, x, ph, ph, pw, pw, low)
+        floating = x.dtype.kind == "f"
+        if ph or pw:  # pad with -inf: a window of -inf values gives -inf, as in torch
+            x = _pad2d(xp, x, ph, ph, pw, pw, -xp.inf if floating else xp.iinfo(x.dtype).min)
         best = x[_tap(0, 0, stride, oh, ow)].copy()
         for k in range(1, kh * kw):
             xp.maximum(best, x[_tap(k // kw, k % kw, stride, oh, ow)], out=best)
+        if (ph or pw) and floating:
+            # NaN equals nothing, so the gradient never goes to the padding, even where a window's
+            # maximum is -inf: it goes to the window's first real element, as in torch
+            _fill_border(x, ph, pw, xp.nan)
         self.x, self.out = x, best
         self.geom = (x.shape, h, w, kh, kw, stride, padding, oh, ow)
         return best

@@ -35,10 +35,13 @@ class MSELoss(Function):
             return diff * diff
         flat = diff.reshape(-1)
         total = self.xp.dot(flat, flat)  # one BLAS call for Σ diff²
-        return total / total.dtype.type(diff.size) if reduction == "mean" else total
+        if reduction == "sum":
+            return total
+        return total / total.dtype.type(diff.size) if diff.size else total * numpy.nan  # empty: nan, as torch
 
     def vjp(self, g):
-        scale = 2.0 / self.diff.size if self.reduction == "mean" else 2.0
+        # empty inputs have an empty gradient: any scale will do
+        scale = 2.0 / (self.diff.size or 1) if self.reduction == "mean" else 2.0
         ga = g * self.diff * self.diff.dtype.type(scale)
         return ga, (-ga if self.needs[1] else None)
 

@@ -7,23 +7,25 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy
+
 from dlia.backend.device import errstate
-from dlia.core.function import Function
+from dlia.core.axes import normalize_axes
+from dlia.core.function import Function, shape_error
 from dlia.core.tensor import Tensor
 
+_HALF = numpy.dtype(numpy.float16)
 
-def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(ndim))
-    if isinstance(axis, int):
-        axis = (axis,)
-    return tuple(a % ndim if ndim else 0 for a in axis)
+
+def _kept(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` reduced over ``axes`` with ``keepdims``: size 1 on each reduced axis."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
 def _expand(g: Any, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> Any:
     """Reinsert reduced axes (size 1) so ``g`` broadcasts against the input ``shape``."""
     if not keepdims:
-        g = g.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
+        g = g.reshape(_kept(shape, axes))
     return g
 
 
@@ -51,7 +53,7 @@ class Sum(Function):
         if axis is None and not keepdims:
             self.axes = None
             return a.sum()
-        self.axes = _axes(axis, a.ndim)
+        self.axes = normalize_axes(axis, a.ndim, "sum", a.shape)
         return a.sum(axis=self.axes, keepdims=keepdims)
 
     def vjp(self, g):
@@ -66,16 +68,22 @@ class Mean(Function):
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.keepdims = a.shape, keepdims
         self.fresh_grads = a.size <= _VIEW_ABOVE  # see _spread
-        self.axes = _axes(axis, a.ndim)
+        self.axes = normalize_axes(axis, a.ndim, "mean", a.shape)
         n = 1
         for i in self.axes:
             n *= a.shape[i]
         self.n = n
-        total = a.sum(axis=self.axes, keepdims=keepdims)
-        return total / total.dtype.type(n) if a.dtype.kind == "f" else total / n
+        half = a.dtype == _HALF  # summed in float32, as torch and NumPy do: 1000 values of 100 overflow float16
+        total = a.sum(axis=self.axes, keepdims=keepdims, dtype=numpy.float32 if half else None)
+        if not n:
+            mean = total * numpy.nan  # the mean of nothing, as torch (NumPy would also warn)
+        else:
+            mean = total / total.dtype.type(n) if a.dtype.kind == "f" else total / n
+        return mean.astype(a.dtype) if half else mean
 
     def vjp(self, g):
-        g = _expand(g, self.shape, self.axes, self.keepdims) / g.dtype.type(self.n)
+        # over an empty axis the gradient is empty too: any divisor will do
+        g = _expand(g, self.shape, self.axes, self.keepdims) / g.dtype.type(self.n or 1)
         return (_spread(self.xp, g, self.shape, self.fresh_grads),)
 
 
@@ -84,7 +92,7 @@ class Var(Function):
 
     def forward(self, a, axis=None, keepdims=False, ddof=0):
         self.shape, self.keepdims = a.shape, keepdims
-        self.axes = _axes(axis, a.ndim)
+        self.axes = normalize_axes(axis, a.ndim, "var", a.shape)
         n = 1
         for i in self.axes:
             n *= a.shape[i]
@@ -107,10 +115,10 @@ class _Extreme(Function):
     pick = "max"
 
     def forward(self, a, axis=None, keepdims=False):
-        if a.size == 0:
-            raise ValueError(f"{self.pick}() of an empty tensor")
         self.shape, self.keepdims = a.shape, keepdims
-        self.axes = _axes(axis, a.ndim)
+        self.axes = normalize_axes(axis, a.ndim, self.pick, a.shape)
+        if a.size == 0 and any(a.shape[i] == 0 for i in self.axes):  # an empty result along other axes is fine
+            raise shape_error(self.pick, f"cannot take the {self.pick} over an empty axis", a.shape)
         out = getattr(a, self.pick)(axis=self.axes, keepdims=True)
         self.mask = a == out
         return out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in self.axes))
@@ -135,10 +143,13 @@ class LogSumExp(Function):
     def forward(self, a, axis=None, keepdims=False):
         xp = self.xp
         self.shape, self.keepdims = a.shape, keepdims
-        self.axes = _axes(axis, a.ndim)
-        m = a.max(axis=self.axes, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
-        out = xp.log(xp.exp(a - m).sum(axis=self.axes, keepdims=True)) + m
+        self.axes = normalize_axes(axis, a.ndim, "logsumexp", a.shape)
+        if a.size == 0:  # the log of an empty sum is -inf (as torch); or the result is empty anyway
+            out = xp.full(_kept(a.shape, self.axes), -xp.inf, dtype=a.dtype)
+        else:
+            m = a.max(axis=self.axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)
+            out = xp.log(xp.exp(a - m).sum(axis=self.axes, keepdims=True)) + m
         self.a, self.out = a, out
         return out if keepdims else out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in self.axes))
 
@@ -152,9 +163,12 @@ class Softmax(Function):
 
     def forward(self, a, axis=-1):
         xp = self.xp
+        self.axis = axis = normalize_axes(axis, a.ndim, "softmax", a.shape)
+        if a.size == 0:  # nothing to normalise (and no maximum over an empty axis)
+            self.out = xp.empty_like(a)
+            return self.out
         e = xp.exp(a - a.max(axis=axis, keepdims=True))
         self.out = e / e.sum(axis=axis, keepdims=True)
-        self.axis = axis
         return self.out
 
     def vjp(self, g):
@@ -167,9 +181,12 @@ class LogSoftmax(Function):
 
     def forward(self, a, axis=-1):
         xp = self.xp
+        self.axis = axis = normalize_axes(axis, a.ndim, "log_softmax", a.shape)
+        if a.size == 0:  # nothing to normalise (and no maximum over an empty axis)
+            self.out = xp.empty_like(a)
+            return self.out
         shifted = a - a.max(axis=axis, keepdims=True)
         self.out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
-        self.axis = axis
         return self.out
 
     def vjp(self, g):

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy
+
+from dlia.core.axes import normalize_axis
 from dlia.core.function import Function, shape_error
 from dlia.core.tensor import Tensor
 
@@ -25,12 +28,17 @@ class Reshape(Function):
 class Transpose(Function):
     def forward(self, a, axes=None):
         nd = a.ndim
-        axes = tuple(range(nd))[::-1] if axes is None else tuple(axes)
-        if len(axes) != nd or sorted(x % nd for x in axes) != list(range(nd)):
+        if axes is None:
+            axes = tuple(range(nd))[::-1]
+        else:
+            axes = tuple(normalize_axis(x, nd, "transpose", a.shape) for x in axes)
+            if nd == 0:
+                axes = ()  # a 0-d tensor's axis 0 is no axis of its array
+        if len(axes) != nd or sorted(axes) != list(range(nd)):
             raise shape_error("transpose", f"axes {axes} are not a permutation of {nd} dims", a.shape)
         self.inverse = [0] * nd
         for i, ax in enumerate(axes):
-            self.inverse[ax % nd] = i
+            self.inverse[ax] = i
         return a.transpose(axes)
 
     def vjp(self, g):
@@ -104,10 +112,10 @@ class IndexBy(GetItem):
 
 class Concatenate(Function):
     def forward(self, *arrays, axis=0):
-        self.axis = axis
         if any(a.ndim == 0 for a in arrays):
             raise shape_error("concatenate", "zero-dimensional tensors cannot be concatenated (use stack)",
                               *[a.shape for a in arrays])
+        self.axis = axis = normalize_axis(axis, arrays[0].ndim, "concatenate", *[a.shape for a in arrays])
         self.sizes = [a.shape[axis] for a in arrays]
         try:
             return self.xp.concatenate(arrays, axis=axis)
@@ -124,7 +132,7 @@ class Concatenate(Function):
 
 class Stack(Function):
     def forward(self, *arrays, axis=0):
-        self.axis = axis
+        self.axis = axis = normalize_axis(axis, arrays[0].ndim + 1, "stack", *[a.shape for a in arrays])
         try:
             return self.xp.stack(arrays, axis=axis)
         except ValueError as e:
@@ -145,9 +153,9 @@ def _index(idx: Any) -> Any:
     if isinstance(idx, Tensor):
         return idx.data
     if isinstance(idx, list):
-        import numpy
-
-        return numpy.asarray(idx)
+        arr = numpy.asarray(idx)
+        # an empty list selects nothing (as torch); NumPy would read it as a float array, which is no index
+        return arr.astype(numpy.intp) if arr.size == 0 else arr
     return idx
 
 
@@ -159,7 +167,7 @@ def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
 def flatten(a: Tensor, start: int = 0) -> Tensor:
     """Merge axes ``start..`` into one: (N, C, H, W) with start=1 → (N, C·H·W). On a graph node with
     an unknown batch size, the merged size comes from the known trailing dimensions."""
-    start %= a.ndim if a.ndim else 1
+    start = normalize_axis(start, a.ndim, "flatten", a.shape)
     lead, rest = tuple(a.shape[:start]), tuple(a.shape[start:])
     if None not in lead:
         shape = lead + (-1,)
@@ -184,8 +192,16 @@ def permute(a: Tensor, axes: Sequence[int]) -> Tensor:
 
 
 def broadcast_to(a: Tensor, shape: Sequence[int]) -> Tensor:
-    """Repeat size-1 axes (and prepend new ones) to reach ``shape``; the gradient sums back."""
-    shape = tuple(a.shape[i - (len(shape) - a.ndim)] if s == -1 else s for i, s in enumerate(shape))
+    """Repeat size-1 axes (and prepend new ones) to reach ``shape``; the gradient sums back.
+
+    ``-1`` keeps the size of an existing axis (as torch's ``expand``); a new leading axis needs a size.
+    """
+    new = len(shape) - a.ndim
+    for i, s in enumerate(shape[:new]):
+        if s == -1:
+            raise shape_error("broadcast_to", f"-1 in {tuple(shape)} names new leading axis {i}, which has no size to keep",
+                              a.shape)
+    shape = tuple(a.shape[i - new] if s == -1 else s for i, s in enumerate(shape))
     return BroadcastTo.apply(a, shape=shape)
 
 
@@ -233,6 +249,7 @@ def split(a: Tensor, sections: int | Sequence[int], axis: int = 0) -> list[Tenso
             each chunk's size and must add up to the axis length.
         axis: the axis to cut.
     """
+    axis = normalize_axis(axis, a.ndim, "split", a.shape)
     n = a.shape[axis]
     if isinstance(sections, int):
         if sections <= 0:
@@ -243,7 +260,7 @@ def split(a: Tensor, sections: int | Sequence[int], axis: int = 0) -> list[Tenso
         if sum(sizes) != n:
             raise shape_error("split", f"sizes {sizes} add up to {sum(sizes)}, not {n}", a.shape)
     out, start = [], 0
-    lead = (slice(None),) * (axis % a.ndim)
+    lead = (slice(None),) * axis
     for s in sizes:
         out.append(GetItem.apply(a, index=lead + (slice(start, start + s),)))
         start += s
@@ -254,15 +271,16 @@ def squeeze(a: Tensor, axis: int | None = None) -> Tensor:
     """Drop size-1 axes (all, or just ``axis``)."""
     if axis is None:
         shape = tuple(n for n in a.shape if n != 1)
-    elif a.ndim == 0:
-        shape = ()  # a scalar has nothing to squeeze (as torch)
     else:
-        axis %= a.ndim
-        shape = a.shape if a.shape[axis] != 1 else a.shape[:axis] + a.shape[axis + 1 :]
+        axis = normalize_axis(axis, a.ndim, "squeeze", a.shape)
+        if a.ndim == 0 or a.shape[axis] != 1:
+            shape = a.shape  # a scalar, or an axis whose size is not 1: nothing to squeeze (as torch)
+        else:
+            shape = a.shape[:axis] + a.shape[axis + 1 :]
     return Reshape.apply(a, shape=shape)
 
 
 def unsqueeze(a: Tensor, axis: int) -> Tensor:
     """Insert a size-1 axis at ``axis``."""
-    axis = axis % (a.ndim + 1)
+    axis = normalize_axis(axis, a.ndim + 1, "unsqueeze", a.shape)
     return Reshape.apply(a, shape=a.shape[:axis] + (1,) + a.shape[axis:])
