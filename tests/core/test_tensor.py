@@ -87,3 +87,14 @@ def test_inputs_on_two_devices_name_the_op_and_both():
     b.data = OnGpu()
     with pytest.raises(dlia.DeviceError, match=r"mul: inputs are on different devices \(cpu \(3,\), gpu \(3,\)\)"):
         a * b
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int64, np.int32, np.bool_])
+def test_zeros_like_and_ones_like_fill_keeping_the_dtype(dtype):
+    values = [np.inf, -np.inf, np.nan, 2.0] if np.dtype(dtype).kind == "f" else [1, 0, 1, 1]
+    a = np.array(values).astype(dtype)
+    x = dlia.tensor(a)
+    for ours, theirs in ((dlia.zeros_like(x), torch.zeros_like(torch.from_numpy(a))),
+                         (dlia.ones_like(x), torch.ones_like(torch.from_numpy(a)))):
+        assert ours.dtype == theirs.numpy().dtype  # a bool tensor gives bool, not int64
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())  # inf·0 would be NaN
