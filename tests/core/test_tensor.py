@@ -61,6 +61,17 @@ def test_dtype_conversion_is_differentiable():
     check_vjp(lambda x: x.astype(np.float64).tanh(), a)
 
 
+@pytest.mark.parametrize("dtype, twin", [(np.int64, torch.int64), (np.int32, torch.int32), (np.bool_, torch.bool)])
+def test_casting_to_an_integer_or_bool_dtype_cuts_the_graph(dtype, twin):
+    a = np.array([-1.5, 0.0, 2.7])
+    x, t = dlia.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    k, tk = x.to(dtype=dtype), t.to(twin)
+    assert k.dtype == dtype and not k.requires_grad and k.is_leaf and not tk.requires_grad
+    (k.double() * x).sum().backward()  # the gradient reaches x only through the float factor
+    (tk.double() * t).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
 def test_argmax_and_argmin_follow_numpy():
     a = RNG.standard_normal((3, 4))
     x = dlia.tensor(a)
