@@ -94,12 +94,17 @@ class Pow(Function):
         return self.out
 
     def vjp(self, g):
-        xp = self.xp
-        ga = g * self.b * self.a ** (self.b - 1) if self.needs[0] else None
-        gb = None
-        if self.needs[1]:
-            with errstate(self.xp, divide="ignore", invalid="ignore"):
-                gb = g * self.out * xp.log(xp.where(self.a > 0, self.a, 1))
+        xp, a, b = self.xp, self.a, self.b
+        ga = gb = None
+        if self.needs[0]:
+            if b.ndim == 0 and b != 0:  # the usual constant exponent (x ** 2)
+                ga = g * b * a ** (b - 1)
+            else:  # 0 where b = 0, as torch: a**0 is constant, even at a = 0 where a**(b-1) is inf
+                with errstate(xp, divide="ignore", invalid="ignore"):
+                    ga = xp.where(b == 0, a.dtype.type(0), g * b * a ** (b - 1))
+        if self.needs[1]:  # a**b·log(a), as torch: 0 at a = 0 when b ≥ 0, -inf when b < 0, NaN for a < 0
+            with errstate(xp, divide="ignore", invalid="ignore"):
+                gb = g * xp.where((a == 0) & (b >= 0), a.dtype.type(0), self.out * xp.log(a))
         return ga, gb
 
 
@@ -196,7 +201,8 @@ def neg(a: Tensor) -> Tensor:
 
 
 def pow(a: Tensor, b: Tensor | float) -> Tensor:  # noqa: A001 - mirrors torch.pow
-    """Elementwise ``a ** b``. d/da = b·a^(b-1), d/db = a^b·log(a) (for a > 0).
+    """Elementwise ``a ** b``. d/da = b·a^(b-1) (0 where b = 0, even at a = 0), d/db = a^b·log(a)
+    (0 at a = 0 when b ≥ 0; NaN for a < 0), as in torch.
 
     Example: ``pow(tensor([2., 3.]), 2)`` → ``tensor([4., 9.])``.
     """
