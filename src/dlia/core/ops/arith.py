@@ -181,7 +181,7 @@ def add(a: Tensor, b: Tensor | float) -> Tensor:
 
 
 def _bool_sub() -> TypeError:
-    return TypeError("sub: subtracting bool values is not supported (as in torch); to invert a mask use ~mask or 1 - mask.int()")
+    return TypeError("sub: subtracting bool values is not supported (as in torch); convert the mask first, e.g. 1 - mask.float()")
 
 
 def sub(a: Tensor, b: Tensor | float) -> Tensor:
