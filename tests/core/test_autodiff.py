@@ -160,6 +160,23 @@ def test_int_inputs_never_get_gradients():
     np.testing.assert_array_equal(x.grad.numpy(), [3.0, 4.0])
 
 
+def test_an_op_with_a_non_float_result_records_no_graph():
+    """As in torch, an integer or boolean result never requires grad, whatever its inputs."""
+
+    class RoundToIntForTest(Function):
+        def forward(self, a):
+            return a.round().astype(np.int64)
+
+        def vjp(self, g):
+            return (g,)
+
+    x = dlia.tensor(np.array([1.4, 2.6]), requires_grad=True)
+    y = RoundToIntForTest.apply(x)
+    assert y.dtype == np.int64 and not y.requires_grad and y.is_leaf
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.sum().backward()
+
+
 def test_backward_on_a_leaf_and_on_a_tensor_without_grad():
     x = dlia.tensor(np.array([1.0, 2.0]), requires_grad=True)
     x.backward(np.array([3.0, 4.0]))

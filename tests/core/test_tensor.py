@@ -61,6 +61,17 @@ def test_dtype_conversion_is_differentiable():
     check_vjp(lambda x: x.astype(np.float64).tanh(), a)
 
 
+@pytest.mark.parametrize("dtype, twin", [(np.int64, torch.int64), (np.int32, torch.int32), (np.bool_, torch.bool)])
+def test_casting_to_an_integer_or_bool_dtype_cuts_the_graph(dtype, twin):
+    a = np.array([-1.5, 0.0, 2.7])
+    x, t = dlia.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    k, tk = x.to(dtype=dtype), t.to(twin)
+    assert k.dtype == dtype and not k.requires_grad and k.is_leaf and not tk.requires_grad
+    (k.double() * x).sum().backward()  # the gradient reaches x only through the float factor
+    (tk.double() * t).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
 def test_argmax_and_argmin_follow_numpy():
     a = RNG.standard_normal((3, 4))
     x = dlia.tensor(a)
@@ -95,3 +106,14 @@ def test_data_that_is_not_numbers_is_rejected(data, dtype):
     """dlia.tensor(None) and dlia.tensor(["a"]) made object and string arrays (None with a float dtype: nan)."""
     with pytest.raises(TypeError, match="numbers"):
         dlia.tensor(data, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int64, np.int32, np.bool_])
+def test_zeros_like_and_ones_like_fill_keeping_the_dtype(dtype):
+    values = [np.inf, -np.inf, np.nan, 2.0] if np.dtype(dtype).kind == "f" else [1, 0, 1, 1]
+    a = np.array(values).astype(dtype)
+    x = dlia.tensor(a)
+    for ours, theirs in ((dlia.zeros_like(x), torch.zeros_like(torch.from_numpy(a))),
+                         (dlia.ones_like(x), torch.ones_like(torch.from_numpy(a)))):
+        assert ours.dtype == theirs.numpy().dtype  # a bool tensor gives bool, not int64
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())  # inf·0 would be NaN

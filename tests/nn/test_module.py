@@ -257,6 +257,14 @@ def test_zero_grad() -> None:
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_zero_grad_without_set_to_none_fills_zeros_even_over_inf_and_nan() -> None:
+    model, _ = _twin_mlp()
+    for p in model.parameters():
+        p.grad = dlia.tensor(np.full(p.shape, np.inf, p.dtype))
+    model.zero_grad(set_to_none=False)  # inf·0 would leave NaN
+    assert all(p.grad.dtype == p.dtype and np.array_equal(p.grad.numpy(), np.zeros(p.shape)) for p in model.parameters())
+
+
 def test_gradients_accumulate_like_torch() -> None:
     ours, theirs = _twin_mlp()
     ours.load_state_dict(_to_numpy(theirs.state_dict()))

@@ -204,6 +204,14 @@ def test_zero_grad_set_to_none_and_zeros() -> None:
     assert lin.weight.grad is None and lin.bias.grad is None
 
 
+def test_zero_grad_without_set_to_none_fills_zeros_even_over_inf_and_nan() -> None:
+    lin = nn.Linear(2, 2)
+    opt = optim.SGD(lin.parameters(), lr=0.1)
+    lin.weight.grad = dlia.tensor(np.array([[np.inf, -np.inf], [np.nan, 1.0]], np.float32))
+    opt.zero_grad(set_to_none=False)  # inf·0 would leave NaN, and NaN stays through every step
+    assert lin.weight.grad.dtype == np.float32 and np.array_equal(lin.weight.grad.numpy(), np.zeros((2, 2)))
+
+
 # -- checkpoints of the optimizer state ----------------------------------------------------------
 RESUME = [
     ("sgd_momentum", optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),

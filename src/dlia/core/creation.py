@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy
 
-from dlia.backend.device import Device, get_device
+from dlia.backend.device import Device, get_array_module, get_device
 from dlia.core.random import Generator, default_generator
 from dlia.core.tensor import Tensor
 
@@ -48,13 +48,13 @@ def full(shape: Any, value: float, dtype: Any = numpy.float32, requires_grad: bo
 
 
 def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    """Zeros with ``t``'s shape, dtype and device."""
-    return Tensor(t.data * 0, requires_grad=requires_grad)
+    """Zeros with ``t``'s shape, dtype and device (filled, so an inf or NaN in ``t`` leaves no trace)."""
+    return Tensor(get_array_module(t.data).zeros_like(t.data), requires_grad=requires_grad)
 
 
 def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
     """Ones with ``t``'s shape, dtype and device."""
-    return Tensor(t.data * 0 + 1, requires_grad=requires_grad)
+    return Tensor(get_array_module(t.data).ones_like(t.data), requires_grad=requires_grad)
 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None, device: Any = None) -> Tensor:

@@ -191,7 +191,7 @@ class Function:
             d = cls.differentiable
             if d is not None:
                 needs = needs[:d] + (False,) * (n - d)
-            if True in needs:
+            if True in needs and out.dtype.kind == "f":  # an integer or bool result is never differentiable
                 ctx.parents = inputs
                 ctx.needs = needs
                 t.requires_grad = True

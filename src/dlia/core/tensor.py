@@ -329,8 +329,12 @@ class Tensor:
 
     # -- comparisons: no gradient, boolean results -------------------------------------------
     def _cmp(self, other: Any, fn: Any) -> Tensor:
-        o = other.data if isinstance(other, Tensor) else other
-        return Tensor(fn(self.data, o))
+        """Compare in the promoted dtype, as torch does (float32 vs int64 compares in float32)."""
+        a = self.data
+        o = _arith.lift(other, self).data if isinstance(other, (Tensor, int, float, list, tuple)) else other
+        if getattr(o, "dtype", a.dtype) != a.dtype:
+            a, o = _dtypes.promote(a, o)
+        return Tensor(fn(a, o))
 
     def __lt__(self, other: Any) -> Tensor:
         return self._cmp(other, lambda a, b: a < b)
@@ -353,6 +357,7 @@ class Tensor:
 
 from dlia.core import autodiff as _autodiff  # noqa: E402
 from dlia.core import axes as _axes  # noqa: E402
+from dlia.core import dtypes as _dtypes  # noqa: E402
 from dlia.core.ops import arith as _arith  # noqa: E402
 from dlia.core.ops import elementwise as _elementwise  # noqa: E402
 from dlia.core.ops import reduce as _reduce  # noqa: E402

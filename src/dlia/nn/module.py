@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import numpy
 
 from dlia.backend.device import Device, get_device
+from dlia.core.creation import zeros_like
 from dlia.core.sparse import SparseGrad
 from dlia.core.tensor import Tensor
 from dlia.nn.parameter import Parameter
@@ -164,7 +165,7 @@ class Module:
             if set_to_none or p.grad is None or isinstance(p.grad, SparseGrad):
                 p.grad = None
             else:
-                p.grad = Tensor(p.grad.data * 0)
+                p.grad = zeros_like(p.grad)
 
     def requires_grad_(self, flag: bool = True) -> Module:
         for p in self.parameters():

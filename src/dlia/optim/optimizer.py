@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from dlia.backend.device import get_array_module
+from dlia.core.creation import zeros_like
 from dlia.core.function import _GradMode, enable_grad
 from dlia.core.sparse import SparseGrad
 from dlia.core.tensor import Tensor
@@ -56,7 +57,7 @@ class Optimizer:
                 if set_to_none or p.grad is None or isinstance(p.grad, SparseGrad):
                     p.grad = None
                 else:
-                    p.grad = Tensor(p.grad.data * 0)
+                    p.grad = zeros_like(p.grad)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` if one is given."""

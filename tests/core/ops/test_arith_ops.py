@@ -92,6 +92,38 @@ def test_pow_tensor_exponent_gradient_is_finite_at_a_zero_base():
     np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy())
 
 
+POW_BASES = [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]
+POW_EXPONENTS = [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0]
+
+
+def _pow_grads(lib, base, exponent, base_grad, exponent_grad):
+    """Gradients of Σ base**exponent from dlia or torch (inputs that are floats stay constants)."""
+    make = dlia.tensor if lib is dlia else torch.tensor
+    a = make(np.asarray(base), requires_grad=True) if base_grad else base
+    b = make(np.asarray(exponent), requires_grad=True) if exponent_grad else exponent
+    with np.errstate(divide="ignore", invalid="ignore"):
+        (a**b).sum().backward()
+    return [t.grad.numpy() for t, wanted in ((a, base_grad), (b, exponent_grad)) if wanted]
+
+
+def test_pow_gradients_at_zero_and_negative_bases_match_torch():
+    """x**0 has gradient 0 even at x = 0 (not 0·0⁻¹ = NaN); d/db is 0 at a zero base when b ≥ 0,
+    -inf when b < 0, and NaN for a negative base; x**0.5 and x**-1 at 0 give inf, as in torch."""
+    grid = np.array([(a, b) for a in POW_BASES for b in POW_EXPONENTS])
+    base, exponent = grid[:, 0].copy(), grid[:, 1].copy()
+    ours, theirs = _pow_grads(dlia, base, exponent, True, True), _pow_grads(torch, base, exponent, True, True)
+    for o, t in zip(ours, theirs):
+        np.testing.assert_allclose(o, t, rtol=1e-12)  # NaN and ±inf in the same places
+    for b in POW_EXPONENTS:  # a Python-number exponent (x ** 0), and one given as a 0-d tensor
+        for exponent in (b, np.array(b)):
+            np.testing.assert_allclose(_pow_grads(dlia, np.array(POW_BASES), exponent, True, False)[0],
+                                       _pow_grads(torch, np.array(POW_BASES), torch.tensor(b), True, False)[0], rtol=1e-12)
+    for a in (0.0, 2.0, -2.0):  # a Python-number base (2.0 ** x)
+        exponents = np.array(POW_EXPONENTS)
+        np.testing.assert_allclose(_pow_grads(dlia, a, exponents, False, True)[0],
+                                   _pow_grads(torch, a, torch.from_numpy(exponents), False, True)[0], rtol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_python_scalars_keep_the_tensor_dtype(dtype):
     x = dlia.tensor(np.ones(3, dtype=dtype))

@@ -151,6 +151,40 @@ def test_losses_accept_plain_targets_and_keep_float32():
     assert dlia.binary_cross_entropy_with_logits(x, np.ones((2, 3), dtype=np.float32)).dtype == np.float32
 
 
+LOSS_TARGETS = [  # (id, dlia target, torch target given the input's torch dtype)
+    ("float list", [[1.0, 0.0], [0.5, 1.0]], lambda dt: torch.tensor([[1.0, 0.0], [0.5, 1.0]], dtype=dt)),
+    ("int list", [[1, 0], [0, 1]], lambda dt: torch.tensor([[1, 0], [0, 1]], dtype=dt)),
+    ("int64 tensor", dlia.tensor([[1, 0], [0, 1]]), lambda dt: torch.tensor([[1, 0], [0, 1]])),
+    ("float32 tensor", dlia.tensor([[1.0, 0.0], [0.5, 1.0]]), lambda dt: torch.tensor([[1.0, 0.0], [0.5, 1.0]])),
+    ("float64 tensor", dlia.tensor(np.array([[1.0, 0.0], [0.5, 1.0]])),
+     lambda dt: torch.tensor([[1.0, 0.0], [0.5, 1.0]], dtype=torch.float64)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("name, target, twin", LOSS_TARGETS, ids=[c[0] for c in LOSS_TARGETS])
+@pytest.mark.parametrize("loss, torch_loss", [(dlia.mse_loss, F.mse_loss),
+                                              (dlia.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits)])
+def test_losses_promote_plain_and_integer_targets_like_torch(loss, torch_loss, name, target, twin, dtype):
+    """A list target takes the input's dtype (mse_loss(x_f32, [1., 1.]) stays float32); a tensor
+    target promotes as torch's binary ops do (an int64 target never makes float32 float64)."""
+    a = np.array([[0.5, -1.0], [2.0, 0.25]], dtype)
+    x, t = dlia.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    if torch_loss is F.binary_cross_entropy_with_logits and isinstance(target, dlia.Tensor):
+        if target.dtype.kind == "f" and target.dtype != dtype:
+            pytest.skip("torch's BCE takes the target's float dtype, not the promoted one; dlia promotes")
+        if target.dtype.kind == "i":  # torch refuses an integer target here; dlia promotes it as mse_loss does
+            twin = lambda dt: torch.tensor([[1, 0], [0, 1]], dtype=dt)  # noqa: E731
+    ours, theirs = loss(x, target), torch_loss(t, twin(t.dtype))
+    assert ours.dtype == theirs.detach().numpy().dtype
+    ours.backward()
+    theirs.backward()
+    assert x.grad.dtype == dtype
+    tol = 2e-3 if dtype == np.float16 else 1e-6
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=tol)
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("loss", [dlia.cross_entropy, dlia.nll_loss])
 def test_class_losses_reject_bad_targets(loss):
     x = dlia.tensor(np.zeros((4, 3)))

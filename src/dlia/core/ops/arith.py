@@ -1,7 +1,8 @@
 """Arithmetic: add, sub, mul, div, neg, pow, matmul.
 
 Each op returns gradients of the broadcast shape; the engine sums them back to each input's
-shape (``dlia.core.autodiff.unbroadcast``).
+shape (``dlia.core.autodiff.unbroadcast``). Operands of different dtypes are promoted as torch
+does (``dlia.core.dtypes``), and the engine casts each gradient back to its input's dtype.
 """
 
 from __future__ import annotations
@@ -11,22 +12,26 @@ from typing import Any
 import numpy
 
 from dlia.backend.device import errstate, get_array_module
+from dlia.core.dtypes import promote, weak_dtype
 from dlia.core.function import Function, shape_error
 from dlia.core.tensor import Tensor
 
 
 def lift(x: Any, like: Tensor) -> Tensor:
-    """A constant (no gradient) tensor from a Python number or array, in ``like``'s dtype."""
+    """A constant (no gradient) tensor from a Python number, list or array given beside ``like``.
+
+    Python numbers and lists are weak, as torch's Python scalars: they take ``like``'s dtype when
+    their kind fits in it (a float beside a float16 tensor, an int beside an int32 one), else their
+    kind's default dtype (float32, int64). Arrays keep their dtype.
+    """
     if isinstance(x, Tensor):
         return x
     xp = numpy if type(like.data) is numpy.ndarray else get_array_module(like.data)
     dt = like.dtype  # a graph node knows its dtype without data
-    if isinstance(x, (int, float)) and dt is not None and dt.kind == "f":
+    if isinstance(x, (int, float)) and dt is not None and dt.kind == "f":  # the usual case: x * 2.0
         arr = xp.asarray(x, dtype=dt)
-    elif isinstance(x, float):
-        arr = xp.asarray(x, dtype=xp.float32)
     else:
-        arr = xp.asarray(x)
+        arr = xp.asarray(x, dtype=weak_dtype(x, dt))
     t = Tensor.__new__(Tensor)
     t.data = arr
     t.requires_grad = False
@@ -38,6 +43,8 @@ def lift(x: Any, like: Tensor) -> Tensor:
 
 class Add(Function):
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = promote(a, b)
         return a + b
 
     def vjp(self, g):
@@ -46,6 +53,10 @@ class Add(Function):
 
 class Sub(Function):
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            if a.dtype.kind == "b" or b.dtype.kind == "b":
+                raise _bool_sub()
+            a, b = promote(a, b)
         return a - b
 
     def vjp(self, g):
@@ -56,6 +67,8 @@ class Mul(Function):
     fresh_grads = True
 
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = promote(a, b)
         self.a, self.b = a, b
         return a * b
 
@@ -67,6 +80,8 @@ class Div(Function):
     fresh_grads = True
 
     def forward(self, a, b):
+        if a.dtype is not b.dtype or a.dtype.kind != "f":
+            a, b = promote(a, b, floating=True)  # true division: integers give float32, as in torch
         self.a, self.b = a, b
         return a / b
 
@@ -89,17 +104,27 @@ class Pow(Function):
     fresh_grads = True
 
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = promote(a, b)
         self.a, self.b = a, b
-        self.out = a**b
-        return self.out
+        out = a**b
+        if out.dtype != a.dtype:  # bool ** bool: NumPy computes in int8, torch keeps bool
+            out = out.astype(a.dtype)
+        self.out = out
+        return out
 
     def vjp(self, g):
-        xp = self.xp
-        ga = g * self.b * self.a ** (self.b - 1) if self.needs[0] else None
-        gb = None
-        if self.needs[1]:
-            with errstate(self.xp, divide="ignore", invalid="ignore"):
-                gb = g * self.out * xp.log(xp.where(self.a > 0, self.a, 1))
+        xp, a, b = self.xp, self.a, self.b
+        ga = gb = None
+        if self.needs[0]:
+            if b.ndim == 0 and b != 0:  # the usual constant exponent (x ** 2)
+                ga = g * b * a ** (b - 1)
+            else:  # 0 where b = 0, as torch: a**0 is constant, even at a = 0 where a**(b-1) is inf
+                with errstate(xp, divide="ignore", invalid="ignore"):
+                    ga = xp.where(b == 0, a.dtype.type(0), g * b * a ** (b - 1))
+        if self.needs[1]:  # a**b·log(a), as torch: 0 at a = 0 when b ≥ 0, -inf when b < 0, NaN for a < 0
+            with errstate(xp, divide="ignore", invalid="ignore"):
+                gb = g * xp.where((a == 0) & (b >= 0), a.dtype.type(0), self.out * xp.log(a))
         return ga, gb
 
 
@@ -109,6 +134,8 @@ class MatMul(Function):
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise shape_error("matmul", "both arguments need at least 1 dimension", a.shape, b.shape)
+        if a.dtype is not b.dtype:
+            a, b = promote(a, b)
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise shape_error(
                 "matmul",
@@ -153,17 +180,27 @@ def add(a: Tensor, b: Tensor | float) -> Tensor:
     return Add.apply(a, b)
 
 
+def _bool_sub() -> TypeError:
+    return TypeError("sub: subtracting bool values is not supported (as in torch); convert the mask first, e.g. 1 - mask.float()")
+
+
 def sub(a: Tensor, b: Tensor | float) -> Tensor:
-    """Elementwise ``a - b``. d/da = 1, d/db = -1."""
+    """Elementwise ``a - b``. d/da = 1, d/db = -1. A bool operand is refused, as in torch."""
     if type(b) is not Tensor:
+        if type(b) is bool:
+            raise _bool_sub()
         b = lift(b, a)
     if type(a) is not Tensor:
+        if type(a) is bool:
+            raise _bool_sub()
         a = lift(a, b)
     return Sub.apply(a, b)
 
 
 def rsub(a: Tensor, b: float) -> Tensor:
     """``b - a`` (the reflected operator)."""
+    if type(b) is bool:
+        raise _bool_sub()
     return Sub.apply(lift(b, a), a)
 
 
@@ -196,7 +233,8 @@ def neg(a: Tensor) -> Tensor:
 
 
 def pow(a: Tensor, b: Tensor | float) -> Tensor:  # noqa: A001 - mirrors torch.pow
-    """Elementwise ``a ** b``. d/da = b·a^(b-1), d/db = a^b·log(a) (for a > 0).
+    """Elementwise ``a ** b``. d/da = b·a^(b-1) (0 where b = 0, even at a = 0), d/db = a^b·log(a)
+    (0 at a = 0 when b ≥ 0; NaN for a < 0), as in torch.
 
     Example: ``pow(tensor([2., 3.]), 2)`` → ``tensor([4., 9.])``.
     """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlia.core.dtypes import promote
 from dlia.core.function import Function
 from dlia.core.ops.arith import lift
 from dlia.core.tensor import Tensor
@@ -137,6 +138,8 @@ class Where(Function):
     differentiable = 2
 
     def forward(self, a, b, cond):
+        if a.dtype is not b.dtype:
+            a, b = promote(a, b)
         self.cond = cond.astype(bool)
         return self.xp.where(self.cond, a, b)
 
@@ -165,6 +168,8 @@ class _Extremum(Function):
 
 class Maximum(_Extremum):
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = promote(a, b)
         self.a_wins = a > b
         self.tie = a == b
         return self.xp.maximum(a, b)
@@ -172,6 +177,8 @@ class Maximum(_Extremum):
 
 class Minimum(_Extremum):
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = promote(a, b)
         self.a_wins = a < b
         self.tie = a == b
         return self.xp.minimum(a, b)
@@ -241,14 +248,23 @@ def where(cond: Any, a: Tensor | float, b: Tensor | float) -> Tensor:
     return Where.apply(lift(a, like), lift(b, like), lift(cond, like))
 
 
-def maximum(a: Tensor, b: Tensor | float) -> Tensor:
+def maximum(a: Tensor | float, b: Tensor | float) -> Tensor:
     """Elementwise maximum; on ties the gradient is split evenly between ``a`` and ``b``."""
-    return Maximum.apply(a, lift(b, a))
+    return Maximum.apply(*_lift_pair(a, b))
 
 
-def minimum(a: Tensor, b: Tensor | float) -> Tensor:
+def minimum(a: Tensor | float, b: Tensor | float) -> Tensor:
     """Elementwise minimum; on ties the gradient is split evenly between ``a`` and ``b``."""
-    return Minimum.apply(a, lift(b, a))
+    return Minimum.apply(*_lift_pair(a, b))
+
+
+def _lift_pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Both operands as tensors; a Python number or list is lifted beside the other operand."""
+    if type(b) is not Tensor:
+        b = lift(b, a)
+    if type(a) is not Tensor:
+        a = lift(a, b)
+    return a, b
 
 
 def cast(a: Tensor, dtype: Any) -> Tensor:

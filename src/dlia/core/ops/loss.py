@@ -1,7 +1,9 @@
 """Losses, fused for speed and stability: mse, cross_entropy (logits + class indices),
 nll (log-probabilities), binary_cross_entropy_with_logits.
 
-``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``, as in PyTorch.
+``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``, as in PyTorch. A target given as a list takes
+the input's dtype; a target tensor of another dtype is promoted as the binary ops do
+(``dlia.core.dtypes``): an integer target never turns a float32 loss into float64.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 import numpy
 
 from dlia.backend.device import get_array_module
+from dlia.core.dtypes import promote
 from dlia.core.function import Function, shape_error
 from dlia.core.ops.arith import lift
 from dlia.core.tensor import Tensor
@@ -29,6 +32,8 @@ class MSELoss(Function):
     def forward(self, a, b, reduction="mean"):
         if a.shape != b.shape:
             raise shape_error("mse_loss", "input and target shapes differ", a.shape, b.shape)
+        if a.dtype is not b.dtype:
+            a, b = promote(a, b)
         diff = self.diff = a - b
         self.reduction = reduction
         if reduction == "none":
@@ -168,6 +173,8 @@ class BCEWithLogits(Function):
     def forward(self, x, y, reduction="mean", pos_weight=None):
         if x.shape != y.shape:
             raise shape_error("binary_cross_entropy_with_logits", "input and target shapes differ", x.shape, y.shape)
+        if x.dtype is not y.dtype:
+            x, y = promote(x, y)
         xp = self.xp
         softplus_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)  # log(1 + e^-x), stable
         self.x, self.y, self.sp, self.reduction = x, y, softplus_neg, reduction
