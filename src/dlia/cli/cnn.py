@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy
 
-from dlia.cli.common import digits_file, picture, positive_float, positive_int
+from dlia.cli.common import check_output, digits_file, picture, positive_float, positive_int
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -73,6 +73,8 @@ def train(args: argparse.Namespace) -> int:
     from dlia.io import checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
     from dlia.models.cnn import CNNConfig, DigitsCNN, evaluate, random_shift, train_epoch
 
+    check_output(args.out, "--out", folder=True)
+    check_output(args.pictures, "--pictures", inputs=[("--data", args.data)])
     device = _device(args.device)
     out = Path(args.out)
     if not args.resume and latest_checkpoint(out, "cnn") is not None:  # never mix two runs' checkpoints

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from dlia.cli.errors import UserError
 
 
 def _int_at_least(text: str, low: int, what: str) -> int:
@@ -62,3 +68,51 @@ def digits_file(data: str | None, timeout: float = 10.0) -> tuple[str | None, st
         if data is not None:
             raise
         return None, str(e)
+
+
+def check_output(path: str | os.PathLike[str] | None, flag: str, folder: bool = False,
+                 inputs: Iterable[tuple[str, str | os.PathLike[str] | None]] = ()) -> None:
+    """Refuse, before any work starts, an output that could not be written or would destroy data.
+
+    Every command calls this for each output path it was given, first thing, so that a bad path
+    fails in one line instead of after training or downloading. Checked: a file is not expected
+    where a folder is (and the other way round), a device or pipe is never replaced, the nearest
+    existing folder on the path is a folder we can write in (missing folders are made later, by the
+    writer, so a refused run leaves none behind), and the output is none of ``inputs`` (pairs of
+    the input's flag and path; the same file under another name or through a hard link counts).
+
+    Raises:
+        UserError: naming ``flag``, the path and what is wrong.
+    """
+    if path is None:
+        return
+    p = Path(path)
+    if folder:
+        if p.exists() and not p.is_dir():
+            raise UserError(f"{flag} {path} is a file, not a folder")
+    elif p.is_dir():
+        raise UserError(f"{flag} {path} is a folder; give a file name")
+    elif p.exists() and not p.is_file():
+        raise UserError(f"{flag} {path} is not a regular file (a device or pipe would be replaced); give a file name")
+    for name, other in inputs:
+        if other is not None and _same_file(p, Path(other)):
+            same = "is" if os.path.abspath(p) == os.path.abspath(other) else "is the same file as"
+            raise UserError(f"{flag} {path} {same} the input {name} {other}: writing it would destroy the input; "
+                            f"choose another name")
+    nearest = next((q for q in (p if folder else p.parent, *(p if folder else p.parent).parents) if q.exists()), Path("."))
+    if not nearest.is_dir():
+        raise UserError(f"cannot write {flag} {path}: {nearest} is a file, not a folder")
+    try:  # permissions, read-only file systems and /proc alike: try what the writer will do
+        fd, probe = tempfile.mkstemp(prefix=".dlia-probe-", dir=nearest)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"cannot write {flag} {path}: cannot create files in {nearest} ({e.strerror or e})") from None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (also through links); False when either is missing."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

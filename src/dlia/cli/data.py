@@ -63,6 +63,9 @@ def get(args: argparse.Namespace) -> int:
     from dlia.cli.progress import Progress
     from dlia.data.download import DATASETS, DownloadError, cache_dir, fetch, verify
 
+    from dlia.cli.common import check_output
+
+    check_output(args.dir, "--dir", folder=True)
     folder = args.dir
     for name in _names(args.names):
         ds = DATASETS[name]

@@ -38,7 +38,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
     """Open a temporary file next to ``path``; on success it atomically replaces ``path``.
 
     Raises:
-        OutputError: the folder cannot be created or written, or ``path`` is a folder.
+        OutputError: the folder cannot be created or written, or ``path`` is a folder, a device
+            (``/dev/null``), a pipe or a socket, which the rename would replace.
 
     Example:
         >>> with atomic_write("out.txt", "w") as f:  # doctest: +SKIP
@@ -46,6 +47,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
+    if target.exists() and not target.is_file() and not target.is_dir():  # the rename would replace it
+        raise OutputError(f"cannot write {target}: not a regular file (a device, pipe or socket)")
     try:
         if target.is_dir():
             raise IsADirectoryError(21, "is a folder")

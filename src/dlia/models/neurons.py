@@ -112,7 +112,12 @@ class Perceptron:
         return numpy.where(numpy.asarray(x, dtype=float) @ self.w + self.b > 0, 1, -1)
 
     def fit(self, x: numpy.ndarray, y: numpy.ndarray, max_epochs: int = 100, seed: int = 0) -> PerceptronResult:
-        """Train until an epoch without mistakes or ``max_epochs``; labels must be ±1."""
+        """Train until an epoch without mistakes or ``max_epochs``; labels must be ±1.
+
+        Raises:
+            OverflowError: the weights overflowed (a huge ``lr``): NaN or infinite weights would
+                classify nothing, so the run cannot have converged.
+        """
         x = numpy.asarray(x, dtype=float)
         y = numpy.asarray(y)
         if max_epochs < 1:
@@ -129,6 +134,10 @@ class Perceptron:
                     self.b += self.lr * y[i]
                     errors += 1
             mistakes.append(errors)
+            if not (numpy.isfinite(self.w).all() and numpy.isfinite(self.b)):
+                raise OverflowError(f"the weights overflowed in epoch {epoch} (w = {self.w.tolist()}, b = {self.b}) "
+                                    f"with learning rate {self.lr:g}; starting from zero weights, η only scales them, "
+                                    f"so a smaller one draws the same line")
             if errors == 0:
                 return PerceptronResult(self.w.copy(), self.b, True, epoch, mistakes)
         return PerceptronResult(self.w.copy(), self.b, False, max_epochs, mistakes)

@@ -34,7 +34,8 @@ def parse_matrix(text: str) -> np.ndarray:
     Lines starting with ``#`` or ``%`` are comments, so a text file of rows works too.
 
     Raises:
-        ValueError: no numbers, a token that is not a number, or rows of different lengths.
+        ValueError: no numbers, a token that is not a number, an empty entry (``"1,,2"``, a leading
+            or trailing comma: Octave refuses them too), or rows of different lengths.
 
     Example:
         >>> parse_matrix("[1 2; 3 4]")
@@ -47,6 +48,8 @@ def parse_matrix(text: str) -> np.ndarray:
         raise ValueError("matrix: no numbers given")
     matrix = []
     for r in rows:
+        if any(not part.strip() for part in r.split(",")):
+            raise ValueError(f"matrix: empty entry between commas in row {r.strip()!r}")
         tokens = r.replace(",", " ").split()
         values = []
         for t in tokens:
