@@ -115,3 +115,28 @@ def test_demo_without_out_leaves_no_folder_behind(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "a temporary folder, removed now" in r.stdout
     assert not list(tmp_path.iterdir())
+
+
+def test_a_warning_is_one_line_named_by_the_command(monkeypatch, capsys):  # issue #10 B8
+    import warnings
+
+    from dlia.cli import neuron
+
+    def warn_then_answer(gate):
+        warnings.warn("DecompressionBombWarning: Image size exceeds limit\n  second line", UserWarning, stacklevel=1)
+        return real(gate)
+
+    real, before = neuron.truth_table, warnings.showwarning
+    monkeypatch.setattr(neuron, "truth_table", warn_then_answer)
+    assert main(["neuron", "--gate", "and"]) == 0
+    assert capsys.readouterr().err == "dlia neuron: warning: DecompressionBombWarning: Image size exceeds limit\n"
+    assert warnings.showwarning is before  # restored: only the command's own run is affected
+
+
+def test_unknown_arguments_are_reported_by_the_subcommand(capsys):  # issue #10 B8: was "dlia: error:"
+    for argv, prog in ((["conv2", "--bogus"], "dlia conv2"), (["cnn", "fcn", "--sizes", "8", "x"], "dlia cnn fcn")):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"{prog}: error: unrecognized arguments: ") and err.count("\n") == 1, err

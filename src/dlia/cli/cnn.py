@@ -186,6 +186,8 @@ def predict(args: argparse.Namespace) -> int:
         folder = args.checkpoint or args.out
         path = latest_checkpoint(folder, "cnn")
     if path is None:
+        if Path(folder).is_file():
+            raise UserError(f"--out {folder} is a file, not a folder of checkpoints (a checkpoint file goes to --checkpoint)")
         raise UserError(f"no checkpoint found in {folder}; run 'dlia cnn train' first or pass --checkpoint")
     image = load_image(args.image)
     meta, _ = _read(path)

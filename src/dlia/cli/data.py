@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dlia.cli.common import check_output
 from dlia.cli.errors import UserError
 
 
@@ -62,8 +63,6 @@ def list_sets(args: argparse.Namespace) -> int:
 def get(args: argparse.Namespace) -> int:
     from dlia.cli.progress import Progress
     from dlia.data.download import DATASETS, DownloadError, cache_dir, fetch, verify
-
-    from dlia.cli.common import check_output
 
     check_output(args.dir, "--dir", folder=True)
     folder = args.dir

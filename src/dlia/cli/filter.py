@@ -105,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
         kernel, preset_normalised = load_kernel(args.kernel)
     except FileNotFoundError:
         raise UserError(f"no such kernel file: {args.kernel[1:]}") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
+        raise UserError(f"kernel file {args.kernel[1:]} is not UTF-8 text") from None
+    except OSError as e:
         raise UserError(f"cannot read kernel file {args.kernel[1:]}: {getattr(e, 'strerror', None) or e}") from None
     except ValueError as e:
         raise UserError(str(e)) from None

@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     for key in ("XW", "XW+c", "relu", "output"):
         print(f"  {key:7} = {_matrix(net[key])}")
     model, history = xor.train_one(args.hidden, args.activation, args.loss, args.seed, args.steps, args.lr)
+    if not numpy.isfinite(history[-1]):  # NaN weights predict nothing: do not report them as a result
+        raise UserError(f"training diverged (final loss {history[-1]}); lower --lr (now {args.lr:g})")
     import dlia
 
     with dlia.no_grad():

@@ -112,6 +112,8 @@ def npz_problem(e: BaseException) -> str:
     text = str(e)
     if "pickle" in text:
         return "not an .npz archive"
+    if isinstance(e, EOFError):  # NumPy's "No data left in file": nothing at all to read
+        return "empty file"
     return text or "empty file"
 
 

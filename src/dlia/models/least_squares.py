@@ -49,7 +49,8 @@ def max_stable_step(a: numpy.ndarray) -> float:
         ValueError: AᵀA overflows or underflows in float64 (entries beyond about 1e154, or all
             below about 1e-154, in magnitude), so no step size can be computed.
     """
-    lam = float(numpy.linalg.eigvalsh(a.T @ a)[-1])
+    with numpy.errstate(over="ignore", under="ignore"):  # reported below, in words
+        lam = float(numpy.linalg.eigvalsh(a.T @ a)[-1])
     if not 0 < lam < numpy.inf:
         raise ValueError(f"AᵀA {'overflows' if lam else 'underflows'} in float64 (largest |entry| of A "
                          f"{float(numpy.abs(a).max()):g}); rescale the columns of A")

@@ -126,20 +126,22 @@ class Perceptron:
             raise ValueError("perceptron labels must be -1 or +1")
         rng = numpy.random.Generator(numpy.random.PCG64(seed))
         mistakes = []
-        for epoch in range(1, max_epochs + 1):
-            errors = 0
-            for i in rng.permutation(len(x)):
-                if y[i] * (x[i] @ self.w + self.b) <= 0:
-                    self.w += self.lr * y[i] * x[i]
-                    self.b += self.lr * y[i]
-                    errors += 1
-            mistakes.append(errors)
-            if not (numpy.isfinite(self.w).all() and numpy.isfinite(self.b)):
-                raise OverflowError(f"the weights overflowed in epoch {epoch} (w = {self.w.tolist()}, b = {self.b}) "
-                                    f"with learning rate {self.lr:g}; starting from zero weights, η only scales them, "
-                                    f"so a smaller one draws the same line")
-            if errors == 0:
-                return PerceptronResult(self.w.copy(), self.b, True, epoch, mistakes)
+        with numpy.errstate(over="ignore", invalid="ignore"):  # an overflow is raised below, in words
+            for epoch in range(1, max_epochs + 1):
+                errors = 0
+                for i in rng.permutation(len(x)):
+                    if y[i] * (x[i] @ self.w + self.b) <= 0:
+                        self.w += self.lr * y[i] * x[i]
+                        self.b += self.lr * y[i]
+                        errors += 1
+                mistakes.append(errors)
+                if not (numpy.isfinite(self.w).all() and numpy.isfinite(self.b)):
+                    w = ", ".join(f"{v:.3g}" for v in self.w)
+                    raise OverflowError(f"the weights overflowed in epoch {epoch} (w = [{w}], b = {self.b:.3g}) with "
+                                        f"learning rate {self.lr:g}; from zero weights η only scales them, so a smaller "
+                                        f"one draws the same line")
+                if errors == 0:
+                    return PerceptronResult(self.w.copy(), self.b, True, epoch, mistakes)
         return PerceptronResult(self.w.copy(), self.b, False, max_epochs, mistakes)
 
 
