@@ -77,6 +77,20 @@ def _png_bytes() -> bytes:
     return buf.getvalue()
 
 
+def _digits_bytes(n: int = 30) -> bytes:
+    """A small valid digits.npz (``n`` random 8×8 images, labels 0..9), so a command would start
+    training on it: checks that must come first are seen to."""
+    import io
+
+    import numpy
+
+    rng = numpy.random.default_rng(0)
+    buf = io.BytesIO()
+    images = rng.integers(0, 17, (n, 8, 8), dtype=numpy.uint8)
+    numpy.savez(buf, images=images, target=numpy.arange(n, dtype=numpy.uint8) % 10)
+    return buf.getvalue()
+
+
 def _files(files: dict[str, bytes | str | None], *argv: str) -> Callable[[Path], list[str]]:
     """A case whose inputs are ``files`` (name → bytes, text, or None for a folder) in the working
     folder; the arguments name them relative to it."""
@@ -117,6 +131,15 @@ def _fifo(*argv: str) -> Callable[[Path], list[str]]:
     return setup
 
 
+def _digits(files: dict[str, bytes | str | None], *argv: str) -> Callable[[Path], list[str]]:
+    """Like ``_files``, with a valid ``d.npz`` besides: without the checks, training would start."""
+    return _files({"d.npz": _digits_bytes(), **files}, *argv)
+
+
+TRAIN = ("cnn", "train", "--epochs", "1", "--data", "d.npz")
+DEMO = ("demo", "--epochs", "1", "--data", "d.npz")
+
+
 def _png(name: str, *argv: str, more: dict[str, bytes | str | None] | None = None) -> Callable[[Path], list[str]]:
     def setup(folder: Path) -> list[str]:
         return _files({name: _png_bytes(), **(more or {})}, *argv)(folder)
@@ -133,18 +156,14 @@ CASES: list[Case] = [
     Case("demo-corrupt-data", _write("digits.npz", b"\x00\xffgarbage", "demo", "--data", "{f}"), "not a valid digits"),
     # --- output paths, overwritten inputs, messages (issue #10 B5, B6, B8) ---
     # B5: every output path is checked before the work starts
-    Case("cnn-train-pictures-is-folder", _files({"pics": None}, "cnn", "train", "--epochs", "1", "--pictures", "pics"),
-         "--pictures pics is a folder"),
-    Case("cnn-train-out-is-file", _files({"run": "x"}, "cnn", "train", "--epochs", "1", "--out", "run"),
-         "--out run is a file, not a folder"),
-    Case("cnn-train-out-under-file", _files({"f": "x"}, "cnn", "train", "--epochs", "1", "--out", "f/run"), "f is a file"),
-    Case("cnn-train-pictures-under-file", _files({"f": "x"}, "cnn", "train", "--epochs", "1", "--pictures", "f/p.png"),
-         "f is a file"),
-    Case("cnn-train-pictures-unwritable", _args("cnn", "train", "--epochs", "1", "--pictures", "/proc/dlia/p.png"),
-         "cannot create files in /proc"),
-    Case("demo-out-under-file", _files({"f": "x"}, "demo", "--epochs", "1", "--out", "f/sub"), "f is a file"),
-    Case("demo-out-is-file", _files({"f": "x"}, "demo", "--epochs", "1", "--out", "f"), "--out f is a file"),
-    Case("demo-out-unwritable", _args("demo", "--epochs", "1", "--out", "/proc/dlia-demo"), "cannot create files in /proc"),
+    Case("cnn-train-pictures-is-folder", _digits({"pics": None}, *TRAIN, "--pictures", "pics"), "--pictures pics is a folder"),
+    Case("cnn-train-out-is-file", _digits({"run": "x"}, *TRAIN, "--out", "run"), "--out run is a file, not a folder"),
+    Case("cnn-train-out-under-file", _digits({"f": "x"}, *TRAIN, "--out", "f/run"), "f is a file"),
+    Case("cnn-train-pictures-under-file", _digits({"f": "x"}, *TRAIN, "--pictures", "f/p.png"), "f is a file"),
+    Case("cnn-train-pictures-unwritable", _digits({}, *TRAIN, "--pictures", "/proc/dlia/p.png"), "cannot create files in /proc"),
+    Case("demo-out-under-file", _digits({"f": "x"}, *DEMO, "--out", "f/sub"), "f is a file"),
+    Case("demo-out-is-file", _digits({"f": "x"}, *DEMO, "--out", "f"), "--out f is a file"),
+    Case("demo-out-unwritable", _digits({}, *DEMO, "--out", "/proc/dlia-demo"), "cannot create files in /proc"),
     Case("data-get-dir-is-file", _files({"f": "x"}, "data", "get", "digits", "--dir", "f"), "--dir f is a file, not a folder"),
     Case("data-get-dir-under-file", _files({"f": "x"}, "data", "get", "digits", "--dir", "f/sub"), "f is a file"),
     Case("data-get-dir-unwritable", _args("data", "get", "digits", "--dir", "/proc/dlia-data"), "cannot create files in /proc"),
@@ -175,8 +194,8 @@ CASES: list[Case] = [
                                            more={"k.png": "0 0 0\n0 1 0\n0 0 0\n"}), "input --kernel"),
     Case("graph-show-out-is-script", _files({"model.dot": SCRIPT}, "graph", "show", "model.dot", "-o", "model.dot"),
          "destroy the input"),
-    Case("cnn-train-pictures-is-data", _files({"digits.png": BINARY}, "cnn", "train", "--epochs", "1", "--data", "digits.png",
-                                              "--pictures", "digits.png"), "destroy the input"),
+    Case("cnn-train-pictures-is-data", _files({"digits.png": _digits_bytes()}, "cnn", "train", "--epochs", "1",
+                                              "--data", "digits.png", "--pictures", "digits.png"), "destroy the input"),
     # B8: messages
     Case("conv2-empty-entry", _args("conv2", "1,,2"), "empty entry"),
     Case("conv2-trailing-comma", _args("conv2", "1,2;3,4,"), "empty entry"),
