@@ -4,6 +4,7 @@ finding (or downloading) the digits."""
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import tempfile
@@ -43,6 +44,8 @@ def picture(text: str) -> str:
     """A picture file name: .png (or no suffix), .svg, .pdf or .jpg, checked before any work."""
     from dlia.viz.plots import plot_format
 
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file name, got an empty one")
     try:
         plot_format(text)
     except ValueError as e:
@@ -86,7 +89,14 @@ def check_output(path: str | os.PathLike[str] | None, flag: str, folder: bool = 
     """
     if path is None:
         return
-    p = Path(path)
+    try:
+        _check_output(Path(path), flag, folder, inputs)
+    except OSError as e:  # a name the file system refuses outright (too long, say)
+        raise UserError(f"cannot write {flag} {path}: {e.strerror or e}") from None
+
+
+def _check_output(p: Path, flag: str, folder: bool, inputs: Iterable[tuple[str, str | os.PathLike[str] | None]]) -> None:
+    path = str(p)
     if folder:
         if p.exists() and not p.is_dir():
             raise UserError(f"{flag} {path} is a file, not a folder")
@@ -102,11 +112,15 @@ def check_output(path: str | os.PathLike[str] | None, flag: str, folder: bool = 
     nearest = next((q for q in (p if folder else p.parent, *(p if folder else p.parent).parents) if q.exists()), Path("."))
     if not nearest.is_dir():
         raise UserError(f"cannot write {flag} {path}: {nearest} is a file, not a folder")
-    try:  # permissions, read-only file systems and /proc alike: try what the writer will do
-        fd, probe = tempfile.mkstemp(prefix=".dlia-probe-", dir=nearest)
+    # permissions, read-only file systems, /proc and names too long alike: try what the atomic
+    # writer will do, a temporary file named after the output, in the nearest existing folder
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".dlia-probe." if folder else f".{p.name}.", suffix=".tmp", dir=nearest)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            raise UserError(f"cannot write {flag} {path}: the file name is too long") from None
         raise UserError(f"cannot write {flag} {path}: cannot create files in {nearest} ({e.strerror or e})") from None
 
 

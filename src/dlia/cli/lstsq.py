@@ -64,7 +64,7 @@ def load_csv(path: str) -> tuple[numpy.ndarray, numpy.ndarray]:
 
 def run(args: argparse.Namespace) -> int:
     check_output(args.plot, "--plot", inputs=[("--data", args.data)])
-    if args.data:
+    if args.data is not None:  # --data "" is a file name too (none), not "no --data"
         if args.rows is not None or args.cols is not None:
             raise UserError("--rows and --cols size a random problem; with --data the file sets the size (drop them)")
         a, b = load_csv(args.data)
