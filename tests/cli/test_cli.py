@@ -140,3 +140,13 @@ def test_unknown_arguments_are_reported_by_the_subcommand(capsys):  # issue #10 
         assert e.value.code == 2
         err = capsys.readouterr().err
         assert err.startswith(f"{prog}: error: unrecognized arguments: ") and err.count("\n") == 1, err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("args", [["neuron", "--gate", "and"], ["graph", "show", "xor"]])
+def test_a_full_standard_output_is_one_line(args):  # `dlia ... > file` on a full disk gave a traceback
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "dlia.cli.main", *args], stdout=full, stderr=subprocess.PIPE, text=True,
+                           timeout=300)
+    assert r.returncode == 2
+    assert r.stderr == f"dlia {args[0]}: error: cannot write the output: No space left on device\n"

@@ -178,3 +178,16 @@ def test_atomic_write_never_replaces_a_device_or_pipe(tmp_path):  # issue #10 B5
 def test_a_device_is_not_a_checkpoint():  # issue #10 B8: /dev/null was "checkpoint not found"
     with pytest.raises(CheckpointError, match="/dev/null is not a regular file"):
         load_checkpoint("/dev/null", None)
+
+
+def test_atomic_write_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OutputError, match=f"cannot write {tmp_path}/a.txt: No space left on device"):
+        with atomic_write(tmp_path / "a.txt", "w") as f:
+            f.write("x")
+    assert os.listdir(tmp_path) == []

@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import numpy
 
     from dlia.data.paths import DataNotFoundError
-    from dlia.io.atomic import OutputError
+    from dlia.io.atomic import FULL, OutputError
     from dlia.io.checkpoint import CheckpointError
     from dlia.models.least_squares import DivergenceError
 
@@ -93,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # commands report overflow and divergence in their own words, once; a library's warning is one line
         with numpy.errstate(all="ignore"), warnings.catch_warnings():
             warnings.showwarning = functools.partial(_warning_line, args.command)
-            return int(args.run(args) or 0)
+            code = int(args.run(args) or 0)
+            sys.stdout.flush()  # a full disk under `dlia ... > file` shows here, not at exit
+            return code
     except (UserError, DataNotFoundError, CheckpointError, DivergenceError, OutputError) as e:
         print(f"dlia {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -104,6 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the closed pipe
+    except OSError as e:
+        if e.errno not in FULL:
+            raise
+        # the standard output (`dlia conv2 > /dev/full`, a full disk): files name themselves via OutputError
+        print(f"dlia {args.command}: error: cannot write {e.filename or 'the output'}: {e.strerror}", file=sys.stderr)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush cannot fail again
+        return 2
 
 
 def _warning_line(command: str, message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
