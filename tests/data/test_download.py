@@ -320,3 +320,10 @@ def test_get_notes_a_corrupt_copy_that_the_commands_would_find_first(mirror, tmp
     (tmp_path / "data" / "digits.npz").write_bytes(b"junk")
     r = _cli("data", "get", "digits", cwd=tmp_path)
     assert r.returncode == 0 and "note: the commands find data/digits.npz first, which differs" in r.stdout
+
+
+def test_an_unwritable_cache_is_refused_before_downloading(tmp_path):  # issue #10 B5
+    r = _cli("data", "get", "wordsim353", cwd=tmp_path, env={"DLIA_CACHE_DIR": "/proc/dlia-cache", "DLIA_OFFLINE": "0",
+                                                           "DLIA_DATA_MIRROR": "http://127.0.0.1:9"})
+    assert r.returncode == 2 and r.stderr.startswith("dlia data: error: cannot write the cache (DLIA_CACHE_DIR) /proc/dlia-cache")
+    assert len(r.stderr.splitlines()) == 1

@@ -64,7 +64,7 @@ def get(args: argparse.Namespace) -> int:
     from dlia.cli.progress import Progress
     from dlia.data.download import DATASETS, DownloadError, cache_dir, fetch, verify
 
-    check_output(args.dir, "--dir", folder=True)
+    check_output(args.dir or cache_dir(), "--dir" if args.dir else "the cache (DLIA_CACHE_DIR)", folder=True)
     folder = args.dir
     for name in _names(args.names):
         ds = DATASETS[name]
