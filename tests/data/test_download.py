@@ -302,7 +302,7 @@ def test_cache_dir_expands_the_home_folder(monkeypatch):
 def test_more_user_errors_are_one_line(mirror, tmp_path, case):
     (tmp_path / "afile").write_text("x")
     if case == "dir-is-a-file":
-        args, message = ["data", "get", "wordsim353", "--dir", "afile"], "--dir afile is a file, not a folder"
+        args, message = ["data", "get", "wordsim353", "--dir", "afile"], "cannot write --dir afile: it is a file, not a folder"
     elif case == "all-and-unknown":
         args, message = ["data", "get", "all", "mnist"], "unknown data set 'mnist'"
     else:

@@ -99,15 +99,15 @@ def _check_output(p: Path, flag: str, folder: bool, inputs: Iterable[tuple[str, 
     path = str(p)
     if folder:
         if p.exists() and not p.is_dir():
-            raise UserError(f"{flag} {path} is a file, not a folder")
+            raise UserError(f"cannot write {flag} {path}: it is a file, not a folder")
     elif p.is_dir():
-        raise UserError(f"{flag} {path} is a folder; give a file name")
+        raise UserError(f"cannot write {flag} {path}: it is a folder; give a file name")
     elif p.exists() and not p.is_file():
-        raise UserError(f"{flag} {path} is not a regular file (a device or pipe would be replaced); give a file name")
+        raise UserError(f"cannot write {flag} {path}: it is not a regular file (a device or pipe would be replaced)")
     for name, other in inputs:
         if other is not None and _same_file(p, Path(other)):
-            same = "is" if os.path.abspath(p) == os.path.abspath(other) else "is the same file as"
-            raise UserError(f"{flag} {path} {same} the input {name} {other}: writing it would destroy the input; "
+            same = "it is" if os.path.abspath(p) == os.path.abspath(other) else "it is the same file as"
+            raise UserError(f"cannot write {flag} {path}: {same} the input {name} {other}, which writing would destroy; "
                             f"choose another name")
     nearest = next((q for q in (p if folder else p.parent, *(p if folder else p.parent).parents) if q.exists()), Path("."))
     if not nearest.is_dir():
