@@ -57,10 +57,10 @@ def _write(name: str, data: bytes | str, *argv: str) -> Callable[[Path], list[st
     return setup
 
 
-BINARY = b"\x00\xff\xfe\x89garbage\x00\x01"
-LATIN1 = "café,1\n2,3\n".encode("latin-1")  # non-UTF-8 text
-CSV = "1,2\n2,3.9\n3,6.1\n"  # lstsq: A's column, then b
-SCRIPT = "from dlia import graph as G\nx = G.placeholder((2,), name='x')\ny = x * 2\n"
+_BINARY = b"\x00\xff\xfe\x89garbage\x00\x01"
+_LATIN1 = "café,1\n2,3\n".encode("latin-1")  # non-UTF-8 text
+_CSV = "1,2\n2,3.9\n3,6.1\n"  # lstsq: A's column, then b
+_SCRIPT = "from dlia import graph as G\nx = G.placeholder((2,), name='x')\ny = x * 2\n"
 
 
 def _png_bytes() -> bytes:
@@ -136,8 +136,8 @@ def _digits(files: dict[str, bytes | str | None], *argv: str) -> Callable[[Path]
     return _files({"d.npz": _digits_bytes(), **files}, *argv)
 
 
-TRAIN = ("cnn", "train", "--epochs", "1", "--data", "d.npz")
-DEMO = ("demo", "--epochs", "1", "--data", "d.npz")
+_TRAIN = ("cnn", "train", "--epochs", "1", "--data", "d.npz")
+_DEMO = ("demo", "--epochs", "1", "--data", "d.npz")
 
 
 def _png(name: str, *argv: str, more: dict[str, bytes | str | None] | None = None) -> Callable[[Path], list[str]]:
@@ -156,15 +156,15 @@ CASES: list[Case] = [
     Case("demo-corrupt-data", _write("digits.npz", b"\x00\xffgarbage", "demo", "--data", "{f}"), "not a valid digits"),
     # --- output paths, overwritten inputs, messages (issue #10 B5, B6, B8) ---
     # B5: every output path is checked before the work starts
-    Case("cnn-train-pictures-is-folder", _digits({"pics": None}, *TRAIN, "--pictures", "pics"),
+    Case("cnn-train-pictures-is-folder", _digits({"pics": None}, *_TRAIN, "--pictures", "pics"),
          "cannot write --pictures pics: it is a folder"),
-    Case("cnn-train-out-is-file", _digits({"run": "x"}, *TRAIN, "--out", "run"), "--out run: it is a file, not a folder"),
-    Case("cnn-train-out-under-file", _digits({"f": "x"}, *TRAIN, "--out", "f/run"), "f is a file"),
-    Case("cnn-train-pictures-under-file", _digits({"f": "x"}, *TRAIN, "--pictures", "f/p.png"), "f is a file"),
-    Case("cnn-train-pictures-unwritable", _digits({}, *TRAIN, "--pictures", "/proc/dlia/p.png"), "cannot create files in /proc"),
-    Case("demo-out-under-file", _digits({"f": "x"}, *DEMO, "--out", "f/sub"), "f is a file"),
-    Case("demo-out-is-file", _digits({"f": "x"}, *DEMO, "--out", "f"), "cannot write --out f: it is a file"),
-    Case("demo-out-unwritable", _digits({}, *DEMO, "--out", "/proc/dlia-demo"), "cannot create files in /proc"),
+    Case("cnn-train-out-is-file", _digits({"run": "x"}, *_TRAIN, "--out", "run"), "--out run: it is a file, not a folder"),
+    Case("cnn-train-out-under-file", _digits({"f": "x"}, *_TRAIN, "--out", "f/run"), "f is a file"),
+    Case("cnn-train-pictures-under-file", _digits({"f": "x"}, *_TRAIN, "--pictures", "f/p.png"), "f is a file"),
+    Case("cnn-train-pictures-unwritable", _digits({}, *_TRAIN, "--pictures", "/proc/dlia/p.png"), "cannot create files in /proc"),
+    Case("demo-out-under-file", _digits({"f": "x"}, *_DEMO, "--out", "f/sub"), "f is a file"),
+    Case("demo-out-is-file", _digits({"f": "x"}, *_DEMO, "--out", "f"), "cannot write --out f: it is a file"),
+    Case("demo-out-unwritable", _digits({}, *_DEMO, "--out", "/proc/dlia-demo"), "cannot create files in /proc"),
     Case("data-get-dir-is-file", _files({"f": "x"}, "data", "get", "digits", "--dir", "f"), "--dir f: it is a file, not a"),
     Case("data-get-dir-under-file", _files({"f": "x"}, "data", "get", "digits", "--dir", "f/sub"), "f is a file"),
     Case("data-get-dir-unwritable", _args("data", "get", "digits", "--dir", "/proc/dlia-data"), "cannot create files in /proc"),
@@ -188,17 +188,17 @@ CASES: list[Case] = [
     Case("graph-show-out-name-too-long", _args("graph", "show", "xor", "-o", "g" * 250 + ".dot"), "the file name is too long"),
     Case("perceptron-plot-empty-name", _args("perceptron", "--plot", ""), "empty"),
     # B6: an output never overwrites an input
-    Case("lstsq-plot-is-data", _files({"in.png": CSV}, "lstsq", "--data", "in.png", "--plot", "in.png"), "writing would destroy"),
-    Case("lstsq-plot-is-data-hard-link", _linked({"in.png": CSV}, "plot.png", "in.png", "lstsq", "--data", "in.png",
+    Case("lstsq-plot-is-data", _files({"in.png": _CSV}, "lstsq", "--data", "in.png", "--plot", "in.png"), "would destroy"),
+    Case("lstsq-plot-is-data-hard-link", _linked({"in.png": _CSV}, "plot.png", "in.png", "lstsq", "--data", "in.png",
                                                  "--plot", "plot.png"), "same file as the input --data"),
-    Case("lstsq-plot-is-data-symlink", _linked({"in.png": CSV}, "plot.png", "in.png", "lstsq", "--data", "in.png",
+    Case("lstsq-plot-is-data-symlink", _linked({"in.png": _CSV}, "plot.png", "in.png", "lstsq", "--data", "in.png",
                                                "--plot", "plot.png", hard=False), "same file as the input --data"),
     Case("filter-out-is-input", _png("in.png", "filter", "in.png", "--kernel", "sharpen", "-o", "in.png"), "would destroy"),
     Case("filter-out-is-input-other-spelling", _png("in.png", "filter", "in.png", "--kernel", "sharpen", "-o", "./in.png"),
          "input IN"),
     Case("filter-out-is-kernel-file", _png("in.png", "filter", "in.png", "--kernel", "@k.png", "-o", "k.png",
                                            more={"k.png": "0 0 0\n0 1 0\n0 0 0\n"}), "input --kernel"),
-    Case("graph-show-out-is-script", _files({"model.dot": SCRIPT}, "graph", "show", "model.dot", "-o", "model.dot"),
+    Case("graph-show-out-is-script", _files({"model.dot": _SCRIPT}, "graph", "show", "model.dot", "-o", "model.dot"),
          "writing would destroy"),
     Case("cnn-train-pictures-is-data", _files({"digits.png": _digits_bytes()}, "cnn", "train", "--epochs", "1",
                                               "--data", "digits.png", "--pictures", "digits.png"), "writing would destroy"),
@@ -218,8 +218,8 @@ CASES: list[Case] = [
 
     # every command: missing, empty, binary and non-UTF-8 files, bad numbers, outputs
     Case("demo-data-empty", _files({"d.npz": ""}, "demo", "--data", "d.npz"), "empty file"),
-    Case("demo-data-binary", _files({"d.npz": BINARY}, "demo", "--data", "d.npz"), "not a valid digits"),
-    Case("demo-data-text", _files({"d.npz": LATIN1}, "demo", "--data", "d.npz"), "not a valid digits"),
+    Case("demo-data-binary", _files({"d.npz": _BINARY}, "demo", "--data", "d.npz"), "not a valid digits"),
+    Case("demo-data-text", _files({"d.npz": _LATIN1}, "demo", "--data", "d.npz"), "not a valid digits"),
     Case("demo-data-folder-without-digits", _files({"d": None}, "demo", "--data", "d"), "not found"),
     Case("demo-epochs-negative", _args("demo", "--epochs", "-3"), "--epochs"),
     Case("demo-epochs-float", _args("demo", "--epochs", "1.5"), "--epochs"),
@@ -235,8 +235,8 @@ CASES: list[Case] = [
     Case("perceptron-unknown-data", _args("perceptron", "--data", "iris"), "invalid choice"),
     Case("perceptron-plot-suffix", _args("perceptron", "--plot", "p.txt"), "cannot write a .txt picture"),
     Case("lstsq-data-empty", _files({"a.csv": ""}, "lstsq", "--data", "a.csv"), "is empty"),
-    Case("lstsq-data-binary", _files({"a.csv": BINARY}, "lstsq", "--data", "a.csv"), "not UTF-8"),
-    Case("lstsq-data-latin1", _files({"a.csv": LATIN1}, "lstsq", "--data", "a.csv"), "not UTF-8"),
+    Case("lstsq-data-binary", _files({"a.csv": _BINARY}, "lstsq", "--data", "a.csv"), "not UTF-8"),
+    Case("lstsq-data-latin1", _files({"a.csv": _LATIN1}, "lstsq", "--data", "a.csv"), "not UTF-8"),
     Case("lstsq-data-folder", _files({"a.csv": None}, "lstsq", "--data", "a.csv"), "a.csv"),
     Case("lstsq-data-empty-entry", _files({"a.csv": "1,,2\n3,4,5\n"}, "lstsq", "--data", "a.csv"), "line 1"),
     Case("lstsq-data-one-column", _files({"a.csv": "1\n2\n"}, "lstsq", "--data", "a.csv"), "two columns"),
@@ -266,16 +266,16 @@ CASES: list[Case] = [
     Case("conv2-scale-without-xcorr", _args("conv2", "--scale", "biased"), "--scale"),
     Case("filter-input-missing", _args("filter", "no.png", "--kernel", "blur", "-o", "out.png"), "no such file"),
     Case("filter-input-empty", _files({"in.png": ""}, "filter", "in.png", "--kernel", "blur", "-o", "out.png"), "in.png"),
-    Case("filter-input-binary", _files({"in.png": BINARY}, "filter", "in.png", "--kernel", "blur", "-o", "out.png"), "in.png"),
-    Case("filter-input-text", _files({"in.png": LATIN1}, "filter", "in.png", "--kernel", "blur", "-o", "out.png"), "in.png"),
+    Case("filter-input-binary", _files({"in.png": _BINARY}, "filter", "in.png", "--kernel", "blur", "-o", "out.png"), "in.png"),
+    Case("filter-input-text", _files({"in.png": _LATIN1}, "filter", "in.png", "--kernel", "blur", "-o", "out.png"), "in.png"),
     Case("filter-input-folder", _files({"in.png": None}, "filter", "in.png", "--kernel", "blur", "-o", "out.png"), "in.png"),
     Case("filter-kernel-file-missing", _png("in.png", "filter", "in.png", "--kernel", "@k.txt", "-o", "out.png"), "k.txt"),
     Case("filter-kernel-file-empty", _png("in.png", "filter", "in.png", "--kernel", "@k.txt", "-o", "out.png",
                                           more={"k.txt": ""}), "kernel"),
     Case("filter-kernel-file-binary", _png("in.png", "filter", "in.png", "--kernel", "@k.txt", "-o", "out.png",
-                                           more={"k.txt": BINARY}), "k.txt is not UTF-8"),
+                                           more={"k.txt": _BINARY}), "k.txt is not UTF-8"),
     Case("filter-kernel-file-latin1", _png("in.png", "filter", "in.png", "--kernel", "@k.txt", "-o", "out.png",
-                                           more={"k.txt": LATIN1}), "k.txt is not UTF-8"),
+                                           more={"k.txt": _LATIN1}), "k.txt is not UTF-8"),
     Case("filter-kernel-empty-entry", _png("in.png", "filter", "in.png", "--kernel", "0,,1;0,1,0;0,0,0", "-o", "o.png"),
          "empty entry"),
     Case("filter-kernel-even", _png("in.png", "filter", "in.png", "--kernel", "1,1;1,1", "-o", "out.png"), "odd"),
@@ -286,9 +286,9 @@ CASES: list[Case] = [
     Case("filter-out-unknown-format", _png("in.png", "filter", "in.png", "--kernel", "blur", "-o", "out.xyz"), "out.xyz"),
     Case("cnn-train-data-missing", _args("cnn", "train", "--epochs", "1", "--data", "no.npz"), "not found"),
     Case("cnn-train-data-empty", _files({"d.npz": ""}, "cnn", "train", "--epochs", "1", "--data", "d.npz"), "not a valid digits"),
-    Case("cnn-train-data-binary", _files({"d.npz": BINARY}, "cnn", "train", "--epochs", "1", "--data", "d.npz"),
+    Case("cnn-train-data-binary", _files({"d.npz": _BINARY}, "cnn", "train", "--epochs", "1", "--data", "d.npz"),
          "not a valid digits"),
-    Case("cnn-train-data-text", _files({"d.npz": LATIN1}, "cnn", "train", "--epochs", "1", "--data", "d.npz"),
+    Case("cnn-train-data-text", _files({"d.npz": _LATIN1}, "cnn", "train", "--epochs", "1", "--data", "d.npz"),
          "not a valid digits"),
     Case("cnn-train-epochs-zero", _args("cnn", "train", "--epochs", "0"), "--epochs"),
     Case("cnn-train-lr-inf", _args("cnn", "train", "--lr", "inf"), "--lr"),
@@ -297,21 +297,21 @@ CASES: list[Case] = [
     Case("cnn-train-pictures-suffix", _args("cnn", "train", "--pictures", "p.gif"), ".gif"),
     Case("cnn-train-device", _args("cnn", "train", "--device", "tpu"), "invalid choice"),
     Case("cnn-predict-image-missing", _args("cnn", "predict", "no.png", "--checkpoint", "c.npz"), "no.png"),
-    Case("cnn-predict-image-empty", _files({"i.png": "", "c.npz": BINARY}, "cnn", "predict", "i.png", "--checkpoint", "c.npz"),
+    Case("cnn-predict-image-empty", _files({"i.png": "", "c.npz": _BINARY}, "cnn", "predict", "i.png", "--checkpoint", "c.npz"),
          "i.png"),
-    Case("cnn-predict-image-binary", _files({"i.png": BINARY, "c.npz": BINARY}, "cnn", "predict", "i.png", "--checkpoint",
+    Case("cnn-predict-image-binary", _files({"i.png": _BINARY, "c.npz": _BINARY}, "cnn", "predict", "i.png", "--checkpoint",
                                             "c.npz"), "i.png"),
-    Case("cnn-predict-image-text", _files({"i.png": LATIN1, "c.npz": BINARY}, "cnn", "predict", "i.png", "--checkpoint",
+    Case("cnn-predict-image-text", _files({"i.png": _LATIN1, "c.npz": _BINARY}, "cnn", "predict", "i.png", "--checkpoint",
                                           "c.npz"), "i.png"),
-    Case("cnn-predict-image-folder", _files({"i.png": None, "c.npz": BINARY}, "cnn", "predict", "i.png", "--checkpoint",
+    Case("cnn-predict-image-folder", _files({"i.png": None, "c.npz": _BINARY}, "cnn", "predict", "i.png", "--checkpoint",
                                             "c.npz"), "i.png"),
     Case("cnn-predict-checkpoint-missing", _png("d.png", "cnn", "predict", "d.png", "--checkpoint", "no.npz"), "not found"),
     Case("cnn-predict-checkpoint-empty", _png("d.png", "cnn", "predict", "d.png", "--checkpoint", "c.npz", more={"c.npz": ""}),
          "c.npz is not a readable dlia checkpoint (truncated or corrupt: empty file)"),
     Case("cnn-predict-checkpoint-binary", _png("d.png", "cnn", "predict", "d.png", "--checkpoint", "c.npz",
-                                               more={"c.npz": BINARY}), "c.npz"),
+                                               more={"c.npz": _BINARY}), "c.npz"),
     Case("cnn-predict-checkpoint-text", _png("d.png", "cnn", "predict", "d.png", "--checkpoint", "c.npz",
-                                             more={"c.npz": LATIN1}), "c.npz"),
+                                             more={"c.npz": _LATIN1}), "c.npz"),
     Case("cnn-predict-no-checkpoint-in-folder", _png("d.png", "cnn", "predict", "d.png", "--out", "run", more={"run": None}),
          "no checkpoint found in run"),
     Case("cnn-predict-out-is-file", _png("d.png", "cnn", "predict", "d.png", "--out", "d.png"), "--out d.png is a file"),
@@ -322,13 +322,13 @@ CASES: list[Case] = [
     Case("cnn-fcn-epochs-zero", _args("cnn", "fcn", "--epochs", "0"), "--epochs"),
     Case("cnn-fcn-data-missing", _args("cnn", "fcn", "--epochs", "1", "--data", "no.npz"), "not found"),
     Case("cnn-fcn-data-empty", _files({"d.npz": ""}, "cnn", "fcn", "--epochs", "1", "--data", "d.npz"), "not a valid digits"),
-    Case("cnn-fcn-data-binary", _files({"d.npz": BINARY}, "cnn", "fcn", "--epochs", "1", "--data", "d.npz"),
+    Case("cnn-fcn-data-binary", _files({"d.npz": _BINARY}, "cnn", "fcn", "--epochs", "1", "--data", "d.npz"),
          "not a valid digits"),
-    Case("cnn-fcn-data-text", _files({"d.npz": LATIN1}, "cnn", "fcn", "--epochs", "1", "--data", "d.npz"), "not a valid digits"),
+    Case("cnn-fcn-data-text", _files({"d.npz": _LATIN1}, "cnn", "fcn", "--epochs", "1", "--data", "d.npz"), "not a valid digits"),
     Case("graph-show-script-missing", _args("graph", "show", "no/such.py"), "no such file"),
     Case("graph-show-script-empty", _files({"s.py": ""}, "graph", "show", "s.py"), "built no graph nodes"),
-    Case("graph-show-script-binary", _files({"s.py": BINARY}, "graph", "show", "s.py"), "s.py"),
-    Case("graph-show-script-latin1", _files({"s.py": LATIN1}, "graph", "show", "s.py"), "s.py"),
+    Case("graph-show-script-binary", _files({"s.py": _BINARY}, "graph", "show", "s.py"), "s.py"),
+    Case("graph-show-script-latin1", _files({"s.py": _LATIN1}, "graph", "show", "s.py"), "s.py"),
     Case("graph-show-out-suffix", _args("graph", "show", "xor", "-o", "g.jpg"), "must end in"),
     Case("graph-show-batch-zero", _args("graph", "show", "xor", "--batch", "0"), "--batch"),
     Case("graph-show-batch-text", _args("graph", "show", "xor", "--batch", "many"), "--batch"),
