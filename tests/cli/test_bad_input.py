@@ -14,6 +14,7 @@ A new command adds its cases to ``CASES`` (see "Bad input" in docs/cli.md).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,96 @@ def _write(name: str, data: bytes | str, *argv: str) -> Callable[[Path], list[st
     return setup
 
 
+_BINARY = b"\x00\xff\xfe\x89garbage\x00\x01"
+_LATIN1 = "café,1\n2,3\n".encode("latin-1")  # non-UTF-8 text
+_CSV = "1,2\n2,3.9\n3,6.1\n"  # lstsq: A's column, then b
+_SCRIPT = "from dlia import graph as G\nx = G.placeholder((2,), name='x')\ny = x * 2\n"
+
+
+def _png_bytes() -> bytes:
+    """A small black digit on white, as a PNG."""
+    import io
+
+    from PIL import Image
+
+    im = Image.new("L", (12, 12), 255)
+    for k in range(3, 9):
+        im.putpixel((6, k), 0)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _digits_bytes(n: int = 30) -> bytes:
+    """A small valid digits.npz (``n`` random 8×8 images, labels 0..9), so a command would start
+    training on it: checks that must come first are seen to."""
+    import io
+
+    import numpy
+
+    rng = numpy.random.default_rng(0)
+    buf = io.BytesIO()
+    images = rng.integers(0, 17, (n, 8, 8), dtype=numpy.uint8)
+    numpy.savez(buf, images=images, target=numpy.arange(n, dtype=numpy.uint8) % 10)
+    return buf.getvalue()
+
+
+def _files(files: dict[str, bytes | str | None], *argv: str) -> Callable[[Path], list[str]]:
+    """A case whose inputs are ``files`` (name → bytes, text, or None for a folder) in the working
+    folder; the arguments name them relative to it."""
+
+    def setup(folder: Path) -> list[str]:
+        for name, data in files.items():
+            p = folder / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if data is None:
+                p.mkdir()
+            else:
+                p.write_bytes(data if isinstance(data, bytes) else data.encode())
+        return list(argv)
+
+    return setup
+
+
+def _linked(files: dict[str, bytes | str], link: str, target: str, *argv: str, hard: bool = True) -> Callable[[Path], list[str]]:
+    """Like ``_files``, plus ``link``: a hard (or symbolic) link to ``target``."""
+
+    def setup(folder: Path) -> list[str]:
+        args = _files(files, *argv)(folder)
+        (folder / link).hardlink_to(folder / target) if hard else (folder / link).symlink_to(target)
+        return args
+
+    return setup
+
+
+def _fifo(*argv: str) -> Callable[[Path], list[str]]:
+    """A named pipe next to the working folder (a pipe inside it could not be hashed); ``{fifo}``
+    in argv is its path."""
+
+    def setup(folder: Path) -> list[str]:
+        fifo = folder.parent / "fifo"
+        os.mkfifo(fifo)
+        return [a.replace("{fifo}", str(fifo)) for a in argv]
+
+    return setup
+
+
+def _digits(files: dict[str, bytes | str | None], *argv: str) -> Callable[[Path], list[str]]:
+    """Like ``_files``, with a valid ``d.npz`` besides: without the checks, training would start."""
+    return _files({"d.npz": _digits_bytes(), **files}, *argv)
+
+
+_TRAIN = ("cnn", "train", "--epochs", "1", "--data", "d.npz")
+_DEMO = ("demo", "--epochs", "1", "--data", "d.npz")
+
+
+def _png(name: str, *argv: str, more: dict[str, bytes | str | None] | None = None) -> Callable[[Path], list[str]]:
+    def setup(folder: Path) -> list[str]:
+        return _files({name: _png_bytes(), **(more or {})}, *argv)(folder)
+
+    return setup
+
+
 CASES: list[Case] = [
     Case("demo-epochs-zero", _args("demo", "--epochs", "0"), "--epochs"),
     Case("demo-missing-data", _args("demo", "--data", "/no/such/digits.npz"), "not found"),
@@ -64,7 +155,189 @@ CASES: list[Case] = [
     # --- end of sizes, images, data files, checkpoints ---
     Case("demo-corrupt-data", _write("digits.npz", b"\x00\xffgarbage", "demo", "--data", "{f}"), "not a valid digits"),
     # --- output paths, overwritten inputs, messages (issue #10 B5, B6, B8) ---
+    # B5: every output path is checked before the work starts
+    Case("cnn-train-pictures-is-folder", _digits({"pics": None}, *_TRAIN, "--pictures", "pics"),
+         "cannot write --pictures pics: it is a folder"),
+    Case("cnn-train-out-is-file", _digits({"run": "x"}, *_TRAIN, "--out", "run"), "--out run: it is a file, not a folder"),
+    Case("cnn-train-out-under-file", _digits({"f": "x"}, *_TRAIN, "--out", "f/run"), "f is a file"),
+    Case("cnn-train-pictures-under-file", _digits({"f": "x"}, *_TRAIN, "--pictures", "f/p.png"), "f is a file"),
+    Case("cnn-train-pictures-unwritable", _digits({}, *_TRAIN, "--pictures", "/proc/dlia/p.png"), "cannot create files in /proc"),
+    Case("demo-out-under-file", _digits({"f": "x"}, *_DEMO, "--out", "f/sub"), "f is a file"),
+    Case("demo-out-is-file", _digits({"f": "x"}, *_DEMO, "--out", "f"), "cannot write --out f: it is a file"),
+    Case("demo-out-unwritable", _digits({}, *_DEMO, "--out", "/proc/dlia-demo"), "cannot create files in /proc"),
+    Case("data-get-dir-is-file", _files({"f": "x"}, "data", "get", "digits", "--dir", "f"), "--dir f: it is a file, not a"),
+    Case("data-get-dir-under-file", _files({"f": "x"}, "data", "get", "digits", "--dir", "f/sub"), "f is a file"),
+    Case("data-get-dir-unwritable", _args("data", "get", "digits", "--dir", "/proc/dlia-data"), "cannot create files in /proc"),
+    Case("perceptron-plot-is-folder", _files({"p.png": None}, "perceptron", "--plot", "p.png"), "is a folder"),
+    Case("perceptron-plot-is-pipe", _fifo("perceptron", "--plot", "{fifo}"), "not a regular file"),
+    Case("xor-plot-under-file", _files({"f": "x"}, "xor", "--steps", "1", "--plot", "f/x.png"), "f is a file"),
+    Case("xor-curves-is-folder", _files({"c.png": None}, "xor", "--steps", "1", "--compare", "--seeds", "1", "--curves", "c.png"),
+         "cannot write --curves c.png: it is a folder"),
+    Case("xor-plot-and-curves-same", _args("xor", "--steps", "1", "--compare", "--seeds", "1", "--plot", "a.png",
+                                           "--curves", "./a.png"), "both name"),
+    Case("lstsq-plot-is-folder", _files({"p.svg": None}, "lstsq", "--plot", "p.svg"), "is a folder"),
+    Case("filter-out-is-folder", _png("in.png", "filter", "in.png", "--kernel", "sharpen", "-o", "out.png",
+                                      more={"out.png": None}), "cannot write -o out.png: it is a folder"),
+    Case("filter-out-under-file", _png("in.png", "filter", "in.png", "--kernel", "sharpen", "-o", "f/out.png",
+                                       more={"f": "x"}), "f is a file"),
+    Case("graph-show-out-is-folder", _files({"g.svg": None}, "graph", "show", "xor", "-o", "g.svg"), "is a folder"),
+    Case("graph-show-out-under-file", _files({"f": "x"}, "graph", "show", "xor", "-o", "f/g.dot"), "f is a file"),
+    Case("perceptron-plot-name-too-long", _args("perceptron", "--plot", "p" * 300 + ".png"), "name too long"),
+    Case("filter-out-name-too-long", _png("in.png", "filter", "in.png", "--kernel", "blur", "-o", "o" * 250 + ".png"),
+         "the file name is too long"),
+    Case("graph-show-out-name-too-long", _args("graph", "show", "xor", "-o", "g" * 250 + ".dot"), "the file name is too long"),
+    Case("perceptron-plot-empty-name", _args("perceptron", "--plot", ""), "empty"),
+    # B6: an output never overwrites an input
+    Case("lstsq-plot-is-data", _files({"in.png": _CSV}, "lstsq", "--data", "in.png", "--plot", "in.png"), "would destroy"),
+    Case("lstsq-plot-is-data-hard-link", _linked({"in.png": _CSV}, "plot.png", "in.png", "lstsq", "--data", "in.png",
+                                                 "--plot", "plot.png"), "same file as the input --data"),
+    Case("lstsq-plot-is-data-symlink", _linked({"in.png": _CSV}, "plot.png", "in.png", "lstsq", "--data", "in.png",
+                                               "--plot", "plot.png", hard=False), "same file as the input --data"),
+    Case("filter-out-is-input", _png("in.png", "filter", "in.png", "--kernel", "sharpen", "-o", "in.png"), "would destroy"),
+    Case("filter-out-is-input-other-spelling", _png("in.png", "filter", "in.png", "--kernel", "sharpen", "-o", "./in.png"),
+         "input IN"),
+    Case("filter-out-is-kernel-file", _png("in.png", "filter", "in.png", "--kernel", "@k.png", "-o", "k.png",
+                                           more={"k.png": "0 0 0\n0 1 0\n0 0 0\n"}), "input --kernel"),
+    Case("graph-show-out-is-script", _files({"model.dot": _SCRIPT}, "graph", "show", "model.dot", "-o", "model.dot"),
+         "writing would destroy"),
+    Case("cnn-train-pictures-is-data", _files({"digits.png": _digits_bytes()}, "cnn", "train", "--epochs", "1",
+                                              "--data", "digits.png", "--pictures", "digits.png"), "writing would destroy"),
+    # B8: messages
+    Case("conv2-empty-entry", _args("conv2", "1,,2"), "empty entry"),
+    Case("conv2-trailing-comma", _args("conv2", "1,2;3,4,"), "empty entry"),
+    Case("conv2-unknown-option", _args("conv2", "--bogus"), "unrecognized arguments: --bogus"),
+    Case("cnn-train-unknown-option", _args("cnn", "train", "--bogus"), "unrecognized arguments"),
+    Case("data-list-extra-argument", _args("data", "list", "digits"), "unrecognized arguments: digits"),
+    Case("graph-script-exits-with-message", _files({"s.py": "import sys\nsys.exit('custom message')\n"}, "graph", "show",
+                                                   "s.py"), "exited with status 1: custom message"),
+    Case("cnn-predict-checkpoint-dev-null", _png("d.png", "cnn", "predict", "d.png", "--checkpoint", "/dev/null"),
+         "not a regular file"),
+    Case("perceptron-lr-overflows", _args("perceptron", "--lr", "1e308"), "diverged: the weights overflowed"),
+    Case("xor-lr-diverges", _args("xor", "--steps", "3", "--lr", "1e308"), "training diverged"),
+    Case("perceptron-lr-overflows-blobs", _args("perceptron", "--data", "blobs", "--lr", "1e308"), "overflowed"),
 
+    # every command: missing, empty, binary and non-UTF-8 files, bad numbers, outputs
+    Case("demo-data-empty", _files({"d.npz": ""}, "demo", "--data", "d.npz"), "empty file"),
+    Case("demo-data-binary", _files({"d.npz": _BINARY}, "demo", "--data", "d.npz"), "not a valid digits"),
+    Case("demo-data-text", _files({"d.npz": _LATIN1}, "demo", "--data", "d.npz"), "not a valid digits"),
+    Case("demo-data-folder-without-digits", _files({"d": None}, "demo", "--data", "d"), "not found"),
+    Case("demo-epochs-negative", _args("demo", "--epochs", "-3"), "--epochs"),
+    Case("demo-epochs-float", _args("demo", "--epochs", "1.5"), "--epochs"),
+    Case("demo-seed-negative", _args("demo", "--seed", "-1"), "--seed"),
+    Case("neuron-unknown-gate", _args("neuron", "--gate", "xnor"), "invalid choice"),
+    Case("neuron-no-gate", _args("neuron"), "--gate"),
+    Case("neuron-seed-text", _args("neuron", "--gate", "and", "--seed", "x"), "--seed"),
+    Case("perceptron-lr-zero", _args("perceptron", "--lr", "0"), "--lr"),
+    Case("perceptron-lr-nan", _args("perceptron", "--lr", "nan"), "--lr"),
+    Case("perceptron-lr-inf", _args("perceptron", "--lr", "inf"), "--lr"),
+    Case("perceptron-max-epochs-zero", _args("perceptron", "--max-epochs", "0"), "--max-epochs"),
+    Case("perceptron-max-epochs-float", _args("perceptron", "--max-epochs", "1e3"), "--max-epochs"),
+    Case("perceptron-unknown-data", _args("perceptron", "--data", "iris"), "invalid choice"),
+    Case("perceptron-plot-suffix", _args("perceptron", "--plot", "p.txt"), "cannot write a .txt picture"),
+    Case("lstsq-data-empty", _files({"a.csv": ""}, "lstsq", "--data", "a.csv"), "is empty"),
+    Case("lstsq-data-binary", _files({"a.csv": _BINARY}, "lstsq", "--data", "a.csv"), "not UTF-8"),
+    Case("lstsq-data-latin1", _files({"a.csv": _LATIN1}, "lstsq", "--data", "a.csv"), "not UTF-8"),
+    Case("lstsq-data-folder", _files({"a.csv": None}, "lstsq", "--data", "a.csv"), "a.csv"),
+    Case("lstsq-data-empty-entry", _files({"a.csv": "1,,2\n3,4,5\n"}, "lstsq", "--data", "a.csv"), "line 1"),
+    Case("lstsq-data-one-column", _files({"a.csv": "1\n2\n"}, "lstsq", "--data", "a.csv"), "two columns"),
+    Case("lstsq-data-nan", _files({"a.csv": "1,nan\n2,3\n"}, "lstsq", "--data", "a.csv"), "NaN"),
+    Case("lstsq-data-huge", _files({"a.csv": "1e200,1\n-1e200,2\n3e200,3\n"}, "lstsq", "--data", "a.csv"), "overflows"),
+    Case("lstsq-data-tiny", _files({"a.csv": "1e-300,1\n-1e-300,2\n3e-300,3\n"}, "lstsq", "--data", "a.csv"), "underflows"),
+    Case("lstsq-rows-zero", _args("lstsq", "--rows", "0"), "--rows"),
+    Case("lstsq-cols-text", _args("lstsq", "--cols", "three"), "--cols"),
+    Case("lstsq-eps-negative", _args("lstsq", "--eps", "-1"), "--eps"),
+    Case("lstsq-eps-inf", _args("lstsq", "--eps", "inf"), "--eps"),
+    Case("lstsq-delta-nan", _args("lstsq", "--delta", "nan"), "--delta"),
+    Case("lstsq-max-iter-zero", _args("lstsq", "--max-iter", "0"), "--max-iter"),
+    Case("lstsq-more-cols-than-rows", _args("lstsq", "--rows", "2", "--cols", "5"), "dependent columns"),
+    Case("xor-hidden-zero", _args("xor", "--hidden", "0"), "--hidden"),
+    Case("xor-steps-negative", _args("xor", "--steps", "-5"), "--steps"),
+    Case("xor-lr-nan", _args("xor", "--lr", "nan"), "--lr"),
+    Case("xor-seeds-zero", _args("xor", "--compare", "--seeds", "0"), "--seeds"),
+    Case("xor-unknown-activation", _args("xor", "--activation", "gelu"), "invalid choice"),
+    Case("conv2-digit-separator", _args("conv2", "1_000 2"), "'1_000' is not a number"),
+    Case("conv2-unbalanced-bracket", _args("conv2", "[1 2"), "unbalanced"),
+    Case("lstsq-data-empty-name", _args("lstsq", "--data", ""), "no such file"),
+    Case("conv2-not-a-number", _args("conv2", "1,x;3,4"), "'x' is not a number"),
+    Case("conv2-ragged", _args("conv2", "1 2;3"), "different lengths"),
+    Case("conv2-empty", _args("conv2", ""), "no numbers"),
+    Case("conv2-a-twice", _args("conv2", "1 2", "--a", "3 4", "--b", "1"), "given twice"),
+    Case("conv2-bad-shape", _args("conv2", "--shape", "round"), "invalid choice"),
+    Case("conv2-scale-without-xcorr", _args("conv2", "--scale", "biased"), "--scale"),
+    Case("filter-input-missing", _args("filter", "no.png", "--kernel", "blur", "-o", "out.png"), "no such file"),
+    Case("filter-input-empty", _files({"in.png": ""}, "filter", "in.png", "--kernel", "blur", "-o", "out.png"), "in.png"),
+    Case("filter-input-binary", _files({"in.png": _BINARY}, "filter", "in.png", "--kernel", "blur", "-o", "out.png"), "in.png"),
+    Case("filter-input-text", _files({"in.png": _LATIN1}, "filter", "in.png", "--kernel", "blur", "-o", "out.png"), "in.png"),
+    Case("filter-input-folder", _files({"in.png": None}, "filter", "in.png", "--kernel", "blur", "-o", "out.png"), "in.png"),
+    Case("filter-kernel-file-missing", _png("in.png", "filter", "in.png", "--kernel", "@k.txt", "-o", "out.png"), "k.txt"),
+    Case("filter-kernel-file-empty", _png("in.png", "filter", "in.png", "--kernel", "@k.txt", "-o", "out.png",
+                                          more={"k.txt": ""}), "kernel"),
+    Case("filter-kernel-file-binary", _png("in.png", "filter", "in.png", "--kernel", "@k.txt", "-o", "out.png",
+                                           more={"k.txt": _BINARY}), "k.txt is not UTF-8"),
+    Case("filter-kernel-file-latin1", _png("in.png", "filter", "in.png", "--kernel", "@k.txt", "-o", "out.png",
+                                           more={"k.txt": _LATIN1}), "k.txt is not UTF-8"),
+    Case("filter-kernel-empty-entry", _png("in.png", "filter", "in.png", "--kernel", "0,,1;0,1,0;0,0,0", "-o", "o.png"),
+         "empty entry"),
+    Case("filter-kernel-even", _png("in.png", "filter", "in.png", "--kernel", "1,1;1,1", "-o", "out.png"), "odd"),
+    Case("filter-divisor-zero", _png("in.png", "filter", "in.png", "--kernel", "blur", "--divisor", "0", "-o", "o.png"),
+         "--divisor"),
+    Case("filter-offset-nan", _png("in.png", "filter", "in.png", "--kernel", "blur", "--offset", "nan", "-o", "o.png"),
+         "--offset"),
+    Case("filter-out-unknown-format", _png("in.png", "filter", "in.png", "--kernel", "blur", "-o", "out.xyz"), "out.xyz"),
+    Case("cnn-train-data-missing", _args("cnn", "train", "--epochs", "1", "--data", "no.npz"), "not found"),
+    Case("cnn-train-data-empty", _files({"d.npz": ""}, "cnn", "train", "--epochs", "1", "--data", "d.npz"), "not a valid digits"),
+    Case("cnn-train-data-binary", _files({"d.npz": _BINARY}, "cnn", "train", "--epochs", "1", "--data", "d.npz"),
+         "not a valid digits"),
+    Case("cnn-train-data-text", _files({"d.npz": _LATIN1}, "cnn", "train", "--epochs", "1", "--data", "d.npz"),
+         "not a valid digits"),
+    Case("cnn-train-epochs-zero", _args("cnn", "train", "--epochs", "0"), "--epochs"),
+    Case("cnn-train-lr-inf", _args("cnn", "train", "--lr", "inf"), "--lr"),
+    Case("cnn-train-batch-size-zero", _args("cnn", "train", "--batch-size", "0"), "--batch-size"),
+    Case("cnn-train-seed-negative", _args("cnn", "train", "--seed", "-2"), "--seed"),
+    Case("cnn-train-pictures-suffix", _args("cnn", "train", "--pictures", "p.gif"), ".gif"),
+    Case("cnn-train-device", _args("cnn", "train", "--device", "tpu"), "invalid choice"),
+    Case("cnn-predict-image-missing", _args("cnn", "predict", "no.png", "--checkpoint", "c.npz"), "no.png"),
+    Case("cnn-predict-image-empty", _files({"i.png": "", "c.npz": _BINARY}, "cnn", "predict", "i.png", "--checkpoint", "c.npz"),
+         "i.png"),
+    Case("cnn-predict-image-binary", _files({"i.png": _BINARY, "c.npz": _BINARY}, "cnn", "predict", "i.png", "--checkpoint",
+                                            "c.npz"), "i.png"),
+    Case("cnn-predict-image-text", _files({"i.png": _LATIN1, "c.npz": _BINARY}, "cnn", "predict", "i.png", "--checkpoint",
+                                          "c.npz"), "i.png"),
+    Case("cnn-predict-image-folder", _files({"i.png": None, "c.npz": _BINARY}, "cnn", "predict", "i.png", "--checkpoint",
+                                            "c.npz"), "i.png"),
+    Case("cnn-predict-checkpoint-missing", _png("d.png", "cnn", "predict", "d.png", "--checkpoint", "no.npz"), "not found"),
+    Case("cnn-predict-checkpoint-empty", _png("d.png", "cnn", "predict", "d.png", "--checkpoint", "c.npz", more={"c.npz": ""}),
+         "c.npz is not a readable dlia checkpoint (truncated or corrupt: empty file)"),
+    Case("cnn-predict-checkpoint-binary", _png("d.png", "cnn", "predict", "d.png", "--checkpoint", "c.npz",
+                                               more={"c.npz": _BINARY}), "c.npz"),
+    Case("cnn-predict-checkpoint-text", _png("d.png", "cnn", "predict", "d.png", "--checkpoint", "c.npz",
+                                             more={"c.npz": _LATIN1}), "c.npz"),
+    Case("cnn-predict-no-checkpoint-in-folder", _png("d.png", "cnn", "predict", "d.png", "--out", "run", more={"run": None}),
+         "no checkpoint found in run"),
+    Case("cnn-predict-out-is-file", _png("d.png", "cnn", "predict", "d.png", "--out", "d.png"), "--out d.png is a file"),
+    Case("cnn-fcn-sizes-empty-entry", _args("cnn", "fcn", "--sizes", "8,,12"), "--sizes"),
+    Case("cnn-fcn-sizes-text", _args("cnn", "fcn", "--sizes", "big"), "--sizes"),
+    Case("cnn-fcn-sizes-too-small", _args("cnn", "fcn", "--sizes", "4"), "at least 8"),
+    Case("cnn-fcn-sizes-empty", _args("cnn", "fcn", "--sizes", ""), "--sizes"),
+    Case("cnn-fcn-epochs-zero", _args("cnn", "fcn", "--epochs", "0"), "--epochs"),
+    Case("cnn-fcn-data-missing", _args("cnn", "fcn", "--epochs", "1", "--data", "no.npz"), "not found"),
+    Case("cnn-fcn-data-empty", _files({"d.npz": ""}, "cnn", "fcn", "--epochs", "1", "--data", "d.npz"), "not a valid digits"),
+    Case("cnn-fcn-data-binary", _files({"d.npz": _BINARY}, "cnn", "fcn", "--epochs", "1", "--data", "d.npz"),
+         "not a valid digits"),
+    Case("cnn-fcn-data-text", _files({"d.npz": _LATIN1}, "cnn", "fcn", "--epochs", "1", "--data", "d.npz"), "not a valid digits"),
+    Case("graph-show-script-missing", _args("graph", "show", "no/such.py"), "no such file"),
+    Case("graph-show-script-empty", _files({"s.py": ""}, "graph", "show", "s.py"), "built no graph nodes"),
+    Case("graph-show-script-binary", _files({"s.py": _BINARY}, "graph", "show", "s.py"), "s.py"),
+    Case("graph-show-script-latin1", _files({"s.py": _LATIN1}, "graph", "show", "s.py"), "s.py"),
+    Case("graph-show-out-suffix", _args("graph", "show", "xor", "-o", "g.jpg"), "must end in"),
+    Case("graph-show-batch-zero", _args("graph", "show", "xor", "--batch", "0"), "--batch"),
+    Case("graph-show-batch-text", _args("graph", "show", "xor", "--batch", "many"), "--batch"),
+    Case("data-get-unknown", _args("data", "get", "mnist"), "unknown data set"),
+    Case("data-get-no-name", _args("data", "get"), "required"),
+    Case("data-get-offline", _args("data", "get", "wordsim353"), "downloads are off"),
+    Case("data-path-unknown", _args("data", "path", "mnist"), "unknown data set"),
+    Case("data-path-not-downloaded", _args("data", "path", "simlex999"), "not downloaded"),
+    Case("data-no-action", _args("data"), "required"),
     # --- end of output paths, overwritten inputs, messages ---
     Case("lstsq-missing-data", _args("lstsq", "--data", "/no/such/file.csv"), "no such file"),
 ]

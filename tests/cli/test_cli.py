@@ -115,3 +115,38 @@ def test_demo_without_out_leaves_no_folder_behind(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "a temporary folder, removed now" in r.stdout
     assert not list(tmp_path.iterdir())
+
+
+def test_a_warning_is_one_line_named_by_the_command(monkeypatch, capsys):  # issue #10 B8
+    import warnings
+
+    from dlia.cli import neuron
+
+    def warn_then_answer(gate):
+        warnings.warn("DecompressionBombWarning: Image size exceeds limit\n  second line", UserWarning, stacklevel=1)
+        return real(gate)
+
+    real, before = neuron.truth_table, warnings.showwarning
+    monkeypatch.setattr(neuron, "truth_table", warn_then_answer)
+    assert main(["neuron", "--gate", "and"]) == 0
+    assert capsys.readouterr().err == "dlia neuron: warning: DecompressionBombWarning: Image size exceeds limit\n"
+    assert warnings.showwarning is before  # restored: only the command's own run is affected
+
+
+def test_unknown_arguments_are_reported_by_the_subcommand(capsys):  # issue #10 B8: was "dlia: error:"
+    for argv, prog in ((["conv2", "--bogus"], "dlia conv2"), (["cnn", "fcn", "--sizes", "8", "x"], "dlia cnn fcn")):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"{prog}: error: unrecognized arguments: ") and err.count("\n") == 1, err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("args", [["neuron", "--gate", "and"], ["graph", "show", "xor"]])
+def test_a_full_standard_output_is_one_line(args):  # `dlia ... > file` on a full disk gave a traceback
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "dlia.cli.main", *args], stdout=full, stderr=subprocess.PIPE, text=True,
+                           timeout=300)
+    assert r.returncode == 2
+    assert r.stderr == f"dlia {args[0]}: error: cannot write the output: No space left on device\n"

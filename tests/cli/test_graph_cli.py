@@ -185,3 +185,25 @@ def test_errors_are_one_line_exit_2(tmp_path, body, args, message):
 def test_directory_is_not_a_script(tmp_path):
     r = dlia("graph", "show", str(tmp_path))
     assert r.returncode == 2 and "is not a file" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_missing_graphviz_never_overwrites_a_dot_file_nobody_named(tmp_path):  # issue #10 B6
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    out = tmp_path / "g.svg"
+    Path(f"{out}.dot").write_text("my own notes")
+    r = dlia("graph", "show", "xor", "-o", str(out), env={**os.environ, "PATH": str(empty)})
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert f"{out}.dot exists already, so nothing was written" in r.stderr
+    assert Path(f"{out}.dot").read_text() == "my own notes" and not out.exists()
+
+
+def test_a_write_error_names_the_file_once(tmp_path):  # issue #10 B8: was "cannot write X: cannot write X: ..."
+    from dlia.cli.errors import UserError
+    from dlia.cli.graph import render
+    from dlia.io.atomic import OutputError
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises((OutputError, UserError)) as e:
+        render("digraph dlia {}\n", tmp_path / "f" / "g.dot")
+    assert str(e.value) == f"cannot write {tmp_path}/f/g.dot: {tmp_path}/f is a file, not a folder"

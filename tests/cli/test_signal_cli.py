@@ -181,3 +181,24 @@ def test_filter_converts_palette_images(tmp_path):
     assert "converted P → RGB" in r.stdout
     with Image.open(tmp_path / "out.png") as im:
         assert im.mode == "RGB" and im.size == (10, 9)
+
+
+def test_conv2_prints_huge_integers_and_zeros_as_octave_does():  # issue #10 B8: 1e20 was a 21-digit integer
+    from dlia.cli.conv2 import format_octave
+
+    assert format_octave("A", np.array([[1e20, 0.0], [0.0, 2.0]])).splitlines()[2:4] == [
+        "   1.0000e+20            0", "            0   2.0000e+00"]
+    assert format_octave("A", np.array([[123456789.0, 1.0]])).splitlines()[2] == "   123456789           1"
+    assert format_octave("A", np.array([[0.5, 0.0]])).splitlines()[2] == "   0.5000        0"
+
+
+def test_filter_write_error_names_the_file_once(tmp_path, monkeypatch, capsys):  # issue #10 B8: "cannot write X: cannot write X"
+    from dlia.cli import filter as filter_cli
+    from dlia.cli.main import main
+
+    Image.new("L", (5, 5), 128).save(tmp_path / "in.png")
+    (tmp_path / "f").write_text("x")
+    monkeypatch.setattr(filter_cli, "check_output", lambda *a, **k: None)  # as if the path broke during the work
+    assert main(["filter", str(tmp_path / "in.png"), "--kernel", "blur", "-o", str(tmp_path / "f" / "out.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("cannot write") == 1 and err.count("\n") == 1, err

@@ -241,6 +241,26 @@ def test_a_cut_off_download_is_an_error_and_the_next_source_is_tried(mirror, mon
 
 
 @needs_shared
+def test_a_failed_download_leaves_no_folder_behind(mirror, tmp_path):  # issue #10 B8
+    mirror.misbehave["digits.csv.gz"] = "truncate"
+    with pytest.raises(D.DownloadError, match="connection closed"):
+        D.fetch("digits", tmp_path / "new" / "sub")
+    assert not (tmp_path / "new").exists()
+    r = _cli("data", "get", "digits", "--dir", "made/here", cwd=tmp_path)
+    assert r.returncode == 2 and "connection closed" in r.stderr, r.stderr
+    assert not (tmp_path / "made").exists()
+
+
+@needs_shared
+def test_a_folder_that_is_a_file_says_so_once(mirror, tmp_path):  # issue #10 B8: was "cannot write into f: File exists"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(D.DownloadError) as e:
+        D.fetch("digits", tmp_path / "afile" / "sub")
+    assert str(e.value) == f"cannot write {tmp_path}/afile/sub/digits.npz: {tmp_path}/afile is a file, not a folder"
+    assert not mirror.hits  # refused before downloading
+
+
+@needs_shared
 def test_damaged_gzip_is_a_download_error(mirror):
     gz = (mirror.root / "digits.csv.gz").read_bytes()
     (mirror.root / "digits.csv.gz").write_bytes(gz[:len(gz) // 2])  # a consistent but cut file
@@ -282,7 +302,7 @@ def test_cache_dir_expands_the_home_folder(monkeypatch):
 def test_more_user_errors_are_one_line(mirror, tmp_path, case):
     (tmp_path / "afile").write_text("x")
     if case == "dir-is-a-file":
-        args, message = ["data", "get", "wordsim353", "--dir", "afile"], "cannot write into afile"
+        args, message = ["data", "get", "wordsim353", "--dir", "afile"], "cannot write --dir afile: it is a file, not a folder"
     elif case == "all-and-unknown":
         args, message = ["data", "get", "all", "mnist"], "unknown data set 'mnist'"
     else:
@@ -300,3 +320,10 @@ def test_get_notes_a_corrupt_copy_that_the_commands_would_find_first(mirror, tmp
     (tmp_path / "data" / "digits.npz").write_bytes(b"junk")
     r = _cli("data", "get", "digits", cwd=tmp_path)
     assert r.returncode == 0 and "note: the commands find data/digits.npz first, which differs" in r.stdout
+
+
+def test_an_unwritable_cache_is_refused_before_downloading(tmp_path):  # issue #10 B5
+    r = _cli("data", "get", "wordsim353", cwd=tmp_path, env={"DLIA_CACHE_DIR": "/proc/dlia-cache", "DLIA_OFFLINE": "0",
+                                                           "DLIA_DATA_MIRROR": "http://127.0.0.1:9"})
+    assert r.returncode == 2 and r.stderr.startswith("dlia data: error: cannot write the cache (DLIA_CACHE_DIR) /proc/dlia-cache")
+    assert len(r.stderr.splitlines()) == 1

@@ -1,6 +1,7 @@
 """Checkpoints: round trip, exact resume, atomic writes, and one clear error for bad files."""
 
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -16,6 +17,7 @@ from dlia.io import (
     load_checkpoint,
     save_checkpoint,
 )
+from dlia.io.atomic import OutputError
 
 
 def make(seed=0):
@@ -162,3 +164,30 @@ def test_names_and_latest(tmp_path):
         save_checkpoint(tmp_path / checkpoint_name("lm", epoch, 0.5), model)
     (tmp_path / "other_epoch099.npz").write_bytes(b"")
     assert latest_checkpoint(tmp_path, "lm").name == "lm_epoch012_0.5000.npz"
+
+
+def test_atomic_write_never_replaces_a_device_or_pipe(tmp_path):  # issue #10 B5: the rename would replace /dev/null
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OutputError, match="not a regular file"):
+        with atomic_write(fifo, "w") as f:
+            f.write("x")
+    assert fifo.is_fifo() and os.listdir(tmp_path) == ["pipe"]
+
+
+def test_a_device_is_not_a_checkpoint():  # issue #10 B8: /dev/null was "checkpoint not found"
+    with pytest.raises(CheckpointError, match="/dev/null is not a regular file"):
+        load_checkpoint("/dev/null", None)
+
+
+def test_atomic_write_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OutputError, match=f"cannot write {tmp_path}/a.txt: No space left on device"):
+        with atomic_write(tmp_path / "a.txt", "w") as f:
+            f.write("x")
+    assert os.listdir(tmp_path) == []

@@ -63,3 +63,10 @@ def test_iteration_limit_reports_not_converged():
     a, b = ls.make_problem(seed=0)
     r = ls.gradient_descent(a, b, eps=1e-5, delta=1e-12, max_iter=10)
     assert not r.converged and r.iterations == 10 and len(r.objective) == 11
+
+
+@pytest.mark.parametrize("scale, word", [(1e200, "overflows"), (1e-300, "underflows")])
+def test_max_stable_step_refuses_what_float64_cannot_square(scale, word):
+    a = np.array([[1.0], [-2.0], [3.0]]) * scale
+    with pytest.raises(ValueError, match=word):
+        ls.max_stable_step(a)

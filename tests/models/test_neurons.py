@@ -78,3 +78,9 @@ def test_perceptron_bad_arguments():
         Perceptron(2).fit(*perceptron_data("and"), max_epochs=0)
     with pytest.raises(ValueError, match="-1 or \\+1"):
         Perceptron(2).fit(np.zeros((2, 2)), np.array([0, 1]))
+
+
+def test_perceptron_overflow_is_an_error_not_convergence():  # issue #10 B8: lr 1e308 "converged" with inf weights
+    x, y = perceptron_data("and")
+    with pytest.raises(OverflowError, match="overflowed"):
+        Perceptron(2, lr=1e308).fit(x, y)

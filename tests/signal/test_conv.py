@@ -205,3 +205,10 @@ def test_inf_and_nan_stay_where_the_direct_sum_puts_them(a, b):
         got = conv2(a, b)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(got[~np.isnan(got)], want[~np.isnan(want)])
+
+
+@pytest.mark.parametrize("text, match", [("1,,2", "empty entry"), (",1,2", "empty entry"), ("1,2,", "empty entry"),
+                                         ("1,2;3, ,4", "empty entry"), ("1_000", "not a number"), ("[1 2", "unbalanced")])
+def test_parse_matrix_refuses_what_octave_refuses(text, match):  # issue #10 B8: "1,,2" was read as [1 2]
+    with pytest.raises(ValueError, match=match):
+        parse_matrix(text)

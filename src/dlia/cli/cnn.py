@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy
 
-from dlia.cli.common import digits_file, picture, positive_float, positive_int
+from dlia.cli.common import check_output, digits_file, picture, positive_float, positive_int
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -73,6 +73,8 @@ def train(args: argparse.Namespace) -> int:
     from dlia.io import checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
     from dlia.models.cnn import CNNConfig, DigitsCNN, evaluate, random_shift, train_epoch
 
+    check_output(args.out, "--out", folder=True)
+    check_output(args.pictures, "--pictures", inputs=[("--data", args.data)])
     device = _device(args.device)
     out = Path(args.out)
     if not args.resume and latest_checkpoint(out, "cnn") is not None:  # never mix two runs' checkpoints
@@ -184,6 +186,8 @@ def predict(args: argparse.Namespace) -> int:
         folder = args.checkpoint or args.out
         path = latest_checkpoint(folder, "cnn")
     if path is None:
+        if Path(folder).is_file():
+            raise UserError(f"--out {folder} is a file, not a folder of checkpoints (a checkpoint file goes to --checkpoint)")
         raise UserError(f"no checkpoint found in {folder}; run 'dlia cnn train' first or pass --checkpoint")
     image = load_image(args.image)
     meta, _ = _read(path)

@@ -52,8 +52,9 @@ def format_octave(name: str, c: numpy.ndarray) -> str:
     """``c`` as Octave displays ``name = c`` with ``format short``.
 
     Integer-valued matrices print without decimals in columns of width digits + 1, two spaces apart;
-    others with 5 significant digits (the decimals set by the largest and smallest magnitudes), or
-    in e-notation when that fixed-point field would be wider than 10 characters, as Octave does.
+    others with 5 significant digits (the decimals set by the largest and smallest magnitudes). Either
+    switches to e-notation when its field would be wider than 10 characters (integers of ten or more
+    digits, such as 1e20, print as 1.0000e+20), as Octave does.
     Every column is printed (Octave splits wide matrices into "Columns ..." blocks).
     """
     if c.size == 0:
@@ -64,8 +65,8 @@ def format_octave(name: str, c: numpy.ndarray) -> str:
     max_abs = float(abs_finite.max()) if finite.size else 0.0
     min_abs = float(abs_finite.min()) if finite.size else 0.0
 
-    if numpy.all(finite == numpy.round(finite)):
-        width = max(_digits(max_abs), _digits(min_abs), 1) + 1
+    width = max(_digits(max_abs), _digits(min_abs), 1) + 1
+    if numpy.all(finite == numpy.round(finite)) and width <= 10:
         if has_special:
             width = max(width, 4)
 
@@ -91,16 +92,17 @@ def format_octave(name: str, c: numpy.ndarray) -> str:
             width = 1 + 1 + 1 + (prec - 1) + 4
 
             def cell(v: float) -> str:
-                return _special(v) if not math.isfinite(v) else f"{v:.{prec - 1}e}"
+                return _special(v) if not math.isfinite(v) or v == 0 else f"{v:.{prec - 1}e}"
         else:
             def cell(v: float) -> str:
-                return _special(v) if not math.isfinite(v) else f"{v:.{rd}f}"
+                return _special(v) if not math.isfinite(v) or v == 0 else f"{v:.{rd}f}"
     lines = ["".join(f"  {cell(float(v)):>{width}}" for v in row) for row in c]
     return f"{name} =\n\n" + "\n".join(lines) + "\n\n"
 
 
 def _special(v: float) -> str:
-    return "NaN" if math.isnan(v) else ("Inf" if v > 0 else "-Inf")
+    """NaN, Inf, -Inf, and an exact zero as Octave prints it in any format: ``0``."""
+    return "NaN" if math.isnan(v) else "0" if v == 0 else ("Inf" if v > 0 else "-Inf")
 
 
 def _one_of(positional: str | None, option: str | None, name: str) -> tuple[str | None, str]:

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dlia.cli.common import check_output
 from dlia.cli.errors import UserError
 
 
@@ -63,6 +64,7 @@ def get(args: argparse.Namespace) -> int:
     from dlia.cli.progress import Progress
     from dlia.data.download import DATASETS, DownloadError, cache_dir, fetch, verify
 
+    check_output(args.dir or cache_dir(), "--dir" if args.dir else "the cache (DLIA_CACHE_DIR)", folder=True)
     folder = args.dir
     for name in _names(args.names):
         ds = DATASETS[name]

@@ -11,7 +11,7 @@ import numpy
 
 import dlia
 from dlia import nn, optim
-from dlia.cli.common import digits_file
+from dlia.cli.common import check_output, digits_file
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -195,6 +195,7 @@ def _digits(data: str | None) -> tuple[tuple[numpy.ndarray, numpy.ndarray] | Non
 def run(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
+    check_output(args.out, "--out", folder=True)
     dlia.manual_seed(args.seed)
     print(f"dlia {dlia.__version__} demo (seed {args.seed})")
     neuron_demo()

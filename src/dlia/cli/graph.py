@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dlia.cli.common import positive_int
+from dlia.cli.common import check_output, positive_int
 from dlia.cli.errors import UserError
 
 MODELS = ("mlp", "cnn", "xor")
@@ -139,6 +139,8 @@ def load_script(path: Path, quiet_stdout: bool = False) -> tuple[Any, Any]:
         with out:
             scope = runpy.run_path(str(path), run_name=RUN_NAME)
     except SystemExit as e:
+        if isinstance(e.code, str):  # sys.exit("message"): Python prints the message and exits with 1
+            raise UserError(f"{path} exited with status 1: {e.code}") from None
         if e.code not in (None, 0):
             raise UserError(f"{path} exited with status {e.code}") from None
         raise UserError(f"{path} exited before it finished, so its graph is unknown") from None
@@ -175,11 +177,13 @@ def _graph_of(fetches: Any) -> Any:
 
 # -- output ------------------------------------------------------------------------------------------
 def _write(path: Path, data: bytes) -> None:
-    from dlia.io.atomic import atomic_write
+    from dlia.io.atomic import OutputError, atomic_write
 
     try:
         with atomic_write(path, "wb") as f:
             f.write(data)
+    except OutputError:  # already "cannot write PATH: why"
+        raise
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror or e}") from None
 
@@ -192,10 +196,13 @@ def render(dot_text: str, path: Path, which: Callable[[str], str | None] = shuti
         return path
     exe = which("dot")
     if exe is None:
+        missing = "Graphviz 'dot' was not found (install graphviz, e.g. apt-get install graphviz)"
         fallback = path.with_name(path.name + ".dot")
+        if os.path.lexists(fallback):  # a file the user did not name is never overwritten
+            raise UserError(f"{missing}; {fallback} exists already, so nothing was written "
+                            f"(write the DOT text with -o NAME.dot)")
         _write(fallback, dot_text.encode("utf-8"))
-        raise UserError(f"Graphviz 'dot' was not found (install graphviz, e.g. apt-get install graphviz); "
-                        f"wrote {fallback} instead")
+        raise UserError(f"{missing}; wrote {fallback} instead")
     try:
         r = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True, timeout=300)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -215,7 +222,8 @@ def show(args: argparse.Namespace) -> int:
     if out is not None and out.suffix.lower() not in FORMATS:
         raise UserError(f"cannot write {out.name!r}: the output must end in .dot, .svg, .png or .pdf")
     source = args.source
-    if source in MODELS:  # a script of that very name is ./mlp
+    if source in MODELS:
+        check_output(out, "-o")  # a script of that very name is ./mlp
         try:
             graph, fetches = build_model(source, args.batch)
         except GraphError as e:
@@ -228,6 +236,7 @@ def show(args: argparse.Namespace) -> int:
     elif source.endswith(".py") or os.sep in source or "/" in source or Path(source).exists():
         if args.batch is not None:
             raise UserError("--batch applies to the built-in models only")
+        check_output(out, "-o", inputs=[("SOURCE", source)])
         graph, fetches = load_script(Path(source), quiet_stdout=out is None)
     else:
         raise UserError(f"unknown model or script {source!r} (built-in models: {', '.join(MODELS)}; "

@@ -7,7 +7,7 @@ import argparse
 
 import numpy
 
-from dlia.cli.common import picture, positive_float, positive_int
+from dlia.cli.common import check_output, picture, positive_float, positive_int
 from dlia.cli.errors import UserError
 from dlia.models import least_squares as ls
 
@@ -63,7 +63,8 @@ def load_csv(path: str) -> tuple[numpy.ndarray, numpy.ndarray]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.data:
+    check_output(args.plot, "--plot", inputs=[("--data", args.data)])
+    if args.data is not None:  # --data "" is a file name too (none), not "no --data"
         if args.rows is not None or args.cols is not None:
             raise UserError("--rows and --cols size a random problem; with --data the file sets the size (drop them)")
         a, b = load_csv(args.data)
@@ -71,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
         a, b = ls.make_problem(args.rows or 100, args.cols or 3, seed=args.seed)
     if numpy.linalg.matrix_rank(a) < a.shape[1]:
         raise UserError(f"A ({a.shape[0]}×{a.shape[1]}) has dependent columns: the least-squares solution is not unique")
-    stable = ls.max_stable_step(a)
+    try:
+        stable = ls.max_stable_step(a)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     eps = args.eps if args.eps is not None else stable / 2
     reference = numpy.linalg.lstsq(a, b, rcond=None)[0]
     closed = ls.normal_equations(a, b)

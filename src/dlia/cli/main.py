@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from dlia import __version__
@@ -56,13 +58,16 @@ def _kernels() -> str:
 
 def _ensure_seed(parser: argparse.ArgumentParser) -> None:
     """Give every (sub)command a ``--seed``, so scripts can pass one uniformly; commands that draw
-    no random numbers accept it and ignore it."""
+    no random numbers accept it and ignore it. Each leaf command also records its own parser, so an
+    unknown argument is reported by it (``dlia conv2: error: ...``), not by ``dlia``."""
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     if subs:
         for action in subs:
             for child in set(action.choices.values()):
                 _ensure_seed(child)
-    elif parser is not None and "--seed" not in parser._option_string_actions:
+        return
+    parser.set_defaults(parser=parser)
+    if "--seed" not in parser._option_string_actions:
         parser.add_argument("--seed", type=seed, default=0,
                             help="random seed (this command draws no random numbers; accepted for uniformity)")
     else:  # seeds are non-negative everywhere (NumPy's generators refuse the others)
@@ -71,20 +76,26 @@ def _ensure_seed(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the command's own parser says it, so the line names the command
+        getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 0
     import numpy
 
     from dlia.data.paths import DataNotFoundError
-    from dlia.io.atomic import OutputError
+    from dlia.io.atomic import FULL, OutputError
     from dlia.io.checkpoint import CheckpointError
     from dlia.models.least_squares import DivergenceError
 
     try:
-        with numpy.errstate(all="ignore"):  # commands report overflow and divergence in their own words, once
-            return int(args.run(args) or 0)
+        # commands report overflow and divergence in their own words, once; a library's warning is one line
+        with numpy.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.showwarning = functools.partial(_warning_line, args.command)
+            code = int(args.run(args) or 0)
+            sys.stdout.flush()  # a full disk under `dlia ... > file` shows here, not at exit
+            return code
     except (UserError, DataNotFoundError, CheckpointError, DivergenceError, OutputError) as e:
         print(f"dlia {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -95,6 +106,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the closed pipe
+    except OSError as e:
+        if e.errno not in FULL:
+            raise
+        # the standard output (`dlia conv2 > /dev/full`, a full disk): files name themselves via OutputError
+        print(f"dlia {args.command}: error: cannot write {e.filename or 'the output'}: {e.strerror}", file=sys.stderr)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush cannot fail again
+        return 2
+
+
+def _warning_line(command: str, message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """Show a warning as ``dlia <command>: warning: <first line>`` instead of Python's two lines
+    (file, line number and source)."""
+    text = str(message).strip().splitlines()
+    print(f"dlia {command}: warning: {text[0] if text else category.__name__}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from dlia.cli.common import picture, positive_float, positive_int
+from dlia.cli.common import check_output, picture, positive_float, positive_int
+from dlia.cli.errors import UserError
 from dlia.models.neurons import Perceptron, perceptron_data
 
 
@@ -21,9 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.plot, "--plot")
     x, y = perceptron_data(args.data, seed=args.seed)
     model = Perceptron(x.shape[1], lr=args.lr)
-    result = model.fit(x, y, max_epochs=args.max_epochs, seed=args.seed)
+    try:
+        result = model.fit(x, y, max_epochs=args.max_epochs, seed=args.seed)
+    except OverflowError as e:
+        raise UserError(f"diverged: {e} (lower --lr)") from None
     acc = float((model.predict(x) == y).mean())
     w = ", ".join(f"{v:.3g}" for v in result.weights)
     if result.converged:

@@ -4,10 +4,11 @@ trained networks succeed (how often?), and backprop step by step."""
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy
 
-from dlia.cli.common import picture, positive_float, positive_int
+from dlia.cli.common import check_output, picture, positive_float, positive_int
 from dlia.cli.errors import UserError
 from dlia.models import xor
 
@@ -69,6 +70,10 @@ def compare(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_compare_options(args)
+    check_output(args.plot, "--plot")
+    check_output(args.curves, "--curves")
+    if args.plot and args.curves and os.path.abspath(args.plot) == os.path.abspath(args.curves):
+        raise UserError(f"--plot and --curves both name {args.plot}; give two file names")
     w, b = xor.linear_fit()
     print(f"linear model by MSE: w = {_matrix(numpy.round(w, 12) + 0.0)}, b = {b:g} → every prediction {b:g}")
     net = xor.lecture_network()
@@ -76,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     for key in ("XW", "XW+c", "relu", "output"):
         print(f"  {key:7} = {_matrix(net[key])}")
     model, history = xor.train_one(args.hidden, args.activation, args.loss, args.seed, args.steps, args.lr)
+    if not numpy.isfinite(history[-1]):  # NaN weights predict nothing: do not report them as a result
+        raise UserError(f"training diverged (final loss {history[-1]}); lower --lr (now {args.lr:g})")
     import dlia
 
     with dlia.no_grad():

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy
 
-from dlia.io.atomic import atomic_write
+from dlia.io.atomic import OutputError, atomic_write
 
 #: refuse anything larger: every data set here is a few MB at most
 MAX_BYTES = 64 * 2**20
@@ -153,7 +153,7 @@ def fetch(name: str, folder: str | os.PathLike[str] | None = None, force: bool =
 
     Raises:
         DownloadError: offline, the folder cannot be written, every source failed, or none matched
-            the checksum; nothing is written then.
+            the checksum; nothing is written then, not even the folder.
     """
     ds = get(name)
     target = Path(folder) if folder is not None else cache_dir()
@@ -162,10 +162,11 @@ def fetch(name: str, folder: str | os.PathLike[str] | None = None, force: bool =
         return target
     if offline():
         raise DownloadError(f"{ds.filename} is not in {target.parent} and downloads are off (DLIA_OFFLINE is set)")
-    try:  # a folder that cannot hold the file fails before anything is downloaded
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DownloadError(f"cannot write into {target.parent}: {e.strerror or e}") from None
+    # a folder that cannot hold the file fails before anything is downloaded; missing folders are
+    # made only when the verified file is written, so a failed download leaves none behind
+    nearest = next((p for p in target.parents if p.exists()), None)
+    if nearest is not None and not nearest.is_dir():
+        raise DownloadError(f"cannot write {target}: {nearest} is a file, not a folder")
     failures = []
     for url in sources(ds):
         try:
@@ -176,6 +177,8 @@ def fetch(name: str, folder: str | os.PathLike[str] | None = None, force: bool =
         try:
             with atomic_write(target) as f:
                 f.write(payload)
+        except OutputError as e:  # says "cannot write PATH: why" itself
+            raise DownloadError(str(e)) from None
         except OSError as e:
             raise DownloadError(f"cannot write {target}: {e.strerror or e}") from None
         return target

@@ -4,11 +4,15 @@ target, so a crash or Ctrl-C never leaves a half-written file behind."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+#: errno values that mean "the bytes could not be stored" (disk full, quota, file too large, I/O error)
+FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 class OutputError(OSError):
@@ -38,7 +42,9 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
     """Open a temporary file next to ``path``; on success it atomically replaces ``path``.
 
     Raises:
-        OutputError: the folder cannot be created or written, or ``path`` is a folder.
+        OutputError: the folder cannot be created or written, ``path`` is a folder, a device
+            (``/dev/null``), a pipe or a socket, which the rename would replace, or the disk is
+            full (the temporary file is removed then).
 
     Example:
         >>> with atomic_write("out.txt", "w") as f:  # doctest: +SKIP
@@ -46,6 +52,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
+    if target.exists() and not target.is_file() and not target.is_dir():  # the rename would replace it
+        raise OutputError(f"cannot write {target}: not a regular file (a device, pipe or socket)")
     try:
         if target.is_dir():
             raise IsADirectoryError(21, "is a folder")
@@ -62,9 +70,11 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
             os.fsync(f.fileno())
             os.fchmod(f.fileno(), _MODE)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in FULL:  # a full disk while writing: say which file
+            raise OutputError(f"cannot write {target}: {e.strerror}") from None
         raise
     with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows
         dfd = os.open(folder, os.O_RDONLY)

@@ -112,14 +112,18 @@ def npz_problem(e: BaseException) -> str:
     text = str(e)
     if "pickle" in text:
         return "not an .npz archive"
+    if isinstance(e, EOFError):  # NumPy's "No data left in file": nothing at all to read
+        return "empty file"
     return text or "empty file"
 
 
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, numpy.ndarray]]:
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if not path.is_file():  # /dev/null, a pipe: there, but no checkpoint can be in it
+        raise CheckpointError(f"{path} is not a regular file, so not a checkpoint")
     try:
         with numpy.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -43,8 +43,18 @@ def normal_equations(a: numpy.ndarray, b: numpy.ndarray) -> numpy.ndarray:
 
 
 def max_stable_step(a: numpy.ndarray) -> float:
-    """2/λmax(AᵀA): gradient descent with a constant step ε converges iff ε < this."""
-    return 2.0 / float(numpy.linalg.eigvalsh(a.T @ a)[-1])
+    """2/λmax(AᵀA): gradient descent with a constant step ε converges iff ε < this.
+
+    Raises:
+        ValueError: AᵀA overflows or underflows in float64 (entries beyond about 1e154, or all
+            below about 1e-154, in magnitude), so no step size can be computed.
+    """
+    with numpy.errstate(over="ignore", under="ignore"):  # reported below, in words
+        lam = float(numpy.linalg.eigvalsh(a.T @ a)[-1])
+    if not 0 < lam < numpy.inf:
+        raise ValueError(f"AᵀA {'overflows' if lam else 'underflows'} in float64 (largest |entry| of A "
+                         f"{float(numpy.abs(a).max()):g}); rescale the columns of A")
+    return 2.0 / lam
 
 
 def gradient_descent(

@@ -112,7 +112,12 @@ class Perceptron:
         return numpy.where(numpy.asarray(x, dtype=float) @ self.w + self.b > 0, 1, -1)
 
     def fit(self, x: numpy.ndarray, y: numpy.ndarray, max_epochs: int = 100, seed: int = 0) -> PerceptronResult:
-        """Train until an epoch without mistakes or ``max_epochs``; labels must be ±1."""
+        """Train until an epoch without mistakes or ``max_epochs``; labels must be ±1.
+
+        Raises:
+            OverflowError: the weights overflowed (a huge ``lr``): NaN or infinite weights would
+                classify nothing, so the run cannot have converged.
+        """
         x = numpy.asarray(x, dtype=float)
         y = numpy.asarray(y)
         if max_epochs < 1:
@@ -121,16 +126,22 @@ class Perceptron:
             raise ValueError("perceptron labels must be -1 or +1")
         rng = numpy.random.Generator(numpy.random.PCG64(seed))
         mistakes = []
-        for epoch in range(1, max_epochs + 1):
-            errors = 0
-            for i in rng.permutation(len(x)):
-                if y[i] * (x[i] @ self.w + self.b) <= 0:
-                    self.w += self.lr * y[i] * x[i]
-                    self.b += self.lr * y[i]
-                    errors += 1
-            mistakes.append(errors)
-            if errors == 0:
-                return PerceptronResult(self.w.copy(), self.b, True, epoch, mistakes)
+        with numpy.errstate(over="ignore", invalid="ignore"):  # an overflow is raised below, in words
+            for epoch in range(1, max_epochs + 1):
+                errors = 0
+                for i in rng.permutation(len(x)):
+                    if y[i] * (x[i] @ self.w + self.b) <= 0:
+                        self.w += self.lr * y[i] * x[i]
+                        self.b += self.lr * y[i]
+                        errors += 1
+                mistakes.append(errors)
+                if not (numpy.isfinite(self.w).all() and numpy.isfinite(self.b)):
+                    w = ", ".join(f"{v:.3g}" for v in self.w)
+                    raise OverflowError(f"the weights overflowed in epoch {epoch} (w = [{w}], b = {self.b:.3g}) with "
+                                        f"learning rate {self.lr:g}; from zero weights η only scales them, so a smaller "
+                                        f"one draws the same line")
+                if errors == 0:
+                    return PerceptronResult(self.w.copy(), self.b, True, epoch, mistakes)
         return PerceptronResult(self.w.copy(), self.b, False, max_epochs, mistakes)
 
 

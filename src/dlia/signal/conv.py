@@ -34,7 +34,9 @@ def parse_matrix(text: str) -> np.ndarray:
     Lines starting with ``#`` or ``%`` are comments, so a text file of rows works too.
 
     Raises:
-        ValueError: no numbers, a token that is not a number, or rows of different lengths.
+        ValueError: no numbers, a token that is not a number, an empty entry (``"1,,2"``, a leading
+            or trailing comma: Octave refuses them too), unbalanced brackets, or rows of different
+            lengths.
 
     Example:
         >>> parse_matrix("[1 2; 3 4]")
@@ -42,15 +44,21 @@ def parse_matrix(text: str) -> np.ndarray:
                [3., 4.]])
     """
     lines = [ln for ln in text.replace("\r", "").split("\n") if not ln.strip().startswith(("#", "%"))]
+    if "".join(lines).count("[") != "".join(lines).count("]"):
+        raise ValueError("matrix: unbalanced brackets")
     rows = [r for r in ";".join(lines).replace("[", " ").replace("]", " ").split(";") if r.strip()]
     if not rows:
         raise ValueError("matrix: no numbers given")
     matrix = []
     for r in rows:
+        if any(not part.strip() for part in r.split(",")):
+            raise ValueError(f"matrix: empty entry between commas in row {r.strip()!r}")
         tokens = r.replace(",", " ").split()
         values = []
         for t in tokens:
             try:
+                if "_" in t:  # Python reads 1_000 as 1000; Octave has no digit separators
+                    raise ValueError(t)
                 values.append(float(t))
             except ValueError:
                 raise ValueError(f"matrix: {t!r} is not a number (row {r.strip()!r})") from None
