@@ -313,3 +313,33 @@ def test_fuzzed_checkpoints_give_only_checkpoint_errors(tmp_path):
 def test_model_class_is_reported(tmp_path):
     path = _trained_checkpoint(tmp_path)
     assert load_checkpoint(path).model_class == "Sequential"
+
+
+# -- temporary files left by a killed write (issue #10 B7) ---------------------------------------
+DEAD = "99999999"  # above any Linux pid_max: no process has this number
+
+
+def test_the_next_save_removes_temp_files_a_killed_write_left(tmp_path):
+    import os
+
+    model, opt = make()
+    stale = [f".m.npz.{DEAD}.ab12cd_3.tmp", ".m.npz.ab12cd_3.tmp"]  # a dead writer's; one from before PIDs
+    kept = [f".m.npz.{os.getpid()}.zz99yy88.tmp",  # a running writer's (this process)
+            f".other.npz.{DEAD}.ab12cd_3.tmp", f".m.npz.{DEAD}.ab12cd_3.tmp.bak", "m.npz.ab12cd_3.tmp", "notes.txt"]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"half a checkpoint")
+    save_checkpoint(tmp_path / "m.npz", model, opt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + ["m.npz"])
+    assert (tmp_path / "notes.txt").read_bytes() == b"half a checkpoint"
+
+
+def test_resuming_removes_temp_files_of_the_runs_checkpoints(tmp_path):
+    from dlia.io.checkpoint import remove_stale_checkpoint_temps
+
+    stale = [f".cnn_epoch003_0.1234.npz.{DEAD}.abcdefgh.tmp", f".cnn_epoch012.npz.{DEAD}.abcdefgh.tmp"]
+    kept = [f".lm_epoch003_0.1234.npz.{DEAD}.abcdefgh.tmp", "cnn_epoch003_0.1234.npz", f".cnn_notes.txt.{DEAD}.abcdefgh.tmp"]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"x")
+    assert sorted(p.name for p in remove_stale_checkpoint_temps(tmp_path, "cnn")) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+    assert remove_stale_checkpoint_temps(tmp_path / "no-such-folder", "cnn") == []

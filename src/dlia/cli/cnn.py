@@ -67,10 +67,40 @@ def _device(name: str):
         raise UserError(str(e)) from None
 
 
+def cnn_checkpoint_config(path: Path):
+    """The ``CNNConfig`` of the checkpoint at ``path``, checked before a model is built from it: the
+    file must be a readable ``DigitsCNN`` checkpoint (not the demo's MLP, say) whose config is valid
+    and agrees with its weights' shapes, so a damaged config cannot make a model of any size.
+
+    Raises:
+        CheckpointError: naming the file and what is wrong.
+    """
+    from dlia.io import CheckpointError, load_checkpoint
+    from dlia.models.cnn import CNNConfig
+
+    ckpt = load_checkpoint(path)
+    if ckpt.model_class != "DigitsCNN":
+        held = f"a {ckpt.model_class} model" if ckpt.model_class else "no model"
+        raise CheckpointError(f"{path} is not a CNN checkpoint (it holds {held}; 'dlia cnn train' writes them)")
+    try:
+        config = CNNConfig.from_dict(ckpt.config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    (c1, c2), h = config.channels, config.hidden
+    expected = {"conv1.weight": (c1, 1, 3, 3), "conv2.weight": (c2, c1, 3, 3), "fc1.weight": (h, c2 * 16)}
+    for name, shape in expected.items():
+        found = ckpt.model_state.get(name)
+        if found is None or found.shape != shape:
+            got = "missing" if found is None else f"{found.shape}"
+            raise CheckpointError(f"{path}: its config asks for {name} of shape {shape}, but the weights are {got}")
+    return config
+
+
 def train(args: argparse.Namespace) -> int:
     import dlia
     from dlia import optim
-    from dlia.io import checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
+    from dlia.io import CheckpointError, checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
+    from dlia.io.checkpoint import remove_stale_checkpoint_temps
     from dlia.models.cnn import CNNConfig, DigitsCNN, evaluate, random_shift, train_epoch
 
     device = _device(args.device)
@@ -83,14 +113,10 @@ def train(args: argparse.Namespace) -> int:
     gen = dlia.Generator(args.seed)
     start, history = 1, {"train_loss": [], "test_loss": [], "test_acc": []}
     resume_from = latest_checkpoint(out, "cnn") if args.resume else None
+    if args.resume:  # a save killed mid-write (SIGKILL, power cut) left its hidden temporary file
+        remove_stale_checkpoint_temps(out, "cnn")
     if resume_from is not None:
-        from dlia.io.checkpoint import _read
-
-        meta, _ = _read(resume_from)
-        try:
-            config = CNNConfig.from_dict(meta.get("config") or {})
-        except (TypeError, ValueError) as e:
-            raise UserError(f"{resume_from}: {e}") from None
+        config = cnn_checkpoint_config(resume_from)
         config.epochs = args.epochs
         ignored = [f"{flag} {given:g}" for flag, given, kept in (("--lr", args.lr, config.lr),
                    ("--batch-size", args.batch_size, config.batch_size), ("--seed", args.seed, config.seed))
@@ -103,7 +129,10 @@ def train(args: argparse.Namespace) -> int:
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
     if resume_from is not None:
         ckpt = load_checkpoint(resume_from, model, opt, gen)
-        sched.load_state_dict(ckpt.extra.get("scheduler", {"last_epoch": ckpt.step, "base_lrs": [config.lr]}))
+        try:
+            sched.load_state_dict(ckpt.extra.get("scheduler", {"last_epoch": ckpt.step, "base_lrs": [config.lr]}))
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            raise CheckpointError(f"{resume_from} has a corrupt scheduler state: {e}") from None
         sched.T_max = config.epochs
         start, history = ckpt.step + 1, ckpt.history
         print(f"resuming from {resume_from} (epoch {ckpt.step})")
@@ -177,8 +206,7 @@ def load_image(path: str) -> numpy.ndarray:
 def predict(args: argparse.Namespace) -> int:
     import dlia
     from dlia.io import latest_checkpoint, load_checkpoint
-    from dlia.io.checkpoint import _read
-    from dlia.models.cnn import CNNConfig, DigitsCNN
+    from dlia.models.cnn import DigitsCNN
 
     if args.checkpoint and not Path(args.checkpoint).is_dir():
         path = Path(args.checkpoint)
@@ -188,12 +216,7 @@ def predict(args: argparse.Namespace) -> int:
     if path is None:
         raise UserError(f"no checkpoint found in {folder}; run 'dlia cnn train' first or pass --checkpoint")
     image = load_image(args.image)
-    meta, _ = _read(path)
-    try:
-        config = CNNConfig.from_dict(meta.get("config") or {})
-    except (TypeError, ValueError) as e:
-        raise UserError(f"{path}: {e}") from None
-    model = DigitsCNN(config)
+    model = DigitsCNN(cnn_checkpoint_config(path))
     load_checkpoint(path, model)
     model.eval()
     with dlia.no_grad():

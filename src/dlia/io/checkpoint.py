@@ -19,7 +19,7 @@ import numpy
 
 from dlia.core.random import Generator
 from dlia.core.tensor import Tensor
-from dlia.io.atomic import atomic_write
+from dlia.io.atomic import atomic_write, remove_stale_temp_files
 from dlia.io.npz import NpzError, read_npz
 
 FORMAT = "dlia-checkpoint"
@@ -280,9 +280,20 @@ def checkpoint_name(prefix: str, epoch: int, val_loss: float | None = None) -> s
     return f"{prefix}_epoch{epoch:03d}{loss}.npz"
 
 
+def _names(prefix: str) -> str:
+    """A regular expression for the file names ``checkpoint_name(prefix, ...)`` gives."""
+    return rf"{re.escape(prefix)}_epoch(\d+)(?:_[-0-9.naif]+)?\.npz"
+
+
+def remove_stale_checkpoint_temps(folder: str | os.PathLike[str], prefix: str) -> list[Path]:
+    """Remove temporary files that a killed ``save_checkpoint`` left in ``folder`` for checkpoints
+    named ``checkpoint_name(prefix, ...)`` (call it when resuming); nothing else is touched."""
+    return remove_stale_temp_files(folder, _names(prefix))
+
+
 def latest_checkpoint(folder: str | os.PathLike[str], prefix: str) -> Path | None:
     """The checkpoint with the highest epoch in ``folder`` named by ``checkpoint_name``, if any."""
-    pat = re.compile(rf"^{re.escape(prefix)}_epoch(\d+)(?:_[-0-9.naif]+)?\.npz$")
+    pat = re.compile(rf"^{_names(prefix)}$")
     best: tuple[int, Path] | None = None
     d = Path(folder)
     if not d.is_dir():
