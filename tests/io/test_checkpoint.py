@@ -343,3 +343,17 @@ def test_resuming_removes_temp_files_of_the_runs_checkpoints(tmp_path):
     assert sorted(p.name for p in remove_stale_checkpoint_temps(tmp_path, "cnn")) == sorted(stale)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
     assert remove_stale_checkpoint_temps(tmp_path / "no-such-folder", "cnn") == []
+
+
+def test_groups_with_different_state_entries_round_trip(tmp_path):
+    """RMSprop keeps a momentum buffer only in the group with momentum: that is not corruption."""
+    model, _ = make()
+    params = list(model.parameters())
+    opt = optim.RMSprop([{"params": params[:2], "momentum": 0.9}, {"params": params[2:]}], lr=0.01)
+    train(model, opt, dlia.Generator(0), 2)
+    path = save_checkpoint(tmp_path / "m.npz", model, opt)
+    model2, _ = make(seed=1)
+    p2 = list(model2.parameters())
+    opt2 = optim.RMSprop([{"params": p2[:2], "momentum": 0.9}, {"params": p2[2:]}], lr=0.01)
+    load_checkpoint(path, model2, opt2)
+    assert "momentum_buffer" in opt2.state[p2[0]] and "momentum_buffer" not in opt2.state[p2[2]]

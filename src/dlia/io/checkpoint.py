@@ -163,7 +163,7 @@ def _check_meta(path: Path, meta: dict[str, Any], arrays: dict[str, numpy.ndarra
         if not isinstance(info.get("class"), str):
             raise CheckpointError(f"{path} has corrupt optimizer state: no optimizer class")
         if not isinstance(groups, list) or not all(isinstance(g, dict) and isinstance(g.get("params"), list)
-                                                    for g in groups):
+                                                    and all(_count(i) for i in g["params"]) for g in groups):
             raise CheckpointError(f"{path} has corrupt optimizer state: 'param_groups' is not a list of groups")
         if not isinstance(scalars, dict) or not all(_index(k) and isinstance(v, dict) and all(_number(x) for x in v.values())
                                                      for k, v in scalars.items()):
@@ -176,6 +176,10 @@ def _check_meta(path: Path, meta: dict[str, Any], arrays: dict[str, numpy.ndarra
 
 def _index(text: str) -> bool:
     return text.isdecimal() and text.isascii()
+
+
+def _count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
 
 def _number(x: Any) -> bool:
@@ -230,11 +234,12 @@ def load_checkpoint(
                 state.setdefault(int(idx), {})[name] = v
         for idx, scal in info["scalars"].items():
             state.setdefault(int(idx), {}).update(scal)
-        names = [sorted(st) for st in state.values()]  # every stepped parameter keeps the same entries
-        if any(n != names[0] for n in names):
-            i, n = next((i, n) for i, n in zip(state, names) if n != names[0])
-            raise CheckpointError(f"{p} has corrupt optimizer state: parameter {i} has {n}, parameter "
-                                  f"{next(iter(state))} has {names[0]}")
+        for group in info["param_groups"]:  # the stepped parameters of a group keep the same entries
+            stepped = [i for i in group["params"] if i in state]
+            for i in stepped[1:]:
+                if sorted(state[i]) != sorted(state[stepped[0]]):
+                    raise CheckpointError(f"{p} has corrupt optimizer state: parameter {i} has {sorted(state[i])}, "
+                                          f"parameter {stepped[0]} has {sorted(state[stepped[0]])}")
         opt_sd = {"state": state, "param_groups": info["param_groups"]}
         why = _hyperparameters_fit(info["param_groups"], optimizer.param_groups)
         if why is not None:
