@@ -150,3 +150,44 @@ def test_a_full_standard_output_is_one_line(args):  # `dlia ... > file` on a ful
                            timeout=300)
     assert r.returncode == 2
     assert r.stderr == f"dlia {args[0]}: error: cannot write the output: No space left on device\n"
+
+
+def _tiny_digits(path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(path, images=rng.integers(0, 17, (20, 8, 8)).astype(np.uint8), target=np.arange(20) % 10)
+    return str(path)
+
+
+def test_cnn_resume_removes_temp_files_a_killed_save_left(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    data = _tiny_digits(tmp_path / "tiny.npz")
+    assert main(["cnn", "train", "--epochs", "1", "--batch-size", "10", "--data", data, "--out", "run"]) == 0
+    (saved,) = (tmp_path / "run").iterdir()
+    stale = tmp_path / "run" / ".cnn_epoch002_2.3026.npz.99999999.k1ll3d_x.tmp"  # SIGKILLed while saving epoch 2
+    other = tmp_path / "run" / "notes.txt"
+    stale.write_bytes(b"half")
+    other.write_bytes(b"mine")
+    assert main(["cnn", "train", "--resume", "--epochs", "1", "--data", data, "--out", "run"]) == 0
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted([saved.name, "notes.txt"])
+
+
+def test_cnn_refuses_checkpoints_of_other_models(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from dlia import nn
+    from dlia.io import save_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    mlp = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    save_checkpoint(tmp_path / "run" / "cnn_epoch001_0.5000.npz", mlp, config={"layers": [64, 128, 10]})
+    Image.new("L", (8, 8), 255).save(tmp_path / "digit.png")
+    Image.new("L", (2, 6), 0).save(tmp_path / "ink.png")
+    with Image.open(tmp_path / "digit.png") as im:
+        im.paste(Image.open(tmp_path / "ink.png"), (3, 1))
+        im.save(tmp_path / "digit.png")
+    assert main(["cnn", "predict", "digit.png", "--out", "run"]) == 2
+    assert "cnn_epoch001_0.5000.npz is not a CNN checkpoint (it holds a Sequential model" in capsys.readouterr().err
+    assert main(["cnn", "train", "--resume", "--data", _tiny_digits(tmp_path / "tiny.npz"), "--out", "run"]) == 2
+    assert "is not a CNN checkpoint" in capsys.readouterr().err

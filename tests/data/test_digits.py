@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlia.data import DataNotFoundError, find_data_file, load_digits
+from dlia.data import DataError, DataNotFoundError, find_data_file, load_digits
 
 REPO = Path(__file__).resolve().parents[2]
 DIGITS = REPO / ".." / "shared" / "data" / "digits.npz"
@@ -77,3 +77,49 @@ def test_archive_without_the_arrays_raises_value_error(tmp_path: Path) -> None:
     np.savez(wrong, images=np.zeros((3, 8, 8), np.uint8), target=np.zeros(2, np.uint8))
     with pytest.raises(ValueError, match="N targets"):
         load_digits(wrong)
+
+
+def _digits_file(path: Path, labels: list, n: int | None = None) -> Path:
+    n = len(labels) if n is None else n
+    np.savez(path, images=np.zeros((n, 8, 8), np.uint8), target=np.array(labels))
+    return path
+
+
+@pytest.mark.parametrize("labels, words", [
+    ([0, 1, 2, 10, 4, 5], "sample 3 has label 10"),
+    ([0, 1, -1, 3, 4, -2], "sample 2 has label -1 (and 1 more)"),
+    ([0.0, 1.0, 2.5, 3.0, 4.0], "sample 2 has label 2.5"),
+    ([0, 1, 2, np.nan, 4], "sample 3 has label nan"),
+    ([3], "holds 1 sample; training and testing need at least 5"),
+])
+def test_unusable_labels_or_too_few_samples_raise_data_error(tmp_path: Path, labels: list, words: str) -> None:
+    path = _digits_file(tmp_path / "digits.npz", labels)
+    with pytest.raises(DataError, match="digits.npz") as info:
+        load_digits(path)
+    assert words in str(info.value)
+
+
+def test_integer_valued_float_labels_are_accepted(tmp_path: Path) -> None:
+    _, labels = load_digits(_digits_file(tmp_path / "digits.npz", [0.0, 9.0, 1.0, 2.0, 3.0]))
+    assert labels.tolist() == [0, 9, 1, 2, 3] and labels.dtype == np.int64
+
+
+def test_pixels_outside_0_to_16_raise_data_error(tmp_path: Path) -> None:
+    path = tmp_path / "digits.npz"
+    np.savez(path, images=np.full((5, 8, 8), 255, np.uint8), target=np.arange(5))
+    with pytest.raises(DataError, match="0..16"):
+        load_digits(path)
+
+
+def test_declared_size_larger_than_the_file_is_refused(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (10**11, 8, 8)})
+    path = tmp_path / "digits.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("images.npy", header.getvalue() + b"\0" * 64)
+        z.writestr("target.npy", header.getvalue())
+    with pytest.raises(DataError, match="declares 6400000000000 bytes"):
+        load_digits(path)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy
 
-from dlia.cli.common import check_output, digits_file, picture, positive_float, positive_int
+from dlia.cli.common import check_memory, check_output, digits_file, eight_bit, picture, positive_float, positive_int, read_image
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -67,10 +67,40 @@ def _device(name: str):
         raise UserError(str(e)) from None
 
 
+def cnn_checkpoint_config(path: Path):
+    """The ``CNNConfig`` of the checkpoint at ``path``, checked before a model is built from it: the
+    file must be a readable ``DigitsCNN`` checkpoint (not the demo's MLP, say) whose config is valid
+    and agrees with its weights' shapes, so a damaged config cannot make a model of any size.
+
+    Raises:
+        CheckpointError: naming the file and what is wrong.
+    """
+    from dlia.io import CheckpointError, load_checkpoint
+    from dlia.models.cnn import CNNConfig
+
+    ckpt = load_checkpoint(path)
+    if ckpt.model_class != "DigitsCNN":
+        held = f"a {ckpt.model_class} model" if ckpt.model_class else "no model"
+        raise CheckpointError(f"{path} is not a CNN checkpoint (it holds {held}; 'dlia cnn train' writes them)")
+    try:
+        config = CNNConfig.from_dict(ckpt.config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    (c1, c2), h = config.channels, config.hidden
+    expected = {"conv1.weight": (c1, 1, 3, 3), "conv2.weight": (c2, c1, 3, 3), "fc1.weight": (h, c2 * 16)}
+    for name, shape in expected.items():
+        found = ckpt.model_state.get(name)
+        if found is None or found.shape != shape:
+            got = "missing" if found is None else f"{found.shape}"
+            raise CheckpointError(f"{path}: its config asks for {name} of shape {shape}, but the weights are {got}")
+    return config
+
+
 def train(args: argparse.Namespace) -> int:
     import dlia
     from dlia import optim
-    from dlia.io import checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
+    from dlia.io import CheckpointError, checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
+    from dlia.io.checkpoint import remove_stale_checkpoint_temps
     from dlia.models.cnn import CNNConfig, DigitsCNN, evaluate, random_shift, train_epoch
 
     check_output(args.out, "--out", folder=True)
@@ -85,14 +115,10 @@ def train(args: argparse.Namespace) -> int:
     gen = dlia.Generator(args.seed)
     start, history = 1, {"train_loss": [], "test_loss": [], "test_acc": []}
     resume_from = latest_checkpoint(out, "cnn") if args.resume else None
+    if args.resume:  # a save killed mid-write (SIGKILL, power cut) left its hidden temporary file
+        remove_stale_checkpoint_temps(out, "cnn")
     if resume_from is not None:
-        from dlia.io.checkpoint import _read
-
-        meta, _ = _read(resume_from)
-        try:
-            config = CNNConfig.from_dict(meta.get("config") or {})
-        except (TypeError, ValueError) as e:
-            raise UserError(f"{resume_from}: {e}") from None
+        config = cnn_checkpoint_config(resume_from)
         config.epochs = args.epochs
         ignored = [f"{flag} {given:g}" for flag, given, kept in (("--lr", args.lr, config.lr),
                    ("--batch-size", args.batch_size, config.batch_size), ("--seed", args.seed, config.seed))
@@ -105,7 +131,10 @@ def train(args: argparse.Namespace) -> int:
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
     if resume_from is not None:
         ckpt = load_checkpoint(resume_from, model, opt, gen)
-        sched.load_state_dict(ckpt.extra.get("scheduler", {"last_epoch": ckpt.step, "base_lrs": [config.lr]}))
+        try:
+            sched.load_state_dict(ckpt.extra.get("scheduler", {"last_epoch": ckpt.step, "base_lrs": [config.lr]}))
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            raise CheckpointError(f"{resume_from} has a corrupt scheduler state: {e}") from None
         sched.T_max = config.epochs
         start, history = ckpt.step + 1, ckpt.history
         print(f"resuming from {resume_from} (epoch {ckpt.step})")
@@ -143,20 +172,22 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_image(path: str) -> numpy.ndarray:
-    """An image file → an (8, 8) float array like the training digits (ink high, max 1, centred)."""
-    from PIL import Image, UnidentifiedImageError
+#: memory ``load_image`` needs per pixel of the file: RGBA and grey copies, float64 working arrays
+#: (measured: ~45 bytes in NumPy, plus Pillow's own copies)
+PREDICT_BYTES_PER_PIXEL = 64
 
-    try:
-        with Image.open(path) as im:
-            im.load()
-            rgba = im.convert("RGBA")
-            gray = numpy.asarray(rgba.convert("L"), dtype=numpy.float64)
-            alpha = numpy.asarray(rgba, dtype=numpy.float64)[..., 3]
-    except FileNotFoundError:
-        raise UserError(f"no such file: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise UserError(f"cannot read {path} as an image: {e}") from None
+
+def load_image(path: str) -> numpy.ndarray:
+    """An image file → an (8, 8) float array like the training digits (ink high, max 1, centred).
+
+    Read with ``read_image`` (the loader ``dlia filter`` uses: one-line errors, Pillow's
+    decompression-bomb check, a memory check); 16-bit images are scaled to 8 bits (``eight_bit``)."""
+    from PIL import Image
+
+    with eight_bit(read_image(path, PREDICT_BYTES_PER_PIXEL)) as im:
+        rgba = im.convert("RGBA")
+        gray = numpy.asarray(rgba.convert("L"), dtype=numpy.float64)
+        alpha = numpy.asarray(rgba, dtype=numpy.float64)[..., 3]
     if alpha.min() < alpha.max():  # drawn on a transparent background: the opaque pixels are the ink
         gray = alpha
     elif gray.mean() > 127:  # dark ink on light paper → ink high
@@ -177,8 +208,7 @@ def load_image(path: str) -> numpy.ndarray:
 def predict(args: argparse.Namespace) -> int:
     import dlia
     from dlia.io import latest_checkpoint, load_checkpoint
-    from dlia.io.checkpoint import _read
-    from dlia.models.cnn import CNNConfig, DigitsCNN
+    from dlia.models.cnn import DigitsCNN
 
     if args.checkpoint and not Path(args.checkpoint).is_dir():
         path = Path(args.checkpoint)
@@ -190,12 +220,7 @@ def predict(args: argparse.Namespace) -> int:
             raise UserError(f"--out {folder} is a file, not a folder of checkpoints (a checkpoint file goes to --checkpoint)")
         raise UserError(f"no checkpoint found in {folder}; run 'dlia cnn train' first or pass --checkpoint")
     image = load_image(args.image)
-    meta, _ = _read(path)
-    try:
-        config = CNNConfig.from_dict(meta.get("config") or {})
-    except (TypeError, ValueError) as e:
-        raise UserError(f"{path}: {e}") from None
-    model = DigitsCNN(config)
+    model = DigitsCNN(cnn_checkpoint_config(path))
     load_checkpoint(path, model)
     model.eval()
     with dlia.no_grad():
@@ -203,6 +228,18 @@ def predict(args: argparse.Namespace) -> int:
     top = numpy.argsort(p)[::-1][:3]
     print(f"{args.image}: {top[0]}  (" + ", ".join(f"{d}: {p[d]:.1%}" for d in top) + ")")
     return 0
+
+
+#: what ``fcn`` holds per canvas pixel of one image (measured with tracemalloc): ~840 bytes in a
+#: training step (activations kept for the backward pass), ~260 in evaluation
+FCN_TRAIN_BYTES, FCN_EVAL_BYTES = 840, 260
+FCN_BATCH, EVAL_BATCH = 32, 512
+
+
+def fcn_memory(size: int) -> int:
+    """Peak bytes of ``dlia cnn fcn`` whose largest canvas is ``size``: a training batch on it, or an
+    evaluation batch on the 4 pixels larger canvas it is also tested on."""
+    return max(FCN_BATCH * FCN_TRAIN_BYTES * size**2, EVAL_BATCH * FCN_EVAL_BYTES * (size + 4) ** 2)
 
 
 def fcn(args: argparse.Namespace) -> int:
@@ -216,13 +253,14 @@ def fcn(args: argparse.Namespace) -> int:
         raise UserError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
     if min(sizes) < 8:
         raise UserError(f"canvas sizes must be at least 8 (the digits are 8×8), got {min(sizes)}")
+    check_memory(f"--sizes {max(sizes)}", fcn_memory(max(sizes)), "use smaller canvases")
     device = _device(args.device)
     x_tr, x_te, y_tr, y_te = _digits(args.data)
     gen = dlia.Generator(args.seed)
     rng = gen.rng
     model = DigitsFCN(generator=gen).to(device)
     opt = optim.Adam(model.parameters(), lr=2e-3)
-    batch = 32
+    batch = FCN_BATCH
     for epoch in range(1, args.epochs + 1):
         order = rng.permutation(len(x_tr))
         bar = Progress(range(0, len(order), batch), desc=f"epoch {epoch:2d}/{args.epochs}")
@@ -237,7 +275,7 @@ def fcn(args: argparse.Namespace) -> int:
     print("fully convolutional net (global max pooling), digits pasted at random positions:")
     test_rng = numpy.random.default_rng(12345)
     for s in sorted(set(sizes) | {max(sizes) + 4}):
-        _, acc = evaluate(model, paste(x_te[:, 0], s, test_rng), y_te, device=device)
+        _, acc = evaluate(model, paste(x_te[:, 0], s, test_rng), y_te, batch_size=EVAL_BATCH, device=device)
         note = "" if s in sizes else "  (a size never seen in training)"
         print(f"  {s:2d}×{s:<2d} canvas: test accuracy {acc:.2%}{note}")
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))

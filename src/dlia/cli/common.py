@@ -7,6 +7,7 @@ import argparse
 import errno
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -130,3 +131,109 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def memory_limit() -> int | None:
+    """Bytes this process can use: the machine's physical memory, or the address-space limit
+    (``ulimit -v``) when that is lower; None where neither can be read."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not a POSIX system
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft)
+    except (ImportError, ValueError, OSError):
+        pass
+    return min(limits) if limits else None
+
+
+def _size(nbytes: float) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{nbytes / 1e3:.3g} kB"
+
+
+def check_memory(what: str, nbytes: float, advice: str = "") -> None:
+    """Refuse, before anything is allocated, work that would need more memory than this process can
+    have, instead of a MemoryError traceback or the kernel's OOM killer minutes later.
+
+    Args:
+        what: the option and value that imply the size, as the user typed them ("--sizes 3000").
+        nbytes: an estimate of the bytes the work needs at its peak.
+        advice: what to do instead ("use smaller sizes").
+
+    Raises:
+        UserError: ``nbytes`` is more than ``memory_limit()``.
+    """
+    limit = memory_limit()
+    if limit is not None and nbytes > limit:
+        raise UserError(f"{what} would need ~{_size(nbytes)} of memory; this machine has {_size(limit)}"
+                        + (f"; {advice}" if advice else ""))
+
+
+def read_image(path: str, bytes_per_pixel: int = 0):
+    """Open and decode an image file with Pillow; every way that can fail is one ``UserError`` line.
+
+    Pillow refuses images of more than twice ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (decompression
+    bombs: a small file that decodes to gigabytes); between once and twice that limit it only warns,
+    and that warning becomes one ``note:`` line on stderr instead of Python's two-line warning.
+    ``bytes_per_pixel`` is what the caller's work needs per pixel: the size read from the header is
+    checked against the machine's memory (``check_memory``) before any pixel is decoded.
+
+    Returns:
+        The decoded ``PIL.Image.Image``, in the file's own mode (see ``eight_bit``).
+    """
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
+            for w in caught:
+                if issubclass(w.category, Image.DecompressionBombWarning):
+                    print(f"note: {path} is very large ({im.width}×{im.height} pixels, more than Pillow's "
+                          f"decompression-bomb limit of {Image.MAX_IMAGE_PIXELS}); reading it anyway", file=sys.stderr)
+            check_memory(f"{path} ({im.width}×{im.height} pixels)", im.width * im.height * bytes_per_pixel)
+            im.load()
+            return im.copy()
+    except FileNotFoundError:
+        raise UserError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a directory, not an image") from None
+    except UnidentifiedImageError:
+        raise UserError(f"{path} is not an image Pillow can read") from None
+    except Image.DecompressionBombError as e:
+        raise UserError(f"{path} is too large to read safely: {str(e).rstrip('.')}") from None
+    except (OSError, SyntaxError, ValueError) as e:  # unreadable, truncated or corrupt files
+        raise UserError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+
+
+#: integer modes wider than 8 bits and the value that maps to 255 (the largest value of the mode)
+_WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 2**31 - 1}
+
+
+def eight_bit(im):
+    """A 16- or 32-bit greyscale image (Pillow mode ``I;16``, ``I``) scaled to 8-bit ``L``:
+    65535 → 255, as an image editor does, where Pillow's own ``convert("L")`` clips everything above
+    255 to white. An ``I`` image whose values all fit in 0..65535 is a 16-bit image Pillow widened,
+    and is scaled as one. Other modes are returned unchanged."""
+    import numpy
+    from PIL import Image
+
+    top = _WIDE_MODES.get(im.mode)
+    if top is None:
+        return im
+    a = numpy.asarray(im).astype(numpy.int64)
+    if im.mode == "I" and a.size and 0 <= a.min() and a.max() <= 65535:
+        top = 65535
+    a = numpy.clip(a, 0, None)  # negative values of a signed 32-bit image are below black
+    return Image.fromarray(((a * 255 + top // 2) // top).astype(numpy.uint8), mode="L")

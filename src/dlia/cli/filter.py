@@ -9,13 +9,16 @@ from pathlib import Path
 
 import numpy
 
-from dlia.cli.common import check_output
+from dlia.cli.common import check_output, eight_bit, read_image
 from dlia.cli.errors import UserError
 from dlia.io.atomic import OutputError, atomic_write
 from dlia.signal import BORDERS, KERNELS, convolution_matrix, load_kernel, normalise
 
 #: Pillow modes filtered as they are; anything else is converted to one of them first
 NATIVE_MODES = ("L", "LA", "RGB", "RGBA")
+#: memory a filtered pixel needs: the pixels, the result and the float work arrays (measured: ~16 bytes
+#: for RGBA in NumPy, doubled for Pillow's own copies)
+FILTER_BYTES_PER_PIXEL = 32
 
 
 def finite_float(text: str) -> float:
@@ -56,29 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def read_image(path: str):
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy()
-    except FileNotFoundError:
-        raise UserError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise UserError(f"{path} is a directory, not an image") from None
-    except UnidentifiedImageError:
-        raise UserError(f"{path} is not an image Pillow can read") from None
-    except Image.DecompressionBombError as e:
-        raise UserError(f"{path}: {e}") from None
-    except (OSError, SyntaxError, ValueError) as e:  # unreadable, truncated or corrupt files
-        raise UserError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
-
-
 def native(im):
     """The image in L, LA, RGB or RGBA; the second value names the conversion, if any."""
     if im.mode in NATIVE_MODES:
         return im, None
+    scaled = eight_bit(im)
+    if scaled is not im:  # 16-bit greyscale: scaled to 8 bits, not clipped
+        return scaled, f"{im.mode} → L, scaled to 8 bits"
     bands = im.getbands()
     has_alpha = bands[-1] in ("A", "a") or "transparency" in im.info
     grey = bands[0] in ("1", "L", "I", "F") and len(bands) - (bands[-1] in ("A", "a")) == 1
@@ -117,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--divisor must not be 0")
     use_normalise = args.normalise or (preset_normalised and args.divisor is None and args.offset is None)
 
-    im, converted = native(read_image(args.input))
+    im, converted = native(read_image(args.input, FILTER_BYTES_PER_PIXEL))
     pixels = numpy.asarray(im)
     start = time.perf_counter()
     try:

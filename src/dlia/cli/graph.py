@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dlia.cli.common import check_output, positive_int
+from dlia.cli.common import check_memory, check_output, positive_int
 from dlia.cli.errors import UserError
 
 MODELS = ("mlp", "cnn", "xor")
@@ -109,6 +109,17 @@ def build_model(name: str, batch: int | None = None) -> tuple[Any, Any]:
         train = G.AdamOptimizer(0.05).minimize(loss, variables)
         return G.get_default_graph(), [loss, train]
     raise UserError(f"unknown model {name!r} (built-in models: {', '.join(MODELS)}; or give a Python script)")
+
+
+def bytes_per_example(name: str) -> int:
+    """Memory one example of the batch costs while a built-in model's graph is built: shape inference
+    runs each op on stand-in arrays of the full batch, so about twice the bytes of every per-example
+    node (those whose leading dimension is the batch), measured on a graph built for batches of 1."""
+    import math
+
+    graph, _ = build_model(name, 1)
+    return 2 * sum(math.prod(n.static_shape) * n.static_dtype.itemsize for n in graph.nodes
+                   if n.static_shape and n.static_shape[0] == 1 and n.static_dtype is not None)
 
 
 # -- scripts -----------------------------------------------------------------------------------------
@@ -222,8 +233,10 @@ def show(args: argparse.Namespace) -> int:
     if out is not None and out.suffix.lower() not in FORMATS:
         raise UserError(f"cannot write {out.name!r}: the output must end in .dot, .svg, .png or .pdf")
     source = args.source
-    if source in MODELS:
-        check_output(out, "-o")  # a script of that very name is ./mlp
+    if source in MODELS:  # a script of that very name is ./mlp
+        check_output(out, "-o")
+        if args.batch is not None:
+            check_memory(f"--batch {args.batch}", args.batch * bytes_per_example(source), "draw it with a smaller --batch")
         try:
             graph, fetches = build_model(source, args.batch)
         except GraphError as e:

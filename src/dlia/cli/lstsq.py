@@ -7,7 +7,7 @@ import argparse
 
 import numpy
 
-from dlia.cli.common import check_output, picture, positive_float, positive_int
+from dlia.cli.common import check_memory, check_output, picture, positive_float, positive_int
 from dlia.cli.errors import UserError
 from dlia.models import least_squares as ls
 
@@ -62,6 +62,12 @@ def load_csv(path: str) -> tuple[numpy.ndarray, numpy.ndarray]:
     return data[:, :-1], data[:, -1]
 
 
+def lstsq_memory(rows: int, cols: int) -> int:
+    """Peak bytes for a rows×cols problem: A in float64 about four times over (A itself, the copies
+    the rank check, ``numpy.linalg.lstsq`` and the autodiff fit make), and a few cols×cols matrices."""
+    return 8 * (4 * rows * cols + 4 * cols * cols)
+
+
 def run(args: argparse.Namespace) -> int:
     check_output(args.plot, "--plot", inputs=[("--data", args.data)])
     if args.data is not None:  # --data "" is a file name too (none), not "no --data"
@@ -69,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--rows and --cols size a random problem; with --data the file sets the size (drop them)")
         a, b = load_csv(args.data)
     else:
-        a, b = ls.make_problem(args.rows or 100, args.cols or 3, seed=args.seed)
+        rows, cols = args.rows or 100, args.cols or 3
+        check_memory(f"--rows {rows} --cols {cols}", lstsq_memory(rows, cols), "use a smaller problem")
+        a, b = ls.make_problem(rows, cols, seed=args.seed)
     if numpy.linalg.matrix_rank(a) < a.shape[1]:
         raise UserError(f"A ({a.shape[0]}×{a.shape[1]}) has dependent columns: the least-squares solution is not unique")
     try:

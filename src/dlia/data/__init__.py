@@ -2,9 +2,9 @@
 
 from dlia.data.datasets import DataLoader, Dataset, TensorDataset, train_test_split
 from dlia.data.digits import load_digits
-from dlia.data.paths import DataNotFoundError, find_data_file
+from dlia.data.paths import DataError, DataNotFoundError, find_data_file
 
 __all__ = [
-    "DataLoader", "DataNotFoundError", "Dataset", "TensorDataset", "find_data_file", "load_digits",
+    "DataError", "DataLoader", "DataNotFoundError", "Dataset", "TensorDataset", "find_data_file", "load_digits",
     "train_test_split",
 ]

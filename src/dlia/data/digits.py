@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy
 
-from dlia.data.paths import DataNotFoundError, find_data_file
+from dlia.data.paths import DataError, DataNotFoundError, find_data_file
+from dlia.io.npz import NpzError, read_npz
+
+#: fewest samples a digits file may hold: the commands hold one in five out for testing, and both
+#: parts must be non-empty
+MIN_SAMPLES = 5
 
 
 def _cache():
@@ -55,18 +59,36 @@ def load_digits(path: str | os.PathLike[str] | None = None, download: bool = Fal
 
     Raises:
         DataNotFoundError: no such file (and no download asked for, or it failed: the message
-            says why). ValueError: the file is not a valid digits archive.
+            says why).
+        DataError: the file is not a valid digits archive, or its contents are unusable (labels
+            outside the integers 0..9, pixels outside 0..16, fewer than ``MIN_SAMPLES`` samples).
     """
     p = find_digits(path, download)
+    hint = "; 'dlia data get digits --force' downloads it again" if p.parent == _cache() else ""
     try:
-        with numpy.load(p, allow_pickle=False) as z:
-            images, target = z["images"], z["target"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        hint = "; 'dlia data get digits --force' downloads it again" if p.parent == _cache() else ""
-        from dlia.io.checkpoint import npz_problem
-
-        raise ValueError(f"{p} is not a valid digits archive (need arrays 'images' and 'target'): {npz_problem(e)}"
-                         f"{hint}") from None
-    if images.ndim != 3 or len(images) != len(target):
-        raise ValueError(f"{p}: expected images (N, H, W) and N targets, got {images.shape} and {target.shape}")
+        arrays = read_npz(p)
+        images, target = arrays["images"], arrays["target"]
+    except (OSError, NpzError, KeyError) as e:
+        why = f"no array {e}" if isinstance(e, KeyError) else getattr(e, "strerror", None) or str(e)
+        raise DataError(f"{p} is not a valid digits archive (need arrays 'images' and 'target'): {why}{hint}") from None
+    _check_digits(p, images, target, hint)
     return images.astype(numpy.float32) / 16.0, target.astype(numpy.int64)
+
+
+def _check_digits(p: Path, images: numpy.ndarray, target: numpy.ndarray, hint: str) -> None:
+    """Refuse what would crash or silently mislead training: labels outside 0..9, fractional labels
+    (an int cast would truncate them), pixels outside 0..16, or too few samples to split."""
+    if images.ndim != 3 or target.ndim != 1 or len(images) != len(target):
+        raise DataError(f"{p}: expected images (N, H, W) and N targets, got {images.shape} and {target.shape}{hint}")
+    if images.dtype.kind not in "uif" or target.dtype.kind not in "uif":
+        raise DataError(f"{p}: images and targets must be numbers, got {images.dtype} and {target.dtype}{hint}")
+    if len(target) < MIN_SAMPLES:
+        raise DataError(f"{p}: holds {len(target)} sample{'s' * (len(target) != 1)}; "
+                        f"training and testing need at least {MIN_SAMPLES} (one in five is held out){hint}")
+    if not numpy.isfinite(images).all() or images.min() < 0 or images.max() > 16:
+        raise DataError(f"{p}: pixel values must lie in 0..16 (found {images.min()}..{images.max()}){hint}")
+    bad = ~numpy.isin(target, numpy.arange(10))  # also catches 2.5, NaN and -1
+    if bad.any():
+        i = int(numpy.argmax(bad))
+        raise DataError(f"{p}: labels must be the integers 0..9, but sample {i} has label {target[i]}"
+                        f"{f' (and {int(bad.sum()) - 1} more)' if bad.sum() > 1 else ''}{hint}")

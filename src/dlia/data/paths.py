@@ -10,6 +10,10 @@ class DataNotFoundError(FileNotFoundError):
     """A data file was not found; the message says where we looked."""
 
 
+class DataError(ValueError):
+    """A data file that exists but cannot be used; the message names the file and what is wrong."""
+
+
 def search_dirs() -> list[Path]:
     """Folders searched for data files, in order: ./data, ../shared/data, shared/data, the download
     cache (``$DLIA_CACHE_DIR`` or ``~/.cache/dlia``, where ``dlia data get`` puts files)."""

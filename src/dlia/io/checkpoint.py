@@ -8,9 +8,9 @@ and ``__meta__``, a UTF-8 JSON document (as uint8) with everything else.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ import numpy
 
 from dlia.core.random import Generator
 from dlia.core.tensor import Tensor
-from dlia.io.atomic import atomic_write
+from dlia.io.atomic import atomic_write, remove_stale_temp_files
+from dlia.io.npz import NpzError, read_npz
 
 FORMAT = "dlia-checkpoint"
 VERSION = 1
@@ -40,6 +41,7 @@ class Checkpoint:
     history: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     model_state: dict[str, numpy.ndarray] = field(default_factory=dict)
+    model_class: str | None = None  # the class name of the model that was saved
 
 
 def _to_numpy(a: Any) -> numpy.ndarray:
@@ -105,18 +107,6 @@ def save_checkpoint(
     return target
 
 
-def npz_problem(e: BaseException) -> str:
-    """Why ``numpy.load(..., allow_pickle=False)`` could not read a file, in the user's terms: NumPy
-    says a file that is not an .npz archive "contains pickled data" and suggests unpickling it,
-    which dlia never does."""
-    text = str(e)
-    if "pickle" in text:
-        return "not an .npz archive"
-    if isinstance(e, EOFError):  # NumPy's "No data left in file": nothing at all to read
-        return "empty file"
-    return text or "empty file"
-
-
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, numpy.ndarray]]:
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
@@ -125,10 +115,11 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, numpy.ndarray]]:
     if not path.is_file():  # /dev/null, a pipe: there, but no checkpoint can be in it
         raise CheckpointError(f"{path} is not a regular file, so not a checkpoint")
     try:
-        with numpy.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as e:
-        raise CheckpointError(f"{path} is not a readable dlia checkpoint (truncated or corrupt: {npz_problem(e)})") from None
+        arrays = read_npz(path)
+    except NpzError as e:
+        raise CheckpointError(f"{path} is not a readable dlia checkpoint ({e})") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
     raw = arrays.pop("__meta__", None)
     if raw is None:
         raise CheckpointError(f"{path} is not a dlia checkpoint (no __meta__ record)")
@@ -139,9 +130,81 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, numpy.ndarray]]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise CheckpointError(f"{path} is not a dlia checkpoint (format {found!r})")
-    if meta.get("version", 0) > VERSION:
-        raise CheckpointError(f"{path} was written by a newer dlia (format version {meta['version']} > {VERSION})")
+    version = meta.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{path} has corrupt metadata: format version {version!r} is not an integer")
+    if version > VERSION:
+        raise CheckpointError(f"{path} was written by a newer dlia (format version {version} > {VERSION})")
+    _check_meta(path, meta, arrays)
     return meta, arrays
+
+
+#: the metadata entries and the JSON types they must have (None: may be absent or null)
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    "step": (int,), "config": (dict, type(None)), "vocab": (list, type(None)), "history": (dict, type(None)),
+    "extra": (dict, type(None)), "model_class": (str, type(None)), "optimizer": (dict, type(None)),
+    "rng": (dict, type(None)),
+}
+
+
+def _check_meta(path: Path, meta: dict[str, Any], arrays: dict[str, numpy.ndarray]) -> None:
+    """Every entry has the type ``save_checkpoint`` writes and every array name has its form, so
+    loading cannot stumble later (a KeyError, ``int('x')``) on a file that was edited or damaged."""
+    for key, types in _META_TYPES.items():
+        value = meta.get(key)
+        if not isinstance(value, types) or isinstance(value, bool):
+            what = "missing" if key not in meta else f"{type(value).__name__} {str(value)[:20]!r}"
+            raise CheckpointError(f"{path} has corrupt metadata: {key!r} is {what}")
+    for name in arrays:
+        parts = name.split("/")
+        if not (len(parts) == 2 and parts[0] == "model" or len(parts) == 3 and parts[0] == "optim" and _index(parts[1])):
+            raise CheckpointError(f"{path} holds an unexpected array {name!r}")
+    info = meta.get("optimizer")
+    if info is not None:
+        groups, scalars = info.get("param_groups"), info.get("scalars")
+        if not isinstance(info.get("class"), str):
+            raise CheckpointError(f"{path} has corrupt optimizer state: no optimizer class")
+        if not isinstance(groups, list) or not all(isinstance(g, dict) and isinstance(g.get("params"), list)
+                                                    and all(_count(i) for i in g["params"]) for g in groups):
+            raise CheckpointError(f"{path} has corrupt optimizer state: 'param_groups' is not a list of groups")
+        if not isinstance(scalars, dict) or not all(_index(k) and isinstance(v, dict) and all(_number(x) for x in v.values())
+                                                     for k, v in scalars.items()):
+            raise CheckpointError(f"{path} has corrupt optimizer state: 'scalars' is missing or not "
+                                  "{parameter index: {name: value}}")
+    for name, a in arrays.items():  # NaN or infinite weights would only show up as NaN predictions or losses
+        if a.dtype.kind in "fc" and not numpy.isfinite(a).all():
+            raise CheckpointError(f"{path} holds NaN or infinite values in {name!r}")
+
+
+def _index(text: str) -> bool:
+    return text.isdecimal() and text.isascii()
+
+
+def _count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _hyperparameters_fit(saved: list[dict[str, Any]], own: list[dict[str, Any]]) -> str | None:
+    """Why the saved parameter groups cannot replace the optimizer's own (None if they can): every
+    hyper-parameter the optimizer has must keep its kind (a number stays a number, betas a pair)."""
+    for g, (s, o) in enumerate(zip(saved, own)):
+        for k, v in s.items():
+            if k == "params" or k not in o:
+                continue
+            mine = o[k]
+            if _number(mine):
+                ok = _number(v)
+            elif isinstance(mine, (tuple, list)):
+                ok = isinstance(v, (tuple, list)) and len(v) == len(mine)
+            else:
+                ok = type(v) is type(mine)
+            if not ok:
+                return f"hyper-parameter {k!r} of group {g} is {v!r}"
+    return None
 
 
 def load_checkpoint(
@@ -153,8 +216,9 @@ def load_checkpoint(
 ) -> Checkpoint:
     """Read a checkpoint and load it into ``model``, ``optimizer`` and ``generator`` when given.
 
-    Nothing is modified unless the whole checkpoint fits: a truncated, corrupt or mismatched file
-    raises ``CheckpointError`` with one clear message.
+    Nothing is modified unless the whole checkpoint fits: a missing, truncated, corrupt or
+    mismatched file, one with NaN or infinite values, or one whose arrays declare more bytes than
+    the file holds raises ``CheckpointError`` naming the file and what is wrong.
     """
     p = Path(path)
     meta, arrays = _read(p)
@@ -172,15 +236,28 @@ def load_checkpoint(
                 state.setdefault(int(idx), {})[name] = v
         for idx, scal in info["scalars"].items():
             state.setdefault(int(idx), {}).update(scal)
+        for group in info["param_groups"]:  # the stepped parameters of a group keep the same entries
+            stepped = [i for i in group["params"] if i in state]
+            for i in stepped[1:]:
+                if sorted(state[i]) != sorted(state[stepped[0]]):
+                    raise CheckpointError(f"{p} has corrupt optimizer state: parameter {i} has {sorted(state[i])}, "
+                                          f"parameter {stepped[0]} has {sorted(state[stepped[0]])}")
         opt_sd = {"state": state, "param_groups": info["param_groups"]}
+        why = _hyperparameters_fit(info["param_groups"], optimizer.param_groups)
+        if why is not None:
+            raise CheckpointError(f"{p} has corrupt optimizer state: {why}")
     from dlia.nn.module import StateDictError
 
     if generator is not None:  # checked before anything is loaded, so a failure changes nothing
         rng = meta.get("rng")
         if rng is None:
             raise CheckpointError(f"{p} holds no RNG state")
-        if not isinstance(rng, dict) or rng.get("bit_generator") != "PCG64":
-            raise CheckpointError(f"{p} has an unreadable RNG state")
+        try:
+            if rng.get("bit_generator") != "PCG64":
+                raise ValueError("not a PCG64 state")
+            numpy.random.PCG64().state = rng  # on a scratch generator: NumPy checks every field
+        except (ValueError, TypeError, KeyError, OverflowError):
+            raise CheckpointError(f"{p} has an unreadable RNG state") from None
     # load_state_dict swaps in new arrays, so this snapshot keeps the old values for a rollback
     snapshot = model.state_dict() if model is not None else None
     try:
@@ -190,7 +267,7 @@ def load_checkpoint(
             optimizer.load_state_dict(opt_sd)
         if generator is not None:
             generator.set_state(meta["rng"])
-    except (CheckpointError, StateDictError, ValueError, KeyError) as e:
+    except (CheckpointError, StateDictError, ValueError, KeyError, TypeError, IndexError) as e:
         if snapshot is not None:
             model.load_state_dict(snapshot, strict=False)
         if isinstance(e, CheckpointError):
@@ -198,8 +275,9 @@ def load_checkpoint(
         what = "the model" if isinstance(e, StateDictError) else "the optimizer or RNG"
         raise CheckpointError(f"{p} does not match {what}: {e}") from None
     return Checkpoint(
-        path=p, step=int(meta.get("step", 0)), config=meta.get("config") or {}, vocab=meta.get("vocab"),
+        path=p, step=meta.get("step", 0), config=meta.get("config") or {}, vocab=meta.get("vocab"),
         history=meta.get("history") or {}, extra=meta.get("extra") or {}, model_state=model_state,
+        model_class=meta.get("model_class"),
     )
 
 
@@ -209,9 +287,20 @@ def checkpoint_name(prefix: str, epoch: int, val_loss: float | None = None) -> s
     return f"{prefix}_epoch{epoch:03d}{loss}.npz"
 
 
+def _names(prefix: str) -> str:
+    """A regular expression for the file names ``checkpoint_name(prefix, ...)`` gives."""
+    return rf"{re.escape(prefix)}_epoch(\d+)(?:_[-0-9.naif]+)?\.npz"
+
+
+def remove_stale_checkpoint_temps(folder: str | os.PathLike[str], prefix: str) -> list[Path]:
+    """Remove temporary files that a killed ``save_checkpoint`` left in ``folder`` for checkpoints
+    named ``checkpoint_name(prefix, ...)`` (call it when resuming); nothing else is touched."""
+    return remove_stale_temp_files(folder, _names(prefix))
+
+
 def latest_checkpoint(folder: str | os.PathLike[str], prefix: str) -> Path | None:
     """The checkpoint with the highest epoch in ``folder`` named by ``checkpoint_name``, if any."""
-    pat = re.compile(rf"^{re.escape(prefix)}_epoch(\d+)(?:_[-0-9.naif]+)?\.npz$")
+    pat = re.compile(rf"^{_names(prefix)}$")
     best: tuple[int, Path] | None = None
     d = Path(folder)
     if not d.is_dir():

@@ -4,6 +4,7 @@ classifies digits pasted anywhere on canvases of any size (the lecture's reason 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -37,13 +38,38 @@ class CNNConfig:
             raise ValueError(f"unknown CNN config keys: {', '.join(unknown)}")
         v = dict(values)
         if "channels" in v:
-            v["channels"] = tuple(v["channels"])
+            c = v["channels"]
+            if not (isinstance(c, (list, tuple)) and len(c) == 2 and all(_positive_int(n) for n in c)):
+                raise ValueError(f"CNN config: channels must be two positive integers, got {c!r}")
+            v["channels"] = tuple(c)
+        for name, (kind, low, high) in _CONFIG_RANGES.items():
+            x = v.get(name, getattr(cls, name))
+            ok = (isinstance(x, int) if kind is int else _finite(x)) and not isinstance(x, bool) and low <= x < high
+            if not ok:
+                raise ValueError(f"CNN config: {name} must be {'an integer' if kind is int else 'a number'} "
+                                 f"in [{low}, {high}), got {x!r}")
         return cls(**v)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["channels"] = list(self.channels)
         return d
+
+
+#: what a config read from a file may hold besides channels: (type, lowest, above the highest)
+_CONFIG_RANGES: dict[str, tuple[type, float, float]] = {
+    "hidden": (int, 1, math.inf), "dropout": (float, 0, 1), "epochs": (int, 1, math.inf),
+    "batch_size": (int, 1, math.inf), "lr": (float, 1e-300, math.inf), "weight_decay": (float, 0, math.inf),
+    "shift": (int, 0, math.inf), "seed": (int, 0, math.inf),
+}
+
+
+def _positive_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and bool(numpy.isfinite(x))
 
 
 class DigitsCNN(nn.Module):
