@@ -114,6 +114,8 @@ def _files(files: dict[str, bytes | str | None], *argv: str) -> Callable[[Path],
                 p.write_bytes(data if isinstance(data, bytes) else data.encode())
         return list(argv)
 
+    return setup
+
 
 def _digits_npz(labels: list, dtype: str = "int64") -> bytes:
     """A digits file (random 0..16 pixels) with these labels, as bytes."""
@@ -466,7 +468,7 @@ CASES: list[Case] = [
                                             "c.npz"), "i.png"),
     Case("cnn-predict-checkpoint-missing", _png("d.png", "cnn", "predict", "d.png", "--checkpoint", "no.npz"), "not found"),
     Case("cnn-predict-checkpoint-empty", _png("d.png", "cnn", "predict", "d.png", "--checkpoint", "c.npz", more={"c.npz": ""}),
-         "c.npz is not a readable dlia checkpoint (truncated or corrupt: empty file)"),
+         "c.npz is not a readable dlia checkpoint (empty file)"),
     Case("cnn-predict-checkpoint-binary", _png("d.png", "cnn", "predict", "d.png", "--checkpoint", "c.npz",
                                                more={"c.npz": _BINARY}), "c.npz"),
     Case("cnn-predict-checkpoint-text", _png("d.png", "cnn", "predict", "d.png", "--checkpoint", "c.npz",
