@@ -233,7 +233,14 @@ def _global_max_pool2d(b: GraphBuilder, m: nn.Module, x: Value) -> Value:
 
 @register_converter(nn.BatchNorm2d)
 def _batch_norm2d(b: GraphBuilder, m: nn.Module, x: Value) -> Value:
-    inputs = [x.name] + [b.param(m, a) for a in ("weight", "bias", "running_mean", "running_var")]
+    if m.weight is None:  # affine=False: ONNX still wants a scale and a shift, here 1 and 0
+        n = m.num_features
+        path = b._paths.get(id(m), "")
+        affine = [b.constant(numpy.ones(n, m.running_mean.dtype), f"{path}.ones" if path else "ones"),
+                  b.constant(numpy.zeros(n, m.running_mean.dtype), f"{path}.zeros" if path else "zeros")]
+    else:
+        affine = [b.param(m, "weight"), b.param(m, "bias")]
+    inputs = [x.name] + affine + [b.param(m, a) for a in ("running_mean", "running_var")]
     return b.node("BatchNormalization", inputs, m(x.example), epsilon=float(m.eps))
 
 

@@ -16,7 +16,8 @@ class Optimizer:
     """Base class: holds ``param_groups`` (dicts with ``params`` and hyper-parameters) and ``state``.
 
     Subclasses implement ``update(p, grad, group, state)`` on raw arrays for one parameter; the
-    base class walks the groups, skips parameters without gradients and runs under ``no_grad``.
+    base class walks the groups, skips parameters without gradients (frozen ones, with
+    ``requires_grad=False``, are accepted and skipped, as in torch) and runs under ``no_grad``.
     """
 
     #: whether ``update`` accepts a ``SparseGrad`` (otherwise sparse gradients are densified)
@@ -41,8 +42,6 @@ class Optimizer:
         for k, v in self.defaults.items():
             group.setdefault(k, v)
         for i, p in enumerate(group["params"]):
-            if not p.requires_grad:
-                raise ValueError("optimizer: can only optimize tensors that require grad")
             if any(p is q for g in self.param_groups for q in g["params"]):
                 raise ValueError("optimizer: a parameter appears in more than one group")
             if any(p is q for q in group["params"][:i]):
