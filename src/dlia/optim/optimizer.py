@@ -46,7 +46,6 @@ class Optimizer:
                 raise ValueError("optimizer: a parameter appears in more than one group")
             if any(p is q for q in group["params"][:i]):
                 raise ValueError(f"optimizer: parameter {i} of the group is listed twice")
-        group.setdefault("initial_lr", group.get("lr"))
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
