@@ -102,7 +102,7 @@ class Optimizer:
         per-parameter state entries are views of them), so each step of the rule is one array
         operation for the whole group instead of one per parameter. Returns False when it does not
         apply; the caller then updates parameter by parameter. Both paths give identical results."""
-        if len(group["params"]) < 2:  # nothing to gather (e.g. a graph trainer's one flat buffer)
+        if len(group["params"]) < 2:  # nothing to gather
             return False
         flats = self.__dict__.setdefault("_flat", {})
         ps, grads = [], []
@@ -139,23 +139,6 @@ class Optimizer:
         if tmp is None or tmp.shape != p.data.shape or tmp.dtype != p.data.dtype:
             tmp = buffers[id(p)] = get_array_module(p.data).zeros_like(p.data)
         return tmp
-
-    def minimize(self, loss: Any, var_list: Any = None) -> Any:
-        """Graph mode: a train op that applies this optimizer's rule (and hyper-parameters) to the
-        graph variables it was built with (or ``var_list``) using gradients of ``loss``."""
-        from dlia.graph.train import minimize
-
-        groups = [{k: v for k, v in g.items() if k not in ("params", "initial_lr")} for g in self.param_groups]
-        params = [p for g in self.param_groups for p in g["params"]]
-        cls = type(self)
-
-        def factory(proxies: list[Any]) -> Optimizer:
-            it = iter(proxies)
-            return cls([dict(g, params=[next(it) for _ in og["params"]]) for g, og in zip(groups, self.param_groups)])
-
-        if var_list is not None:
-            return minimize(lambda proxies: cls(proxies, **groups[0]), loss, var_list)
-        return minimize(factory, loss, params)
 
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
