@@ -40,18 +40,9 @@ def minimize(optimizer_factory: Any, loss: Node, var_list: Sequence[Node] | None
     if not pairs:
         raise GraphError(f"minimize: none of the variables affects {loss.name!r}")
     node = Node(graph, "train", name, None, None, inputs=tuple(g for _, g in pairs),
-                attrs={"variables": [v for v, _ in pairs], "factory": _with_proxies(optimizer_factory)})
+                attrs={"variables": [v for v, _ in pairs], "factory": optimizer_factory})
     node.is_gradient = True
     return node
-
-
-def _with_proxies(factory: Any) -> Any:
-    def make(proxies: list[Any]) -> Any:
-        opt = factory(proxies)
-        opt.proxies = proxies
-        return opt
-
-    return make
 
 
 def _optimizer_minimize(self: Optimizer, loss: Node, var_list: Sequence[Node] | None = None) -> Node:
@@ -86,6 +77,16 @@ class Trainer:
         self.variables = node.attrs["variables"]
         self.proxies = [wrap(self.values.setdefault(v, xp.array(v.value)), True) for v in self.variables]
         self.opt = node.attrs["factory"](self.proxies)
+        # the variables of a group (one dtype) move into one buffer, their values becoming consecutive
+        # views of it: the optimizer's multi-tensor path then updates the whole group in one operation
+        owner = {id(p): v for p, v in zip(self.proxies, self.variables)}
+        for group in self.opt.param_groups:
+            ps = group["params"]
+            if len(ps) > 1 and len({p.data.dtype for p in ps}) == 1:
+                flat, off = xp.concatenate([p.data.ravel() for p in ps]), 0
+                for p in ps:
+                    p.data = self.values[owner[id(p)]] = flat[off:off + p.data.size].reshape(p.data.shape)
+                    off += p.data.size
 
     def step(self, grads: list[Any]) -> None:
         values = self.values

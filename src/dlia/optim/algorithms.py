@@ -116,21 +116,16 @@ class Adam(Optimizer):
         xp = get_array_module(flat.grad)
         grad = flat.gather(grads)
         lr, wd = group["lr"], group["weight_decay"]
-        params = flat.params
         if wd:
             f = grad.dtype.type
             if self.decoupled:
-                for p in params:
-                    p.data *= f(1 - lr * wd)
+                flat.scale(f(1 - lr * wd))
             else:
-                pflat = xp.concatenate([p.data.reshape(-1) for p in params])
-                pflat *= f(wd)
-                grad += pflat
+                grad += flat.flat_params() * f(wd)
         a = flat.arrays
         _adam_step(xp, grad, a["exp_avg"], a["exp_avg_sq"], a.get("max_exp_avg_sq"), flat.tmp, group,
                    flat.states[0]["step"])
-        for p, u in zip(params, flat.split(flat.tmp)):
-            p.data -= u
+        flat.subtract(flat.tmp)
 
 
 def _adam_step(xp, grad, m, v, vmax, tmp, group, t):

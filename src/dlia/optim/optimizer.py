@@ -115,16 +115,18 @@ class Optimizer:
                 return False
             ps.append(p)
             grads.append(g.data)
+        flat = flats.get(id(group))
+        if flat is not None and flat.matches(ps, grads, self.state):
+            self.update_group(flat, grads, group)
+            return True
         if len(ps) < 2 or not _one_kind(ps, grads):
             flats.pop(id(group), None)  # the per-parameter path runs: the flat layout is rebuilt next time
             return False
-        flat = flats.get(id(group))
-        if flat is None or not flat.matches(ps, self.state):
-            flat = _FlatState.build(ps, self.state, self.flat_state, self._init_state, group)
-            if flat is None:
-                flats.pop(id(group), None)
-                return False
-            flats[id(group)] = flat
+        flat = _FlatState.build(ps, self.state, self.flat_state, self._init_state, group)
+        if flat is None:
+            flats.pop(id(group), None)
+            return False
+        flats[id(group)] = flat
         self.update_group(flat, grads, group)
         return True
 
@@ -232,9 +234,13 @@ class _FlatState:
     ``arrays[name]`` holds every parameter's ``state[name]`` end to end; the per-parameter entries
     are views into it, so ``state_dict`` sees ordinary arrays, and a ``load_state_dict`` (which
     replaces the entries) is noticed by ``matches`` and the flat arrays are rebuilt from them.
+
+    When the parameters' own arrays are consecutive slices of one array (a graph Session lays out
+    the variables of a train op that way), ``param`` is that array and ``subtract`` updates every
+    parameter with one operation; otherwise ``param`` is None and they are updated one by one.
     """
 
-    __slots__ = ("params", "views", "arrays", "grad", "tmp", "shapes", "offsets", "states")
+    __slots__ = ("params", "views", "arrays", "grad", "tmp", "shapes", "offsets", "states", "param", "pdata")
 
     @classmethod
     def build(cls, ps: list[Tensor], state: dict[Tensor, dict[str, Any]], names: tuple[str, ...],
@@ -268,6 +274,8 @@ class _FlatState:
         self.grad = xp.empty(self.offsets[-1], dtype=dtype)
         self.tmp = xp.empty(self.offsets[-1], dtype=dtype)
         self.states = states
+        self.param = _consecutive([p.data for p in ps], self.offsets)
+        self.pdata = [p.data for p in ps]
         return self
 
     def split(self, flat: Any) -> list[Any]:
@@ -275,19 +283,19 @@ class _FlatState:
         o = self.offsets
         return [flat[o[i]:o[i + 1]].reshape(shape) for i, shape in enumerate(self.shapes)]
 
-    def matches(self, ps: list[Tensor], state: dict[Tensor, dict[str, Any]]) -> bool:
-        """Whether this layout still describes ``ps`` and their state: same parameters, same
-        shapes, dtype and device, state entries still these views, and one step count for all."""
-        if len(ps) != len(self.params) or any(a is not b for a, b in zip(ps, self.params)):
+    def matches(self, ps: list[Tensor], grads: list[Any], state: dict[Tensor, dict[str, Any]]) -> bool:
+        """Whether this layout still describes ``ps`` and their state: the same parameters holding the
+        same arrays (a parameter given a new array, e.g. by ``module.to``, is laid out again),
+        gradients of their type and dtype, state entries still these views, and one step count."""
+        if len(ps) != len(self.params):
             return False
         kind, dtype = type(self.grad), self.grad.dtype
-        for p, st in zip(ps, self.states):
-            d = p.data
-            if state.get(p) is not st or type(d) is not kind or d.dtype != dtype:
+        for p, q, d, st, g in zip(ps, self.params, self.pdata, self.states, grads):
+            if p is not q or p.data is not d or state.get(p) is not st or type(g) is not kind or g.dtype != dtype:
                 return False
         for name, views in self.views.items():
-            for p, st, v in zip(ps, self.states, views):
-                if st.get(name) is not v or p.data.shape != v.shape:
+            for st, v in zip(self.states, views):
+                if st.get(name) is not v:
                     return False
         step = self.states[0].get("step")
         return all(st.get("step") == step for st in self.states)
@@ -296,3 +304,42 @@ class _FlatState:
         """The gradients end to end in one flat array."""
         xp = get_array_module(self.grad)
         return xp.concatenate([g.reshape(-1) for g in grads], out=self.grad)
+
+    def flat_params(self) -> Any:
+        """The parameters end to end: ``param`` itself, or a new flat copy."""
+        if self.param is not None:
+            return self.param
+        return get_array_module(self.grad).concatenate([p.data.reshape(-1) for p in self.params])
+
+    def scale(self, factor: Any) -> None:
+        """p ← p · factor for every parameter."""
+        if self.param is not None:
+            self.param *= factor
+        else:
+            for p in self.params:
+                p.data *= factor
+
+    def subtract(self, update: Any) -> None:
+        """p ← p - update for every parameter, ``update`` being flat."""
+        if self.param is not None:
+            self.param -= update
+        else:
+            for p, u in zip(self.params, self.split(update)):
+                p.data -= u
+
+
+def _consecutive(arrays: list[Any], offsets: list[int]) -> Any:
+    """The 1-d array of which ``arrays`` are consecutive, contiguous slices in order, or None."""
+    base = arrays[0].base
+    if base is None or base.ndim != 1 or base.size != offsets[-1] or not base.flags.c_contiguous:
+        return None
+    start = _address(base)
+    for a, off in zip(arrays, offsets):
+        if a.base is not base or not a.flags.c_contiguous or _address(a) != start + off * a.itemsize:
+            return None
+    return base
+
+
+def _address(a: Any) -> int:
+    """Where an array's first element is in memory (NumPy or CuPy)."""
+    return a.__array_interface__["data"][0] if hasattr(a, "__array_interface__") else a.data.ptr
