@@ -443,8 +443,11 @@ def _train(opt_factory, per_parameter: bool, steps: int = 12, skip_at: int | Non
     lambda ps: optim.Adam(ps, lr=1e-2, weight_decay=0.1),
     lambda ps: optim.Adam(ps, lr=1e-2, amsgrad=True),
     lambda ps: optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
-], ids=["adam", "adam-l2", "amsgrad", "adamw"])
-@pytest.mark.parametrize("skip_at, reload_at", [(None, None), (4, None), (None, 5), (3, 7)])
+    lambda ps: optim.SGD(ps, lr=0.1),
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.2, weight_decay=0.01),
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+], ids=["adam", "adam-l2", "amsgrad", "adamw", "sgd", "sgd-momentum-dampening-wd", "sgd-nesterov"])
+@pytest.mark.parametrize("skip_at, reload_at", [(None, None), (0, None), (4, None), (None, 5), (3, 7)])
 def test_group_update_equals_per_parameter_update_bit_for_bit(factory, skip_at, reload_at) -> None:
     a, opt_a = _train(factory, per_parameter=False, skip_at=skip_at, reload_at=reload_at)
     b, opt_b = _train(factory, per_parameter=True, skip_at=skip_at, reload_at=reload_at)

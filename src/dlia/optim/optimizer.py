@@ -102,7 +102,7 @@ class Optimizer:
         per-parameter state entries are views of them), so each step of the rule is one array
         operation for the whole group instead of one per parameter. Returns False when it does not
         apply; the caller then updates parameter by parameter. Both paths give identical results."""
-        if len(group["params"]) < 2:  # nothing to gather
+        if len(group["params"]) < 2 or not self.multi_tensor(group):  # nothing to gather, or not worth it
             return False
         flats = self.__dict__.setdefault("_flat", {})
         ps, grads = [], []
@@ -128,6 +128,10 @@ class Optimizer:
             return False
         flats[id(group)] = flat
         self.update_group(flat, grads, group)
+        return True
+
+    def multi_tensor(self, group: dict[str, Any]) -> bool:
+        """Whether ``group`` may take the multi-tensor path (a rule may decline for some settings)."""
         return True
 
     def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
@@ -251,10 +255,11 @@ class _FlatState:
             if not st:
                 st = state[p] = init(p, group)
             states.append(st)
-        names = tuple(n for n in names if n in states[0])  # e.g. max_exp_avg_sq only with amsgrad
+        present = [tuple(n for n in names if n in st) for st in states]  # e.g. max_exp_avg_sq only with amsgrad
+        names = present[0]
         steps = {st.get("step") for st in states}
-        if len(steps) != 1 or any(any(n not in st for n in names) for st in states):
-            return None  # parameters at different steps: bias corrections differ, go one by one
+        if len(steps) != 1 or any(p != names for p in present):
+            return None  # parameters at different steps (bias corrections differ) or with different state
         xp = get_array_module(ps[0].data)
         self = cls()
         self.params = list(ps)
@@ -304,6 +309,14 @@ class _FlatState:
         """The gradients end to end in one flat array."""
         xp = get_array_module(self.grad)
         return xp.concatenate([g.reshape(-1) for g in grads], out=self.grad)
+
+    def add(self, name: str, flat: Any) -> Any:
+        """Make the flat array ``flat`` the state entry ``name`` of every parameter (as views)."""
+        views = self.split(flat)
+        for st, v in zip(self.states, views):
+            st[name] = v
+        self.arrays[name], self.views[name] = flat, views
+        return flat
 
     def flat_params(self) -> Any:
         """The parameters end to end: ``param`` itself, or a new flat copy."""
