@@ -145,6 +145,41 @@ def test_minimize_follows_the_eager_trajectory(g, make):
             np.testing.assert_allclose(s.value(v), t.numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.Adam(ps, lr=0.01),
+    lambda ps: optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+    lambda ps: optim.Adam(ps, lr=0.01, weight_decay=0.1, amsgrad=True),
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+], ids=["adam", "adamw", "adam-l2-amsgrad", "sgd-momentum"])
+def test_train_op_runs_the_optimizers_own_multi_tensor_path(g, make):
+    """One multi-tensor mechanism: a train op's optimizer keeps per-variable state exactly as the
+    eager optimizer does (Adam's moments as views of its flat state), and the variables of a group
+    are consecutive views of one array, which the optimizer updates in one operation."""
+    rng = np.random.default_rng(2)
+    x, y, variables, loss = _mlp_graph(g, rng)
+    train = make(variables).minimize(loss)
+    ts = [dlia.tensor(v.value.copy(), requires_grad=True) for v in variables]
+    eager_opt = make(ts)
+    with G.Session(g) as s:
+        for _ in range(4):
+            xv, yv = rng.standard_normal((6, 4)).astype(np.float32), rng.integers(0, 3, 6)
+            s.run(train, {x: xv, y: yv})
+            eager_opt.zero_grad()
+            dlia.cross_entropy(dlia.tanh(dlia.tensor(xv) @ ts[0] + ts[1]) @ ts[2], yv).backward()
+            eager_opt.step()
+        opt = s._trainers[train].opt
+        ours, eager = opt.state_dict(), eager_opt.state_dict()
+        assert sorted(ours["state"]) == sorted(eager["state"]) == [0, 1, 2]
+        for k, st in eager["state"].items():
+            assert sorted(ours["state"][k]) == sorted(st)
+            for name, value in st.items():
+                np.testing.assert_allclose(np.asarray(ours["state"][k][name]), np.asarray(value), rtol=1e-5, atol=1e-6)
+        if opt.update_group is not None:
+            (flat,) = opt._flat.values()
+            assert flat.param is not None and all(s.vars[v].base is flat.param for v in variables)
+            assert flat.arrays and all(opt.state[flat.params[0]][k].base is a for k, a in flat.arrays.items())
+
+
 def test_tf1_style_optimizers_train_xor(g):
     x = G.placeholder((4, 2), graph=g)
     y = G.placeholder((4, 1), graph=g)

@@ -120,6 +120,13 @@ def test_cnn_with_every_layer_type(tmp_path, head):
     check(model, tmp_path / "cnn.onnx", data(2, 3, 11, 11), [data(2, 3, 11, 11, seed=1), data(5, 3, 11, 11, seed=2)])
 
 
+def test_batchnorm_without_affine(tmp_path):
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, generator=dlia.Generator(0)), nn.BatchNorm2d(3, affine=False))
+    model(dlia.tensor(data(4, 2, 6, 6, seed=5)))  # move the running statistics
+    proto = check(model, tmp_path / "bn.onnx", data(2, 2, 6, 6), [data(3, 2, 6, 6, seed=1)])
+    assert op_types(proto) == ["Conv", "BatchNormalization"]
+
+
 def test_digits_cnn(tmp_path):
     model = DigitsCNN(CNNConfig(channels=(6, 10), hidden=24), generator=dlia.Generator(3))
     proto = check(model, tmp_path / "cnn.onnx", data(2, 1, 8, 8), [data(7, 1, 8, 8, seed=1), data(1, 1, 8, 8, seed=2)])

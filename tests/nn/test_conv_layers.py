@@ -65,6 +65,29 @@ def test_batchnorm2d_train_and_eval_match_torch():
     np.testing.assert_allclose(xt.grad.numpy(), tx.grad.numpy(), atol=1e-5)
 
 
+def test_batchnorm2d_without_affine_has_no_weight_or_bias_like_torch():
+    theirs = torch.nn.BatchNorm2d(3, affine=False)
+    ours = nn.BatchNorm2d(3, affine=False)
+    assert ours.weight is None and ours.bias is None and not ours.affine
+    assert list(ours.state_dict()) == list(theirs.state_dict())  # running statistics only
+    assert list(ours.parameters()) == []
+    assert "affine=False" in repr(ours)
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        x = (rng.standard_normal((4, 3, 3, 3)) * 2 + 1).astype(np.float32)
+        xt, tx = dlia.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        out, tout = ours(xt), theirs(tx)
+        np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), atol=1e-5)
+        (out * out).sum().backward()
+        (tout * tout).sum().backward()
+        np.testing.assert_allclose(xt.grad.numpy(), tx.grad.numpy(), atol=1e-4)
+    np.testing.assert_allclose(ours.running_var.numpy(), theirs.running_var.numpy(), atol=1e-6)
+    ours.eval()
+    theirs.eval()
+    np.testing.assert_allclose(ours(dlia.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    dlia.optim.SGD(nn.Sequential(nn.Conv2d(3, 3, 1), ours).parameters(), lr=0.1)  # optimizers take such models
+
+
 def test_batchnorm2d_updates_running_stats_under_no_grad_in_train_mode():
     bn = nn.BatchNorm2d(2)
     with dlia.no_grad():

@@ -133,6 +133,40 @@ def test_reassigning_an_attribute_replaces_the_registration() -> None:
         Broken()
 
 
+def test_assigning_a_tensor_over_a_parameter_raises_like_torch() -> None:
+    """``lin.weight = lin.weight * 2`` would silently unregister the weight: TypeError, as in torch."""
+    ours, theirs = nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    with pytest.raises(TypeError, match=r"cannot assign 'torch.FloatTensor' as parameter 'weight' \("):
+        theirs.weight = theirs.weight * 2
+    with pytest.raises(TypeError, match=r"cannot assign 'Tensor' as parameter 'weight' \(nn.Parameter or None expected\)"):
+        ours.weight = ours.weight * 2
+    with pytest.raises(TypeError, match="as parameter 'bias'"):
+        ours.bias = np.zeros(2, np.float32)
+    assert [n for n, _ in ours.named_parameters()] == ["weight", "bias"] and isinstance(ours.weight, nn.Parameter)
+    with pytest.raises(TypeError, match=r"cannot assign 'int' as child module '0' \(nn.Module or None expected\)"):
+        setattr(nn.Sequential(nn.ReLU()), "0", 3)
+    m = nn.Module()
+    m.register_buffer("running", np.zeros(2, np.float32))
+    with pytest.raises(TypeError, match=r"cannot assign 'list' as buffer 'running' \(Tensor or None expected\)"):
+        m.running = [1.0, 2.0]
+
+
+def test_assigning_none_over_a_parameter_registers_none_like_torch() -> None:
+    ours, theirs = nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    ours.bias, theirs.bias = None, None
+    assert ours.bias is None and "bias" in ours._parameters
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()] == ["weight"]
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]
+    x = np.ones((1, 3), np.float32)
+    np.testing.assert_allclose(ours(dlia.tensor(x)).numpy(), x @ ours.weight.numpy().T, rtol=1e-6)
+    ours.bias, theirs.bias = nn.Parameter(np.ones(2, np.float32)), torch.nn.Parameter(torch.ones(2))
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()] == ["weight", "bias"]
+    ours.register_parameter("weight", None)  # register_parameter(None) keeps the name too, as in torch
+    theirs.register_parameter("weight", None)
+    assert list(ours._parameters) == list(theirs._parameters) == ["weight", "bias"]
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["bias"]
+
+
 # -- state dicts -----------------------------------------------------------------------------------
 def test_state_dict_keys_equal_torch() -> None:
     ours, theirs = _twin_mlp()

@@ -360,12 +360,62 @@ def test_invalid_hyper_parameters_raise(ours_cls, torch_cls, hp, names) -> None:
         ours_cls([nn.Parameter(np.zeros(2, np.float32))], **hp)
 
 
-def test_empty_or_frozen_parameters_raise() -> None:
+def test_empty_parameter_list_raises() -> None:
     with pytest.raises(ValueError, match="empty parameter list"):
         optim.Adam([])
-    frozen = nn.Linear(2, 2).requires_grad_(False)
-    with pytest.raises(ValueError, match="require grad"):
-        optim.SGD(frozen.parameters(), lr=0.1)
+
+
+# -- frozen parameters (requires_grad=False) are accepted and skipped, as in torch ----------------
+FROZEN = [
+    ("sgd_momentum", optim.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9)),
+    ("adam", optim.Adam, torch.optim.Adam, dict(lr=1e-2)),
+    ("adam_wd", optim.Adam, torch.optim.Adam, dict(lr=1e-2, weight_decay=0.1)),
+    ("adamw", optim.AdamW, torch.optim.AdamW, dict(lr=1e-2, weight_decay=0.1)),
+    ("rmsprop", optim.RMSprop, torch.optim.RMSprop, dict(lr=1e-2, momentum=0.5)),
+    ("adagrad", optim.Adagrad, torch.optim.Adagrad, dict(lr=0.1)),
+]
+
+
+def _twin_stack(seed: int) -> tuple[list[nn.Linear], list[torch.nn.Linear]]:
+    ours, theirs = [], []
+    for k, (i, o) in enumerate([(IN, 8), (8, 8), (8, OUT), (IN, OUT)]):  # the last one never gets a gradient
+        a, b = make_twins(seed + k, i, o)
+        ours.append(a)
+        theirs.append(b)
+    return ours, theirs
+
+
+@pytest.mark.parametrize(("name", "ours_cls", "torch_cls", "hp"), FROZEN, ids=[c[0] for c in FROZEN])
+def test_frozen_parameters_are_skipped_then_train_once_unfrozen_like_torch(name, ours_cls, torch_cls, hp) -> None:
+    ours, theirs = _twin_stack(seed=3)
+    for layers in (ours, theirs):
+        layers[0].requires_grad_(False)  # frozen from the start, unfrozen at step 8
+        layers[2].bias.requires_grad_(False)  # frozen throughout
+    opt = ours_cls([p for m in ours for p in m.parameters()], **hp)
+    topt = torch_cls([p for m in theirs for p in m.parameters()], **hp)
+    start = [m.weight.numpy().copy() for m in ours]
+    for step, (x, y) in enumerate(make_batches(seed=4, loss="ce"), start=1):
+        if step == 8:
+            ours[0].requires_grad_(True)
+            theirs[0].requires_grad_(True)
+        opt.zero_grad()
+        h = dlia.tensor(x)
+        for m in ours[:3]:
+            h = dlia.tanh(m(h))
+        nn.functional.cross_entropy(h, y).backward()
+        opt.step()
+        topt.zero_grad()
+        t = torch.from_numpy(x)
+        for m in theirs[:3]:
+            t = torch.tanh(m(t))
+        torch.nn.functional.cross_entropy(t, torch.from_numpy(y)).backward()
+        topt.step()
+        for a, b in zip(ours, theirs):
+            assert_same_weights(a, b, step)
+        assert (ours[0].weight in opt.state) == (step >= 8)
+        assert ours[2].bias not in opt.state and ours[3].weight not in opt.state
+    np.testing.assert_array_equal(ours[3].weight.numpy(), start[3])  # grad None throughout: untouched
+    assert np.abs(ours[0].weight.numpy() - start[0]).max() > 1e-3  # unfrozen: it trained
 
 
 # -- the multi-tensor ("foreach") path -----------------------------------------------------------
@@ -401,8 +451,11 @@ def _train(opt_factory, per_parameter: bool, steps: int = 12, skip_at: int | Non
     lambda ps: optim.Adam(ps, lr=1e-2, weight_decay=0.1),
     lambda ps: optim.Adam(ps, lr=1e-2, amsgrad=True),
     lambda ps: optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
-], ids=["adam", "adam-l2", "amsgrad", "adamw"])
-@pytest.mark.parametrize("skip_at, reload_at", [(None, None), (4, None), (None, 5), (3, 7)])
+    lambda ps: optim.SGD(ps, lr=0.1),
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.2, weight_decay=0.01),
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+], ids=["adam", "adam-l2", "amsgrad", "adamw", "sgd", "sgd-momentum-dampening-wd", "sgd-nesterov"])
+@pytest.mark.parametrize("skip_at, reload_at", [(None, None), (0, None), (4, None), (None, 5), (3, 7)])
 def test_group_update_equals_per_parameter_update_bit_for_bit(factory, skip_at, reload_at) -> None:
     a, opt_a = _train(factory, per_parameter=False, skip_at=skip_at, reload_at=reload_at)
     b, opt_b = _train(factory, per_parameter=True, skip_at=skip_at, reload_at=reload_at)

@@ -16,9 +16,10 @@ import numpy
 from dlia.backend import allocator
 from dlia.backend.device import Device, get_device
 from dlia.core.sparse import SparseGrad
-from dlia.core.tensor import Tensor, wrap
+from dlia.core.tensor import Tensor
 from dlia.graph import passes
 from dlia.graph.core import GraphError, Node, get_default_graph, topological
+from dlia.graph.train import Trainer
 
 _VAR, _CAPTURE, _OP, _VJP, _GRAD, _TRAIN, _FUSED = range(7)
 
@@ -203,7 +204,7 @@ class Session:
         """(Re)set variables to their initial values (all of the graph's by default)."""
         for v in variables if variables is not None else self.graph.variables():
             self.vars[v] = self.xp.array(v.value)
-        self._trainers.clear()  # optimizer state (and flat buffers) start afresh
+        self._trainers.clear()  # optimizer state starts afresh
 
     def value_array(self, variable: Node) -> Any:
         """The device array holding a variable's value (initialised on first use)."""
@@ -225,7 +226,7 @@ class Session:
         if arr.shape != variable.static_shape:
             raise GraphError(f"assign: variable {variable.name!r} has shape {variable.static_shape}, value {arr.shape}")
         if variable in self.vars:
-            self.vars[variable][...] = arr  # in place: the value may be a view into a trainer's flat buffer
+            self.vars[variable][...] = arr  # in place: a trainer's tensors share the array
         else:
             self.vars[variable] = arr.copy()
 
@@ -309,7 +310,7 @@ class Session:
     def _train(self, node: Node, grads: list[Any]) -> None:
         trainer = self._trainers.get(node)
         if trainer is None:
-            trainer = self._trainers[node] = _Trainer(self, node)
+            trainer = self._trainers[node] = Trainer(self, node)
         trainer.step(grads)
 
     def close(self) -> None:
@@ -325,62 +326,6 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _Trainer:
-    """A train op's optimizer in one Session. Each parameter group's variables are moved into one
-    flat buffer (their Session values become views of it) and their gradients are concatenated,
-    so the update rule runs once per group instead of once per variable — the same arithmetic,
-    element by element, with a fraction of the calls (what PyTorch calls a "foreach" optimizer)."""
-
-    def __init__(self, session: Session, node: Node) -> None:
-        xp, self.session = session.xp, session
-        self.variables = variables = node.attrs["variables"]
-        proxies = [wrap(session.vars.setdefault(v, xp.array(v.value)), True) for v in variables]
-        self.opt = node.attrs["factory"](proxies)
-        index = {id(p): k for k, p in enumerate(proxies)}
-        self.proxies, self.layout = proxies, []
-        self.views: dict[int, Any] = {}
-        for group in self.opt.param_groups:
-            ks = [index[id(p)] for p in group["params"]]
-            if len(ks) > 1 and len({variables[k].static_dtype for k in ks}) == 1:
-                flat = xp.concatenate([session.vars[variables[k]].ravel() for k in ks])
-                off = 0
-                for k in ks:
-                    n = session.vars[variables[k]].size
-                    view = self.views[k] = flat[off:off + n].reshape(variables[k].static_shape)
-                    session.vars[variables[k]] = view
-                    off += n
-                flat_proxy = wrap(flat, True)
-                group["params"] = [flat_proxy]
-                self.layout.append((flat_proxy, ks))
-            else:
-                self.layout.append((None, ks))
-
-    def step(self, grads: list[Any]) -> None:
-        xp, values = self.session.xp, self.session.vars
-        for flat_proxy, ks in self.layout:
-            if flat_proxy is not None:
-                for k in ks:  # another train op may have moved a shared variable into its own buffer
-                    v = self.variables[k]
-                    if values[v] is not self.views[k]:
-                        self.views[k][...] = values[v]
-                        values[v] = self.views[k]
-                parts = [(grads[k].to_dense() if type(grads[k]) is SparseGrad else grads[k]).ravel() for k in ks]
-                if flat_proxy.grad is None or flat_proxy.grad.data.dtype != parts[0].dtype:
-                    flat_proxy.grad = wrap(xp.concatenate(parts))
-                else:  # the update rules read the gradient and never keep it: refill last step's buffer
-                    xp.concatenate(parts, out=flat_proxy.grad.data)
-            else:
-                for k in ks:
-                    proxy, g = self.proxies[k], grads[k]
-                    proxy.data = values[self.variables[k]]
-                    proxy.grad = g if type(g) is SparseGrad else wrap(g)
-        self.opt.step()
-        for flat_proxy, ks in self.layout:
-            if flat_proxy is None:
-                for k in ks:
-                    values[self.variables[k]] = self.proxies[k].data
 
 
 def _lossy(src: Any, dst: Any) -> bool:

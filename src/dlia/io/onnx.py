@@ -3,7 +3,8 @@
 ``export`` walks the model's modules rather than tracing ops: each supported module class has a
 converter that emits its ONNX nodes. Containers (``Sequential``, nested or not) convert their
 children in order; a custom ``Module`` with its own ``forward`` (like ``DigitsCNN``) gets a
-converter that mirrors that forward, registered with ``register_converter``.
+converter that mirrors that forward, registered with ``register_converter`` beside the model's
+class (``dlia.models.cnn`` does so for its models: io never imports models).
 
 The example input flows through the converters alongside the nodes, so every step knows its
 input's rank, and the finished graph is checked against ``model(example_input)``: a converter that
@@ -26,7 +27,6 @@ from dlia import nn
 from dlia.core.ops.conv import _padding, _pair
 from dlia.core.tensor import Tensor
 from dlia.io.atomic import atomic_write
-from dlia.models.cnn import DigitsCNN, DigitsFCN
 
 __all__ = ["GraphBuilder", "Value", "export", "register_converter"]
 
@@ -233,24 +233,15 @@ def _global_max_pool2d(b: GraphBuilder, m: nn.Module, x: Value) -> Value:
 
 @register_converter(nn.BatchNorm2d)
 def _batch_norm2d(b: GraphBuilder, m: nn.Module, x: Value) -> Value:
-    inputs = [x.name] + [b.param(m, a) for a in ("weight", "bias", "running_mean", "running_var")]
+    if m.weight is None:  # affine=False: ONNX still wants a scale and a shift, here 1 and 0
+        n = m.num_features
+        path = b._paths.get(id(m), "")
+        affine = [b.constant(numpy.ones(n, m.running_mean.dtype), f"{path}.ones" if path else "ones"),
+                  b.constant(numpy.zeros(n, m.running_mean.dtype), f"{path}.zeros" if path else "zeros")]
+    else:
+        affine = [b.param(m, "weight"), b.param(m, "bias")]
+    inputs = [x.name] + affine + [b.param(m, a) for a in ("running_mean", "running_var")]
     return b.node("BatchNormalization", inputs, m(x.example), epsilon=float(m.eps))
-
-
-# -- the lecture's models: mirrors of their forward -------------------------------------------
-@register_converter(DigitsCNN)
-def _digits_cnn(b: GraphBuilder, m: nn.Module, x: Value) -> Value:
-    h = b.relu(b.module(m.conv2, b.relu(b.module(m.conv1, x))))
-    h = b.flatten(b.module(m.pool, h), 1)
-    h = b.relu(b.module(m.fc1, h))
-    return b.module(m.fc2, b.module(m.drop, h))
-
-
-@register_converter(DigitsFCN)
-def _digits_fcn(b: GraphBuilder, m: nn.Module, x: Value) -> Value:
-    h = b.module(m.pool, b.relu(b.module(m.conv2, b.relu(b.module(m.conv1, x)))))
-    h = b.relu(b.module(m.conv3, h))
-    return b.module(m.classify, b.module(m.pool_all, h))
 
 
 # -- export -------------------------------------------------------------------------------------
@@ -263,9 +254,10 @@ def export(model: nn.Module, example_input: Tensor | Any, path: str | os.PathLik
     ``Sigmoid``, ``Tanh``, ``LeakyReLU``, ``Softmax``, ``LogSoftmax``, ``Flatten``, ``Dropout`` and
     ``Identity`` (no node), ``Conv2d`` (any stride, padding incl. 'same', dilation, groups, bias),
     ``MaxPool2d``, ``AvgPool2d`` (padding counted, as PyTorch's default), ``GlobalAvgPool2d``,
-    ``GlobalMaxPool2d``, ``BatchNorm2d`` (running statistics), ``DigitsCNN``, ``DigitsFCN``, and
-    whatever ``register_converter`` adds. The model is put in eval mode for the export and its
-    modes are restored afterwards; the file is written atomically and passes ``onnx.checker``.
+    ``GlobalMaxPool2d``, ``BatchNorm2d`` (running statistics), and whatever ``register_converter``
+    adds (``DigitsCNN`` and ``DigitsFCN`` register theirs in ``dlia.models.cnn``). The model is put
+    in eval mode for the export and its modes are restored afterwards; the file is written
+    atomically and passes ``onnx.checker``.
 
     Args:
         model: the model to export.

@@ -13,6 +13,7 @@ import numpy
 
 import dlia
 from dlia import nn, optim
+from dlia.io.onnx import GraphBuilder, Value, register_converter
 
 
 @dataclass
@@ -122,6 +123,22 @@ class DigitsFCN(nn.Module):
         h = self.pool(self.conv2(self.conv1(x).relu()).relu())
         h = self.conv3(h).relu()
         return self.classify(self.pool_all(h))
+
+
+# -- ONNX export (dlia.io.onnx): converters that mirror the two forwards ----------------------------
+@register_converter(DigitsCNN)
+def _digits_cnn_to_onnx(b: GraphBuilder, m: DigitsCNN, x: Value) -> Value:
+    h = b.relu(b.module(m.conv2, b.relu(b.module(m.conv1, x))))
+    h = b.flatten(b.module(m.pool, h), 1)
+    h = b.relu(b.module(m.fc1, h))
+    return b.module(m.fc2, b.module(m.drop, h))
+
+
+@register_converter(DigitsFCN)
+def _digits_fcn_to_onnx(b: GraphBuilder, m: DigitsFCN, x: Value) -> Value:
+    h = b.module(m.pool, b.relu(b.module(m.conv2, b.relu(b.module(m.conv1, x)))))
+    h = b.relu(b.module(m.conv3, h))
+    return b.module(m.classify, b.module(m.pool_all, h))
 
 
 def random_shift(images: numpy.ndarray, max_shift: int, rng: numpy.random.Generator) -> numpy.ndarray:

@@ -96,14 +96,19 @@ class BatchNorm2d(Module):
 
     Training uses the batch's statistics and updates running estimates
     (r ← (1 − momentum)·r + momentum·batch, the variance unbiased); eval uses the running estimates.
+    With ``affine=False`` there is no scale and shift: ``weight`` and ``bias`` are ``None``, as in torch.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
                  dtype: Any = numpy.float32) -> None:
         super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.weight = Parameter(numpy.ones(num_features, dtype=dtype), requires_grad=affine)
-        self.bias = Parameter(numpy.zeros(num_features, dtype=dtype), requires_grad=affine)
+        self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
+        if affine:
+            self.weight = Parameter(numpy.ones(num_features, dtype=dtype))
+            self.bias = Parameter(numpy.zeros(num_features, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
         self.register_buffer("running_mean", Tensor(numpy.zeros(num_features, dtype=dtype)))
         self.register_buffer("running_var", Tensor(numpy.ones(num_features, dtype=dtype)))
         self.register_buffer("num_batches_tracked", Tensor(numpy.zeros((), dtype=numpy.int64)))
@@ -113,7 +118,11 @@ class BatchNorm2d(Module):
             raise ShapeError(f"batch_norm2d: expected input (N, {self.num_features}, H, W) (input shapes: {x.shape})")
         shape = (1, -1, 1, 1)
         if self.training:
-            out = ops.batch_norm(x, self.weight, self.bias, self.eps)
+            weight, bias = self.weight, self.bias
+            if weight is None:  # affine=False: the op's scale and shift are the constants 1 and 0
+                xp = x.device.xp
+                weight, bias = Tensor(xp.ones(x.shape[1], x.dtype)), Tensor(xp.zeros(x.shape[1], x.dtype))
+            out = ops.batch_norm(x, weight, bias, self.eps)
             fn = out._ctx  # the op saved the batch statistics (None under no_grad)
             if fn is not None:
                 mean, var = fn.batch_mean, fn.batch_var
@@ -127,9 +136,11 @@ class BatchNorm2d(Module):
             return out
         xp = x.device.xp
         invstd = Tensor(1 / xp.sqrt(self.running_var.data + x.dtype.type(self.eps)))
+        if self.weight is None:
+            return (x - self.running_mean.reshape(shape)) * invstd.reshape(shape)
         scale = (self.weight * invstd).reshape(shape)
         return (x - self.running_mean.reshape(shape)) * scale + self.bias.reshape(shape)
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}" + ("" if self.affine else ", affine=False")
 

@@ -29,6 +29,13 @@ class StateDictError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def _check_kind(registry: dict[str, Any], name: str, value: Any, kind: type | None, what: str, expected: str) -> dict[str, Any]:
+    """``registry`` if ``value`` may replace its entry ``name`` (None, or an instance of ``kind``)."""
+    if value is not None and (kind is None or not isinstance(value, kind)):
+        raise TypeError(f"cannot assign {type(value).__name__!r} as {what} {name!r} ({expected} or None expected)")
+    return registry
+
+
 class Module:
     """Base class of layers and models.
 
@@ -48,12 +55,18 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"call Module.__init__() in {type(self).__name__}.__init__ before assigning {name!r}")
+        # torch's rules: a registered name keeps its kind; only None or a value of that kind may
+        # replace it (``lin.weight = lin.weight * 2`` would otherwise silently unregister the weight)
         if isinstance(value, Parameter):
             target = self._parameters
         elif isinstance(value, Module):
             target = self._modules
-        elif name in self._buffers and (value is None or isinstance(value, Tensor)):
-            target = self._buffers  # reassigning a buffer (running statistics) keeps it a buffer
+        elif name in self._parameters:
+            target = _check_kind(self._parameters, name, value, None, "parameter", "nn.Parameter")
+        elif name in self._modules:
+            target = _check_kind(self._modules, name, value, None, "child module", "nn.Module")
+        elif name in self._buffers:  # reassigning a buffer (running statistics) keeps it a buffer
+            target = _check_kind(self._buffers, name, value, Tensor, "buffer", "Tensor")
         else:
             target = None
         for registry in (self._parameters, self._buffers, self._modules):
@@ -69,9 +82,12 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
-        """Register ``param`` under ``name`` (``None`` registers an absent optional parameter)."""
+        """Register ``param`` under ``name`` (``None`` registers an absent optional parameter: the name
+        is kept, in its place, but ``parameters()`` and ``state_dict()`` skip it, as in torch)."""
         if param is None:
-            self._parameters.pop(name, None)
+            for registry in (self._buffers, self._modules):
+                registry.pop(name, None)
+            self._parameters[name] = None
             object.__setattr__(self, name, None)
         else:
             setattr(self, name, param)

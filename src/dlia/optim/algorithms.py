@@ -60,6 +60,35 @@ class SGD(Optimizer):
             grad = grad + mu * buf if group["nesterov"] else buf
         d -= d.dtype.type(lr) * grad
 
+    flat_state = ("momentum_buffer",)
+
+    def multi_tensor(self, group):
+        # plain SGD is one fused operation per parameter already: gathering the gradients only pays
+        # when the parameters themselves are flat (graph mode), which ``_step_group`` cannot know
+        # before building the layout; so it runs parameter by parameter
+        return bool(group["momentum"] or group["weight_decay"])
+
+    def _init_state(self, p, group):
+        return {}  # the momentum buffer starts as the first gradient: ``update_group`` makes it
+
+    def update_group(self, flat, grads, group):
+        """All parameters of the group at once (``Optimizer._step_group``): the same arithmetic as
+        ``update``, element for element, on flat arrays."""
+        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        grad = flat.gather(grads)
+        f = grad.dtype.type
+        if wd:
+            grad = grad + wd * flat.flat_params()
+        if mu:
+            buf = flat.arrays.get("momentum_buffer")
+            if buf is None:
+                buf = flat.add("momentum_buffer", grad.copy())
+            else:
+                buf *= mu
+                buf += (1 - group["dampening"]) * grad
+            grad = grad + mu * buf if group["nesterov"] else buf
+        flat.subtract(f(lr) * grad)
+
 
 class Adam(Optimizer):
     """Kingma & Ba (2015): m ← β₁m + (1-β₁)g, v ← β₂v + (1-β₂)g², p ← p - lr·m̂/(√v̂ + ε), with
@@ -116,21 +145,16 @@ class Adam(Optimizer):
         xp = get_array_module(flat.grad)
         grad = flat.gather(grads)
         lr, wd = group["lr"], group["weight_decay"]
-        params = flat.params
         if wd:
             f = grad.dtype.type
             if self.decoupled:
-                for p in params:
-                    p.data *= f(1 - lr * wd)
+                flat.scale(f(1 - lr * wd))
             else:
-                pflat = xp.concatenate([p.data.reshape(-1) for p in params])
-                pflat *= f(wd)
-                grad += pflat
+                grad += flat.flat_params() * f(wd)
         a = flat.arrays
         _adam_step(xp, grad, a["exp_avg"], a["exp_avg_sq"], a.get("max_exp_avg_sq"), flat.tmp, group,
                    flat.states[0]["step"])
-        for p, u in zip(params, flat.split(flat.tmp)):
-            p.data -= u
+        flat.subtract(flat.tmp)
 
 
 def _adam_step(xp, grad, m, v, vmax, tmp, group, t):

@@ -17,7 +17,8 @@ class Optimizer:
     """Base class: holds ``param_groups`` (dicts with ``params`` and hyper-parameters) and ``state``.
 
     Subclasses implement ``update(p, grad, group, state)`` on raw arrays for one parameter; the
-    base class walks the groups, skips parameters without gradients and runs under ``no_grad``.
+    base class walks the groups, skips parameters without gradients (frozen ones, with
+    ``requires_grad=False``, are accepted and skipped, as in torch) and runs under ``no_grad``.
     """
 
     #: whether ``update`` accepts a ``SparseGrad`` (otherwise sparse gradients are densified)
@@ -42,13 +43,10 @@ class Optimizer:
         for k, v in self.defaults.items():
             group.setdefault(k, v)
         for i, p in enumerate(group["params"]):
-            if not p.requires_grad:
-                raise ValueError("optimizer: can only optimize tensors that require grad")
             if any(p is q for g in self.param_groups for q in g["params"]):
                 raise ValueError("optimizer: a parameter appears in more than one group")
             if any(p is q for q in group["params"][:i]):
                 raise ValueError(f"optimizer: parameter {i} of the group is listed twice")
-        group.setdefault("initial_lr", group.get("lr"))
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -105,7 +103,7 @@ class Optimizer:
         per-parameter state entries are views of them), so each step of the rule is one array
         operation for the whole group instead of one per parameter. Returns False when it does not
         apply; the caller then updates parameter by parameter. Both paths give identical results."""
-        if len(group["params"]) < 2:  # nothing to gather (e.g. a graph trainer's one flat buffer)
+        if len(group["params"]) < 2 or not self.multi_tensor(group):  # nothing to gather, or not worth it
             return False
         flats = self.__dict__.setdefault("_flat", {})
         ps, grads = [], []
@@ -118,17 +116,23 @@ class Optimizer:
                 return False
             ps.append(p)
             grads.append(g.data)
+        flat = flats.get(id(group))
+        if flat is not None and flat.matches(ps, grads, self.state):
+            self.update_group(flat, grads, group)
+            return True
         if len(ps) < 2 or not _one_kind(ps, grads):
             flats.pop(id(group), None)  # the per-parameter path runs: the flat layout is rebuilt next time
             return False
-        flat = flats.get(id(group))
-        if flat is None or not flat.matches(ps, self.state):
-            flat = _FlatState.build(ps, self.state, self.flat_state, self._init_state, group)
-            if flat is None:
-                flats.pop(id(group), None)
-                return False
-            flats[id(group)] = flat
+        flat = _FlatState.build(ps, self.state, self.flat_state, self._init_state, group)
+        if flat is None:
+            flats.pop(id(group), None)
+            return False
+        flats[id(group)] = flat
         self.update_group(flat, grads, group)
+        return True
+
+    def multi_tensor(self, group: dict[str, Any]) -> bool:
+        """Whether ``group`` may take the multi-tensor path (a rule may decline for some settings)."""
         return True
 
     def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
@@ -142,23 +146,6 @@ class Optimizer:
         if tmp is None or tmp.shape != p.data.shape or tmp.dtype != p.data.dtype:
             tmp = buffers[id(p)] = get_array_module(p.data).zeros_like(p.data)
         return tmp
-
-    def minimize(self, loss: Any, var_list: Any = None) -> Any:
-        """Graph mode: a train op that applies this optimizer's rule (and hyper-parameters) to the
-        graph variables it was built with (or ``var_list``) using gradients of ``loss``."""
-        from dlia.graph.train import minimize
-
-        groups = [{k: v for k, v in g.items() if k not in ("params", "initial_lr")} for g in self.param_groups]
-        params = [p for g in self.param_groups for p in g["params"]]
-        cls = type(self)
-
-        def factory(proxies: list[Any]) -> Optimizer:
-            it = iter(proxies)
-            return cls([dict(g, params=[next(it) for _ in og["params"]]) for g, og in zip(groups, self.param_groups)])
-
-        if var_list is not None:
-            return minimize(lambda proxies: cls(proxies, **groups[0]), loss, var_list)
-        return minimize(factory, loss, params)
 
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -252,9 +239,13 @@ class _FlatState:
     ``arrays[name]`` holds every parameter's ``state[name]`` end to end; the per-parameter entries
     are views into it, so ``state_dict`` sees ordinary arrays, and a ``load_state_dict`` (which
     replaces the entries) is noticed by ``matches`` and the flat arrays are rebuilt from them.
+
+    When the parameters' own arrays are consecutive slices of one array (a graph Session lays out
+    the variables of a train op that way), ``param`` is that array and ``subtract`` updates every
+    parameter with one operation; otherwise ``param`` is None and they are updated one by one.
     """
 
-    __slots__ = ("params", "views", "arrays", "grad", "tmp", "shapes", "offsets", "states")
+    __slots__ = ("params", "views", "arrays", "grad", "tmp", "shapes", "offsets", "states", "param", "pdata")
 
     @classmethod
     def build(cls, ps: list[Tensor], state: dict[Tensor, dict[str, Any]], names: tuple[str, ...],
@@ -265,10 +256,11 @@ class _FlatState:
             if not st:
                 st = state[p] = init(p, group)
             states.append(st)
-        names = tuple(n for n in names if n in states[0])  # e.g. max_exp_avg_sq only with amsgrad
+        present = [tuple(n for n in names if n in st) for st in states]  # e.g. max_exp_avg_sq only with amsgrad
+        names = present[0]
         steps = {st.get("step") for st in states}
-        if len(steps) != 1 or any(any(n not in st for n in names) for st in states):
-            return None  # parameters at different steps: bias corrections differ, go one by one
+        if len(steps) != 1 or any(p != names for p in present):
+            return None  # parameters at different steps (bias corrections differ) or with different state
         xp = get_array_module(ps[0].data)
         self = cls()
         self.params = list(ps)
@@ -288,6 +280,8 @@ class _FlatState:
         self.grad = xp.empty(self.offsets[-1], dtype=dtype)
         self.tmp = xp.empty(self.offsets[-1], dtype=dtype)
         self.states = states
+        self.param = _consecutive([p.data for p in ps], self.offsets)
+        self.pdata = [p.data for p in ps]
         return self
 
     def split(self, flat: Any) -> list[Any]:
@@ -295,19 +289,19 @@ class _FlatState:
         o = self.offsets
         return [flat[o[i]:o[i + 1]].reshape(shape) for i, shape in enumerate(self.shapes)]
 
-    def matches(self, ps: list[Tensor], state: dict[Tensor, dict[str, Any]]) -> bool:
-        """Whether this layout still describes ``ps`` and their state: same parameters, same
-        shapes, dtype and device, state entries still these views, and one step count for all."""
-        if len(ps) != len(self.params) or any(a is not b for a, b in zip(ps, self.params)):
+    def matches(self, ps: list[Tensor], grads: list[Any], state: dict[Tensor, dict[str, Any]]) -> bool:
+        """Whether this layout still describes ``ps`` and their state: the same parameters holding the
+        same arrays (a parameter given a new array, e.g. by ``module.to``, is laid out again),
+        gradients of their type and dtype, state entries still these views, and one step count."""
+        if len(ps) != len(self.params):
             return False
         kind, dtype = type(self.grad), self.grad.dtype
-        for p, st in zip(ps, self.states):
-            d = p.data
-            if state.get(p) is not st or type(d) is not kind or d.dtype != dtype:
+        for p, q, d, st, g in zip(ps, self.params, self.pdata, self.states, grads):
+            if p is not q or p.data is not d or state.get(p) is not st or type(g) is not kind or g.dtype != dtype:
                 return False
         for name, views in self.views.items():
-            for p, st, v in zip(ps, self.states, views):
-                if st.get(name) is not v or p.data.shape != v.shape:
+            for st, v in zip(self.states, views):
+                if st.get(name) is not v:
                     return False
         step = self.states[0].get("step")
         return all(st.get("step") == step for st in self.states)
@@ -316,3 +310,50 @@ class _FlatState:
         """The gradients end to end in one flat array."""
         xp = get_array_module(self.grad)
         return xp.concatenate([g.reshape(-1) for g in grads], out=self.grad)
+
+    def add(self, name: str, flat: Any) -> Any:
+        """Make the flat array ``flat`` the state entry ``name`` of every parameter (as views)."""
+        views = self.split(flat)
+        for st, v in zip(self.states, views):
+            st[name] = v
+        self.arrays[name], self.views[name] = flat, views
+        return flat
+
+    def flat_params(self) -> Any:
+        """The parameters end to end: ``param`` itself, or a new flat copy."""
+        if self.param is not None:
+            return self.param
+        return get_array_module(self.grad).concatenate([p.data.reshape(-1) for p in self.params])
+
+    def scale(self, factor: Any) -> None:
+        """p ← p · factor for every parameter."""
+        if self.param is not None:
+            self.param *= factor
+        else:
+            for p in self.params:
+                p.data *= factor
+
+    def subtract(self, update: Any) -> None:
+        """p ← p - update for every parameter, ``update`` being flat."""
+        if self.param is not None:
+            self.param -= update
+        else:
+            for p, u in zip(self.params, self.split(update)):
+                p.data -= u
+
+
+def _consecutive(arrays: list[Any], offsets: list[int]) -> Any:
+    """The 1-d array of which ``arrays`` are consecutive, contiguous slices in order, or None."""
+    base = arrays[0].base
+    if base is None or base.ndim != 1 or base.size != offsets[-1] or not base.flags.c_contiguous:
+        return None
+    start = _address(base)
+    for a, off in zip(arrays, offsets):
+        if a.base is not base or not a.flags.c_contiguous or _address(a) != start + off * a.itemsize:
+            return None
+    return base
+
+
+def _address(a: Any) -> int:
+    """Where an array's first element is in memory (NumPy or CuPy)."""
+    return a.__array_interface__["data"][0] if hasattr(a, "__array_interface__") else a.data.ptr
