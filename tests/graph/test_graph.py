@@ -333,3 +333,19 @@ def test_repeated_runs_reuse_the_plan_but_see_changed_fetch_lists_and_feeds(g):
         assert [v.tolist() for v in out] == [[2.0, 2.0], [6.0, 6.0]]
         assert sess.run(b, {x: [1.0, 1.0], y: [0.0, 1.0]}).tolist() == [1.0, 2.0]
         assert sess.run(b, {y: [0.0, 1.0], x: [2.0, 2.0]}).tolist() == [2.0, 3.0]  # keys in another order
+
+
+def test_batchnorm_in_eval_mode_builds_on_the_graph_device(g):
+    """Issue 10, A9: a node's device is the graph's (CPU unless given), never guessed from its
+    symbolic data (it was "gpu", so BatchNorm2d in eval mode raised "no GPU is available")."""
+    x = G.placeholder((None, 3, 4, 4), name="x", graph=g)
+    assert x.device == dlia.Device("cpu") and g.device == dlia.Device("cpu")
+    bn = nn.BatchNorm2d(3)
+    rng = np.random.default_rng(0)
+    bn.running_mean.data = rng.standard_normal(3).astype(np.float32)
+    bn.running_var.data = rng.uniform(0.5, 2, 3).astype(np.float32)
+    bn.eval()
+    y = bn(x)
+    xv = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    with G.Session(g) as s:
+        np.testing.assert_allclose(s.run(y, {x: xv}), bn(dlia.tensor(xv)).numpy(), rtol=1e-6)

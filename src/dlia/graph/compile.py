@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy
 
-from dlia.backend.device import get_device
+from dlia.backend.device import Device, get_device
 from dlia.core import function as _function
 from dlia.core.function import Function, _GradMode
 from dlia.core.tensor import Tensor, wrap
@@ -43,8 +43,8 @@ def _signature(a: Any) -> Any:
 class _Traced:
     """One traced signature: the graph, its inputs (placeholders then captures) and its plans."""
 
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], xp: Any = None) -> None:
-        self.graph = graph = Graph(f"compiled:{getattr(fn, '__name__', 'fn')}")
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], device: Device | None = None) -> None:
+        self.graph = graph = Graph(f"compiled:{getattr(fn, '__name__', 'fn')}", device)
         self.arg_nodes: list[Node] = []
         call_args = []
         for a in args:
@@ -67,8 +67,9 @@ class _Traced:
         finally:
             core._Tracing.captures, _function.TRACING = prev
         self.captures = list(captures.values())
-        if xp is None:  # no device given and no tensor argument: run where the tensors it reads live
-            xp = next((c.capture.device.xp for c in self.captures), numpy)
+        if device is None:  # no device given and no tensor argument: run where the tensors it reads live
+            device = next((c.capture.device for c in self.captures), graph.device)
+        xp = device.xp
         self.single = isinstance(out, Node)
         outs = [out] if self.single else list(out) if isinstance(out, (list, tuple)) else None
         if outs is None or not all(isinstance(o, Node) for o in outs):
@@ -128,14 +129,14 @@ class CompiledFunction:
         #: where the compiled code runs; None: on the device of the tensor arguments
         self.device = None if device is None else get_device(device)
 
-    def _xp(self, args: tuple[Any, ...]) -> Any:
-        """The array module to trace for: the given device's, else the tensor arguments', else
-        None (decided after tracing, from the tensors the function reads)."""
+    def _device(self, args: tuple[Any, ...]) -> Device | None:
+        """The device to trace for: the given one, else the tensor arguments', else None (decided
+        after tracing, from the tensors the function reads)."""
         if self.device is not None:
-            return self.device.xp
+            return self.device
         for a in args:
             if isinstance(a, Tensor):
-                return a.device.xp
+                return a.device
         return None
 
     def trace(self, *args: Any) -> _Traced:
@@ -143,7 +144,7 @@ class CompiledFunction:
         key = tuple(_signature(a) for a in args)
         traced = self.cache.get(key)
         if traced is None:
-            traced = self.cache[key] = _Traced(self.fn, args, self._xp(args))
+            traced = self.cache[key] = _Traced(self.fn, args, self._device(args))
         return traced
 
     def __call__(self, *args: Any) -> Any:

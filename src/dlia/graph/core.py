@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy
 
+from dlia.backend.device import Device, get_device
 from dlia.core import function
 from dlia.core.function import SYMBOLIC, Function, ShapeError
 from dlia.core.random import Generator, default_generator
@@ -36,12 +37,19 @@ class Graph:
 
     Build inside ``with graph.as_default():`` (or use the default graph), then run with a
     ``Session``.
+
+    Args:
+        name: the graph's name (default ``graph<N>``).
+        device: where arrays made while building live (what ``node.device`` reports, e.g. for a
+            layer that makes a constant with ``x.device.xp``); CPU by default. A Session may run
+            the graph elsewhere: constants are moved to its device when it plans a run.
     """
 
     _counter = itertools.count()
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, device: str | Device | None = None) -> None:
         self.name = name or f"graph{next(Graph._counter)}"
+        self.device = get_device(device)
         self.nodes: list[Node] = []
         self._names: dict[str, int] = {}
 
@@ -138,6 +146,11 @@ class Node(Tensor):
     @property
     def dtype(self) -> Any:
         return self.static_dtype
+
+    @property
+    def device(self) -> Device:
+        """The graph's device: a symbolic node has no data to tell where it lives."""
+        return self.graph.device
 
     @property
     def ndim(self) -> int:
