@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from typing import Any
 
 import numpy
@@ -258,9 +258,12 @@ def topological(roots: list[Node], stop: set[int] | frozenset[int] = frozenset()
 
 # -- building op nodes through Function.apply ------------------------------------------------------
 class _Tracing:
-    """While ``dlia.compile`` traces a function: eager tensors that require grad become captures."""
+    """While ``dlia.compile`` traces a function: the eager tensors it reads become captures."""
 
     captures: dict[int, Node] | None = None
+    #: ids of the tensors held by the modules the traced code called (and by the function's own
+    #: globals and closure): such a tensor is captured even when 0-d
+    known: Container[int] = frozenset()
 
 
 def _as_node(t: Tensor, graph: Graph) -> Node:
@@ -269,7 +272,9 @@ def _as_node(t: Tensor, graph: Graph) -> Node:
             raise GraphError(f"node {t.name!r} belongs to graph {t.graph.name!r}, not {graph.name!r}")
         return t
     caps = _Tracing.captures
-    if caps is not None and t.data.ndim:  # read at every call; 0-d tensors (Python numbers) are constants
+    # captured tensors are read at every call; other 0-d tensors are Python numbers an op made into
+    # tensors, and become constants
+    if caps is not None and (t.data.ndim or t.requires_grad or id(t) in _Tracing.known):
         node = caps.get(id(t))
         if node is None:
             node = Node(graph, "capture", "capture", t.data.shape, t.data.dtype, requires_grad=t.requires_grad)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 import numpy
@@ -26,6 +28,21 @@ class StateDictError(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+#: told of every module called while ``dlia.compile`` traces (``observe_calls``), so the trace can be
+#: guarded on what it read: each module's ``training`` flag and its tensors
+_CALL_OBSERVER: ContextVar[Callable[[Module], None] | None] = ContextVar("dlia_module_call_observer", default=None)
+
+
+@contextlib.contextmanager
+def observe_calls(observer: Callable[[Module], None]) -> Iterator[None]:
+    """Call ``observer(module)`` before every module call inside the block (restored on exit)."""
+    token = _CALL_OBSERVER.set(observer)
+    try:
+        yield
+    finally:
+        _CALL_OBSERVER.reset(token)
 
 
 class Module:
@@ -257,6 +274,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        observer = _CALL_OBSERVER.get()
+        if observer is not None:
+            observer(self)
         return self.forward(*args, **kwargs)
 
     def extra_repr(self) -> str:
