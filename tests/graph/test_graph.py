@@ -6,7 +6,7 @@ import pytest
 import dlia
 from dlia import graph as G
 from dlia import nn, optim
-from dlia.graph.session import _FUSED, _OP, Plan
+from dlia.graph.plan import Plan, StepKind
 
 
 @pytest.fixture
@@ -178,7 +178,7 @@ def test_constant_folding_and_cse(g):
     folded = dlia.exp(c) * 2.0 + 1.0  # no input depends on x: computed once, at planning time
     y = x * folded + x * folded  # the same product twice: computed once
     plan = Plan([y], [x])
-    ops = [st for st in plan.steps if st[0] in (_OP, _FUSED)]
+    ops = [st for st in plan.steps if st.kind in (StepKind.OP, StepKind.FUSED)]
     assert len(ops) == 2  # one mul (the duplicate merged) and the add
     with G.Session(g) as s:
         np.testing.assert_allclose(s.run(y, {x: [1.0, 2.0, 3.0]}), 2 * np.array([1, 2, 3]) * (np.exp(np.arange(3)) * 2 + 1),
@@ -190,9 +190,9 @@ def test_elementwise_chains_are_fused_in_inference(g):
     w = G.Variable(np.ones((4, 4), np.float32), graph=g)
     y = dlia.sigmoid(dlia.tanh(dlia.relu(x @ w)))
     plan = Plan([y], [x])
-    assert [st[0] for st in plan.steps].count(_FUSED) == 1
-    fused = next(st for st in plan.steps if st[0] == _FUSED)
-    assert [n.op.__name__ for n in fused[1]] == ["MatMul", "ReLU", "Tanh", "Sigmoid"]
+    assert [st.kind for st in plan.steps].count(StepKind.FUSED) == 1
+    fused = next(st for st in plan.steps if st.kind is StepKind.FUSED)
+    assert [n.op.__name__ for n in fused.nodes] == ["MatMul", "ReLU", "Tanh", "Sigmoid"]
     with G.Session(g) as s:
         xv = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
         np.testing.assert_allclose(s.run(y, {x: xv}), 1 / (1 + np.exp(-np.tanh(np.maximum(xv @ np.ones((4, 4)), 0)))),
@@ -206,10 +206,10 @@ def test_memory_plan_keeps_few_values_alive(g):
         h = dlia.tanh(h * 1.01)
     plan = Plan([h], [x], fuse=False)
     alive, peak = {s for _, s in plan.feeds}, 0
-    for *_, out, free, _free_ctx in plan.steps:
-        alive.add(out)
+    for st in plan.steps:
+        alive.add(st.out)
         peak = max(peak, len(alive))
-        alive -= set(free)
+        alive -= set(st.free)
     assert peak <= 3  # a 100-op chain never holds more than a couple of values
     loss = h.sum()
     (gx,) = G.gradients(loss, [x])

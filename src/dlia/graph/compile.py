@@ -32,7 +32,7 @@ from dlia.graph import core
 from dlia.graph.codegen import generate
 from dlia.graph.core import Graph, GraphError, Node, placeholder
 from dlia.graph.gradients import gradients
-from dlia.graph.session import Plan
+from dlia.graph.plan import Plan
 from dlia.nn.module import Module, observe_calls
 
 #: traces kept per input signature (most recently used first)
