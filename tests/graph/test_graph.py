@@ -349,3 +349,29 @@ def test_batchnorm_in_eval_mode_builds_on_the_graph_device(g):
     xv = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
     with G.Session(g) as s:
         np.testing.assert_allclose(s.run(y, {x: xv}), bn(dlia.tensor(xv)).numpy(), rtol=1e-6)
+
+
+def test_plan_steps_and_kinds_are_named_and_modules_import_one_way(g):
+    """Issue 10, C4: a plan is a list of ``Step`` dataclasses, node kinds are a closed set, and
+    codegen/plan do not import the session (which imports them)."""
+    import ast
+    import pathlib
+
+    from dlia.graph import codegen, plan
+    from dlia.graph.core import NodeKind
+    from dlia.graph.plan import Step
+
+    x = G.placeholder((3,), graph=g)
+    (gx,) = G.gradients(dlia.tanh(x * 2.0).sum(), [x])
+    steps = Plan([gx], [x]).steps
+    assert all(isinstance(st, Step) for st in steps)
+    vjps = [st for st in steps if st.kind is StepKind.VJP]
+    assert vjps and all(st.ctx is not None and len(st.ins) == 1 for st in vjps)
+    assert all(st.shape_of is not None for st in steps if st.kind is StepKind.GRAD)
+    assert "accumulate" not in {k.value for k in NodeKind}
+    with pytest.raises(ValueError):
+        G.Node(g, "accumulate", "a", (), np.float32)
+    for mod in (codegen, plan):
+        tree = ast.parse(pathlib.Path(mod.__file__).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "dlia.graph.session" not in imported, mod.__name__
