@@ -377,3 +377,15 @@ def test_tensor_rebound_in_the_functions_closure_is_seen():
     out = f(x)
     out.backward()
     assert out.item() == 14.0 and w.grad.tolist() == [2.0, 2.0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not dlia.gpu_available, reason="needs CuPy and a CUDA GPU")
+def test_batchnorm_in_eval_mode_compiles_on_the_gpu():
+    bn, x = _bn_eval()
+    bn.to("gpu")
+    x = x.to("gpu")
+    f = dlia.compile(lambda x: bn(x))
+    got = f(x)
+    assert got.device.kind == "gpu" and f.trace(x).graph.device.kind == "gpu"
+    np.testing.assert_allclose(got.numpy(), bn(x).numpy(), rtol=1e-6)
