@@ -157,9 +157,12 @@ class _Traced:
         for names, name, t in self.slot_guards:
             if names.get(name) is not t:
                 return False
-        for where, name, v in self.fn_guards:
-            if (where.get(name) if name is not None else where.cell_contents) is not v:
-                return False
+        try:
+            for where, name, v in self.fn_guards:
+                if (where.get(name) if name is not None else where.cell_contents) is not v:
+                    return False
+        except ValueError:  # a closure variable deleted since
+            return False
         for m, training in self.module_guards:
             if m.training != training:
                 return False
