@@ -152,7 +152,8 @@ class _Traced:
         """Whether everything the trace read is as it was: a few attribute reads per tensor and module."""
         for t, kind, shape, dtype, requires_grad in self.tensor_guards:
             d = t.data
-            if type(d) is not kind or d.shape != shape or d.dtype != dtype or t.requires_grad != requires_grad:
+            if (type(d) is not kind or d.shape != shape or (d.dtype is not dtype and d.dtype != dtype)
+                    or t.requires_grad != requires_grad):
                 return False
         for names, name, t in self.slot_guards:
             if names.get(name) is not t:
