@@ -185,3 +185,207 @@ def test_compiled_function_runs_on_the_device_of_its_gpu_tensors():
     assert got.device.kind == "gpu"
     np.testing.assert_allclose(got.item(), expected.item(), rtol=1e-12)
     np.testing.assert_allclose(w.grad.numpy(), g_eager, rtol=1e-12, atol=1e-15)
+
+
+# -- guards: a trace is reused only while what it read is unchanged (issue 10, A8) -----------------
+def _eager_and_compiled(model, fn, *args):
+    """Loss value and parameter gradients, eager then compiled (fresh gradients each time)."""
+    out = []
+    for f in (fn, dlia.compile(fn) if not isinstance(fn, G.CompiledFunction) else fn):
+        model.zero_grad()
+        loss = f(*args)
+        loss.backward()
+        out.append((loss.item(), {n: None if p.grad is None else p.grad.numpy().copy() for n, p in model.named_parameters()}))
+    return out
+
+
+def _assert_same(eager, compiled):
+    assert compiled[0] == pytest.approx(eager[0], rel=1e-6)
+    assert eager[1].keys() == compiled[1].keys()
+    for name, g in eager[1].items():
+        if g is None:
+            assert compiled[1][name] is None, name
+        else:
+            assert compiled[1][name] is not None, f"{name}: compiled gradient is None"
+            np.testing.assert_allclose(compiled[1][name], g, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_eval_after_tracing_in_train_mode_stops_dropout():
+    model = nn.Sequential(nn.Linear(6, 16, generator=dlia.Generator(0)), nn.Dropout(0.5), nn.Linear(16, 3))
+    x = dlia.tensor(np.random.default_rng(0).standard_normal((8, 6)).astype(np.float32))
+    f = dlia.compile(lambda x: model(x))
+    f(x)  # traced in train mode: dropout in the graph
+    model.eval()
+    np.testing.assert_array_equal(f(x).numpy(), model(x).numpy())
+    with dlia.no_grad():
+        np.testing.assert_array_equal(f(x).numpy(), model(x).numpy())
+    model.train()
+    assert not np.array_equal(f(x).numpy(), model.eval()(x).numpy())  # training again: dropout again
+    assert len(f.cache) == 1 and len(f.cache[next(iter(f.cache))]) == 2  # both modes kept, no retrace per switch
+
+
+def test_layer_unfrozen_after_tracing_gets_its_gradient():
+    model = _model()
+    model[0].requires_grad_(False)
+    rng = np.random.default_rng(2)
+    x, y = dlia.tensor(rng.standard_normal((8, 6)).astype(np.float32)), rng.integers(0, 3, 8)
+    loss = dlia.compile(lambda x, y: dlia.cross_entropy(model(x), y))
+    _assert_same(*_eager_and_compiled(model, lambda x, y: dlia.cross_entropy(model(x), y), x, y))
+    loss(x, y)  # traced frozen
+    model[0].requires_grad_(True)
+    eager, compiled = _eager_and_compiled(model, lambda x, y: dlia.cross_entropy(model(x), y), x, y)
+    model.zero_grad()
+    loss(x, y).backward()
+    compiled = (compiled[0], {n: p.grad.numpy().copy() for n, p in model.named_parameters()})
+    _assert_same(eager, compiled)
+    model[0].requires_grad_(False)  # and frozen again: no gradient (as eager)
+    model.zero_grad()
+    loss(x, y).backward()
+    assert model[0].weight.grad is None and model[2].weight.grad is not None
+
+
+def test_replaced_parameter_is_read_after_tracing():
+    model = _model()
+    rng = np.random.default_rng(3)
+    x, y = dlia.tensor(rng.standard_normal((8, 6)).astype(np.float32)), rng.integers(0, 3, 8)
+    loss = dlia.compile(lambda x, y: dlia.cross_entropy(model(x), y))
+    loss(x, y).backward()
+    model.zero_grad()
+    old = model[2].weight
+    model[2].weight = nn.Parameter(rng.standard_normal((3, 16)).astype(np.float32))
+    got = loss(x, y)
+    got.backward()
+    grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
+    model.zero_grad()
+    eager = dlia.cross_entropy(model(x), y)
+    eager.backward()
+    assert got.item() == pytest.approx(eager.item(), rel=1e-6)
+    for n, p in model.named_parameters():
+        np.testing.assert_allclose(grads[n], p.grad.numpy(), rtol=1e-5, atol=1e-7, err_msg=n)
+    assert old.grad is None
+
+
+class _Scaled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 2, generator=dlia.Generator(0))
+        self.scale = nn.Parameter(np.array(2.0, dtype=np.float32))  # 0-d
+
+    def forward(self, x):
+        return self.lin(x) * self.scale
+
+
+def test_zero_dim_parameter_is_an_input_not_a_constant():
+    model = _Scaled()
+    x = dlia.tensor(np.random.default_rng(4).standard_normal((5, 4)).astype(np.float32))
+
+    def fn(x):
+        return (model(x) ** 2).sum()
+
+    eager, compiled = _eager_and_compiled(model, fn, x)
+    _assert_same(eager, compiled)  # scale's gradient included
+    f = dlia.compile(fn)
+    f(x)
+    state = model.state_dict()
+    state["scale"] = np.array(-3.0, dtype=np.float32)
+    model.load_state_dict(state)
+    with dlia.no_grad():
+        assert f(x).item() == pytest.approx(fn(x).item(), rel=1e-6)
+    model.scale.requires_grad = False  # frozen after tracing: no gradient, as eager
+    model.zero_grad()
+    f(x).backward()
+    assert model.scale.grad is None and model.lin.weight.grad is not None
+
+
+def test_parameter_dtype_or_shape_changed_after_tracing_retraces():
+    model = _model()
+    x = dlia.tensor(np.random.default_rng(5).standard_normal((4, 6)).astype(np.float32))
+    f = dlia.compile(lambda x: model(x).sum())
+    f(x)
+
+    def check():
+        model.zero_grad()
+        got = f(x)
+        got.backward()
+        grads = [p.grad.numpy().copy() for p in model.parameters()]
+        model.zero_grad()
+        eager = model(x).sum()
+        eager.backward()
+        assert got.dtype == eager.dtype and got.item() == pytest.approx(eager.item(), rel=1e-12)
+        for g, p in zip(grads, model.parameters()):
+            assert g.dtype == p.grad.dtype and g.shape == p.grad.shape
+            np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-6)
+
+    model.double()
+    check()
+    model[2].weight.data = np.ones((5, 16))  # another shape
+    model[2].bias.data = np.zeros(5)
+    check()
+
+
+def test_unchanged_state_reuses_the_trace():
+    calls = []
+    model = _model()
+
+    def fn(x):
+        calls.append(1)
+        return model(x).sum()
+
+    f = dlia.compile(fn)
+    x = dlia.ones(2, 6)
+    for _ in range(3):
+        f(x).backward()
+    model.eval()
+    f(x)
+    model.train()
+    f(x)
+    assert len(calls) == 2  # train mode, then eval mode; switching back finds the first trace
+
+
+def _bn_eval():
+    bn = nn.BatchNorm2d(3)
+    rng = np.random.default_rng(6)
+    bn.load_state_dict({"weight": rng.uniform(0.5, 2, 3).astype(np.float32), "bias": rng.standard_normal(3).astype(np.float32),
+                        "running_mean": rng.standard_normal(3).astype(np.float32),
+                        "running_var": rng.uniform(0.5, 2, 3).astype(np.float32),
+                        "num_batches_tracked": np.array(5)})
+    return bn.eval(), dlia.tensor(rng.standard_normal((2, 3, 4, 4)).astype(np.float32))
+
+
+def test_batchnorm_in_eval_mode_compiles_and_follows_its_statistics():
+    """Issue 10, A9: a traced node has no device of its own (it once reported "gpu"); and the
+    running statistics are read at every call, like the parameters."""
+    bn, x = _bn_eval()
+    f = dlia.compile(lambda x: bn(x))
+    np.testing.assert_allclose(f(x).numpy(), bn(x).numpy(), rtol=1e-6)
+    state = bn.state_dict()
+    state["running_var"] = state["running_var"].numpy() * 4
+    bn.load_state_dict(state)
+    np.testing.assert_allclose(f(x).numpy(), bn(x).numpy(), rtol=1e-6)
+    f = dlia.compile(lambda x: (bn(x) ** 2).sum())
+    _assert_same(*_eager_and_compiled(bn, lambda x: (bn(x) ** 2).sum(), x))
+
+
+def test_tensor_rebound_in_the_functions_closure_is_seen():
+    w = dlia.tensor([1.0, 2.0], requires_grad=True)
+    s = dlia.tensor(1.0)  # 0-d and read from the closure: an input, not a constant
+    f = dlia.compile(lambda x: (x * w).sum() * s)
+    x = dlia.ones(2)
+    assert f(x).item() == 3.0
+    w = dlia.tensor([3.0, 4.0], requires_grad=True)  # noqa: F841 - read by the lambda
+    s.data = np.array(2.0)
+    out = f(x)
+    out.backward()
+    assert out.item() == 14.0 and w.grad.tolist() == [2.0, 2.0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not dlia.gpu_available, reason="needs CuPy and a CUDA GPU")
+def test_batchnorm_in_eval_mode_compiles_on_the_gpu():
+    bn, x = _bn_eval()
+    bn.to("gpu")
+    x = x.to("gpu")
+    f = dlia.compile(lambda x: bn(x))
+    got = f(x)
+    assert got.device.kind == "gpu" and f.trace(x).graph.device.kind == "gpu"
+    np.testing.assert_allclose(got.numpy(), bn(x).numpy(), rtol=1e-6)

@@ -6,7 +6,7 @@ import pytest
 import dlia
 from dlia import graph as G
 from dlia import nn, optim
-from dlia.graph.session import _FUSED, _OP, Plan
+from dlia.graph.plan import Plan, StepKind
 
 
 @pytest.fixture
@@ -213,7 +213,7 @@ def test_constant_folding_and_cse(g):
     folded = dlia.exp(c) * 2.0 + 1.0  # no input depends on x: computed once, at planning time
     y = x * folded + x * folded  # the same product twice: computed once
     plan = Plan([y], [x])
-    ops = [st for st in plan.steps if st[0] in (_OP, _FUSED)]
+    ops = [st for st in plan.steps if st.kind in (StepKind.OP, StepKind.FUSED)]
     assert len(ops) == 2  # one mul (the duplicate merged) and the add
     with G.Session(g) as s:
         np.testing.assert_allclose(s.run(y, {x: [1.0, 2.0, 3.0]}), 2 * np.array([1, 2, 3]) * (np.exp(np.arange(3)) * 2 + 1),
@@ -225,9 +225,9 @@ def test_elementwise_chains_are_fused_in_inference(g):
     w = G.Variable(np.ones((4, 4), np.float32), graph=g)
     y = dlia.sigmoid(dlia.tanh(dlia.relu(x @ w)))
     plan = Plan([y], [x])
-    assert [st[0] for st in plan.steps].count(_FUSED) == 1
-    fused = next(st for st in plan.steps if st[0] == _FUSED)
-    assert [n.op.__name__ for n in fused[1]] == ["MatMul", "ReLU", "Tanh", "Sigmoid"]
+    assert [st.kind for st in plan.steps].count(StepKind.FUSED) == 1
+    fused = next(st for st in plan.steps if st.kind is StepKind.FUSED)
+    assert [n.op.__name__ for n in fused.nodes] == ["MatMul", "ReLU", "Tanh", "Sigmoid"]
     with G.Session(g) as s:
         xv = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
         np.testing.assert_allclose(s.run(y, {x: xv}), 1 / (1 + np.exp(-np.tanh(np.maximum(xv @ np.ones((4, 4)), 0)))),
@@ -241,10 +241,10 @@ def test_memory_plan_keeps_few_values_alive(g):
         h = dlia.tanh(h * 1.01)
     plan = Plan([h], [x], fuse=False)
     alive, peak = {s for _, s in plan.feeds}, 0
-    for *_, out, free, _free_ctx in plan.steps:
-        alive.add(out)
+    for st in plan.steps:
+        alive.add(st.out)
         peak = max(peak, len(alive))
-        alive -= set(free)
+        alive -= set(st.free)
     assert peak <= 3  # a 100-op chain never holds more than a couple of values
     loss = h.sum()
     (gx,) = G.gradients(loss, [x])
@@ -368,3 +368,45 @@ def test_repeated_runs_reuse_the_plan_but_see_changed_fetch_lists_and_feeds(g):
         assert [v.tolist() for v in out] == [[2.0, 2.0], [6.0, 6.0]]
         assert sess.run(b, {x: [1.0, 1.0], y: [0.0, 1.0]}).tolist() == [1.0, 2.0]
         assert sess.run(b, {y: [0.0, 1.0], x: [2.0, 2.0]}).tolist() == [2.0, 3.0]  # keys in another order
+
+
+def test_batchnorm_in_eval_mode_builds_on_the_graph_device(g):
+    """Issue 10, A9: a node's device is the graph's (CPU unless given), never guessed from its
+    symbolic data (it was "gpu", so BatchNorm2d in eval mode raised "no GPU is available")."""
+    x = G.placeholder((None, 3, 4, 4), name="x", graph=g)
+    assert x.device == dlia.Device("cpu") and g.device == dlia.Device("cpu")
+    bn = nn.BatchNorm2d(3)
+    rng = np.random.default_rng(0)
+    bn.running_mean.data = rng.standard_normal(3).astype(np.float32)
+    bn.running_var.data = rng.uniform(0.5, 2, 3).astype(np.float32)
+    bn.eval()
+    y = bn(x)
+    xv = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    with G.Session(g) as s:
+        np.testing.assert_allclose(s.run(y, {x: xv}), bn(dlia.tensor(xv)).numpy(), rtol=1e-6)
+
+
+def test_plan_steps_and_kinds_are_named_and_modules_import_one_way(g):
+    """Issue 10, C4: a plan is a list of ``Step`` dataclasses, node kinds are a closed set, and
+    codegen/plan do not import the session (which imports them)."""
+    import ast
+    import pathlib
+
+    from dlia.graph import codegen, plan
+    from dlia.graph.core import NodeKind
+    from dlia.graph.plan import Step
+
+    x = G.placeholder((3,), graph=g)
+    (gx,) = G.gradients(dlia.tanh(x * 2.0).sum(), [x])
+    steps = Plan([gx], [x]).steps
+    assert all(isinstance(st, Step) for st in steps)
+    vjps = [st for st in steps if st.kind is StepKind.VJP]
+    assert vjps and all(st.ctx is not None and len(st.ins) == 1 for st in vjps)
+    assert all(st.shape_of is not None for st in steps if st.kind is StepKind.GRAD)
+    assert "accumulate" not in {k.value for k in NodeKind}
+    with pytest.raises(ValueError):
+        G.Node(g, "accumulate", "a", (), np.float32)
+    for mod in (codegen, plan):
+        tree = ast.parse(pathlib.Path(mod.__file__).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "dlia.graph.session" not in imported, mod.__name__

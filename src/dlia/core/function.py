@@ -156,7 +156,7 @@ class Function:
         if foreign or TRACING:  # symbolic graph nodes, tracing, or CuPy arrays
             if GRAPH_BUILDER is not None and any(a is SYMBOLIC for a in args):
                 return GRAPH_BUILDER(cls, inputs, attrs)
-            if TRACING and any(a.ndim for a in args):  # an eager tensor the traced code reads
+            if TRACING:  # eager tensors the traced code reads (even 0-d: a scalar parameter)
                 return GRAPH_BUILDER(cls, inputs, attrs)
             if type(args[0]) is not _ndarray:
                 ctx.xp = get_array_module(args[0])

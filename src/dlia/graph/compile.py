@@ -7,17 +7,24 @@ own vjps by ``gradients`` — runs on the contexts the forward part kept. Eager 
 reads (parameters, buffers) are read at every call, so optimizer updates are seen; Python numbers
 are constants. Like any tracer it sees one path through Python control flow: code that branches on
 tensor values, calls ``.item()``/``.numpy()`` or mutates module state cannot be compiled.
+
+A trace is only valid while what it read is unchanged, so each one keeps guards, checked at every
+call: the ``training`` flag of every module the code called; the type, shape, dtype and
+``requires_grad`` of every tensor it read; and the identity of what sits where each tensor (or
+module) was found — a module's attribute, the function's globals and closure. When a guard fails
+the function is traced again; a few traces per signature are kept (train and eval mode).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any
 
 import numpy
 
-from dlia.backend.device import get_device
+from dlia.backend.device import Device, get_device
 from dlia.core import function as _function
 from dlia.core.function import Function, _GradMode
 from dlia.core.tensor import Tensor, wrap
@@ -25,7 +32,11 @@ from dlia.graph import core
 from dlia.graph.codegen import generate
 from dlia.graph.core import Graph, GraphError, Node, placeholder
 from dlia.graph.gradients import gradients
-from dlia.graph.session import Plan
+from dlia.graph.plan import Plan
+from dlia.nn.module import Module, observe_calls
+
+#: traces kept per input signature (most recently used first)
+_MAX_TRACES = 8
 
 
 def _signature(a: Any) -> Any:
@@ -40,11 +51,54 @@ def _signature(a: Any) -> Any:
     return ("V", type(a).__name__, a)  # 2 and 2.0 (or True and 1) trace differently
 
 
-class _Traced:
-    """One traced signature: the graph, its inputs (placeholders then captures) and its plans."""
+class _Reads:
+    """Where the traced code found the tensors and modules it read, collected while tracing: the
+    modules it called, and for each tensor or module the namespace (a module's attributes, the
+    function's globals or closure) that held it."""
 
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], xp: Any = None) -> None:
-        self.graph = graph = Graph(f"compiled:{getattr(fn, '__name__', 'fn')}")
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.modules: dict[int, Module] = {}
+        self.walked: set[int] = set()
+        self.slots: dict[int, tuple[dict[str, Any], str]] = {}  # id(tensor) -> (module's attributes, name)
+        self.fn_slots: list[tuple[Any, str | None, Any]] = []  # (globals, name, value) or (closure cell, None, value)
+        code = getattr(fn, "__code__", None)
+        if code is not None:
+            names = fn.__globals__
+            found = [(names, name, names.get(name)) for name in code.co_names]
+            for cell in fn.__closure__ or ():
+                with contextlib.suppress(ValueError):  # an empty cell
+                    found.append((cell, None, cell.cell_contents))
+            self.fn_slots = [(where, name, v) for where, name, v in found if isinstance(v, (Tensor, Module))]
+        self.fn_tensors = {id(v) for _, _, v in self.fn_slots if isinstance(v, Tensor)}
+        owner = getattr(fn, "__self__", None)  # a module's bound method: its module is read
+        if isinstance(owner, Module):
+            self.called(owner)
+
+    def called(self, module: Module) -> None:
+        """A module is about to run: its flag and every tensor in its subtree become known sources."""
+        if id(module) in self.modules:
+            return
+        self.modules[id(module)] = module
+        for sub in module.modules():  # a forward may read a submodule's tensor without calling it
+            if id(sub) not in self.walked:
+                self.walked.add(id(sub))
+                names = vars(sub)
+                for name, v in names.items():
+                    if isinstance(v, Tensor):
+                        self.slots.setdefault(id(v), (names, name))
+
+    def __contains__(self, tensor_id: int) -> bool:
+        """Whether a tensor was found in a module or in the function's namespace (so it is
+        captured, and guarded, even when 0-d)."""
+        return tensor_id in self.slots or tensor_id in self.fn_tensors
+
+
+class _Traced:
+    """One traced signature: the graph, its inputs (placeholders then captures), its plans, and
+    the guards under which it stays valid."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], device: Device | None = None) -> None:
+        self.graph = graph = Graph(f"compiled:{getattr(fn, '__name__', 'fn')}", device)
         self.arg_nodes: list[Node] = []
         call_args = []
         for a in args:
@@ -57,18 +111,23 @@ class _Traced:
             else:
                 call_args.append(a)
         captures: dict[int, Node] = {}
+        reads = _Reads(fn)
+        prev_known, core._Tracing.known = core._Tracing.known, reads
         prev = core._Tracing.captures, _function.TRACING
         core._Tracing.captures, _function.TRACING = captures, True
         try:
-            with graph.as_default():
+            with graph.as_default(), observe_calls(reads.called):
                 out = fn(*call_args)
         except GraphError as e:
             raise GraphError(f"dlia.compile could not trace {getattr(fn, '__name__', fn)!r}: {e}") from None
         finally:
             core._Tracing.captures, _function.TRACING = prev
+            core._Tracing.known = prev_known
         self.captures = list(captures.values())
-        if xp is None:  # no device given and no tensor argument: run where the tensors it reads live
-            xp = next((c.capture.device.xp for c in self.captures), numpy)
+        self._guard(reads)
+        if device is None:  # no device given and no tensor argument: run where the tensors it reads live
+            device = next((c.capture.device for c in self.captures), graph.device)
+        xp = device.xp
         self.single = isinstance(out, Node)
         outs = [out] if self.single else list(out) if isinstance(out, (list, tuple)) else None
         if outs is None or not all(isinstance(o, Node) for o in outs):
@@ -80,6 +139,35 @@ class _Traced:
         self.forward_fn, _, self.forward_source = generate(self.forward_plan, self.inputs, None, xp)
         self._train_plan: Plan | None = None
         self.xp = xp
+
+    def _guard(self, reads: _Reads) -> None:
+        """Record what this trace assumed: checked by ``valid`` before every reuse."""
+        tensors = [c.capture for c in self.captures]
+        self.tensor_guards = tuple((t, type(t.data), t.data.shape, t.data.dtype, t.requires_grad) for t in tensors)
+        self.slot_guards = tuple((*reads.slots[id(t)], t) for t in tensors if id(t) in reads.slots)
+        self.fn_guards = tuple(reads.fn_slots)
+        self.module_guards = tuple((m, m.training) for m in reads.modules.values())
+
+    def valid(self) -> bool:
+        """Whether everything the trace read is as it was: a few attribute reads per tensor and module."""
+        for t, kind, shape, dtype, requires_grad in self.tensor_guards:
+            d = t.data
+            if (type(d) is not kind or d.shape != shape or (d.dtype is not dtype and d.dtype != dtype)
+                    or t.requires_grad != requires_grad):
+                return False
+        for names, name, t in self.slot_guards:
+            if names.get(name) is not t:
+                return False
+        try:
+            for where, name, v in self.fn_guards:
+                if (where.get(name) if name is not None else where.cell_contents) is not v:
+                    return False
+        except ValueError:  # a closure variable deleted since
+            return False
+        for m, training in self.module_guards:
+            if m.training != training:
+                return False
+        return True
 
     def train_plan(self) -> tuple[Plan, list[Node]]:
         """Outputs plus the gradients of every floating input, with the output gradients fed later."""
@@ -124,26 +212,38 @@ class CompiledFunction:
     def __init__(self, fn: Callable[..., Any], device: Any = None) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
-        self.cache: dict[Any, _Traced] = {}
+        #: input signature -> its traces, the most recently used first
+        self.cache: dict[Any, list[_Traced]] = {}
         #: where the compiled code runs; None: on the device of the tensor arguments
         self.device = None if device is None else get_device(device)
 
-    def _xp(self, args: tuple[Any, ...]) -> Any:
-        """The array module to trace for: the given device's, else the tensor arguments', else
-        None (decided after tracing, from the tensors the function reads)."""
+    def _device(self, args: tuple[Any, ...]) -> Device | None:
+        """The device to trace for: the given one, else the tensor arguments', else None (decided
+        after tracing, from the tensors the function reads)."""
         if self.device is not None:
-            return self.device.xp
+            return self.device
         for a in args:
             if isinstance(a, Tensor):
-                return a.device.xp
+                return a.device
         return None
 
     def trace(self, *args: Any) -> _Traced:
-        """The traced graph for these arguments (traced now if this signature is new)."""
+        """The traced graph for these arguments, traced now if this signature is new or no trace of
+        it is valid any more (a module switched to eval mode, a parameter replaced or unfrozen)."""
         key = tuple(_signature(a) for a in args)
-        traced = self.cache.get(key)
-        if traced is None:
-            traced = self.cache[key] = _Traced(self.fn, args, self._xp(args))
+        traces = self.cache.get(key)
+        if traces is None:
+            traces = self.cache[key] = []
+        elif traces[0].valid():
+            return traces[0]
+        else:
+            for k in range(1, len(traces)):
+                if traces[k].valid():
+                    traces.insert(0, traces.pop(k))
+                    return traces[0]
+        traced = _Traced(self.fn, args, self._device(args))
+        traces.insert(0, traced)
+        del traces[_MAX_TRACES:]
         return traced
 
     def __call__(self, *args: Any) -> Any:

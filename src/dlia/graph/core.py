@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
+from enum import StrEnum
 from typing import Any
 
 import numpy
 
+from dlia.backend.device import Device, get_device
 from dlia.core import function
 from dlia.core.function import SYMBOLIC, Function, ShapeError
 from dlia.core.random import Generator, default_generator
@@ -31,17 +33,37 @@ class GraphError(ValueError):
     """A graph that cannot be built or run; the message names the node."""
 
 
+class NodeKind(StrEnum):
+    """What a node is (a ``str``: ``node.kind == "variable"`` holds)."""
+
+    PLACEHOLDER = "placeholder"  #: fed at run time
+    VARIABLE = "variable"  #: a value the Session keeps between runs
+    CONSTANT = "constant"  #: a value baked into the graph (``value``)
+    CAPTURE = "capture"  #: an eager tensor ``dlia.compile`` reads at every call (``capture``)
+    OP = "op"  #: an op class applied to ``inputs`` with ``attrs``
+    VJP = "vjp"  #: all input gradients of the op node ``inputs[0]``, given the output gradient ``inputs[1]``
+    GRAD = "grad"  #: gradient number ``index`` of a ``vjp`` node, shaped like ``extra``
+    TRAIN = "train"  #: an optimizer update of ``attrs["variables"]`` from the gradients ``inputs``
+
+
 class Graph:
     """A dataflow graph: nodes are operations, edges are tensors (as TensorFlow 1's ``tf.Graph``).
 
     Build inside ``with graph.as_default():`` (or use the default graph), then run with a
     ``Session``.
+
+    Args:
+        name: the graph's name (default ``graph<N>``).
+        device: where arrays made while building live (what ``node.device`` reports, e.g. for a
+            layer that makes a constant with ``x.device.xp``); CPU by default. A Session may run
+            the graph elsewhere: constants are moved to its device when it plans a run.
     """
 
     _counter = itertools.count()
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, device: str | Device | None = None) -> None:
         self.name = name or f"graph{next(Graph._counter)}"
+        self.device = get_device(device)
         self.nodes: list[Node] = []
         self._names: dict[str, int] = {}
 
@@ -63,7 +85,7 @@ class Graph:
             _DEFAULT.pop()
 
     def variables(self, trainable_only: bool = False) -> list[Node]:
-        return [n for n in self.nodes if n.kind == "variable" and (n.trainable or not trainable_only)]
+        return [n for n in self.nodes if n.kind is NodeKind.VARIABLE and (n.trainable or not trainable_only)]
 
     def node(self, name: str) -> Node:
         """The node called ``name``."""
@@ -101,9 +123,9 @@ class Node(Tensor):
     """A symbolic tensor: the output of one graph operation.
 
     Attributes:
-        kind: ``placeholder``, ``variable``, ``constant``, ``capture`` (an eager tensor read at run
-            time), ``op``, ``vjp`` (all input gradients of one op), ``grad`` (one of them),
-            ``accumulate`` (a sum of gradient contributions) or ``train`` (an optimizer update).
+        kind: a ``NodeKind`` (given as one or as its string): placeholder, variable, constant,
+            capture (an eager tensor read at run time), op, vjp (all input gradients of one op),
+            grad (one of them) or train (an optimizer update).
         op: the op class for ``op`` and ``vjp`` nodes.
         inputs: input nodes.
         attrs: the op's keyword arguments.
@@ -113,7 +135,7 @@ class Node(Tensor):
     __slots__ = ("graph", "kind", "op", "inputs", "attrs", "name", "static_shape", "static_dtype", "value",
                  "trainable", "index", "capture", "extra", "is_gradient")
 
-    def __init__(self, graph: Graph, kind: str, name: str, shape: tuple[int | None, ...] | None, dtype: Any,
+    def __init__(self, graph: Graph, kind: NodeKind | str, name: str, shape: tuple[int | None, ...] | None, dtype: Any,
                  op: type[Function] | None = None, inputs: tuple[Node, ...] = (), attrs: dict[str, Any] | None = None,
                  value: Any = None, requires_grad: bool = False) -> None:
         self.data = SYMBOLIC
@@ -121,7 +143,7 @@ class Node(Tensor):
         self._ctx = None
         self._retain = False
         self.requires_grad = requires_grad
-        self.graph, self.kind, self.op, self.inputs = graph, kind, op, tuple(inputs)
+        self.graph, self.kind, self.op, self.inputs = graph, NodeKind(kind), op, tuple(inputs)
         self.attrs = attrs or {}
         self.name = graph.unique_name(name)
         self.static_shape = None if shape is None else tuple(shape)
@@ -138,6 +160,11 @@ class Node(Tensor):
     @property
     def dtype(self) -> Any:
         return self.static_dtype
+
+    @property
+    def device(self) -> Device:
+        """The graph's device: a symbolic node has no data to tell where it lives."""
+        return self.graph.device
 
     @property
     def ndim(self) -> int:
@@ -190,7 +217,7 @@ def placeholder(shape: Any = None, dtype: Any = numpy.float32, name: str = "plac
     """
     g = graph or get_default_graph()
     shp = None if shape is None else tuple(None if d is None else int(d) for d in shape)
-    return Node(g, "placeholder", name, shp, dtype)
+    return Node(g, NodeKind.PLACEHOLDER, name, shp, dtype)
 
 
 def Variable(initial_value: Any, name: str = "Variable", trainable: bool = True, dtype: Any = None,  # noqa: N802
@@ -201,7 +228,7 @@ def Variable(initial_value: Any, name: str = "Variable", trainable: bool = True,
     arr = numpy.asarray(value, dtype=dtype)
     if dtype is None and arr.dtype == numpy.float64 and not isinstance(value, numpy.ndarray):
         arr = arr.astype(numpy.float32)
-    node = Node(g, "variable", name, arr.shape, arr.dtype, value=arr.copy(),
+    node = Node(g, NodeKind.VARIABLE, name, arr.shape, arr.dtype, value=arr.copy(),
                 requires_grad=bool(trainable) and arr.dtype.kind == "f")
     node.trainable = bool(trainable)
     return node
@@ -213,7 +240,7 @@ def constant(value: Any, dtype: Any = None, name: str = "Const", graph: Graph | 
     arr = value.numpy() if isinstance(value, Tensor) else numpy.asarray(value, dtype=dtype)
     if dtype is None and arr.dtype == numpy.float64 and not isinstance(value, (numpy.ndarray, Tensor)):
         arr = arr.astype(numpy.float32)
-    return Node(g, "constant", name, arr.shape, arr.dtype, value=arr)
+    return Node(g, NodeKind.CONSTANT, name, arr.shape, arr.dtype, value=arr)
 
 
 def topological(roots: list[Node], stop: set[int] | frozenset[int] = frozenset()) -> list[Node]:
@@ -236,7 +263,7 @@ def topological(roots: list[Node], stop: set[int] | frozenset[int] = frozenset()
         stack.append((node, True))
         if id(node) in stop:
             continue
-        deps = node.inputs + ((node.extra,) if node.kind == "grad" else ())
+        deps = node.inputs + ((node.extra,) if node.kind is NodeKind.GRAD else ())
         for i in reversed(deps):
             if id(i) not in seen:
                 stack.append((i, False))
@@ -245,9 +272,12 @@ def topological(roots: list[Node], stop: set[int] | frozenset[int] = frozenset()
 
 # -- building op nodes through Function.apply ------------------------------------------------------
 class _Tracing:
-    """While ``dlia.compile`` traces a function: eager tensors that require grad become captures."""
+    """While ``dlia.compile`` traces a function: the eager tensors it reads become captures."""
 
     captures: dict[int, Node] | None = None
+    #: ids of the tensors held by the modules the traced code called (and by the function's own
+    #: globals and closure): such a tensor is captured even when 0-d
+    known: Container[int] = frozenset()
 
 
 def _as_node(t: Tensor, graph: Graph) -> Node:
@@ -256,10 +286,12 @@ def _as_node(t: Tensor, graph: Graph) -> Node:
             raise GraphError(f"node {t.name!r} belongs to graph {t.graph.name!r}, not {graph.name!r}")
         return t
     caps = _Tracing.captures
-    if caps is not None and t.data.ndim:  # read at every call; 0-d tensors (Python numbers) are constants
+    # captured tensors are read at every call; other 0-d tensors are Python numbers an op made into
+    # tensors, and become constants
+    if caps is not None and (t.data.ndim or t.requires_grad or id(t) in _Tracing.known):
         node = caps.get(id(t))
         if node is None:
-            node = Node(graph, "capture", "capture", t.data.shape, t.data.dtype, requires_grad=t.requires_grad)
+            node = Node(graph, NodeKind.CAPTURE, "capture", t.data.shape, t.data.dtype, requires_grad=t.requires_grad)
             node.capture = t
             caps[id(t)] = node
         return node
@@ -323,7 +355,7 @@ def build_op(op: type[Function], inputs: tuple[Tensor, ...], attrs: dict[str, An
     needs = [n.requires_grad for n in nodes]
     if d is not None:
         needs = needs[:d]
-    node = Node(graph, "op", name, shape, dtype, op=op, inputs=nodes, attrs=attrs,
+    node = Node(graph, NodeKind.OP, name, shape, dtype, op=op, inputs=nodes, attrs=attrs,
                 requires_grad=any(needs) and (dtype is None or numpy.dtype(dtype).kind == "f"))
     return node
 

@@ -68,13 +68,13 @@ def _quote(text: str) -> str:
 
 
 def _kind(node: Node) -> str:
-    if node.kind in ("vjp", "grad", "accumulate"):
+    if node.kind in ("vjp", "grad"):
         return "op"
     return node.kind if node.kind in _STYLES else "op"
 
 
 def _is_gradient(node: Node) -> bool:
-    return bool(node.is_gradient) or node.kind in ("vjp", "grad", "accumulate", "train")
+    return bool(node.is_gradient) or node.kind in ("vjp", "grad", "train")
 
 
 def _op_name(node: Node) -> str:

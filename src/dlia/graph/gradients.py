@@ -3,7 +3,7 @@
 For every op node between the ``ys`` and the ``xs`` (in reverse order), a ``vjp`` node calls the
 forward op's ``vjp`` with the incoming gradient, at run time, on the context the forward run left;
 ``grad`` nodes pick one input's gradient out of it (reduced to the input's shape like the eager
-engine does), and ``accumulate`` nodes sum the contributions of nodes used more than once.
+engine does), and ``Accumulate`` op nodes sum the contributions of nodes used more than once.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dlia.core.autodiff import _add
 from dlia.core.function import Function
 from dlia.core.ops.arith import MatMul
 from dlia.core.ops.shape import GetItem
-from dlia.graph.core import GraphError, Node, topological
+from dlia.graph.core import GraphError, Node, NodeKind, topological
 
 
 class OnesLike(Function):
@@ -116,7 +116,7 @@ def gradients(ys: Node | Sequence[Node], xs: Node | Sequence[Node], grad_ys: Any
         parts = _stack_weight_grads(parts, node)
         g = parts[0] if len(parts) == 1 else _accumulate(parts, node)
         total[id(node)] = g
-        if node.kind != "op":
+        if node.kind is not NodeKind.OP:
             continue
         needs = tuple(id(i) in reaches and (i.static_dtype is None or i.static_dtype.kind == "f")
                       for i in node.inputs)
@@ -130,11 +130,11 @@ def gradients(ys: Node | Sequence[Node], xs: Node | Sequence[Node], grad_ys: Any
                 and None not in src.static_shape:
             sliced.setdefault(id(src), []).append((g, node.attrs["index"]))  # combined when src is reached
             continue
-        vjp = Node(graph, "vjp", f"{node.name}_vjp", None, None, op=node.op, inputs=(node, g))
+        vjp = Node(graph, NodeKind.VJP, f"{node.name}_vjp", None, None, op=node.op, inputs=(node, g))
         vjp.is_gradient = True
         for i, (inp, need) in enumerate(zip(node.inputs, needs)):
             if need:
-                gi = Node(graph, "grad", f"{node.name}_grad{i}", inp.static_shape, inp.static_dtype, inputs=(vjp,))
+                gi = Node(graph, NodeKind.GRAD, f"{node.name}_grad{i}", inp.static_shape, inp.static_dtype, inputs=(vjp,))
                 gi.index, gi.extra, gi.is_gradient = i, inp, True
                 contrib.setdefault(id(inp), []).append(gi)
     out = [total.get(id(x)) for x in xs]
@@ -149,7 +149,7 @@ def _basic(index: Any) -> bool:
 
 def _scatter(pieces: list[tuple[Node, Any]], node: Node) -> Node:
     grads = tuple(g for g, _ in pieces)
-    out = Node(node.graph, "op", f"{node.name}_grad_slices", node.static_shape, node.static_dtype, op=SliceScatter,
+    out = Node(node.graph, NodeKind.OP, f"{node.name}_grad_slices", node.static_shape, node.static_dtype, op=SliceScatter,
                inputs=grads, attrs={"shape": node.static_shape, "dtype": node.static_dtype,
                                     "index": tuple(i for _, i in pieces)})
     out.is_gradient = True
@@ -162,7 +162,7 @@ def _stack_weight_grads(parts: list[Node], node: Node) -> list[Node]:
         return parts
     uses, rest = [], []
     for p in parts:
-        vjp = p.inputs[0] if p.kind == "grad" and p.index == 1 else None
+        vjp = p.inputs[0] if p.kind is NodeKind.GRAD and p.index == 1 else None
         fwd = vjp.inputs[0] if vjp is not None else None
         if (fwd is not None and fwd.op is MatMul and fwd.inputs[1] is node and fwd.inputs[0] is not node
                 and fwd.inputs[0].static_shape is not None and len(fwd.inputs[0].static_shape) == 2):
@@ -174,7 +174,7 @@ def _stack_weight_grads(parts: list[Node], node: Node) -> list[Node]:
     # the matmuls' own vjps now only serve their first input (a plan asks each op for the input
     # gradients its grad nodes read)
     inputs = tuple(fwd.inputs[0] for fwd, _ in uses) + tuple(vjp.inputs[1] for _, vjp in uses)
-    stacked = Node(node.graph, "op", f"{node.name}_grad_stacked", node.static_shape, node.static_dtype,
+    stacked = Node(node.graph, NodeKind.OP, f"{node.name}_grad_stacked", node.static_shape, node.static_dtype,
                    op=StackedMatmulGrad, inputs=inputs)
     stacked.is_gradient = True
     return rest + [stacked]
@@ -185,7 +185,7 @@ def _accumulate(parts: list[Node], node: Node) -> Node:
     steps then holds one running sum instead of 50 partial gradients alive at once."""
     acc = parts[0]
     for k, part in enumerate(parts[1:]):
-        acc = Node(node.graph, "op", f"{node.name}_grad_sum{k}", node.static_shape, node.static_dtype,
+        acc = Node(node.graph, NodeKind.OP, f"{node.name}_grad_sum{k}", node.static_shape, node.static_dtype,
                    op=Accumulate, inputs=(acc, part))
         acc.is_gradient = True
     return acc

@@ -17,6 +17,7 @@ import numpy
 
 from dlia.core.ops import elementwise as _ew
 from dlia.core.ops import nn as _nnops
+from dlia.graph.core import NodeKind
 
 #: ops with random or external effects are never folded or merged
 IMPURE = {_nnops.Dropout}
@@ -41,9 +42,9 @@ def fold_constants(order: list[Any]) -> dict[int, numpy.ndarray]:
     """Values of op nodes computable from constants alone: node id → array."""
     known: dict[int, Any] = {}
     for node in order:
-        if node.kind == "constant":
+        if node.kind is NodeKind.CONSTANT:
             known[id(node)] = node.value
-        elif node.kind == "op" and node.op not in IMPURE and node.inputs and all(id(i) in known for i in node.inputs):
+        elif node.kind is NodeKind.OP and node.op not in IMPURE and node.inputs and all(id(i) in known for i in node.inputs):
             ctx = object.__new__(node.op)
             known[id(node)] = numpy.asarray(ctx.forward(*[known[id(i)] for i in node.inputs], **node.attrs))
     return known
@@ -54,7 +55,7 @@ def eliminate_common(order: list[Any], alias: dict[int, Any], fed: set[int] | fr
     Fed nodes are never merged: their value comes from the feed, not from their op."""
     seen: dict[Any, Any] = {}
     for node in order:
-        if node.kind != "op" or node.op in IMPURE or id(node) in fed:
+        if node.kind is not NodeKind.OP or node.op in IMPURE or id(node) in fed:
             continue
         inputs = tuple(id(alias.get(id(i), i)) for i in node.inputs)
         key = (node.op, inputs, attrs_key(node.attrs))

@@ -1,9 +1,6 @@
 """``Session``: places a graph on a ``Device`` and runs what the fetches need (TensorFlow 1's
-``tf.Session``), through a cached ``Plan``.
-
-A plan is the pruned, topologically ordered list of steps for one set of fetches and fed nodes,
-after constant folding and common-subexpression elimination, with value slots instead of
-dictionaries and a "drop after last use" list per step (the memory plan).
+``tf.Session``), through a cached ``Plan`` (``dlia.graph.plan``: the pruned, optimised steps for one
+set of fetches and fed nodes) turned into straight-line Python once (``dlia.graph.codegen``).
 """
 
 from __future__ import annotations
@@ -17,11 +14,10 @@ from dlia.backend import allocator
 from dlia.backend.device import Device, get_device
 from dlia.core.sparse import SparseGrad
 from dlia.core.tensor import Tensor
-from dlia.graph import passes
-from dlia.graph.core import GraphError, Node, get_default_graph, topological
+from dlia.graph.codegen import generate
+from dlia.graph.core import GraphError, Node, NodeKind, _fmt, get_default_graph
+from dlia.graph.plan import Plan
 from dlia.graph.train import Trainer
-
-_VAR, _CAPTURE, _OP, _VJP, _GRAD, _TRAIN, _FUSED = range(7)
 
 
 def _flatten(fetches: Any, out: list[Node]) -> Any:
@@ -43,133 +39,6 @@ def _rebuild(template: Any, values: list[Any]) -> Any:
     if kind is dict:
         return {k: _rebuild(v, values) for k, v in items.items()}
     return kind(_rebuild(v, values) for v in items)
-
-
-class Plan:
-    """The executable form of (fetches, fed nodes): steps over numbered value slots."""
-
-    def __init__(self, fetches: list[Node], fed: Iterable[Node], fuse: bool = True, later: Iterable[Node] = ()) -> None:
-        later_ids = {id(n) for n in later}
-        fed = list(fed) + list(later)
-        fed_ids = {id(n) for n in fed}
-        order = topological(fetches, fed_ids)
-        folded = passes.fold_constants([n for n in order if id(n) not in fed_ids])
-        alias = passes.eliminate_common(order, {}, fed_ids)
-
-        def canon(n: Node) -> Node:
-            return alias.get(id(n), n)
-
-        slots: dict[int, int] = {}
-        steps: list[list[Any]] = []
-        self.feeds: list[tuple[Node, int]] = []
-        self.constants: list[tuple[int, Any]] = []
-        for node in order:
-            if id(node) in alias:
-                continue
-            slot = slots[id(node)] = len(slots)
-            if id(node) in fed_ids:
-                self.feeds.append((node, slot))
-                continue
-            ins = [slots[id(canon(i))] for i in node.inputs]
-            if id(node) in folded and node.kind in ("constant", "op"):
-                self.constants.append((slot, folded[id(node)]))
-            elif node.kind == "placeholder":
-                raise GraphError(f"placeholder {node.name!r} (shape {_fmt(node.static_shape)}) must be fed: "
-                                 f"pass it in feed_dict")
-            elif node.kind == "variable":
-                steps.append([_VAR, node, ins, slot])
-            elif node.kind == "capture":
-                steps.append([_CAPTURE, node, ins, slot])
-            elif node.kind == "op":
-                steps.append([_OP, node, ins, slot])
-            elif node.kind == "vjp":
-                steps.append([_VJP, node, ins, slot])
-            elif node.kind == "grad":
-                steps.append([_GRAD, node, ins + [slots[id(canon(node.extra))]], slot])
-            elif node.kind == "train":
-                steps.append([_TRAIN, node, ins, slot])
-            else:
-                raise GraphError(f"node {node.name!r} of kind {node.kind!r} cannot be run")
-        self.fetch_slots = [slots[id(canon(f))] for f in fetches]
-        # which input gradients each differentiated op must produce *in this plan*: those that a
-        # grad node of the plan reads (merged twins get the union)
-        wanted: dict[int, set[int]] = {}
-        for node in order:
-            if node.kind == "grad" and id(node) not in fed_ids:
-                wanted.setdefault(id(node.inputs[0]), set()).add(node.index)
-        self.needs: dict[int, tuple[bool, ...]] = {}
-        for node in order:
-            if node.kind == "vjp" and id(node) not in fed_ids:
-                fwd = canon(node.inputs[0])
-                got = wanted.get(id(node), set())
-                new = tuple(i in got for i in range(len(fwd.inputs)))
-                old = self.needs.get(id(fwd))
-                self.needs[id(fwd)] = new if old is None else tuple(a or b for a, b in zip(old, new))
-        self.nslots = len(slots)
-        # two phases (for compiled functions): steps that need a `later` feed run only in phase 2
-        late = {slots[i] for i in later_ids if i in slots}
-        phase2 = []
-        for st in steps:
-            if any(s in late for s in st[2]):
-                late.add(st[3])
-                phase2.append(st)
-        steps = [st for st in steps if st[3] not in late] + phase2
-        if fuse:
-            steps = self._fuse(steps)
-        self.split = sum(1 for st in steps if st[3] not in late)
-        self.steps = self._plan_memory(steps)
-
-    def _fuse(self, steps: list[list[Any]]) -> list[list[Any]]:
-        """Merge an elementwise op into the step before it when it is that step's only consumer and
-        neither op's context is needed for a gradient: one step, no intermediate slot."""
-        uses: dict[int, int] = {s: 1 for s in self.fetch_slots}
-        ctx_needed = {st[2][0] for st in steps if st[0] == _VJP}
-        for st in steps:
-            for s in st[2]:
-                uses[s] = uses.get(s, 0) + 1
-        out: list[list[Any]] = []
-        for st in steps:
-            prev = out[-1] if out else None
-            if (prev is not None and st[0] == _OP and st[1].op in passes.ELEMENTWISE and prev[0] in (_OP, _FUSED)
-                    and st[2] == [prev[3]] and uses.get(prev[3]) == 1
-                    and prev[3] not in ctx_needed and st[3] not in ctx_needed):
-                chain = prev[1] if prev[0] == _FUSED else [prev[1]]
-                out[-1] = [_FUSED, chain + [st[1]], prev[2], st[3]]
-            else:
-                out.append(st)
-        return out
-
-    def _plan_memory(self, steps: list[list[Any]]) -> list[list[Any]]:
-        """Append to each step the slots whose values and contexts are dead after it."""
-        last_value: dict[int, int] = {}
-        last_ctx: dict[int, int] = {}
-        self.shape_slots: set[int] = set()
-        for k, st in enumerate(steps):
-            kind, ins = st[0], st[2]
-            if kind == _VJP:
-                last_ctx[ins[0]] = k
-                last_value[ins[1]] = k
-            elif kind == _GRAD:
-                last_value[ins[0]] = k
-                self.shape_slots.add(ins[1])  # only its shape is read: remembered when it is dropped
-            else:
-                for s in ins:
-                    last_value[s] = k
-        keep = set(self.fetch_slots)
-        free: list[list[int]] = [[] for _ in steps]
-        for s, k in last_value.items():
-            if s not in keep:
-                free[k].append(s)
-        free_ctx: list[list[int]] = [[] for _ in steps]
-        for s, k in last_ctx.items():
-            free_ctx[k].append(s)
-        return [st + [free[k], free_ctx[k]] for k, st in enumerate(steps)]
-
-
-def _fmt(shape: Any) -> str:
-    if shape is None:
-        return "?"
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
 
 
 class Session:
@@ -215,7 +84,7 @@ class Session:
     def value(self, variable: Node) -> numpy.ndarray:
         """A variable's current value (a NumPy copy)."""
         if variable not in self.vars:
-            if variable.kind != "variable":
+            if variable.kind is not NodeKind.VARIABLE:
                 raise GraphError(f"{variable.name!r} is not a variable")
             self.initialize([variable])
         return _to_numpy(self.vars[variable]).copy()
@@ -267,7 +136,7 @@ class Session:
         seen: set[int] = set()
         for k, (n, v, slot) in enumerate(zip(nodes, out, plan.fetch_slots)):
             if isinstance(v, numpy.ndarray):
-                if n.kind == "variable" or slot in stored or id(v) in seen:
+                if n.kind is NodeKind.VARIABLE or slot in stored or id(v) in seen:
                     out[k] = v = v.copy()
                 seen.add(id(v))
         return _rebuild(template, out)
@@ -298,8 +167,6 @@ class Session:
         straight-line Python (``dlia.graph.codegen``), made once per plan."""
         code = self._code.get(id(plan))
         if code is None:
-            from dlia.graph.codegen import generate
-
             fed = [n for n, _ in plan.feeds]
             fn, _, _ = generate(plan, fed, None, self.xp, self)
             code = self._code[id(plan)] = (fn, fed)

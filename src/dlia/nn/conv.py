@@ -134,8 +134,9 @@ class BatchNorm2d(Module):
             self.running_var.data = (1 - mom) * self.running_var.data + mom * (var * (m / max(m - 1, 1))).astype(x.dtype)
             self.num_batches_tracked.data = self.num_batches_tracked.data + 1
             return out
-        xp = x.device.xp
-        invstd = Tensor(1 / xp.sqrt(self.running_var.data + x.dtype.type(self.eps)))
+        # engine ops, not array arithmetic: traced by ``dlia.compile``, the running statistics are
+        # then inputs read at every call instead of a scale computed once at tracing time
+        invstd = 1 / (self.running_var + self.eps).sqrt()
         if self.weight is None:
             return (x - self.running_mean.reshape(shape)) * invstd.reshape(shape)
         scale = (self.weight * invstd).reshape(shape)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 import numpy
@@ -34,6 +36,19 @@ def _check_kind(registry: dict[str, Any], name: str, value: Any, kind: type | No
     if value is not None and (kind is None or not isinstance(value, kind)):
         raise TypeError(f"cannot assign {type(value).__name__!r} as {what} {name!r} ({expected} or None expected)")
     return registry
+#: told of every module called while ``dlia.compile`` traces (``observe_calls``), so the trace can be
+#: guarded on what it read: each module's ``training`` flag and its tensors
+_CALL_OBSERVER: ContextVar[Callable[[Module], None] | None] = ContextVar("dlia_module_call_observer", default=None)
+
+
+@contextlib.contextmanager
+def observe_calls(observer: Callable[[Module], None]) -> Iterator[None]:
+    """Call ``observer(module)`` before every module call inside the block (restored on exit)."""
+    token = _CALL_OBSERVER.set(observer)
+    try:
+        yield
+    finally:
+        _CALL_OBSERVER.reset(token)
 
 
 class Module:
@@ -274,6 +289,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        observer = _CALL_OBSERVER.get()
+        if observer is not None:
+            observer(self)
         return self.forward(*args, **kwargs)
 
     def extra_repr(self) -> str:
