@@ -3,6 +3,8 @@ broadcast reduction, and the errors PyTorch users expect."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -108,6 +110,94 @@ def test_no_grad_restores_the_mode_after_an_error():
     with pytest.raises(ZeroDivisionError), dlia.no_grad():
         raise ZeroDivisionError
     assert dlia.is_grad_enabled()
+
+
+def test_recursive_no_grad_function_restores_grad_mode():
+    # one decorator instance serves every call: each call saves and restores the mode itself
+    @dlia.no_grad()
+    def depth(n):
+        assert not dlia.is_grad_enabled()
+        return 0 if n == 0 else 1 + depth(n - 1)
+
+    @torch.no_grad()
+    def depth_torch(n):
+        return 0 if n == 0 else 1 + depth_torch(n - 1)
+
+    assert depth(3) == 3 and depth_torch(3) == 3
+    assert dlia.is_grad_enabled() and torch.is_grad_enabled()
+
+
+def test_recursive_enable_grad_function_inside_no_grad():
+    @dlia.enable_grad()
+    def depth(n):
+        assert dlia.is_grad_enabled()
+        return 0 if n == 0 else 1 + depth(n - 1)
+
+    with dlia.no_grad():
+        depth(2)
+        assert not dlia.is_grad_enabled()
+    assert dlia.is_grad_enabled()
+
+
+@pytest.mark.parametrize("lib", [dlia, torch], ids=["dlia", "torch"])
+def test_set_grad_enabled_is_a_function_a_context_manager_and_a_decorator(lib):
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+    with lib.set_grad_enabled(False):
+        assert not lib.is_grad_enabled()
+        assert not (x * 2).requires_grad
+        with lib.set_grad_enabled(True):
+            assert (x * 2).requires_grad
+        assert not lib.is_grad_enabled()
+    assert lib.is_grad_enabled()
+
+    @lib.set_grad_enabled(False)
+    def frozen(t, n):
+        assert not lib.is_grad_enabled()
+        return t * 2 if n == 0 else frozen(t, n - 1)
+
+    assert lib.is_grad_enabled()  # decorating switches nothing
+    assert not frozen(x, 2).requires_grad
+    assert lib.is_grad_enabled()
+
+    lib.set_grad_enabled(False)  # called as a function: switches until switched back
+    try:
+        assert not lib.is_grad_enabled()
+        with lib.enable_grad():
+            assert lib.is_grad_enabled()
+        assert not lib.is_grad_enabled()
+    finally:
+        lib.set_grad_enabled(True)
+    assert lib.is_grad_enabled()
+
+
+def test_grad_mode_is_restored_when_a_decorated_function_raises():
+    @dlia.no_grad()
+    def fails():
+        raise KeyError("x")
+
+    with pytest.raises(KeyError):
+        fails()
+    assert dlia.is_grad_enabled()
+    with pytest.raises(KeyError), dlia.set_grad_enabled(False):
+        raise KeyError("y")
+    assert dlia.is_grad_enabled()
+
+
+def test_grad_mode_belongs_to_the_thread():
+    seen = {}
+
+    def worker():
+        seen["start"] = dlia.is_grad_enabled()  # a new thread starts with gradients on, as in torch
+        dlia.set_grad_enabled(False)
+        seen["recorded"] = (dlia.tensor([1.0], requires_grad=True) * 2).requires_grad
+
+    with dlia.no_grad():
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        assert not dlia.is_grad_enabled()
+    assert seen == {"start": True, "recorded": False}
+    assert dlia.is_grad_enabled()  # the thread's set_grad_enabled(False) stayed in the thread
 
 
 def test_detach_shares_data_but_cuts_the_graph():

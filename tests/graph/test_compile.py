@@ -1,6 +1,8 @@
 """dlia.compile: traced graphs equal eager results and gradients, retrace per signature, read
 parameters at every call, and refuse what a tracer cannot see."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -185,3 +187,22 @@ def test_compiled_function_runs_on_the_device_of_its_gpu_tensors():
     assert got.device.kind == "gpu"
     np.testing.assert_allclose(got.item(), expected.item(), rtol=1e-12)
     np.testing.assert_allclose(w.grad.numpy(), g_eager, rtol=1e-12, atol=1e-15)
+
+
+def test_tracing_in_one_thread_leaves_other_threads_eager():
+    a = dlia.tensor([1.0, 2.0])
+    seen = []
+
+    def other():
+        seen.append(a * 2)
+
+    @dlia.compile
+    def f(x):
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        return x * 3
+
+    np.testing.assert_array_equal(f(dlia.tensor([1.0, 1.0])).numpy(), [3.0, 3.0])
+    assert type(seen[0]) is dlia.Tensor
+    np.testing.assert_array_equal(seen[0].numpy(), [2.0, 4.0])

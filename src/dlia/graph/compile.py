@@ -18,10 +18,8 @@ from typing import Any
 import numpy
 
 from dlia.backend.device import get_device
-from dlia.core import function as _function
-from dlia.core.function import Function, _GradMode
+from dlia.core.function import Function, is_grad_enabled, tracing
 from dlia.core.tensor import Tensor, wrap
-from dlia.graph import core
 from dlia.graph.codegen import generate
 from dlia.graph.core import Graph, GraphError, Node, placeholder
 from dlia.graph.gradients import gradients
@@ -57,15 +55,11 @@ class _Traced:
             else:
                 call_args.append(a)
         captures: dict[int, Node] = {}
-        prev = core._Tracing.captures, _function.TRACING
-        core._Tracing.captures, _function.TRACING = captures, True
         try:
-            with graph.as_default():
+            with graph.as_default(), tracing(captures):
                 out = fn(*call_args)
         except GraphError as e:
             raise GraphError(f"dlia.compile could not trace {getattr(fn, '__name__', fn)!r}: {e}") from None
-        finally:
-            core._Tracing.captures, _function.TRACING = prev
         self.captures = list(captures.values())
         if xp is None:  # no device given and no tensor argument: run where the tensors it reads live
             xp = next((c.capture.device.xp for c in self.captures), numpy)
@@ -151,7 +145,7 @@ class CompiledFunction:
         xp = traced.xp
         tensors = [a if isinstance(a, Tensor) else wrap(xp.asarray(a)) for a in args if isinstance(a, (Tensor, numpy.ndarray))]
         tensors += [c.capture for c in traced.captures]
-        if _GradMode.enabled and any(t.requires_grad for t in tensors):
+        if is_grad_enabled() and any(t.requires_grad for t in tensors):
             traced.train_plan()  # built (and checked) here, outside the op
             return CompiledCall.apply(*tensors, traced=traced)
         outs, _ = traced.forward_fn(*[xp.asarray(t.data) for t in tensors])

@@ -244,18 +244,12 @@ def topological(roots: list[Node], stop: set[int] | frozenset[int] = frozenset()
 
 
 # -- building op nodes through Function.apply ------------------------------------------------------
-class _Tracing:
-    """While ``dlia.compile`` traces a function: eager tensors that require grad become captures."""
-
-    captures: dict[int, Node] | None = None
-
-
 def _as_node(t: Tensor, graph: Graph) -> Node:
     if isinstance(t, Node):
         if t.graph is not graph:
             raise GraphError(f"node {t.name!r} belongs to graph {t.graph.name!r}, not {graph.name!r}")
         return t
-    caps = _Tracing.captures
+    caps = function.current_mode().trace  # while dlia.compile traces: its captures by tensor id
     if caps is not None and t.data.ndim:  # read at every call; 0-d tensors (Python numbers) are constants
         node = caps.get(id(t))
         if node is None:
@@ -328,4 +322,4 @@ def build_op(op: type[Function], inputs: tuple[Tensor, ...], attrs: dict[str, An
     return node
 
 
-function.GRAPH_BUILDER = build_op
+function.register_graph_builder(build_op)

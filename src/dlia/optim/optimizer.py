@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from dlia.backend.device import get_array_module
-from dlia.core.function import _GradMode, enable_grad
+from dlia.core.function import enable_grad, restore_mode, set_grad_mode
 from dlia.core.sparse import SparseGrad
 from dlia.core.tensor import Tensor
 
@@ -64,11 +64,11 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        prev, _GradMode.enabled = _GradMode.enabled, False  # like no_grad(), without its call overhead
+        token = set_grad_mode(False)  # like no_grad(), without its call overhead
         try:
             self._step_all()
         finally:
-            _GradMode.enabled = prev
+            restore_mode(token)
         return loss
 
     def _step_all(self) -> None:
