@@ -210,6 +210,67 @@ def test_detach_shares_data_but_cuts_the_graph():
     np.testing.assert_allclose(x.grad.numpy(), 3 * d.numpy())
 
 
+# -- in-place writes between forward and backward (version stamps) --------------------------------
+@pytest.mark.parametrize("lib", [dlia, torch], ids=["dlia", "torch"])
+def test_writing_a_saved_input_in_place_before_backward_raises(lib):
+    w = lib.tensor([1.0, 2.0], requires_grad=True)
+    x = lib.tensor([3.0, 4.0])
+    loss = (w * x).sum()  # mul saves x for w's gradient
+    x.zero_()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation") as err:
+        loss.backward()
+    if lib is dlia:
+        assert "Mul" in str(err.value) and "input 1" in str(err.value)
+
+
+@pytest.mark.parametrize("lib", [dlia, torch], ids=["dlia", "torch"])
+def test_writing_a_saved_output_in_place_before_backward_raises(lib):
+    w = lib.tensor([1.0, 2.0], requires_grad=True)
+    y = w.exp()  # exp saves its output
+    loss = y.sum()
+    y.zero_()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation") as err:
+        loss.backward()
+    if lib is dlia:
+        assert "Exp" in str(err.value) and "output" in str(err.value)
+
+
+@pytest.mark.parametrize("lib", [dlia, torch], ids=["dlia", "torch"])
+def test_in_place_writes_the_gradient_does_not_depend_on_are_allowed(lib):
+    w = lib.tensor([1.0, 2.0], requires_grad=True)
+    x = lib.tensor([3.0, 4.0])
+    x.zero_()  # before the forward: the forward sees the new values
+    loss = (w * x).sum() + (w + x).sum()  # add saves neither input
+    b = lib.tensor([5.0, 6.0])
+    loss2 = (w + b).sum()
+    b.zero_()
+    loss.backward()
+    loss2.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 2.0])
+    x.zero_()  # after backward: nothing left to protect
+    (w * x).sum().backward()
+
+
+def test_writing_an_array_that_an_op_saved_a_view_of_raises():
+    w = dlia.tensor([1.0, 2.0], requires_grad=True)
+    x = dlia.tensor([[3.0, 4.0]])
+    loss = (w * x.reshape(2)).sum()  # mul saved a view of x's array
+    x.zero_()
+    with pytest.raises(RuntimeError, match="Mul"):
+        loss.backward()
+    loss = (w * x.reshape(2)).sum()
+    x.detach().zero_()  # another tensor on the same memory
+    with pytest.raises(RuntimeError, match="Mul"):
+        loss.backward()
+    m = dlia.tensor(np.ones((2, 2)), requires_grad=True)
+    opt = dlia.optim.SGD([m], lr=0.1)
+    (m.T @ w).sum().backward()
+    loss = (m.T @ w).sum()  # matmul saved the transposed view of m
+    opt.step()
+    with pytest.raises(RuntimeError, match="MatMul"):
+        loss.backward()
+
+
 @pytest.mark.parametrize("a_shape, b_shape", [((3, 1), (1, 4)), ((4,), (2, 3, 4)), ((2, 1, 4), (3, 1)), ((), (2, 2))])
 def test_broadcast_gradient_is_reduced_to_each_input_shape(a_shape, b_shape):
     a, b = RNG.standard_normal(a_shape), RNG.standard_normal(b_shape)

@@ -206,3 +206,15 @@ def test_tracing_in_one_thread_leaves_other_threads_eager():
     np.testing.assert_array_equal(f(dlia.tensor([1.0, 1.0])).numpy(), [3.0, 3.0])
     assert type(seen[0]) is dlia.Tensor
     np.testing.assert_array_equal(seen[0].numpy(), [2.0, 4.0])
+
+
+def test_optimizer_step_between_a_compiled_forward_and_its_backward_is_detected():
+    lin = nn.Linear(3, 2, generator=dlia.Generator(0))
+    opt = optim.SGD(lin.parameters(), lr=0.1)
+    loss_fn = dlia.compile(lambda x: lin(x).tanh().sum())
+    x = dlia.tensor(np.ones((4, 3), dtype=np.float32), requires_grad=True)
+    loss_fn(x).backward()
+    loss = loss_fn(x)
+    opt.step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation.*CompiledCall"):
+        loss.backward()

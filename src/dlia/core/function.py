@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy
 
 from dlia.backend.device import get_array_module
-from dlia.core.tensor import Tensor
+from dlia.core.tensor import Tensor, write_clock
 
 _ndarray = numpy.ndarray
 
@@ -105,9 +105,9 @@ def set_grad_mode(enabled: bool) -> Token[Mode]:
     return _MODE.set(Mode(bool(enabled), mode.trace))
 
 
-def restore_mode(token: Token[Mode]) -> None:
-    """Put back the mode that the call which returned ``token`` found."""
-    _MODE.reset(token)
+#: ``restore_mode(token)`` puts back the mode that the call which returned ``token`` found
+#: (``ContextVar.reset`` itself: no Python frame in ``Optimizer.step``)
+restore_mode: Callable[[Token[Mode]], None] = _MODE.reset
 
 
 @contextmanager
@@ -200,6 +200,8 @@ class Function:
     needs: tuple[bool, ...] = ()
     #: the array module of the inputs (numpy or cupy)
     xp: ModuleType = numpy
+    #: the in-place write clock when the call was recorded (``backward`` checks later writes)
+    clock: int = 0
     #: number of leading inputs that are differentiable; the rest (indices, masks) never are
     differentiable: ClassVar[int | None] = None
     #: True when every array ``vjp`` returns is newly made and given to one input only, so backprop
@@ -271,6 +273,7 @@ class Function:
             if True in needs:
                 ctx.parents = inputs
                 ctx.needs = needs
+                ctx.clock = write_clock[0]
                 t.requires_grad = True
                 t._ctx = ctx
                 return t
