@@ -123,8 +123,9 @@ def tracing(trace: Any) -> Iterator[None]:
 
 class _GradSwitch:
     """A context manager and decorator that sets grad mode and restores it, per entry: each
-    ``with`` and each call of a decorated function saves what it found, so recursive calls,
-    nesting and threads each get their own mode back (the one instance holds no per-call state)."""
+    ``with`` and each call of a decorated function saves what it found, so nesting, recursive
+    calls and threads each get their own mode back (a decorated function keeps its per-call state
+    on the stack, not on the shared instance)."""
 
     enabled = True
 
