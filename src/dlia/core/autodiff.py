@@ -83,7 +83,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
 
     grads: dict[Tensor, Any] = {root: grad}
     pop, get = grads.pop, grads.get
-    clock = write_clock[0]
+    clock, written = write_clock[0], {}
     for node in reversed(topological_order(root)):
         g = pop(node, None)
         if g is None:
@@ -96,7 +96,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 f"(op {type(ctx).__name__}); pass retain_graph=True to the first backward"
             )
         if ctx.clock != clock:  # something was written in place since this op ran
-            _check_writes(node, ctx)
+            _check_writes(node, ctx, written)
         if node._retain:
             node.grad = wrap(_fresh(g)) if node.grad is None else wrap(_add(g, node.grad.data))
         fresh = ctx.fresh_grads
@@ -117,13 +117,17 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
             ctx.__dict__.clear()  # drops parents and saved arrays; ctx.parents is None again
 
 
-def _check_writes(node: Tensor, ctx: Any) -> None:
+def _check_writes(node: Tensor, ctx: Any, written: dict[int, Any]) -> None:
     """Raise if memory written in place after ``ctx``'s op ran holds an array the op saved for its
-    gradient (its input or output, or a view of one)."""
-    written = written_since(ctx.clock)  # keeps the arrays alive, so their ids stay theirs
-    if not written:
+    gradient (its input or output, or a view of one). ``written`` caches, per clock value, the
+    arrays written since and their ids, for one backward pass."""
+    found = written.get(ctx.clock)
+    if found is None:
+        arrays = written_since(ctx.clock)  # kept with the ids, so the ids stay theirs
+        found = written[ctx.clock] = (arrays, {id(a) for a in arrays})
+    ids = found[1]
+    if not ids:
         return
-    ids = {id(a) for a in written}
     for a in _saved_arrays(ctx.__dict__, 3):
         owner = memory_owner(a)
         if id(owner) in ids:
