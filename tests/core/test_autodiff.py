@@ -3,6 +3,8 @@ broadcast reduction, and the errors PyTorch users expect."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -110,6 +112,94 @@ def test_no_grad_restores_the_mode_after_an_error():
     assert dlia.is_grad_enabled()
 
 
+def test_recursive_no_grad_function_restores_grad_mode():
+    # one decorator instance serves every call: each call saves and restores the mode itself
+    @dlia.no_grad()
+    def depth(n):
+        assert not dlia.is_grad_enabled()
+        return 0 if n == 0 else 1 + depth(n - 1)
+
+    @torch.no_grad()
+    def depth_torch(n):
+        return 0 if n == 0 else 1 + depth_torch(n - 1)
+
+    assert depth(3) == 3 and depth_torch(3) == 3
+    assert dlia.is_grad_enabled() and torch.is_grad_enabled()
+
+
+def test_recursive_enable_grad_function_inside_no_grad():
+    @dlia.enable_grad()
+    def depth(n):
+        assert dlia.is_grad_enabled()
+        return 0 if n == 0 else 1 + depth(n - 1)
+
+    with dlia.no_grad():
+        depth(2)
+        assert not dlia.is_grad_enabled()
+    assert dlia.is_grad_enabled()
+
+
+@pytest.mark.parametrize("lib", [dlia, torch], ids=["dlia", "torch"])
+def test_set_grad_enabled_is_a_function_a_context_manager_and_a_decorator(lib):
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+    with lib.set_grad_enabled(False):
+        assert not lib.is_grad_enabled()
+        assert not (x * 2).requires_grad
+        with lib.set_grad_enabled(True):
+            assert (x * 2).requires_grad
+        assert not lib.is_grad_enabled()
+    assert lib.is_grad_enabled()
+
+    @lib.set_grad_enabled(False)
+    def frozen(t, n):
+        assert not lib.is_grad_enabled()
+        return t * 2 if n == 0 else frozen(t, n - 1)
+
+    assert lib.is_grad_enabled()  # decorating switches nothing
+    assert not frozen(x, 2).requires_grad
+    assert lib.is_grad_enabled()
+
+    lib.set_grad_enabled(False)  # called as a function: switches until switched back
+    try:
+        assert not lib.is_grad_enabled()
+        with lib.enable_grad():
+            assert lib.is_grad_enabled()
+        assert not lib.is_grad_enabled()
+    finally:
+        lib.set_grad_enabled(True)
+    assert lib.is_grad_enabled()
+
+
+def test_grad_mode_is_restored_when_a_decorated_function_raises():
+    @dlia.no_grad()
+    def fails():
+        raise KeyError("x")
+
+    with pytest.raises(KeyError):
+        fails()
+    assert dlia.is_grad_enabled()
+    with pytest.raises(KeyError), dlia.set_grad_enabled(False):
+        raise KeyError("y")
+    assert dlia.is_grad_enabled()
+
+
+def test_grad_mode_belongs_to_the_thread():
+    seen = {}
+
+    def worker():
+        seen["start"] = dlia.is_grad_enabled()  # a new thread starts with gradients on, as in torch
+        dlia.set_grad_enabled(False)
+        seen["recorded"] = (dlia.tensor([1.0], requires_grad=True) * 2).requires_grad
+
+    with dlia.no_grad():
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        assert not dlia.is_grad_enabled()
+    assert seen == {"start": True, "recorded": False}
+    assert dlia.is_grad_enabled()  # the thread's set_grad_enabled(False) stayed in the thread
+
+
 def test_detach_shares_data_but_cuts_the_graph():
     x = dlia.tensor(np.array([1.0, 2.0]), requires_grad=True)
     y = x * 3
@@ -118,6 +208,67 @@ def test_detach_shares_data_but_cuts_the_graph():
     assert np.shares_memory(d.numpy(), y.numpy())
     (y * d).sum().backward()  # d is a constant: d/dx (3x · 3x_const) = 3·d
     np.testing.assert_allclose(x.grad.numpy(), 3 * d.numpy())
+
+
+# -- in-place writes between forward and backward (version stamps) --------------------------------
+@pytest.mark.parametrize("lib", [dlia, torch], ids=["dlia", "torch"])
+def test_writing_a_saved_input_in_place_before_backward_raises(lib):
+    w = lib.tensor([1.0, 2.0], requires_grad=True)
+    x = lib.tensor([3.0, 4.0])
+    loss = (w * x).sum()  # mul saves x for w's gradient
+    x.zero_()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation") as err:
+        loss.backward()
+    if lib is dlia:
+        assert "Mul" in str(err.value) and "input 1" in str(err.value)
+
+
+@pytest.mark.parametrize("lib", [dlia, torch], ids=["dlia", "torch"])
+def test_writing_a_saved_output_in_place_before_backward_raises(lib):
+    w = lib.tensor([1.0, 2.0], requires_grad=True)
+    y = w.exp()  # exp saves its output
+    loss = y.sum()
+    y.zero_()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation") as err:
+        loss.backward()
+    if lib is dlia:
+        assert "Exp" in str(err.value) and "output" in str(err.value)
+
+
+@pytest.mark.parametrize("lib", [dlia, torch], ids=["dlia", "torch"])
+def test_in_place_writes_the_gradient_does_not_depend_on_are_allowed(lib):
+    w = lib.tensor([1.0, 2.0], requires_grad=True)
+    x = lib.tensor([3.0, 4.0])
+    x.zero_()  # before the forward: the forward sees the new values
+    loss = (w * x).sum() + (w + x).sum()  # add saves neither input
+    b = lib.tensor([5.0, 6.0])
+    loss2 = (w + b).sum()
+    b.zero_()
+    loss.backward()
+    loss2.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 2.0])
+    x.zero_()  # after backward: nothing left to protect
+    (w * x).sum().backward()
+
+
+def test_writing_an_array_that_an_op_saved_a_view_of_raises():
+    w = dlia.tensor([1.0, 2.0], requires_grad=True)
+    x = dlia.tensor([[3.0, 4.0]])
+    loss = (w * x.reshape(2)).sum()  # mul saved a view of x's array
+    x.zero_()
+    with pytest.raises(RuntimeError, match="Mul"):
+        loss.backward()
+    loss = (w * x.reshape(2)).sum()
+    x.detach().zero_()  # another tensor on the same memory
+    with pytest.raises(RuntimeError, match="Mul"):
+        loss.backward()
+    m = dlia.tensor(np.ones((2, 2)), requires_grad=True)
+    opt = dlia.optim.SGD([m], lr=0.1)
+    (m.T @ w).sum().backward()
+    loss = (m.T @ w).sum()  # matmul saved the transposed view of m
+    opt.step()
+    with pytest.raises(RuntimeError, match="MatMul"):
+        loss.backward()
 
 
 @pytest.mark.parametrize("a_shape, b_shape", [((3, 1), (1, 4)), ((4,), (2, 3, 4)), ((2, 1, 4), (3, 1)), ((), (2, 2))])

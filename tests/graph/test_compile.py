@@ -1,6 +1,8 @@
 """dlia.compile: traced graphs equal eager results and gradients, retrace per signature, read
 parameters at every call, and refuse what a tracer cannot see."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -389,3 +391,34 @@ def test_batchnorm_in_eval_mode_compiles_on_the_gpu():
     got = f(x)
     assert got.device.kind == "gpu" and f.trace(x).graph.device.kind == "gpu"
     np.testing.assert_allclose(got.numpy(), bn(x).numpy(), rtol=1e-6)
+
+
+def test_tracing_in_one_thread_leaves_other_threads_eager():
+    a = dlia.tensor([1.0, 2.0])
+    seen = []
+
+    def other():
+        seen.append(a * 2)
+
+    @dlia.compile
+    def f(x):
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        return x * 3
+
+    np.testing.assert_array_equal(f(dlia.tensor([1.0, 1.0])).numpy(), [3.0, 3.0])
+    assert type(seen[0]) is dlia.Tensor
+    np.testing.assert_array_equal(seen[0].numpy(), [2.0, 4.0])
+
+
+def test_optimizer_step_between_a_compiled_forward_and_its_backward_is_detected():
+    lin = nn.Linear(3, 2, generator=dlia.Generator(0))
+    opt = optim.SGD(lin.parameters(), lr=0.1)
+    loss_fn = dlia.compile(lambda x: lin(x).tanh().sum())
+    x = dlia.tensor(np.ones((4, 3), dtype=np.float32), requires_grad=True)
+    loss_fn(x).backward()
+    loss = loss_fn(x)
+    opt.step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation.*CompiledCall"):
+        loss.backward()

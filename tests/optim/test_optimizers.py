@@ -480,3 +480,22 @@ def test_group_update_state_entries_are_views_and_checkpoints_are_plain_arrays(t
     load_checkpoint(path, model, opt2)
     for k, st in opt.state_dict()["state"].items():
         np.testing.assert_array_equal(opt2.state_dict()["state"][k]["exp_avg"], st["exp_avg"])
+
+
+@pytest.mark.parametrize("lib", [dlia, torch], ids=["dlia", "torch"])
+def test_optimizer_step_between_forward_and_backward_is_detected(lib):
+    x = lib.tensor(np.ones((4, 3), dtype=np.float32), requires_grad=True)  # so torch saves the weight too
+    lin = (nn if lib is dlia else torch.nn).Linear(3, 2)
+    opt = (optim if lib is dlia else torch.optim).SGD(lin.parameters(), lr=0.1)
+    lin(x).sum().backward()
+    loss = lin(x).sum()  # the linear op saved the weight for x's gradient
+    opt.step()  # updates the weight in place
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+    opt.zero_grad()
+    lin(x).sum().backward()  # a forward after the step is fine
+    retained = lin(x).sum()
+    retained.backward(retain_graph=True)
+    opt.step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        retained.backward()

@@ -14,7 +14,7 @@ import numpy
 from dlia.backend import allocator
 from dlia.backend.device import get_array_module
 from dlia.core.sparse import SparseGrad
-from dlia.core.tensor import Tensor, wrap
+from dlia.core.tensor import Tensor, memory_owner, wrap, write_clock, written_since
 
 
 def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
@@ -85,6 +85,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
 
     grads: dict[Tensor, Any] = {root: grad}
     pop, get = grads.pop, grads.get
+    clock, written = write_clock[0], {}
     for node in reversed(topological_order(root)):
         g = pop(node, None)
         if g is None:
@@ -96,6 +97,8 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 f"backward(): trying to backward through the graph a second time "
                 f"(op {type(ctx).__name__}); pass retain_graph=True to the first backward"
             )
+        if ctx.clock != clock:  # something was written in place since this op ran
+            _check_writes(node, ctx, written)
         if node._retain:
             node.grad = wrap(_fresh(g)) if node.grad is None else wrap(_add(g, node.grad.data))
         fresh = ctx.fresh_grads
@@ -114,6 +117,45 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 _accumulate(p, pg)
         if not retain_graph:
             ctx.__dict__.clear()  # drops parents and saved arrays; ctx.parents is None again
+
+
+def _check_writes(node: Tensor, ctx: Any, written: dict[int, Any]) -> None:
+    """Raise if memory written in place after ``ctx``'s op ran holds an array the op saved for its
+    gradient (its input or output, or a view of one). ``written`` caches, per clock value, the
+    arrays written since and their ids, for one backward pass."""
+    found = written.get(ctx.clock)
+    if found is None:
+        arrays = written_since(ctx.clock)  # kept with the ids, so the ids stay theirs
+        found = written[ctx.clock] = (arrays, {id(a) for a in arrays})
+    ids = found[1]
+    if not ids:
+        return
+    for a in _saved_arrays(ctx.__dict__, 3):
+        owner = memory_owner(a)
+        if id(owner) in ids:
+            role = next((f"input {i}" for i, p in enumerate(ctx.parents) if memory_owner(p.data) is owner),
+                        "output" if memory_owner(node.data) is owner else "an array derived from its inputs")
+            raise RuntimeError(
+                f"backward(): one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: op {type(ctx).__name__} saved its {role} (shape {tuple(a.shape)}) for the gradient, and "
+                f"its memory was written in place after the op ran (zero_(), an optimizer step), so the gradient would "
+                f"use the new values; run the forward again after the write, or write a copy")
+
+
+def _saved_arrays(value: Any, depth: int) -> Any:
+    """The arrays an op context keeps (its ``__dict__``), looking into lists, tuples, dicts and the
+    contexts of other ops (a compiled call keeps those) down to ``depth`` levels."""
+    if isinstance(value, numpy.ndarray) or hasattr(value, "__cuda_array_interface__"):
+        yield value
+    elif depth and isinstance(value, dict):
+        for k, v in value.items():
+            if k != "parents":
+                yield from _saved_arrays(v, depth - 1)
+    elif depth and isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _saved_arrays(v, depth - 1)
+    elif depth and hasattr(value, "vjp") and hasattr(value, "__dict__"):
+        yield from _saved_arrays(value.__dict__, depth)
 
 
 def _accumulate(leaf: Tensor, g: Any) -> None:

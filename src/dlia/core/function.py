@@ -8,19 +8,19 @@ class serves eager tensors (``Op.apply``) and, later, nodes of a static graph.
 
 from __future__ import annotations
 
-from contextlib import ContextDecorator
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy
 
 from dlia.backend.device import get_array_module
-from dlia.core.tensor import Tensor
+from dlia.core.tensor import Tensor, write_clock
 
 _ndarray = numpy.ndarray
-
-#: every op class by name, for graph mode and error messages
-REGISTRY: dict[str, type[Function]] = {}
 
 
 class _Symbolic:
@@ -34,10 +34,15 @@ class _Symbolic:
 
 SYMBOLIC = _Symbolic()
 
-#: set by ``dlia.graph`` on import: builds a graph node for an op applied to symbolic inputs
-GRAPH_BUILDER: Any = None
-#: True while ``dlia.compile`` traces a function: ops on eager tensors become graph nodes too
-TRACING = False
+#: builds a graph node for an op applied to symbolic inputs; ``dlia.graph`` registers it on import
+_graph_builder: Callable[[type[Function], tuple[Tensor, ...], dict[str, Any]], Tensor] | None = None
+
+
+def register_graph_builder(builder: Callable[[type[Function], tuple[Tensor, ...], dict[str, Any]], Tensor]) -> None:
+    """Let ``Function.apply`` hand ops on symbolic inputs (and, while tracing, on any tensor) to
+    ``builder(op_class, inputs, attrs)``. Called once by ``dlia.graph``, which core never imports."""
+    global _graph_builder
+    _graph_builder = builder
 
 
 class ShapeError(ValueError):
@@ -65,40 +70,121 @@ def _check_one_device(cls: type, args: tuple[Any, ...]) -> None:
                           "move them to one with .to('gpu') or .to('cpu')")
 
 
-class _GradMode:
+# -- modes ---------------------------------------------------------------------------------------
+class Mode:
+    """What ops do right now: record the graph for backprop (``grad``) and whether ``dlia.compile``
+    is tracing (``trace``: the tracer's own state, opaque to core; ``None`` when not tracing).
+
+    The current mode lives in a ``ContextVar``, so each thread (and asyncio task) has its own, as
+    torch's grad mode is thread-local; a new thread starts in the default mode. It is changed only
+    through the functions and context managers below, each of which restores what it found.
+    """
+
+    __slots__ = ("grad", "trace")
+
+    def __init__(self, grad: bool = True, trace: Any = None) -> None:
+        self.grad = grad
+        self.trace = trace
+
+    def __repr__(self) -> str:
+        return f"Mode(grad={self.grad}, trace={self.trace!r})"
+
+
+_GRAD_ON, _GRAD_OFF = Mode(True), Mode(False)
+_MODE: ContextVar[Mode] = ContextVar("dlia_mode", default=_GRAD_ON)
+#: the current ``Mode`` of this thread or task (``ContextVar.get`` itself: ``Function.apply`` calls it per op)
+current_mode: Callable[[], Mode] = _MODE.get
+
+
+def set_grad_mode(enabled: bool) -> Token[Mode]:
+    """Switch graph recording on or off in this context; ``restore_mode(token)`` switches back.
+    (The cheap form of ``no_grad()``, for loops that pay per call, like ``Optimizer.step``.)"""
+    mode = _MODE.get()
+    if mode.trace is None:
+        return _MODE.set(_GRAD_ON if enabled else _GRAD_OFF)
+    return _MODE.set(Mode(bool(enabled), mode.trace))
+
+
+#: ``restore_mode(token)`` puts back the mode that the call which returned ``token`` found
+#: (``ContextVar.reset`` itself: no Python frame in ``Optimizer.step``)
+restore_mode: Callable[[Token[Mode]], None] = _MODE.reset
+
+
+@contextmanager
+def tracing(trace: Any) -> Iterator[None]:
+    """Inside: ops on eager tensors become graph nodes too, with ``trace`` (the tracer's state) in
+    ``current_mode().trace`` for the graph builder; used by ``dlia.compile``."""
+    token = _MODE.set(Mode(_MODE.get().grad, trace))
+    try:
+        yield
+    finally:
+        _MODE.reset(token)
+
+
+class _GradSwitch:
+    """A context manager and decorator that sets grad mode and restores it, per entry: each
+    ``with`` and each call of a decorated function saves what it found, so nesting, recursive
+    calls and threads each get their own mode back (a decorated function keeps its per-call state
+    on the stack, not on the shared instance)."""
+
+    enabled = True
+
+    def __init__(self) -> None:
+        self._tokens: list[Token[Mode]] = []
+
+    def __enter__(self) -> None:
+        self._tokens.append(set_grad_mode(self.enabled))
+
+    def __exit__(self, *exc: object) -> None:
+        restore_mode(self._tokens.pop())
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        enabled = self.enabled
+
+        @functools.wraps(fn)
+        def switched(*args: Any, **kwargs: Any) -> Any:
+            token = set_grad_mode(enabled)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                restore_mode(token)
+
+        return switched
+
+
+class no_grad(_GradSwitch):  # noqa: N801 - torch's name
+    """Context manager and decorator: ops inside record no graph (like ``torch.no_grad``)."""
+
+    enabled = False
+
+
+class enable_grad(_GradSwitch):  # noqa: N801 - torch's name
+    """Context manager and decorator that turns graph recording back on."""
+
     enabled = True
 
 
-class no_grad(ContextDecorator):
-    """Context manager and decorator: ops inside record no graph (like ``torch.no_grad``)."""
+class set_grad_enabled(_GradSwitch):  # noqa: N801 - torch's name
+    """Turn graph recording on or off, like ``torch.set_grad_enabled``: called alone it switches
+    until switched back; ``with set_grad_enabled(flag):`` restores the previous mode on exit; as a
+    decorator it switches only during each call."""
+
+    def __init__(self, mode: bool) -> None:
+        self.enabled = bool(mode)
+        self._tokens = [set_grad_mode(self.enabled)]  # switch now: a plain call must take effect
 
     def __enter__(self) -> None:
-        self.prev = _GradMode.enabled
-        _GradMode.enabled = False
+        pass  # already switched by __init__
 
-    def __exit__(self, *exc: object) -> None:
-        _GradMode.enabled = self.prev
-
-
-class enable_grad(ContextDecorator):
-    """Context manager and decorator that turns graph recording back on."""
-
-    def __enter__(self) -> None:
-        self.prev = _GradMode.enabled
-        _GradMode.enabled = True
-
-    def __exit__(self, *exc: object) -> None:
-        _GradMode.enabled = self.prev
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        if self._tokens:
+            restore_mode(self._tokens.pop())  # decorating switches nothing
+        return super().__call__(fn)
 
 
 def is_grad_enabled() -> bool:
-    """Whether ops currently record the graph for backprop."""
-    return _GradMode.enabled
-
-
-def set_grad_enabled(mode: bool) -> None:
-    """Turn graph recording on or off globally."""
-    _GradMode.enabled = bool(mode)
+    """Whether ops currently record the graph for backprop (in this thread)."""
+    return _MODE.get().grad
 
 
 class Function:
@@ -115,15 +201,13 @@ class Function:
     needs: tuple[bool, ...] = ()
     #: the array module of the inputs (numpy or cupy)
     xp: ModuleType = numpy
+    #: the in-place write clock when the call was recorded (``backward`` checks later writes)
+    clock: int = 0
     #: number of leading inputs that are differentiable; the rest (indices, masks) never are
     differentiable: ClassVar[int | None] = None
     #: True when every array ``vjp`` returns is newly made and given to one input only, so backprop
     #: may store it as a leaf's ``.grad`` without a defensive copy (views of ``grad`` are not fresh)
     fresh_grads: ClassVar[bool] = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        REGISTRY[cls.__name__] = cls
 
     def forward(self, *arrays: Any, **attrs: Any) -> Any:
         raise NotImplementedError(f"op {type(self).__name__} has no forward")
@@ -153,14 +237,15 @@ class Function:
         else:
             args = tuple([t.data for t in inputs])
             foreign = any(type(a) is not _ndarray for a in args)
-        if foreign or TRACING:  # symbolic graph nodes, tracing, or CuPy arrays
-            if GRAPH_BUILDER is not None and any(a is SYMBOLIC for a in args):
-                return GRAPH_BUILDER(cls, inputs, attrs)
-            if TRACING:  # eager tensors the traced code reads (even 0-d: a scalar parameter)
-                return GRAPH_BUILDER(cls, inputs, attrs)
+        mode = current_mode()
+        if foreign or mode.trace is not None:  # symbolic graph nodes, tracing, or CuPy arrays
+            if _graph_builder is not None and any(a is SYMBOLIC for a in args):
+                return _graph_builder(cls, inputs, attrs)
+            if mode.trace is not None:  # eager tensors the traced code reads (even 0-d: a scalar parameter)
+                return _graph_builder(cls, inputs, attrs)
             if type(args[0]) is not _ndarray:
                 ctx.xp = get_array_module(args[0])
-            if n > 1 and not TRACING:
+            if n > 1 and mode.trace is None:
                 _check_one_device(cls, args)
         try:
             out = ctx.forward(*args, **attrs) if attrs else ctx.forward(*args)
@@ -179,7 +264,7 @@ class Function:
         t.data = out
         t.grad = None
         t._retain = False
-        if _GradMode.enabled:
+        if mode.grad:
             if n == 1:
                 needs = (inputs[0].requires_grad,)
             elif n == 2:
@@ -194,6 +279,7 @@ class Function:
             if True in needs and out.dtype.kind == "f":  # an integer or bool result is never differentiable
                 ctx.parents = inputs
                 ctx.needs = needs
+                ctx.clock = write_clock[0]
                 t.requires_grad = True
                 t._ctx = ctx
                 return t

@@ -7,7 +7,9 @@ bottom of this module to keep imports acyclic.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import weakref
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy
@@ -53,6 +55,65 @@ def _array_axis(t: Tensor, axis: int | None, op: str) -> int | None:
     return axis if t.ndim else None
 
 
+# -- in-place writes (see docs/engine.md, "In-place writes") ---------------------------------------
+#: the in-place write clock, one count for the process (a one-item list, so importers share it): each
+#: write through dlia advances it; an op recorded for backward notes its value, so backward can tell
+#: the writes that came after the op ran
+write_clock = [0]
+#: arrays written by ``mark_written``: id of the array that owns the memory -> (clock, weak reference)
+_written_arrays: dict[int, tuple[int, Any]] = {}
+#: tensors whose writer stamps ``_version`` itself (an optimizer's parameters): id -> weak reference
+_tracked: dict[int, Any] = {}
+
+
+def memory_owner(a: Any) -> Any:
+    """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
+    while isinstance(a.base, type(a)):
+        a = a.base
+    return a
+
+
+def mark_written(*tensors: Tensor) -> None:
+    """Record that the data of ``tensors`` is about to be written in place (not replaced); the
+    record belongs to the memory, so views and other tensors on the same array share it."""
+    n = next_write()
+    for t in tensors:
+        owner = memory_owner(t.data)
+        key = id(owner)
+        try:
+            _written_arrays[key] = (n, weakref.ref(owner, functools.partial(_forget, _written_arrays, key)))
+        except TypeError:  # an array type without weak references: its writes go unchecked
+            pass
+
+
+def next_write() -> int:
+    """Advance the write clock; whoever then writes tensors registered with ``track_writes`` stamps
+    them with the result (``t._version = n``): ``mark_written`` for a loop that pays per call."""
+    n = write_clock[0] + 1
+    write_clock[0] = n
+    return n
+
+
+def track_writes(tensors: Iterable[Tensor]) -> None:
+    """Register tensors that their writer will stamp (``next_write``), while they live."""
+    for t in tensors:
+        key = id(t)
+        if key not in _tracked:
+            _tracked[key] = weakref.ref(t, functools.partial(_forget, _tracked, key))
+
+
+def _forget(registry: dict[int, Any], key: int, _ref: Any) -> None:
+    registry.pop(key, None)
+
+
+def written_since(clock: int) -> list[Any]:
+    """The arrays owning memory written in place after the write clock read ``clock``."""
+    owners = [a for n, r in list(_written_arrays.values()) if n > clock and (a := r()) is not None]
+    owners += [memory_owner(t.data) for r in list(_tracked.values())
+               if (t := r()) is not None and getattr(t, "_version", 0) > clock]
+    return owners
+
+
 def wrap(array: Any, requires_grad: bool = False) -> Tensor:
     """A leaf tensor around an existing array, with no conversion or copy (internal fast path)."""
     t = object.__new__(Tensor)
@@ -81,7 +142,8 @@ class Tensor:
         array([2., 4.], dtype=float32)
     """
 
-    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_retain", "__weakref__")
+    #: ``_version``: the write clock at its writer's last stamp (``track_writes``; unset until then)
+    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_retain", "_version", "__weakref__")
     __array_ufunc__ = None  # make NumPy defer to our reflected operators
 
     def __init__(
@@ -224,6 +286,7 @@ class Tensor:
         self._retain = True
 
     def zero_(self) -> Tensor:
+        mark_written(self)
         self.data[...] = 0
         return self
 

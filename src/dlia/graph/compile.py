@@ -25,12 +25,10 @@ from typing import Any
 import numpy
 
 from dlia.backend.device import Device, get_device
-from dlia.core import function as _function
-from dlia.core.function import Function, _GradMode
+from dlia.core.function import Function, is_grad_enabled, tracing
 from dlia.core.tensor import Tensor, wrap
-from dlia.graph import core
 from dlia.graph.codegen import generate
-from dlia.graph.core import Graph, GraphError, Node, placeholder
+from dlia.graph.core import Graph, GraphError, Node, Trace, placeholder
 from dlia.graph.gradients import gradients
 from dlia.graph.plan import Plan
 from dlia.nn.module import Module, observe_calls
@@ -112,17 +110,11 @@ class _Traced:
                 call_args.append(a)
         captures: dict[int, Node] = {}
         reads = _Reads(fn)
-        prev_known, core._Tracing.known = core._Tracing.known, reads
-        prev = core._Tracing.captures, _function.TRACING
-        core._Tracing.captures, _function.TRACING = captures, True
         try:
-            with graph.as_default(), observe_calls(reads.called):
+            with graph.as_default(), tracing(Trace(captures, reads)), observe_calls(reads.called):
                 out = fn(*call_args)
         except GraphError as e:
             raise GraphError(f"dlia.compile could not trace {getattr(fn, '__name__', fn)!r}: {e}") from None
-        finally:
-            core._Tracing.captures, _function.TRACING = prev
-            core._Tracing.known = prev_known
         self.captures = list(captures.values())
         self._guard(reads)
         if device is None:  # no device given and no tensor argument: run where the tensors it reads live
@@ -251,7 +243,7 @@ class CompiledFunction:
         xp = traced.xp
         tensors = [a if isinstance(a, Tensor) else wrap(xp.asarray(a)) for a in args if isinstance(a, (Tensor, numpy.ndarray))]
         tensors += [c.capture for c in traced.captures]
-        if _GradMode.enabled and any(t.requires_grad for t in tensors):
+        if is_grad_enabled() and any(t.requires_grad for t in tensors):
             traced.train_plan()  # built (and checked) here, outside the op
             return CompiledCall.apply(*tensors, traced=traced)
         outs, _ = traced.forward_fn(*[xp.asarray(t.data) for t in tensors])

@@ -271,13 +271,18 @@ def topological(roots: list[Node], stop: set[int] | frozenset[int] = frozenset()
 
 
 # -- building op nodes through Function.apply ------------------------------------------------------
-class _Tracing:
-    """While ``dlia.compile`` traces a function: the eager tensors it reads become captures."""
+class Trace:
+    """What ``dlia.compile`` keeps while it traces (``current_mode().trace``): the eager tensors
+    the traced code reads become captures."""
 
-    captures: dict[int, Node] | None = None
-    #: ids of the tensors held by the modules the traced code called (and by the function's own
-    #: globals and closure): such a tensor is captured even when 0-d
-    known: Container[int] = frozenset()
+    __slots__ = ("captures", "known")
+
+    def __init__(self, captures: dict[int, Node], known: Container[int] = frozenset()) -> None:
+        #: capture node of each eager tensor read so far, by the tensor's id
+        self.captures = captures
+        #: ids of the tensors held by the modules the traced code called (and by the function's own
+        #: globals and closure): such a tensor is captured even when 0-d
+        self.known = known
 
 
 def _as_node(t: Tensor, graph: Graph) -> Node:
@@ -285,10 +290,11 @@ def _as_node(t: Tensor, graph: Graph) -> Node:
         if t.graph is not graph:
             raise GraphError(f"node {t.name!r} belongs to graph {t.graph.name!r}, not {graph.name!r}")
         return t
-    caps = _Tracing.captures
+    trace = function.current_mode().trace
     # captured tensors are read at every call; other 0-d tensors are Python numbers an op made into
     # tensors, and become constants
-    if caps is not None and (t.data.ndim or t.requires_grad or id(t) in _Tracing.known):
+    if trace is not None and (t.data.ndim or t.requires_grad or id(t) in trace.known):
+        caps = trace.captures
         node = caps.get(id(t))
         if node is None:
             node = Node(graph, NodeKind.CAPTURE, "capture", t.data.shape, t.data.dtype, requires_grad=t.requires_grad)
@@ -360,4 +366,4 @@ def build_op(op: type[Function], inputs: tuple[Tensor, ...], attrs: dict[str, An
     return node
 
 
-function.GRAPH_BUILDER = build_op
+function.register_graph_builder(build_op)

@@ -8,9 +8,9 @@ from typing import Any
 
 from dlia.backend.device import get_array_module
 from dlia.core.creation import zeros_like
-from dlia.core.function import _GradMode, enable_grad
+from dlia.core.function import enable_grad, restore_mode, set_grad_mode
 from dlia.core.sparse import SparseGrad
-from dlia.core.tensor import Tensor
+from dlia.core.tensor import Tensor, next_write, track_writes
 
 
 class Optimizer:
@@ -47,6 +47,7 @@ class Optimizer:
                 raise ValueError("optimizer: a parameter appears in more than one group")
             if any(p is q for q in group["params"][:i]):
                 raise ValueError(f"optimizer: parameter {i} of the group is listed twice")
+        track_writes(group["params"])  # step() stamps them: backward can see that a step came after its forward
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -63,11 +64,16 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        prev, _GradMode.enabled = _GradMode.enabled, False  # like no_grad(), without its call overhead
+        stamp = next_write()  # the update writes every parameter with a gradient in place
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p.grad is not None:
+                    p._version = stamp
+        token = set_grad_mode(False)  # like no_grad(), without its call overhead
         try:
             self._step_all()
         finally:
-            _GradMode.enabled = prev
+            restore_mode(token)
         return loss
 
     def _step_all(self) -> None:
