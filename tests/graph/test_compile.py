@@ -422,3 +422,40 @@ def test_optimizer_step_between_a_compiled_forward_and_its_backward_is_detected(
     opt.step()
     with pytest.raises(RuntimeError, match="modified by an inplace operation.*CompiledCall"):
         loss.backward()
+
+
+def test_no_grad_inside_a_compiled_function_cuts_the_gradient_as_in_eager_mode():  # review of issue 10
+    w = nn.Parameter(dlia.tensor(np.array([2.0, 3.0])))
+    x = dlia.ones((2,), dtype=np.float64)
+
+    def fn(x):
+        with dlia.no_grad():
+            y = x * w
+        return (y * w).sum()
+
+    fn(x).backward()
+    eager, w.grad = w.grad.numpy().copy(), None
+    compiled = dlia.compile(fn)
+    with dlia.no_grad():  # first traced under no_grad: the trace must still carry the gradient
+        assert compiled(x).item() == pytest.approx(13.0)
+    compiled(x).backward()
+    np.testing.assert_array_equal(w.grad.numpy(), eager)  # [2, 3], not [4, 6]
+
+
+def test_a_replaced_child_module_retraces():  # review of issue 10
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 1, generator=dlia.Generator(0))
+
+        def forward(self, x):
+            return self.fc(x)
+
+    m = M()
+    f = dlia.compile(m.forward)
+    x = dlia.ones((2, 3))
+    f(x)
+    m.fc = nn.Linear(3, 1, generator=dlia.Generator(1))
+    np.testing.assert_array_equal(f(x).numpy(), m(x).numpy())
+    f(x).sum().backward()
+    assert m.fc.weight.grad is not None

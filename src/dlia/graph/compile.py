@@ -25,7 +25,7 @@ from typing import Any
 import numpy
 
 from dlia.backend.device import Device, get_device
-from dlia.core.function import Function, is_grad_enabled, tracing
+from dlia.core.function import Function, enable_grad, is_grad_enabled, tracing
 from dlia.core.tensor import Tensor, wrap
 from dlia.graph.codegen import generate
 from dlia.graph.core import Graph, GraphError, Node, Trace, placeholder
@@ -58,6 +58,7 @@ class _Reads:
         self.modules: dict[int, Module] = {}
         self.walked: set[int] = set()
         self.slots: dict[int, tuple[dict[str, Any], str]] = {}  # id(tensor) -> (module's attributes, name)
+        self.child_slots: list[tuple[dict[str, Any], str, Module]] = []  # (module's attributes, name, child)
         self.fn_slots: list[tuple[Any, str | None, Any]] = []  # (globals, name, value) or (closure cell, None, value)
         code = getattr(fn, "__code__", None)
         if code is not None:
@@ -84,6 +85,8 @@ class _Reads:
                 for name, v in names.items():
                     if isinstance(v, Tensor):
                         self.slots.setdefault(id(v), (names, name))
+                    elif isinstance(v, Module):  # a child replaced later (``m.fc = nn.Linear(...)``) retraces
+                        self.child_slots.append((names, name, v))
 
     def __contains__(self, tensor_id: int) -> bool:
         """Whether a tensor was found in a module or in the function's namespace (so it is
@@ -111,7 +114,9 @@ class _Traced:
         captures: dict[int, Node] = {}
         reads = _Reads(fn)
         try:
-            with graph.as_default(), tracing(Trace(captures, reads)), observe_calls(reads.called):
+            # traced with gradients on whatever the caller's grad mode: the trace serves calls in both
+            # modes, and only the function's own ``no_grad`` blocks cut the gradient
+            with graph.as_default(), tracing(Trace(captures, reads)), enable_grad(), observe_calls(reads.called):
                 out = fn(*call_args)
         except GraphError as e:
             raise GraphError(f"dlia.compile could not trace {getattr(fn, '__name__', fn)!r}: {e}") from None
@@ -136,7 +141,7 @@ class _Traced:
         """Record what this trace assumed: checked by ``valid`` before every reuse."""
         tensors = [c.capture for c in self.captures]
         self.tensor_guards = tuple((t, type(t.data), t.data.shape, t.data.dtype, t.requires_grad) for t in tensors)
-        self.slot_guards = tuple((*reads.slots[id(t)], t) for t in tensors if id(t) in reads.slots)
+        self.slot_guards = tuple((*reads.slots[id(t)], t) for t in tensors if id(t) in reads.slots) + tuple(reads.child_slots)
         self.fn_guards = tuple(reads.fn_slots)
         self.module_guards = tuple((m, m.training) for m in reads.modules.values())
 

@@ -133,7 +133,7 @@ class Node(Tensor):
     """
 
     __slots__ = ("graph", "kind", "op", "inputs", "attrs", "name", "static_shape", "static_dtype", "value",
-                 "trainable", "index", "capture", "extra", "is_gradient")
+                 "trainable", "index", "capture", "extra", "is_gradient", "stops_gradient")
 
     def __init__(self, graph: Graph, kind: NodeKind | str, name: str, shape: tuple[int | None, ...] | None, dtype: Any,
                  op: type[Function] | None = None, inputs: tuple[Node, ...] = (), attrs: dict[str, Any] | None = None,
@@ -150,6 +150,9 @@ class Node(Tensor):
         self.static_dtype = None if dtype is None else numpy.dtype(dtype)
         self.value, self.trainable, self.index = value, False, None
         self.capture, self.extra, self.is_gradient = None, None, False
+        #: built with grad mode off (``no_grad`` inside a traced function): ``gradients`` passes no
+        #: gradient through it, as backprop would not in eager mode
+        self.stops_gradient = False
         graph.add(self)
 
     # -- what a Tensor reads from its data --------------------------------------------------------
@@ -361,8 +364,10 @@ def build_op(op: type[Function], inputs: tuple[Tensor, ...], attrs: dict[str, An
     needs = [n.requires_grad for n in nodes]
     if d is not None:
         needs = needs[:d]
+    grad = function.current_mode().grad
     node = Node(graph, NodeKind.OP, name, shape, dtype, op=op, inputs=nodes, attrs=attrs,
-                requires_grad=any(needs) and (dtype is None or numpy.dtype(dtype).kind == "f"))
+                requires_grad=grad and any(needs) and (dtype is None or numpy.dtype(dtype).kind == "f"))
+    node.stops_gradient = not grad  # as in eager mode, ops built under no_grad pass no gradient
     return node
 
 

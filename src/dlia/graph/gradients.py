@@ -90,7 +90,7 @@ def gradients(ys: Node | Sequence[Node], xs: Node | Sequence[Node], grad_ys: Any
     targets = {id(x) for x in xs}
     reaches: set[int] = set()
     for node in order:  # inputs come before outputs in ``order``
-        if id(node) in targets or any(id(i) in reaches for i in node.inputs):
+        if id(node) in targets or (not node.stops_gradient and any(id(i) in reaches for i in node.inputs)):
             reaches.add(id(node))
     contrib: dict[int, list[Node]] = {}
     for k, y in enumerate(ys):
