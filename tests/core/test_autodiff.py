@@ -410,3 +410,49 @@ def test_wide_graph_many_uses_of_one_leaf():
         total = total + x * float(k)
     total.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), sum(range(1, 501)))
+
+
+def test_one_no_grad_instance_shared_by_threads():  # review of issue 10: tokens were kept on the instance
+    import threading
+    import time
+
+    shared, errors = dlia.no_grad(), []
+
+    def worker(delay):
+        try:
+            with shared:
+                time.sleep(delay)
+                assert not dlia.is_grad_enabled()
+            assert dlia.is_grad_enabled()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker, args=(d,)) for d in (0.1, 0.02)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+@pytest.mark.parametrize("lib", ["dlia", "torch"])
+def test_grad_switches_on_generators_without_parentheses_and_reused_like_torch(lib):
+    m = dlia if lib == "dlia" else torch
+
+    @m.no_grad()
+    def gen():
+        yield m.is_grad_enabled()
+        yield m.is_grad_enabled()
+
+    assert list(gen()) == [False, False] and m.is_grad_enabled()
+
+    @m.no_grad
+    def plain():
+        return m.is_grad_enabled()
+
+    assert plain() is False and m.is_grad_enabled()
+    switch = m.set_grad_enabled(False)
+    for _ in range(2):  # an instance may be entered again
+        with switch:
+            pass
+    assert m.is_grad_enabled()

@@ -9,7 +9,9 @@ class serves eager tensors (``Op.apply``) and, later, nodes of a static graph.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+import inspect
+import threading
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from types import ModuleType
@@ -124,22 +126,31 @@ def tracing(trace: Any) -> Iterator[None]:
 class _GradSwitch:
     """A context manager and decorator that sets grad mode and restores it, per entry: each
     ``with`` and each call of a decorated function saves what it found, so nesting, recursive
-    calls and threads each get their own mode back (a decorated function keeps its per-call state
-    on the stack, not on the shared instance)."""
+    calls and threads each get their own mode back (the saved modes of ``with`` blocks are kept per
+    thread, and a decorated function keeps its per-call state on the stack). A decorated generator
+    function runs each step of its body in the mode, as torch does."""
 
     enabled = True
 
     def __init__(self) -> None:
-        self._tokens: list[Token[Mode]] = []
+        self._local = threading.local()
+
+    def _stack(self) -> list[Token[Mode]]:
+        stack = getattr(self._local, "tokens", None)
+        if stack is None:
+            stack = self._local.tokens = []
+        return stack
 
     def __enter__(self) -> None:
-        self._tokens.append(set_grad_mode(self.enabled))
+        self._stack().append(set_grad_mode(self.enabled))
 
     def __exit__(self, *exc: object) -> None:
-        restore_mode(self._tokens.pop())
+        restore_mode(self._stack().pop())
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         enabled = self.enabled
+        if inspect.isgeneratorfunction(fn):
+            return functools.wraps(fn)(lambda *args, **kwargs: _switched_generator(fn(*args, **kwargs), enabled))
 
         @functools.wraps(fn)
         def switched(*args: Any, **kwargs: Any) -> Any:
@@ -152,13 +163,48 @@ class _GradSwitch:
         return switched
 
 
-class no_grad(_GradSwitch):  # noqa: N801 - torch's name
+def _switched_generator(gen: Generator[Any, Any, Any], enabled: bool) -> Generator[Any, Any, Any]:
+    """Drive ``gen`` with grad mode ``enabled`` during each of its steps, the caller's mode between."""
+    send: Any = None
+    throw: BaseException | None = None
+    while True:
+        token = set_grad_mode(enabled)
+        try:
+            value = gen.send(send) if throw is None else gen.throw(throw)
+        except StopIteration as e:
+            return e.value
+        finally:
+            restore_mode(token)
+        try:
+            send, throw = (yield value), None
+        except GeneratorExit:
+            gen.close()
+            raise
+        except BaseException as e:  # thrown in by the caller: passed on into ``gen``
+            send, throw = None, e
+
+
+class _NoArgSwitch(_GradSwitch):
+    """``no_grad``/``enable_grad``: also usable as a decorator without parentheses, as in torch."""
+
+    def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
+        self = super().__new__(cls)
+        if fn is None:
+            return self
+        self.__init__()
+        return self(fn)
+
+    def __init__(self, fn: Callable[..., Any] | None = None) -> None:
+        super().__init__()
+
+
+class no_grad(_NoArgSwitch):  # noqa: N801 - torch's name
     """Context manager and decorator: ops inside record no graph (like ``torch.no_grad``)."""
 
     enabled = False
 
 
-class enable_grad(_GradSwitch):  # noqa: N801 - torch's name
+class enable_grad(_NoArgSwitch):  # noqa: N801 - torch's name
     """Context manager and decorator that turns graph recording back on."""
 
     enabled = True
@@ -170,15 +216,25 @@ class set_grad_enabled(_GradSwitch):  # noqa: N801 - torch's name
     decorator it switches only during each call."""
 
     def __init__(self, mode: bool) -> None:
+        super().__init__()
         self.enabled = bool(mode)
-        self._tokens = [set_grad_mode(self.enabled)]  # switch now: a plain call must take effect
+        self.prev = is_grad_enabled()
+        self._stack().append(set_grad_mode(self.enabled))  # switch now: a plain call must take effect
 
     def __enter__(self) -> None:
         pass  # already switched by __init__
 
+    def __exit__(self, *exc: object) -> None:
+        stack = self._stack()
+        if stack:
+            restore_mode(stack.pop())
+        else:  # the instance used again (torch allows it): back to the mode found when it was made
+            set_grad_mode(self.prev)
+
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        if self._tokens:
-            restore_mode(self._tokens.pop())  # decorating switches nothing
+        stack = self._stack()
+        if stack:
+            restore_mode(stack.pop())  # decorating switches nothing
         return super().__call__(fn)
 
 
