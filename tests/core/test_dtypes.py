@@ -150,3 +150,16 @@ def test_subtracting_a_bool_is_refused_as_in_torch():
     for bad in (lambda: x - m, lambda: m - x, lambda: x - True, lambda: True - x, lambda: m - m):
         with pytest.raises(TypeError, match="bool"):
             bad()
+
+
+def test_python_integers_outside_the_dtype_range():  # review of issue 10: these raised OverflowError
+    u8 = dlia.tensor(np.array([1, 2], np.uint8))
+    i32 = dlia.tensor(np.array([1, 2], np.int32))
+    tu8 = torch.tensor([1, 2], dtype=torch.uint8)
+    # arithmetic wraps in the tensor's dtype, as torch does
+    np.testing.assert_array_equal((u8 + (-1)).numpy(), (tu8 + (-1)).numpy())
+    assert (u8 + (-1)).dtype == np.uint8
+    # comparisons are exact, as in NumPy (torch wraps the number first and answers wrongly)
+    np.testing.assert_array_equal((u8 > -1).numpy(), [True, True])
+    np.testing.assert_array_equal((i32 < 2**40).numpy(), [True, True])
+    np.testing.assert_array_equal((i32 == 2**40).numpy(), [False, False])

@@ -64,5 +64,14 @@ def weak_dtype(value: Any, like: Any) -> Any:
     else:
         return None
     if like is not None and CATEGORY[kind] <= CATEGORY.get(like.kind, -1):
+        if kind == "i" and like.kind in "iu" and not fits(value, like):
+            return DEFAULT["i"]  # -1 beside uint8, 2**40 beside int32: held in int64, cast by the op as torch does
         return like
     return DEFAULT[kind]
+
+
+def fits(value: Any, dtype: numpy.dtype) -> bool:
+    """Whether every Python integer in ``value`` (a number, or a list of them) lies in ``dtype``'s range."""
+    info = numpy.iinfo(dtype)
+    values = numpy.asarray(value, dtype=object).ravel() if isinstance(value, (list, tuple)) else (value,)
+    return all(info.min <= int(v) <= info.max for v in values)

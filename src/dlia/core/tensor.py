@@ -394,6 +394,8 @@ class Tensor:
     def _cmp(self, other: Any, fn: Any) -> Tensor:
         """Compare in the promoted dtype, as torch does (float32 vs int64 compares in float32)."""
         a = self.data
+        if type(other) is int and a.dtype.kind in "iu" and not _dtypes.fits(other, a.dtype):
+            return Tensor(fn(a, other))  # NumPy compares an integer outside the dtype's range exactly
         o = _arith.lift(other, self).data if isinstance(other, (Tensor, int, float, list, tuple)) else other
         if getattr(o, "dtype", a.dtype) != a.dtype:
             a, o = _dtypes.promote(a, o)
