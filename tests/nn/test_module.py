@@ -362,3 +362,25 @@ def test_reassigned_buffer_stays_a_buffer() -> None:
 def test_repr_lists_children() -> None:
     text = repr(nn.Sequential(nn.Linear(2, 3), nn.ReLU()))
     assert "(0): Linear(in_features=2, out_features=3, bias=True)" in text and "(1): ReLU()" in text
+
+
+def test_names_and_kinds_of_registered_attributes_follow_torch():  # review of issue 10
+    for lib, ones in ((nn, lambda: dlia.ones((2,))), (torch.nn, lambda: torch.ones(2))):
+        m = lib.Linear(2, 2)
+        with pytest.raises(TypeError, match="cannot assign"):
+            m.weight = lib.Linear(2, 2)  # a module over a parameter
+        for name in ("weight", "a.b", "", "training"):
+            with pytest.raises(KeyError):
+                m.register_buffer(name, ones())
+        m.register_buffer("rb", ones())
+        m.register_buffer("rb", ones())  # the same kind again is fine
+        assert list(m.state_dict()) == ["weight", "bias", "rb"]
+
+
+def test_linear_lr_refuses_a_zero_start_factor_like_torch():  # review of issue 10: was ZeroDivisionError at step
+    from dlia import optim
+
+    with pytest.raises(ValueError):
+        torch.optim.lr_scheduler.LinearLR(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1), start_factor=0.0)
+    with pytest.raises(ValueError, match="start_factor"):
+        optim.lr_scheduler.LinearLR(optim.SGD([nn.Parameter(dlia.zeros((1,)))], lr=0.1), start_factor=0.0)

@@ -51,6 +51,18 @@ def observe_calls(observer: Callable[[Module], None]) -> Iterator[None]:
         _CALL_OBSERVER.reset(token)
 
 
+def _check_name(module: Module, name: str, what: str, registry: dict[str, Any]) -> None:
+    """torch's rules for ``register_buffer``/``register_parameter`` names: a non-empty string without
+    dots that is not already an attribute of another kind (KeyError otherwise)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{what} name should be a string, got {type(name).__name__}")
+    if not name or "." in name:
+        raise KeyError(f"{what} name can't be empty or contain \".\", got {name!r}")
+    if name not in registry and (hasattr(module, name) or any(name in r for r in (
+            module._parameters, module._buffers, module._modules))):
+        raise KeyError(f"attribute {name!r} already exists")
+
+
 class Module:
     """Base class of layers and models.
 
@@ -74,12 +86,10 @@ class Module:
         # replace it (``lin.weight = lin.weight * 2`` would otherwise silently unregister the weight)
         if isinstance(value, Parameter):
             target = self._parameters
-        elif isinstance(value, Module):
-            target = self._modules
-        elif name in self._parameters:
+        elif name in self._parameters:  # a module over a parameter is refused too, as in torch
             target = _check_kind(self._parameters, name, value, None, "parameter", "nn.Parameter")
-        elif name in self._modules:
-            target = _check_kind(self._modules, name, value, None, "child module", "nn.Module")
+        elif isinstance(value, Module) or name in self._modules:
+            target = _check_kind(self._modules, name, value, Module, "child module", "nn.Module")
         elif name in self._buffers:  # reassigning a buffer (running statistics) keeps it a buffer
             target = _check_kind(self._buffers, name, value, Tensor, "buffer", "Tensor")
         else:
@@ -99,6 +109,7 @@ class Module:
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` under ``name`` (``None`` registers an absent optional parameter: the name
         is kept, in its place, but ``parameters()`` and ``state_dict()`` skip it, as in torch)."""
+        _check_name(self, name, "parameter", self._parameters)
         if param is None:
             for registry in (self._buffers, self._modules):
                 registry.pop(name, None)
@@ -109,6 +120,7 @@ class Module:
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Register a non-trainable tensor (e.g. running statistics) that ``state_dict`` saves."""
+        _check_name(self, name, "buffer", self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             tensor = Tensor(tensor)
         self._buffers[name] = tensor

@@ -114,6 +114,9 @@ class LinearLR(LRScheduler):
                  total_iters: int = 5, last_epoch: int = -1) -> None:
         if total_iters <= 0:
             raise ValueError(f"LinearLR: total_iters must be positive, got {total_iters}")
+        if not (0 < start_factor <= 1 and 0 <= end_factor <= 1):  # torch's bounds: start 0 would divide by 0
+            raise ValueError(f"LinearLR: start_factor must be in (0, 1] and end_factor in [0, 1], "
+                             f"got {start_factor} and {end_factor}")
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer, last_epoch)
 
