@@ -163,3 +163,23 @@ def test_python_integers_outside_the_dtype_range():  # review of issue 10: these
     np.testing.assert_array_equal((u8 > -1).numpy(), [True, True])
     np.testing.assert_array_equal((i32 < 2**40).numpy(), [True, True])
     np.testing.assert_array_equal((i32 == 2**40).numpy(), [False, False])
+
+
+@pytest.mark.parametrize("fn", ["exp", "log", "sqrt", "tanh"])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+def test_real_functions_of_integer_tensors_are_float32_like_torch(fn, dtype):  # review of issue 10: were float64
+    a = np.array([1, 2, 3]).astype(dtype)
+    ours, theirs = getattr(dlia, fn)(dlia.tensor(a)), getattr(torch, fn)(torch.from_numpy(a))
+    assert ours.dtype == theirs.numpy().dtype == np.float32
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+
+
+def test_clip_of_integers_like_torch():  # review of issue 10: float bounds were truncated, -1 for uint8 raised
+    i32 = np.array([-2, 1, 3], np.int32)
+    ours, theirs = dlia.tensor(i32).clip(0.5, 2.5), torch.from_numpy(i32).clip(0.5, 2.5)
+    assert ours.dtype == theirs.numpy().dtype
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    u8 = np.array([10, 250], np.uint8)
+    ours, theirs = dlia.tensor(u8).clip(-1, 100), torch.from_numpy(u8).clip(-1, 100)
+    assert ours.dtype == np.uint8
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

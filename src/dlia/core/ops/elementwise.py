@@ -116,6 +116,9 @@ class LeakyReLU(Function):
 class Clip(Function):
     def forward(self, a, lo=None, hi=None):
         xp = self.xp
+        if a.dtype.kind in "iu":  # an integer bound beyond the dtype's range (-1 for uint8) is its edge
+            info = xp.iinfo(a.dtype)
+            lo, hi = (None if b is None else min(max(b, info.min), info.max) for b in (lo, hi))
         out = a
         inside = None
         if lo is not None:
@@ -197,17 +200,17 @@ class Cast(Function):
 
 def exp(a: Tensor) -> Tensor:
     """``e**a`` elementwise. d/da = exp(a). Example: ``exp(tensor([0.]))`` → ``tensor([1.])``."""
-    return Exp.apply(a)
+    return Exp.apply(_floating(a))
 
 
 def log(a: Tensor) -> Tensor:
     """Natural logarithm. d/da = 1/a. Example: ``log(tensor([1.]))`` → ``tensor([0.])``."""
-    return Log.apply(a)
+    return Log.apply(_floating(a))
 
 
 def sqrt(a: Tensor) -> Tensor:
     """Square root. d/da = 1/(2·sqrt(a)). Example: ``sqrt(tensor([4.]))`` → ``tensor([2.])``."""
-    return Sqrt.apply(a)
+    return Sqrt.apply(_floating(a))
 
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001 - mirrors torch.abs
@@ -217,7 +220,7 @@ def abs(a: Tensor) -> Tensor:  # noqa: A001 - mirrors torch.abs
 
 def tanh(a: Tensor) -> Tensor:
     """Hyperbolic tangent. d/da = 1 - tanh(a)²."""
-    return Tanh.apply(a)
+    return Tanh.apply(_floating(a))
 
 
 def sigmoid(a: Tensor) -> Tensor:
@@ -237,6 +240,8 @@ def leaky_relu(a: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 def clip(a: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
     """Clamp into [lo, hi] (either may be None). The gradient passes where lo ≤ a ≤ hi."""
+    if any(isinstance(b, float) for b in (lo, hi)):  # float bounds on integers give floats, as in torch
+        a = _floating(a)
     return Clip.apply(a, lo=lo, hi=hi)
 
 
@@ -265,6 +270,13 @@ def _lift_pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     if type(a) is not Tensor:
         a = lift(a, b)
     return a, b
+
+
+def _floating(a: Tensor) -> Tensor:
+    """``a`` itself when floating, else in float32, torch's default dtype: a function that is only
+    defined on the reals (exp, log, ...) of an integer or bool tensor is float32 there too."""
+    dtype = getattr(a.data, "dtype", None)
+    return a if dtype is None or dtype.kind in "fc" else Cast.apply(a, dtype="float32")
 
 
 def cast(a: Tensor, dtype: Any) -> Tensor:
