@@ -459,3 +459,11 @@ def test_a_replaced_child_module_retraces():  # review of issue 10
     np.testing.assert_array_equal(f(x).numpy(), m(x).numpy())
     f(x).sum().backward()
     assert m.fc.weight.grad is not None
+
+
+@pytest.mark.parametrize("body", ["batchnorm-train", "detach"])
+def test_code_that_reads_values_is_reported_as_untraceable(body):  # review of issue 10: raw AttributeError/TypeError
+    bn = nn.BatchNorm2d(3)
+    fn = (lambda x: bn(x).sum()) if body == "batchnorm-train" else (lambda x: (x.detach() * 2).sum())
+    with pytest.raises(G.GraphError, match="could not trace .* values in Python"):
+        dlia.compile(fn)(dlia.ones((2, 3, 4, 4)))

@@ -94,6 +94,12 @@ class _Reads:
         return tensor_id in self.slots or tensor_id in self.fn_tensors
 
 
+def _reads_values(e: BaseException) -> bool:
+    """Whether an error raised while tracing came from code that handled a graph node's symbolic
+    data as an array."""
+    return "_Symbolic" in str(e) or "symbolic" in str(e) or "Python objects" in str(e)
+
+
 class _Traced:
     """One traced signature: the graph, its inputs (placeholders then captures), its plans, and
     the guards under which it stays valid."""
@@ -120,6 +126,12 @@ class _Traced:
                 out = fn(*call_args)
         except GraphError as e:
             raise GraphError(f"dlia.compile could not trace {getattr(fn, '__name__', fn)!r}: {e}") from None
+        except (AttributeError, TypeError) as e:
+            if not _reads_values(e):
+                raise
+            raise GraphError(f"dlia.compile could not trace {getattr(fn, '__name__', fn)!r}: it computes on a tensor's "
+                             f"values in Python (.data, .numpy(), .item(), detach(), or BatchNorm in train mode), which "
+                             f"a trace does not have ({type(e).__name__}: {e}); run it eagerly") from None
         self.captures = list(captures.values())
         self._guard(reads)
         if device is None:  # no device given and no tensor argument: run where the tensors it reads live
