@@ -499,6 +499,9 @@ CASES: list[Case] = [
     Case("data-path-unknown", _args("data", "path", "mnist"), "unknown data set"),
     Case("data-path-not-downloaded", _args("data", "path", "simlex999"), "not downloaded"),
     Case("data-no-action", _args("data"), "required"),
+    Case("xor-hidden-too-large", _args("xor", "--hidden", "100000000000", "--steps", "1"), "--hidden 100000000000"),
+    Case("xor-compare-seeds-too-large", _args("xor", "--compare", "--seeds", "100000000000", "--steps", "1"),
+         "--seeds 100000000000"),
     # --- end of output paths, overwritten inputs, messages ---
     Case("lstsq-missing-data", _args("lstsq", "--data", "/no/such/file.csv"), "no such file"),
 ]
