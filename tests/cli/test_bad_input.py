@@ -243,6 +243,14 @@ def _fifo(*argv: str) -> Callable[[Path], list[str]]:
     return setup
 
 
+def _digits_7x9_bytes(n: int = 30) -> bytes:
+    """A digits.npz whose images are 7×9, not 8×8 (otherwise valid): the digits models cannot take them."""
+    buf = io.BytesIO()
+    images = np.random.default_rng(0).integers(0, 17, (n, 7, 9), dtype=np.uint8)
+    np.savez(buf, images=images, target=np.arange(n, dtype=np.uint8) % 10)
+    return buf.getvalue()
+
+
 def _digits(files: dict[str, bytes | str | None], *argv: str) -> Callable[[Path], list[str]]:
     """Like ``_files``, with a valid ``d.npz`` besides: without the checks, training would start."""
     return _files({"d.npz": _digits_bytes(), **files}, *argv)
@@ -502,6 +510,11 @@ CASES: list[Case] = [
     Case("xor-hidden-too-large", _args("xor", "--hidden", "100000000000", "--steps", "1"), "--hidden 100000000000"),
     Case("xor-compare-seeds-too-large", _args("xor", "--compare", "--seeds", "100000000000", "--steps", "1"),
          "--seeds 100000000000"),
+    Case("cnn-train-digits-not-8x8", _files({"d.npz": _digits_7x9_bytes()}, *_TRAIN, "--out", "run"),
+         "holds 7×9 images (images of shape (30, 7, 9))"),
+    Case("cnn-fcn-digits-not-8x8", _files({"d.npz": _digits_7x9_bytes()}, "cnn", "fcn", "--epochs", "1", "--data", "d.npz"),
+         "holds 7×9 images"),
+    Case("demo-digits-not-8x8", _files({"d.npz": _digits_7x9_bytes()}, *_DEMO), "holds 7×9 images"),
     # --- end of output paths, overwritten inputs, messages ---
     Case("lstsq-missing-data", _args("lstsq", "--data", "/no/such/file.csv"), "no such file"),
 ]

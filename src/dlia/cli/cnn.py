@@ -8,7 +8,17 @@ from pathlib import Path
 
 import numpy
 
-from dlia.cli.common import check_memory, check_output, digits_file, eight_bit, picture, positive_float, positive_int, read_image
+from dlia.cli.common import (
+    check_memory,
+    check_output,
+    digits_file,
+    eight_bit,
+    load_digits_8x8,
+    picture,
+    positive_float,
+    positive_int,
+    read_image,
+)
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -46,15 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _digits(path: str | None) -> tuple[numpy.ndarray, ...]:
-    from dlia.data import load_digits, train_test_split
+    from dlia.data import train_test_split
 
     found, why = digits_file(path, timeout=30.0)
     if found is None:
         raise UserError(why)
-    try:
-        images, labels = load_digits(found)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    images, labels = load_digits_8x8(found)
     return tuple(train_test_split(images[:, None], labels, test_fraction=0.2, seed=0))
 
 

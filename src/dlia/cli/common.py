@@ -74,6 +74,24 @@ def digits_file(data: str | None, timeout: float = 10.0) -> tuple[str | None, st
         return None, str(e)
 
 
+def load_digits_8x8(path: str):
+    """``(images, labels)`` of the digits file at ``path`` (``dlia.data.load_digits``), refused in one
+    ``UserError`` line when it is not a valid digits file or its images are not 8×8: the digits
+    models (the CNN's dense layer, the demo's 64-input MLP, the FCN's 8×8 canvases) are built for
+    8×8 images, and another size would fail with a shape error after training started."""
+    from dlia.data import load_digits
+
+    try:
+        images, labels = load_digits(path)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if images.shape[1:] != (8, 8):
+        h, w = images.shape[1:]
+        raise UserError(f"{path} holds {h}×{w} images (images of shape {images.shape}); the digits models need "
+                        f"8×8 images like those of 'dlia data get digits'")
+    return images, labels
+
+
 def check_output(path: str | os.PathLike[str] | None, flag: str, folder: bool = False,
                  inputs: Iterable[tuple[str, str | os.PathLike[str] | None]] = ()) -> None:
     """Refuse, before any work starts, an output that could not be written or would destroy data.

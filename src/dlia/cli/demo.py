@@ -11,7 +11,7 @@ import numpy
 
 import dlia
 from dlia import nn, optim
-from dlia.cli.common import check_output, digits_file
+from dlia.cli.common import check_output, digits_file, load_digits_8x8
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -181,15 +181,10 @@ def graph_demo(args: argparse.Namespace) -> None:
 
 def _digits(data: str | None) -> tuple[tuple[numpy.ndarray, numpy.ndarray] | None, str]:
     """The digits (images, labels) for sections 3 and 4, loaded once, or (None, why they are missing)."""
-    from dlia.data import load_digits
-
     path, missing = digits_file(data)
     if path is None:
         return None, missing
-    try:
-        return load_digits(path), ""
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    return load_digits_8x8(path), ""
 
 
 def run(args: argparse.Namespace) -> int:
