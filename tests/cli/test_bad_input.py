@@ -515,6 +515,7 @@ CASES: list[Case] = [
     Case("cnn-fcn-digits-not-8x8", _files({"d.npz": _digits_7x9_bytes()}, "cnn", "fcn", "--epochs", "1", "--data", "d.npz"),
          "holds 7×9 images"),
     Case("demo-digits-not-8x8", _files({"d.npz": _digits_7x9_bytes()}, *_DEMO), "holds 7×9 images"),
+    Case("demo-data-missing", _args("demo", "--data", "no.npz"), "no.npz"),
     # --- end of output paths, overwritten inputs, messages ---
     Case("lstsq-missing-data", _args("lstsq", "--data", "/no/such/file.csv"), "no such file"),
 ]

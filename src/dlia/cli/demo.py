@@ -191,11 +191,12 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
     check_output(args.out, "--out", folder=True)
+    # the digits first: a missing or unusable --data file is refused before the first section runs
+    args.digits, args.digits_missing = _digits(args.data)
     dlia.manual_seed(args.seed)
     print(f"dlia {dlia.__version__} demo (seed {args.seed})")
     neuron_demo()
     xor_demo(args.seed)
-    args.digits, args.digits_missing = _digits(args.data)
     digits_demo(args)
     conv_demo(args)
     graph_demo(args)
