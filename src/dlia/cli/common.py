@@ -41,12 +41,20 @@ def positive_float(text: str) -> float:
     return value
 
 
+def path_name(text: str) -> str:
+    """A file or folder name: the argparse type of every path option, so that an empty name (``--out ''``,
+    a variable that was never set) is refused in one line instead of meaning the current folder,
+    the standard output or the option's default."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file or folder name, got an empty one")
+    return text
+
+
 def picture(text: str) -> str:
     """A picture file name: .png (or no suffix), .svg, .pdf or .jpg, checked before any work."""
     from dlia.viz.plots import plot_format
 
-    if not text.strip():
-        raise argparse.ArgumentTypeError("expected a file name, got an empty one")
+    path_name(text)
     try:
         plot_format(text)
     except ValueError as e:

@@ -11,7 +11,7 @@ import numpy
 
 import dlia
 from dlia import nn, optim
-from dlia.cli.common import check_output, digits_file, load_digits_8x8
+from dlia.cli.common import check_output, digits_file, load_digits_8x8, path_name
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -22,9 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "hidden layer, an MLP trained on the 8x8 digits, Octave's conv2 and a CNN.")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=20, help="digits MLP epochs (default 20)")
-    p.add_argument("--data", default=None, help="digits.npz or its folder (default: search ./data, ../shared/data and "
-                                                "the download cache, downloading it there if missing)")
-    p.add_argument("--out", default=None, help="folder for the demo checkpoint (default: a temporary folder)")
+    p.add_argument("--data", type=path_name, default=None,
+                   help="digits.npz or its folder (default: search ./data, ../shared/data and "
+                        "the download cache, downloading it there if missing)")
+    p.add_argument("--out", type=path_name, default=None, help="folder for the demo checkpoint (default: a temporary folder)")
     p.set_defaults(run=run)
 
 
