@@ -243,6 +243,14 @@ def _fifo(*argv: str) -> Callable[[Path], list[str]]:
     return setup
 
 
+def _digits_7x9_bytes(n: int = 30) -> bytes:
+    """A digits.npz whose images are 7×9, not 8×8 (otherwise valid): the digits models cannot take them."""
+    buf = io.BytesIO()
+    images = np.random.default_rng(0).integers(0, 17, (n, 7, 9), dtype=np.uint8)
+    np.savez(buf, images=images, target=np.arange(n, dtype=np.uint8) % 10)
+    return buf.getvalue()
+
+
 def _digits(files: dict[str, bytes | str | None], *argv: str) -> Callable[[Path], list[str]]:
     """Like ``_files``, with a valid ``d.npz`` besides: without the checks, training would start."""
     return _files({"d.npz": _digits_bytes(), **files}, *argv)
@@ -418,7 +426,7 @@ CASES: list[Case] = [
     Case("xor-unknown-activation", _args("xor", "--activation", "gelu"), "invalid choice"),
     Case("conv2-digit-separator", _args("conv2", "1_000 2"), "'1_000' is not a number"),
     Case("conv2-unbalanced-bracket", _args("conv2", "[1 2"), "unbalanced"),
-    Case("lstsq-data-empty-name", _args("lstsq", "--data", ""), "no such file"),
+    Case("lstsq-data-empty-name", _args("lstsq", "--data", ""), "empty"),
     Case("conv2-not-a-number", _args("conv2", "1,x;3,4"), "'x' is not a number"),
     Case("conv2-ragged", _args("conv2", "1 2;3"), "different lengths"),
     Case("conv2-empty", _args("conv2", ""), "no numbers"),
@@ -499,6 +507,29 @@ CASES: list[Case] = [
     Case("data-path-unknown", _args("data", "path", "mnist"), "unknown data set"),
     Case("data-path-not-downloaded", _args("data", "path", "simlex999"), "not downloaded"),
     Case("data-no-action", _args("data"), "required"),
+    Case("xor-hidden-too-large", _args("xor", "--hidden", "100000000000", "--steps", "1"), "--hidden 100000000000"),
+    Case("xor-compare-seeds-too-large", _args("xor", "--compare", "--seeds", "100000000000", "--steps", "1"),
+         "--seeds 100000000000"),
+    Case("cnn-train-digits-not-8x8", _files({"d.npz": _digits_7x9_bytes()}, *_TRAIN, "--out", "run"),
+         "holds 7×9 images (images of shape (30, 7, 9))"),
+    Case("cnn-fcn-digits-not-8x8", _files({"d.npz": _digits_7x9_bytes()}, "cnn", "fcn", "--epochs", "1", "--data", "d.npz"),
+         "holds 7×9 images"),
+    Case("demo-digits-not-8x8", _files({"d.npz": _digits_7x9_bytes()}, *_DEMO), "holds 7×9 images"),
+    Case("demo-data-missing", _args("demo", "--data", "no.npz"), "no.npz"),
+    # an empty name is refused like --plot '': not the current folder, the standard output or the default
+    Case("cnn-train-out-empty-name", _digits({}, *_TRAIN, "--out", ""), "empty"),
+    Case("cnn-train-data-empty-name", _args("cnn", "train", "--epochs", "1", "--data", ""), "empty"),
+    Case("graph-show-output-empty-name", _args("graph", "show", "xor", "-o", ""), "empty"),
+    Case("cnn-predict-checkpoint-empty-name", _png("in.png", "cnn", "predict", "in.png", "--checkpoint", ""), "empty"),
+    Case("cnn-predict-out-empty-name", _png("in.png", "cnn", "predict", "in.png", "--out", ""), "empty"),
+    Case("cnn-predict-image-empty-name", _args("cnn", "predict", "", "--checkpoint", "c.npz"), "empty"),
+    Case("cnn-fcn-data-empty-name", _args("cnn", "fcn", "--data", ""), "empty"),
+    Case("demo-out-empty-name", _digits({}, *_DEMO, "--out", ""), "empty"),
+    Case("demo-data-empty-name", _args("demo", "--data", ""), "empty"),
+    Case("data-get-dir-empty-name", _args("data", "get", "digits", "--dir", ""), "empty"),
+    Case("filter-output-empty-name", _png("in.png", "filter", "in.png", "--kernel", "blur", "-o", ""), "empty"),
+    Case("filter-input-empty-name", _args("filter", "", "--kernel", "blur", "-o", "out.png"), "empty"),
+    Case("graph-show-source-empty-name", _args("graph", "show", ""), "empty"),
     # --- end of output paths, overwritten inputs, messages ---
     Case("lstsq-missing-data", _args("lstsq", "--data", "/no/such/file.csv"), "no such file"),
 ]

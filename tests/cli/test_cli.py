@@ -65,6 +65,19 @@ def test_demo_skips_digits_when_absent(tmp_path):
     assert "CNN skipped: digits.npz not found" in r.stdout
 
 
+def test_demo_checks_its_data_before_the_first_section(tmp_path, capsys, monkeypatch):
+    """A missing or unusable --data file is refused before the autodiff and XOR sections print anything."""
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    np.savez(tmp_path / "d79.npz", images=np.zeros((30, 7, 9), np.uint8), target=np.arange(30) % 10)
+    for data, words in (("no.npz", "no.npz"), ("d79.npz", "7×9")):
+        assert main(["demo", "--data", data]) == 2
+        out, err = capsys.readouterr()
+        assert out == "", out
+        assert err.startswith("dlia demo: error: ") and words in err and len(err.splitlines()) == 1, err
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

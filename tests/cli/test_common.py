@@ -118,3 +118,37 @@ def test_cnn_predict_reads_a_16_bit_digit(tmp_path: Path) -> None:
     Image.fromarray(scan).save(tmp_path / "one.png")
     x = load_image(str(tmp_path / "one.png"))
     assert x.shape == (8, 8) and x.max() == 1.0 and x[:, 3:5].sum() > x[:, :2].sum() + x[:, 6:].sum()
+
+
+def test_path_name_refuses_an_empty_name() -> None:
+    import argparse
+
+    assert common.path_name("run") == "run"
+    for text in ("", "  "):
+        with pytest.raises(argparse.ArgumentTypeError, match="empty"):
+            common.path_name(text)
+
+
+def test_every_path_option_refuses_an_empty_name() -> None:
+    """Every option or argument naming a file or folder has ``path_name`` (or ``picture``, which uses it) as its type."""
+    import argparse
+
+    from dlia.cli.main import build_parser
+
+    path_options = {"--out", "--data", "--dir", "--output", "--checkpoint", "--plot", "--curves", "--pictures"}
+    path_arguments = {"image", "input", "source"}
+    found = []
+
+    def walk(parser: argparse.ArgumentParser) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in set(action.choices.values()):
+                    walk(child)
+            elif path_options & set(action.option_strings) or (not action.option_strings and action.dest in path_arguments):
+                if parser.prog == "dlia perceptron" and action.dest == "data":  # a choice of data sets, not a file
+                    continue
+                found.append(f"{parser.prog} {action.dest}")
+                assert action.type in (common.path_name, common.picture), f"{parser.prog} {action.dest}: type {action.type}"
+
+    walk(build_parser())
+    assert len(found) >= 15, found

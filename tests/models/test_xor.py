@@ -45,6 +45,13 @@ def test_batched_seeds_equal_separate_training():
     assert np.allclose(many.curves[:, 1], one.curves[:, 0], rtol=1e-10)
 
 
+def test_a_range_of_seeds_is_not_materialised():
+    """``dlia xor --compare --seeds N`` passes a range: a list of N ints would be the first thing to fill memory."""
+    r = xor.train_many(hidden=2, seeds=range(5, 8), steps=2)
+    assert r.seeds == range(5, 8) and isinstance(r.seeds, range)
+    assert r.curves.shape == (2, 3)
+
+
 def test_success_rates_are_measured_and_wider_is_easier():
     narrow = xor.train_many(hidden=2, activation="sigmoid", loss="ce", seeds=range(40), steps=1500)
     wide = xor.train_many(hidden=4, activation="sigmoid", loss="ce", seeds=range(40), steps=1500)

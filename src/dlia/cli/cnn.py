@@ -8,7 +8,18 @@ from pathlib import Path
 
 import numpy
 
-from dlia.cli.common import check_memory, check_output, digits_file, eight_bit, picture, positive_float, positive_int, read_image
+from dlia.cli.common import (
+    check_memory,
+    check_output,
+    digits_file,
+    eight_bit,
+    load_digits_8x8,
+    path_name,
+    picture,
+    positive_float,
+    positive_int,
+    read_image,
+)
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -23,38 +34,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=positive_float, default=2e-3, help="AdamW learning rate (default 2e-3, cosine decay)")
     t.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default 32)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    t.add_argument("--data", help="digits.npz or its folder (default: search ./data, ../shared/data)")
-    t.add_argument("--out", default="runs/cnn", help="checkpoint folder (default runs/cnn)")
+    t.add_argument("--data", type=path_name, help="digits.npz or its folder (default: search ./data, ../shared/data)")
+    t.add_argument("--out", type=path_name, default="runs/cnn", help="checkpoint folder (default runs/cnn)")
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     t.add_argument("--pictures", metavar="PNG", type=picture, help="save first-layer filters and feature maps of a test digit")
     t.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="train on the CPU (NumPy) or a CUDA GPU (CuPy)")
     t.set_defaults(run=train)
 
     pr = cmds.add_parser("predict", help="classify an image file (any size; resized and centred to 8x8)")
-    pr.add_argument("image", help="a PNG/JPEG/... image of one digit")
-    pr.add_argument("--checkpoint", help="checkpoint file, or a folder to take the latest from (default: the latest in --out)")
-    pr.add_argument("--out", default="runs/cnn", help="folder searched for the latest checkpoint")
+    pr.add_argument("image", type=path_name, help="a PNG/JPEG/... image of one digit")
+    pr.add_argument("--checkpoint", type=path_name,
+                    help="checkpoint file, or a folder to take the latest from (default: the latest in --out)")
+    pr.add_argument("--out", type=path_name, default="runs/cnn", help="folder searched for the latest checkpoint")
     pr.set_defaults(run=predict)
 
     f = cmds.add_parser("fcn", help="fully convolutional net on digits pasted into canvases of any size")
     f.add_argument("--epochs", type=positive_int, default=10, help="epochs (default 10)")
     f.add_argument("--sizes", default="8,12,16,20,24", help="canvas sizes to train and test on (default 8,12,16,20,24)")
     f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    f.add_argument("--data", help="digits.npz or its folder")
+    f.add_argument("--data", type=path_name, help="digits.npz or its folder")
     f.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="train on the CPU (NumPy) or a CUDA GPU (CuPy)")
     f.set_defaults(run=fcn)
 
 
 def _digits(path: str | None) -> tuple[numpy.ndarray, ...]:
-    from dlia.data import load_digits, train_test_split
+    from dlia.data import train_test_split
 
     found, why = digits_file(path, timeout=30.0)
     if found is None:
         raise UserError(why)
-    try:
-        images, labels = load_digits(found)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    images, labels = load_digits_8x8(found)
     return tuple(train_test_split(images[:, None], labels, test_fraction=0.2, seed=0))
 
 

@@ -41,12 +41,20 @@ def positive_float(text: str) -> float:
     return value
 
 
+def path_name(text: str) -> str:
+    """A file or folder name: the argparse type of every path option, so that an empty name (``--out ''``,
+    a variable that was never set) is refused in one line instead of meaning the current folder,
+    the standard output or the option's default."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file or folder name, got an empty one")
+    return text
+
+
 def picture(text: str) -> str:
     """A picture file name: .png (or no suffix), .svg, .pdf or .jpg, checked before any work."""
     from dlia.viz.plots import plot_format
 
-    if not text.strip():
-        raise argparse.ArgumentTypeError("expected a file name, got an empty one")
+    path_name(text)
     try:
         plot_format(text)
     except ValueError as e:
@@ -72,6 +80,24 @@ def digits_file(data: str | None, timeout: float = 10.0) -> tuple[str | None, st
         if data is not None:
             raise
         return None, str(e)
+
+
+def load_digits_8x8(path: str):
+    """``(images, labels)`` of the digits file at ``path`` (``dlia.data.load_digits``), refused in one
+    ``UserError`` line when it is not a valid digits file or its images are not 8×8: the digits
+    models (the CNN's dense layer, the demo's 64-input MLP, the FCN's 8×8 canvases) are built for
+    8×8 images, and another size would fail with a shape error after training started."""
+    from dlia.data import load_digits
+
+    try:
+        images, labels = load_digits(path)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if images.shape[1:] != (8, 8):
+        h, w = images.shape[1:]
+        raise UserError(f"{path} holds {h}×{w} images (images of shape {images.shape}); the digits models need "
+                        f"8×8 images like those of 'dlia data get digits'")
+    return images, labels
 
 
 def check_output(path: str | os.PathLike[str] | None, flag: str, folder: bool = False,

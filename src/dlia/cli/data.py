@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dlia.cli.common import check_output
+from dlia.cli.common import check_output, path_name
 from dlia.cli.errors import UserError
 
 
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(run=list_sets)
     g = cmds.add_parser("get", help="download data sets (skips those already verified)")
     g.add_argument("names", nargs="+", metavar="NAME", help="data set names (see 'dlia data list'), or 'all'")
-    g.add_argument("--dir", default=None, help="download into this folder instead of the cache")
+    g.add_argument("--dir", type=path_name, default=None, help="download into this folder instead of the cache")
     g.add_argument("--force", action="store_true", help="download again even if a verified copy is there")
     g.set_defaults(run=get)
     w = cmds.add_parser("path", help="print where a data set's file is found (exit status 2 if nowhere)")

@@ -11,7 +11,7 @@ import numpy
 
 import dlia
 from dlia import nn, optim
-from dlia.cli.common import check_output, digits_file
+from dlia.cli.common import check_output, digits_file, load_digits_8x8, path_name
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -22,9 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "hidden layer, an MLP trained on the 8x8 digits, Octave's conv2 and a CNN.")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=20, help="digits MLP epochs (default 20)")
-    p.add_argument("--data", default=None, help="digits.npz or its folder (default: search ./data, ../shared/data and "
-                                                "the download cache, downloading it there if missing)")
-    p.add_argument("--out", default=None, help="folder for the demo checkpoint (default: a temporary folder)")
+    p.add_argument("--data", type=path_name, default=None,
+                   help="digits.npz or its folder (default: search ./data, ../shared/data and "
+                        "the download cache, downloading it there if missing)")
+    p.add_argument("--out", type=path_name, default=None, help="folder for the demo checkpoint (default: a temporary folder)")
     p.set_defaults(run=run)
 
 
@@ -181,26 +182,22 @@ def graph_demo(args: argparse.Namespace) -> None:
 
 def _digits(data: str | None) -> tuple[tuple[numpy.ndarray, numpy.ndarray] | None, str]:
     """The digits (images, labels) for sections 3 and 4, loaded once, or (None, why they are missing)."""
-    from dlia.data import load_digits
-
     path, missing = digits_file(data)
     if path is None:
         return None, missing
-    try:
-        return load_digits(path), ""
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    return load_digits_8x8(path), ""
 
 
 def run(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
     check_output(args.out, "--out", folder=True)
+    # the digits first: a missing or unusable --data file is refused before the first section runs
+    args.digits, args.digits_missing = _digits(args.data)
     dlia.manual_seed(args.seed)
     print(f"dlia {dlia.__version__} demo (seed {args.seed})")
     neuron_demo()
     xor_demo(args.seed)
-    args.digits, args.digits_missing = _digits(args.data)
     digits_demo(args)
     conv_demo(args)
     graph_demo(args)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy
 
-from dlia.cli.common import check_output, eight_bit, read_image
+from dlia.cli.common import check_output, eight_bit, path_name, read_image
 from dlia.cli.errors import UserError
 from dlia.io.atomic import OutputError, atomic_write
 from dlia.signal import BORDERS, KERNELS, convolution_matrix, load_kernel, normalise
@@ -38,8 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "does: without flipping it (a cross-correlation), dividing by the divisor, adding "
                                    "the offset, rounding and clamping to 0..255, per channel. The alpha channel is "
                                    "kept unless --filter-alpha.")
-    p.add_argument("input", metavar="IN", help="input image (PNG, JPEG, ... anything Pillow reads)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output image; the format follows the extension")
+    p.add_argument("input", metavar="IN", type=path_name, help="input image (PNG, JPEG, ... anything Pillow reads)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", type=path_name,
+                   help="output image; the format follows the extension")
     p.add_argument("--kernel", required=True, metavar="KERNEL",
                    help=f"a name ({names}; blur is normalised), a matrix such as \"0,-1,0;-1,5,-1;0,-1,0\" "
                         f"(odd numbers of rows and columns; start with a minus sign as --kernel='-1,...'), "

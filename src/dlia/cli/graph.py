@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dlia.cli.common import check_memory, check_output, positive_int
+from dlia.cli.common import check_memory, check_output, path_name, positive_int
 from dlia.cli.errors import UserError
 
 MODELS = ("mlp", "cnn", "xor")
@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "default graph; only what its global 'fetches' need, if it defines them; the script's "
                     "`if __name__ == '__main__':` block does not run) or a built-in model with its loss, "
                     "gradients and train op. .svg/.png/.pdf need Graphviz's 'dot' program.")
-    s.add_argument("source", metavar="SOURCE", help=f"a Python script, or a built-in model: {', '.join(MODELS)}")
-    s.add_argument("-o", "--output", metavar="OUT",
+    s.add_argument("source", metavar="SOURCE", type=path_name, help=f"a Python script, or a built-in model: {', '.join(MODELS)}")
+    s.add_argument("-o", "--output", metavar="OUT", type=path_name,
                    help="output file: .dot, .svg, .png or .pdf (default: print the DOT text)")
     s.add_argument("--no-gradients", action="store_true", help="leave out gradient and train nodes")
     s.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="device named in the labels (default cpu)")

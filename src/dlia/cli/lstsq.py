@@ -7,7 +7,7 @@ import argparse
 
 import numpy
 
-from dlia.cli.common import check_memory, check_output, picture, positive_float, positive_int
+from dlia.cli.common import check_memory, check_output, path_name, picture, positive_float, positive_int
 from dlia.cli.errors import UserError
 from dlia.models import least_squares as ls
 
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Minimise ½‖Ax - b‖² three ways: normal equations, gradient descent with step ε "
                                    "until ‖AᵀAx - Aᵀb‖ ≤ δ (Goodfellow et al., Algorithm 4.1), and the autodiff "
                                    "engine with SGD. Compares all with numpy.linalg.lstsq.")
-    p.add_argument("--data", metavar="CSV", help="a CSV file (UTF-8, numbers only): columns of A, last column b; "
+    p.add_argument("--data", metavar="CSV", type=path_name, help="a CSV file (UTF-8, numbers only): columns of A, last column b; "
                                                  "default: a random well-conditioned problem")
     p.add_argument("--rows", type=positive_int, default=None, help="rows of the random A (default 100)")
     p.add_argument("--cols", type=positive_int, default=None, help="columns of the random A (default 3)")

@@ -8,7 +8,7 @@ import os
 
 import numpy
 
-from dlia.cli.common import check_output, picture, positive_float, positive_int
+from dlia.cli.common import check_memory, check_output, picture, positive_float, positive_int
 from dlia.cli.errors import UserError
 from dlia.models import xor
 
@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.curves, "--curves")
     if args.plot and args.curves and os.path.abspath(args.plot) == os.path.abspath(args.curves):
         raise UserError(f"--plot and --curves both name {args.plot}; give two file names")
+    _check_sizes(args)
     w, b = xor.linear_fit()
     print(f"linear model by MSE: w = {_matrix(numpy.round(w, 12) + 0.0)}, b = {b:g} → every prediction {b:g}")
     net = xor.lecture_network()
@@ -112,6 +113,23 @@ def run(args: argparse.Namespace) -> int:
         print()
         compare(args)
     return 0
+
+
+#: measured peak bytes (tracemalloc): ``train_one`` per hidden unit and per step (the loss history);
+#: ``train_many`` per seed at H = 4 and per step and seed (the loss curves and their medians);
+#: ``--plot`` per hidden unit (the hidden layer on the 201×201 grid, a few float64 copies)
+ONE_BYTES_PER_UNIT, ONE_BYTES_PER_STEP = 330, 32
+MANY_BYTES_PER_SEED, MANY_BYTES_PER_STEP_SEED = 1600, 16
+PLOT_BYTES_PER_UNIT = 201 * 201 * 8 * 4
+
+
+def _check_sizes(args: argparse.Namespace) -> None:
+    """Refuse --hidden, --steps and --seeds that would not fit in memory, before anything is printed."""
+    one = args.hidden * (ONE_BYTES_PER_UNIT + (PLOT_BYTES_PER_UNIT if args.plot else 0)) + args.steps * ONE_BYTES_PER_STEP
+    check_memory(f"--hidden {args.hidden} --steps {args.steps}", one, "use fewer hidden units or steps")
+    if args.compare:
+        many = args.seeds * (MANY_BYTES_PER_SEED + args.steps * MANY_BYTES_PER_STEP_SEED)
+        check_memory(f"--compare --seeds {args.seeds} --steps {args.steps}", many, "use fewer seeds or steps")
 
 
 def _check_compare_options(args: argparse.Namespace) -> None:

@@ -57,7 +57,7 @@ class ManyResult:
     hidden: int
     activation: str
     loss: str
-    seeds: list[int]
+    seeds: list[int] | range
     success: numpy.ndarray  # per seed: all four points classified correctly
     curves: numpy.ndarray  # (steps, seeds) training loss
     predictions: numpy.ndarray = field(default_factory=lambda: numpy.zeros(0))
@@ -82,7 +82,7 @@ def train_many(hidden: int = 2, activation: str = "sigmoid", loss: str = "ce", s
         raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    seeds = list(seeds)
+    seeds = seeds if isinstance(seeds, range) else list(seeds)  # a range stays lazy: its length is known
     s = len(seeds)
     w1, b1, w2, b2 = (numpy.empty((s,) + shape) for shape in ((2, hidden), (1, hidden), (hidden, 1), (1, 1)))
     for i, seed in enumerate(seeds):
