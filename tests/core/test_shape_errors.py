@@ -181,6 +181,8 @@ def test_an_axis_must_be_an_integer():
     with pytest.raises(TypeError, match="sum: axis must be an integer"):
         dlia.tensor(Z((2, 3))).sum(axis=1.0)
     assert dlia.tensor(Z((2, 3))).sum(axis=np.int64(1)).shape == (2,)
+    with pytest.raises(TypeError, match="got bool"):  # review of issue 10: True was axis 1
+        dlia.tensor(Z((2, 3))).sum(axis=True)
 
 
 def test_expand_takes_minus_one_only_for_existing_dimensions():

@@ -10,6 +10,8 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+import numpy
+
 from dlia.core.function import ShapeError, shape_error
 
 
@@ -35,6 +37,8 @@ def normalize_axis(axis: Any, ndim: int, op: str, *shapes: tuple[Any, ...]) -> i
     """
     if type(axis) is not int:
         try:
+            if isinstance(axis, (bool, numpy.bool_)):  # True is an int to Python, not an axis to torch
+                raise TypeError
             axis = operator.index(axis)  # NumPy integers pass, floats do not
         except TypeError:
             raise TypeError(f"{op}: axis must be an integer, got {type(axis).__name__}") from None
