@@ -276,16 +276,11 @@ class _FlatState:
         for n in sizes:
             self.offsets.append(self.offsets[-1] + n)
         dtype = ps[0].data.dtype
-        self.arrays, self.views = {}, {}
+        self.arrays, self.views, self.states = {}, {}, states
         for name in names:
-            flat = xp.concatenate([xp.asarray(st[name], dtype=dtype).ravel() for st in states])
-            views = self.split(flat)
-            for st, v in zip(states, views):
-                st[name] = v
-            self.arrays[name], self.views[name] = flat, views
+            self.add(name, xp.concatenate([xp.asarray(st[name], dtype=dtype).ravel() for st in states]))
         self.grad = xp.empty(self.offsets[-1], dtype=dtype)
         self.tmp = xp.empty(self.offsets[-1], dtype=dtype)
-        self.states = states
         self.param = _consecutive([p.data for p in ps], self.offsets)
         self.pdata = [p.data for p in ps]
         return self
