@@ -1,5 +1,6 @@
 """``dlia data``: list the lecture's public data sets, download them into the cache with checksum
-verification, and say where a data file is found."""
+verification, and say where a data file is found. The small sets shipped inside the package (the
+digits, tiny-shakespeare) are listed as such and not downloaded, unless a folder is named."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmds = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     ls = cmds.add_parser("list", help="every data set, its size and where it is found")
     ls.set_defaults(run=list_sets)
-    g = cmds.add_parser("get", help="download data sets (skips those already verified)")
+    g = cmds.add_parser("get", help="download data sets (skips those already verified, and those shipped with dlia "
+                                    "unless --dir is given)")
     g.add_argument("names", nargs="+", metavar="NAME", help="data set names (see 'dlia data list'), or 'all'")
     g.add_argument("--dir", type=path_name, default=None, help="download into this folder instead of the cache")
     g.add_argument("--force", action="store_true", help="download again even if a verified copy is there")
@@ -39,10 +41,23 @@ def _names(names: list[str]) -> list[str]:
     return list(DATASETS) if "all" in names else list(dict.fromkeys(names))
 
 
+def _shipped(name: str):
+    """The copy of data set ``name`` installed with dlia, or None."""
+    from dlia.data import shipped_file
+    from dlia.data.download import DATASETS
+
+    ds = DATASETS[name]
+    return None if ds.shipped is None else shipped_file(ds.shipped)
+
+
 def _found(name: str):
+    """Where the commands find data set ``name``: its shipped copy, else the data folders, or None."""
     from dlia.data import DataNotFoundError, find_data_file
     from dlia.data.download import DATASETS
 
+    shipped = _shipped(name)
+    if shipped is not None:
+        return shipped
     try:
         return find_data_file(DATASETS[name].filename)
     except DataNotFoundError:
@@ -55,7 +70,9 @@ def list_sets(args: argparse.Namespace) -> int:
     print(f"cache: {cache_dir()}")
     for ds in DATASETS.values():
         where = _found(ds.name)
-        state = "not downloaded" if where is None else f"{where}" + ("" if verify(ds.name, where) else " (differs)")
+        state = ("not downloaded" if where is None else
+                 ("shipped with dlia: " if where == _shipped(ds.name) else "") + str(where)
+                 + ("" if verify(ds.name, where) else " (differs)"))
         print(f"  {ds.name:16s} {ds.size / 1e6:6.2f} MB  {ds.description}\n  {'':16s} {'':9s}  {state}")
     return 0
 
@@ -68,6 +85,10 @@ def get(args: argparse.Namespace) -> int:
     folder = args.dir
     for name in _names(args.names):
         ds = DATASETS[name]
+        shipped = _shipped(name)
+        if shipped is not None and folder is None:  # the commands use the shipped copy: a download would go unused
+            print(f"{name}: shipped with dlia ({shipped}), nothing to download; --dir FOLDER downloads a copy there")
+            continue
         existing = Path(folder) / ds.filename if folder else _found(name)
         if existing is not None and existing.is_file() and not args.force and verify(name, existing):
             print(f"{name}: {existing} (already there, checksum verified)")

@@ -1,10 +1,11 @@
 """Data: datasets, a batching ``DataLoader``, splits and loaders for the lecture's data sets."""
 
+from dlia.data.corpora import find_tinyshakespeare, tinyshakespeare
 from dlia.data.datasets import DataLoader, Dataset, TensorDataset, train_test_split
 from dlia.data.digits import load_digits
-from dlia.data.paths import DataError, DataNotFoundError, find_data_file
+from dlia.data.paths import DataError, DataNotFoundError, find_data_file, shipped_file
 
 __all__ = [
-    "DataError", "DataLoader", "DataNotFoundError", "Dataset", "TensorDataset", "find_data_file", "load_digits",
-    "train_test_split",
+    "DataError", "DataLoader", "DataNotFoundError", "Dataset", "TensorDataset", "find_data_file", "find_tinyshakespeare",
+    "load_digits", "shipped_file", "tinyshakespeare", "train_test_split",
 ]

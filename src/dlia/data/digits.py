@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy
 
-from dlia.data.paths import DataError, DataNotFoundError, find_data_file
+from dlia.data.paths import DataError, DataNotFoundError, find_data_file, shipped_file
 from dlia.io.npz import NpzError, read_npz
 
 #: fewest samples a digits file may hold: the commands hold one in five out for testing, and both
@@ -24,8 +24,9 @@ def _cache():
 
 def find_digits(path: str | os.PathLike[str] | None = None, download: bool = False, timeout: float = 30.0,
                 announce: Callable[[str], None] | None = None) -> Path:
-    """Where ``digits.npz`` is: ``path`` (a file or its folder), else the data folders, else — with
-    ``download`` — the cache after fetching it there (``announce`` is told first).
+    """Where ``digits.npz`` is: ``path`` (a file or its folder), else the copy shipped with dlia,
+    else the data folders, else — with ``download`` — the cache after fetching it there
+    (``announce`` is told first).
 
     Raises:
         DataNotFoundError: it is nowhere (and downloading was not asked for, or failed: the message
@@ -50,7 +51,8 @@ def load_digits(path: str | os.PathLike[str] | None = None, download: bool = Fal
     """Load ``digits.npz`` (arrays ``images`` uint8 (N, 8, 8) and ``target``).
 
     Args:
-        path: the file, or a folder holding ``digits.npz``; default: search the data folders.
+        path: the file, or a folder holding ``digits.npz``; default: the copy shipped with dlia
+            (then the data folders, for an installation without it).
         download: when no ``path`` is given and the file is nowhere, download it into the cache
             (``dlia.data.download.fetch``) instead of failing.
 
@@ -64,7 +66,8 @@ def load_digits(path: str | os.PathLike[str] | None = None, download: bool = Fal
             outside the integers 0..9, pixels outside 0..16, fewer than ``MIN_SAMPLES`` samples).
     """
     p = find_digits(path, download)
-    hint = "; 'dlia data get digits --force' downloads it again" if p.parent == _cache() else ""
+    hint = ("; 'dlia data get digits --force' downloads it again" if p.parent == _cache() else
+            "; reinstall dlia to restore it" if p == shipped_file("digits.npz") else "")
     try:
         arrays = read_npz(p)
         images, target = arrays["images"], arrays["target"]

@@ -53,6 +53,8 @@ class DataSet:
         sha256: checksum of the file's bytes, or, for ``digits``, of the decoded arrays.
         size: approximate size in bytes (for the listing).
         license: where the data comes from and under which terms.
+        shipped: the name of the copy installed inside the package (``dlia.data.paths.SHIPPED``),
+            which the loaders use first and ``dlia data get`` does not download; None if not shipped.
     """
 
     name: str
@@ -62,6 +64,7 @@ class DataSet:
     sha256: str
     size: int
     license: str
+    shipped: str | None = None
 
     def finish(self, raw: bytes) -> bytes:
         """Check downloaded bytes and return what is written to the cache (raises DownloadError)."""
@@ -80,11 +83,11 @@ DATASETS: dict[str, DataSet] = {d.name: d for d in (
             ("https://raw.githubusercontent.com/scikit-learn/scikit-learn/main/sklearn/datasets/data/digits.csv.gz",
              "https://archive.ics.uci.edu/ml/machine-learning-databases/optdigits/optdigits.tes"),
             "87ff0c9e40dc7e2c0e34e7257799c2e3f3aec1a016363bb11cad869ec428a826", 45_394,
-            "UCI Optical Recognition of Handwritten Digits, test set (CC BY 4.0)"),
+            "UCI Optical Recognition of Handwritten Digits, test set (CC BY 4.0)", shipped="digits.npz"),
     DataSet("tinyshakespeare", "tinyshakespeare.txt", "1.1 MB of Shakespeare, the classic char-rnn corpus",
             ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",),
             "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed", 1_115_394,
-            "karpathy/char-rnn (public-domain text)"),
+            "karpathy/char-rnn (public-domain text)", shipped="tinyshakespeare.txt.gz"),
     DataSet("questions-words", "questions-words.txt", "word2vec analogy questions, 19,544 in 14 sections",
             ("https://raw.githubusercontent.com/tmikolov/word2vec/master/questions-words.txt",
              _GENSIM + "questions-words.txt"),
@@ -129,14 +132,18 @@ def get(name: str) -> DataSet:
 
 
 def verify(name: str, path: str | os.PathLike[str]) -> bool:
-    """Whether the file at ``path`` is the data set's verified content."""
+    """Whether the file at ``path`` is the data set's verified content (for a ``.gz`` file, once
+    decompressed: the shipped tiny-shakespeare)."""
     ds = get(name)
     try:
         if ds.name == "digits":
             z = read_npz(path)  # declared sizes checked before anything is allocated
             return _array_digest(z["images"], z["target"]) == ds.sha256
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest() == ds.sha256
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, empty, truncated, not npz
+        raw = Path(path).read_bytes()
+        if Path(path).suffix == ".gz":
+            raw = gzip.decompress(raw)
+        return hashlib.sha256(raw).hexdigest() == ds.sha256
+    except (OSError, ValueError, KeyError, EOFError, zlib.error, zipfile.BadZipFile):  # missing, empty, truncated, not npz
         return False
 
 
