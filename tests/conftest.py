@@ -27,3 +27,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cls = metafunc.cls
     if cls is not None and issubclass(cls, OpTestCase) and "case" in metafunc.fixturenames:
         metafunc.parametrize("case", cls.cases, ids=[c.id for c in cls.cases])
+
+
+@pytest.fixture
+def no_shipped_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installation without the data files shipped inside the package (a build that dropped the
+    package data): the loaders fall back to the data folders and downloads, as before they shipped."""
+    from dlia.data import paths
+
+    monkeypatch.setattr(paths, "SHIPPED", ())

@@ -58,11 +58,23 @@ def test_demo_is_reproducible(tmp_path):
     assert strip == [line for line in b.stdout.splitlines() if "checkpoint written" not in line]
 
 
-def test_demo_skips_digits_when_absent(tmp_path):
-    r = run_cli("demo", "--epochs", "1", cwd=tmp_path)
+def test_demo_and_cnn_use_the_shipped_digits_from_an_empty_folder(tmp_path):
+    """No ./data, no ../shared/data, no cache, no network: the digits shipped inside the package."""
+    r = run_cli("demo", "--epochs", "1", cwd=tmp_path)  # the suite runs with DLIA_OFFLINE=1 and an empty cache
     assert r.returncode == 0, r.stderr
-    assert "skipped: digits.npz not found" in r.stdout
-    assert "CNN skipped: digits.npz not found" in r.stdout
+    assert "skipped" not in r.stdout and "downloading" not in r.stdout
+    assert "test accuracy on 359 held-out digits" in r.stdout and "CNN (conv16" in r.stdout
+    r = run_cli("cnn", "train", "--epochs", "1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "test accuracy: " in r.stdout and "on 359 held-out digits" in r.stdout
+
+
+def test_demo_skips_digits_when_absent(tmp_path, monkeypatch, capsys, no_shipped_data):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--epochs", "1", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "skipped: digits.npz not found" in out
+    assert "CNN skipped: digits.npz not found" in out
 
 
 def test_demo_checks_its_data_before_the_first_section(tmp_path, capsys, monkeypatch):

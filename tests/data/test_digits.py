@@ -33,7 +33,7 @@ def test_load_digits_from_a_folder() -> None:
 
 
 @needs_digits
-def test_default_search_finds_shared_data_from_the_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_search_finds_shared_data_from_the_repo_root(monkeypatch: pytest.MonkeyPatch, no_shipped_data: None) -> None:
     monkeypatch.chdir(REPO)
     assert find_data_file("digits.npz").resolve() == DIGITS.resolve()
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlia.data import DataNotFoundError, load_digits
+from dlia.data import DataNotFoundError, load_digits, shipped_file
 from dlia.data import download as D
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -96,7 +96,7 @@ def mirror(tmp_path, monkeypatch, shared_digits):
 
 
 @needs_shared
-def test_fetch_digits_verifies_and_writes_the_arrays_once(mirror, shared_digits, tmp_path, monkeypatch):
+def test_fetch_digits_verifies_and_writes_the_arrays_once(mirror, shared_digits, tmp_path, monkeypatch, no_shipped_data):
     path = D.fetch("digits")
     assert path == tmp_path / "cache" / "digits.npz"
     with np.load(path, allow_pickle=False) as z:
@@ -141,7 +141,7 @@ def test_a_file_that_is_not_the_table_and_a_missing_file_name_the_source(mirror)
         D.fetch("questions-words")  # the mirror does not serve it: 404
 
 
-def test_offline_downloads_nothing(monkeypatch, tmp_path):
+def test_offline_downloads_nothing(monkeypatch, tmp_path, no_shipped_data):
     monkeypatch.chdir(tmp_path)  # away from ../shared/data
     monkeypatch.setenv("DLIA_OFFLINE", "1")
     monkeypatch.setenv("DLIA_CACHE_DIR", str(tmp_path))
@@ -152,7 +152,7 @@ def test_offline_downloads_nothing(monkeypatch, tmp_path):
         load_digits(download=True)
 
 
-def test_not_found_message_says_how_to_download(monkeypatch, tmp_path):
+def test_not_found_message_says_how_to_download(monkeypatch, tmp_path, no_shipped_data):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataNotFoundError, match="dlia data get digits"):
         load_digits()
@@ -165,28 +165,55 @@ def test_registry_is_complete():
 
 
 # -- the command line ---------------------------------------------------------------------------
-def _cli(*args, cwd, env=None):
+#: runs the CLI as an installation without the shipped data files would (the no_shipped_data fixture
+#: in a subprocess): the downloads and the "not found" messages are what such a user sees
+_WITHOUT_SHIPPED = "import sys, dlia.data.paths as p; p.SHIPPED = (); from dlia.cli.main import main; sys.exit(main())"
+
+
+def _cli(*args, cwd, env=None, shipped=True):
     full = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "dlia.cli.main", *args], capture_output=True, text=True, cwd=cwd,
-                          env=full, timeout=600)
+    command = ["-m", "dlia.cli.main"] if shipped else ["-c", _WITHOUT_SHIPPED]
+    return subprocess.run([sys.executable, *command, *args], capture_output=True, text=True, cwd=cwd, env=full, timeout=600)
 
 
 @needs_shared
 def test_data_get_list_and_path(mirror, tmp_path):
+    """An installation without the shipped files downloads them into the cache and finds them there."""
     work = tmp_path / "work"
     work.mkdir()
-    r = _cli("data", "get", "digits", "tinyshakespeare", cwd=work)
+    r = _cli("data", "get", "digits", "tinyshakespeare", cwd=work, shipped=False)
     assert r.returncode == 0, r.stderr
     assert "digits: " in r.stdout and "checksum verified" in r.stdout
     assert (tmp_path / "cache" / "tinyshakespeare.txt").read_bytes() == (SHARED / "tinyshakespeare.txt").read_bytes()
-    r = _cli("data", "get", "digits", cwd=work)
+    r = _cli("data", "get", "digits", cwd=work, shipped=False)
     assert r.returncode == 0 and "already there" in r.stdout
-    r = _cli("data", "list", cwd=work)
+    r = _cli("data", "list", cwd=work, shipped=False)
     assert r.returncode == 0 and str(tmp_path / "cache" / "digits.npz") in r.stdout and "not downloaded" in r.stdout
-    r = _cli("data", "path", "tinyshakespeare", cwd=work)
+    r = _cli("data", "path", "tinyshakespeare", cwd=work, shipped=False)
     assert r.returncode == 0 and r.stdout.strip() == str(tmp_path / "cache" / "tinyshakespeare.txt")
-    r = _cli("data", "get", "tinyshakespeare", "--dir", "here", cwd=work)
+    r = _cli("data", "get", "tinyshakespeare", "--dir", "here", cwd=work, shipped=False)
     assert r.returncode == 0 and (work / "here" / "tinyshakespeare.txt").is_file()
+
+
+@needs_shared
+def test_shipped_sets_are_listed_as_such_and_not_downloaded(mirror, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    shipped = {name: shipped_file(D.DATASETS[name].shipped) for name in ("digits", "tinyshakespeare")}
+    r = _cli("data", "list", cwd=work)
+    assert r.returncode == 0, r.stderr
+    for where in shipped.values():
+        assert f"shipped with dlia: {where}\n" in r.stdout  # verified: no "(differs)"
+    assert "questions-words" in r.stdout and "not downloaded" in r.stdout
+    r = _cli("data", "get", "digits", "tinyshakespeare", cwd=work)
+    assert r.returncode == 0, r.stderr
+    for name, where in shipped.items():
+        assert f"{name}: shipped with dlia ({where}), nothing to download" in r.stdout
+    assert not mirror.hits and not (tmp_path / "cache").exists()
+    r = _cli("data", "path", "tinyshakespeare", cwd=work)
+    assert r.returncode == 0 and r.stdout.strip() == str(shipped["tinyshakespeare"]) and not r.stderr
+    r = _cli("data", "get", "digits", "--dir", "here", cwd=work)  # a named folder still gets a download
+    assert r.returncode == 0 and D.verify("digits", work / "here" / "digits.npz") and len(mirror.hits) == 1
 
 
 @needs_shared
@@ -203,19 +230,19 @@ def test_data_user_errors_are_one_line(mirror, tmp_path, args, message):
 
 @needs_shared
 def test_commands_download_missing_digits_themselves(mirror, tmp_path):
-    work = tmp_path / "fresh"  # no ./data, no ../shared/data: a new user's machine
+    work = tmp_path / "fresh"  # no ./data, no ../shared/data, no shipped copy: a broken installation
     work.mkdir()
-    r = _cli("demo", "--epochs", "1", cwd=work)
+    r = _cli("demo", "--epochs", "1", cwd=work, shipped=False)
     assert r.returncode == 0, r.stderr
     assert "downloading it" in r.stdout and "test accuracy on 359 held-out digits" in r.stdout
     assert "CNN skipped" not in r.stdout
-    r = _cli("cnn", "train", "--epochs", "1", cwd=work)
+    r = _cli("cnn", "train", "--epochs", "1", cwd=work, shipped=False)
     assert r.returncode == 0 and "test accuracy" in r.stdout, r.stderr
     assert len(mirror.hits) == 1  # the demo's download is reused
 
 
 def test_demo_offline_skips_the_digits_and_says_how_to_get_them(tmp_path):
-    r = _cli("demo", "--epochs", "1", cwd=tmp_path, env={"DLIA_OFFLINE": "1"})
+    r = _cli("demo", "--epochs", "1", cwd=tmp_path, env={"DLIA_OFFLINE": "1"}, shipped=False)
     assert r.returncode == 0
     assert "skipped: digits.npz not found" in r.stdout and "dlia data get digits" in r.stdout
 
@@ -285,9 +312,9 @@ def test_a_corrupt_cached_copy_is_reported_and_downloaded_again(mirror, tmp_path
     assert not D.verify("digits", cache / "digits.npz")
     work = tmp_path / "w"
     work.mkdir()
-    r = _cli("data", "list", cwd=work)
+    r = _cli("data", "list", cwd=work, shipped=False)
     assert r.returncode == 0 and f"{cache / 'digits.npz'} (differs)" in r.stdout
-    r = _cli("data", "path", "digits", cwd=work)
+    r = _cli("data", "path", "digits", cwd=work, shipped=False)
     assert r.returncode == 0 and "differs from the published digits" in r.stderr
     assert D.verify("digits", D.fetch("digits")) and len(mirror.hits) == 1
 
@@ -308,7 +335,7 @@ def test_more_user_errors_are_one_line(mirror, tmp_path, case):
     else:
         (mirror.root / "digits.csv.gz").write_bytes(b"<html><body>rate limited</body></html>\n" * 50)
         args, message = ["data", "get", "digits"], "not the digits table"
-    r = _cli(*args, cwd=tmp_path)
+    r = _cli(*args, cwd=tmp_path, shipped=False)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
@@ -318,7 +345,7 @@ def test_more_user_errors_are_one_line(mirror, tmp_path, case):
 def test_get_notes_a_corrupt_copy_that_the_commands_would_find_first(mirror, tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "digits.npz").write_bytes(b"junk")
-    r = _cli("data", "get", "digits", cwd=tmp_path)
+    r = _cli("data", "get", "digits", cwd=tmp_path, shipped=False)
     assert r.returncode == 0 and "note: the commands find data/digits.npz first, which differs" in r.stdout
 
 

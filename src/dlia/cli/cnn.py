@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=positive_float, default=2e-3, help="AdamW learning rate (default 2e-3, cosine decay)")
     t.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default 32)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    t.add_argument("--data", type=path_name, help="digits.npz or its folder (default: search ./data, ../shared/data)")
+    t.add_argument("--data", type=path_name, help="digits.npz or its folder (default: the copy shipped with dlia)")
     t.add_argument("--out", type=path_name, default="runs/cnn", help="checkpoint folder (default runs/cnn)")
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     t.add_argument("--pictures", metavar="PNG", type=picture, help="save first-layer filters and feature maps of a test digit")
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--epochs", type=positive_int, default=10, help="epochs (default 10)")
     f.add_argument("--sizes", default="8,12,16,20,24", help="canvas sizes to train and test on (default 8,12,16,20,24)")
     f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    f.add_argument("--data", type=path_name, help="digits.npz or its folder")
+    f.add_argument("--data", type=path_name, help="digits.npz or its folder (default: the copy shipped with dlia)")
     f.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="train on the CPU (NumPy) or a CUDA GPU (CuPy)")
     f.set_defaults(run=fcn)
 

@@ -68,9 +68,9 @@ def seed(text: str) -> int:
 
 
 def digits_file(data: str | None, timeout: float = 10.0) -> tuple[str | None, str]:
-    """``(path of digits.npz, "")`` from ``--data``, the data folders, or a download into the cache
-    (announced first; ``timeout`` seconds per source), or ``(None, why not)`` when it is nowhere and
-    cannot be downloaded. A ``--data`` path that does not exist raises DataNotFoundError."""
+    """``(path of digits.npz, "")`` from ``--data``, the copy shipped with dlia, the data folders, or a
+    download into the cache (announced first; ``timeout`` seconds per source), or ``(None, why not)``
+    when it is nowhere and cannot be downloaded. A ``--data`` path that does not exist raises DataNotFoundError."""
     from dlia.data import DataNotFoundError
     from dlia.data.digits import find_digits
 

@@ -23,8 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=20, help="digits MLP epochs (default 20)")
     p.add_argument("--data", type=path_name, default=None,
-                   help="digits.npz or its folder (default: search ./data, ../shared/data and "
-                        "the download cache, downloading it there if missing)")
+                   help="digits.npz or its folder (default: the copy shipped with dlia)")
     p.add_argument("--out", type=path_name, default=None, help="folder for the demo checkpoint (default: a temporary folder)")
     p.set_defaults(run=run)
 
