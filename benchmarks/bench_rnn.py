@@ -1,0 +1,220 @@
+"""char-rnn on tiny-shakespeare: dlia's sequence layers against torch's fused ``nn.LSTM``/``nn.GRU``.
+
+Training, karpathy/char-rnn's recipe (that of ``dlia char-rnn train``): ``Embedding(V, H)`` → a
+2-layer LSTM (or GRU) of size H → ``Linear(H, V)``, cross-entropy over every position, Adam 2e-3,
+the global gradient norm clipped to 5, batches of 50 streams × 50 characters laid out as char-rnn
+does (row b of batch k+1 continues row b of batch k), the hidden state carried from batch to batch
+and detached (truncated backpropagation through time). Both frameworks run time-major (T, B, ·),
+the layout both layers compute in. Metric: training characters per second, at H = 128 and 512 (LSTM)
+and 128 (GRU).
+
+Both start from the same weights (torch's initialisation, copied into dlia by name, since the
+layers use torch's parameter names) and see the same batches, so after the same steps their losses
+must agree to float32 rounding: the "loss after N steps" rows print both, a check that the two ran
+the same computation.
+
+Sampling: a 2×128 LSTM feeds a short prime, then generates characters one at a time (softmax at
+temperature 1, one draw per character), torch under ``torch.no_grad()``, dlia under
+``dlia.no_grad()``; characters per second.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy
+
+from benchmarks.harness import REPO_ROOT, Config, Metric, Target, interleave, metrics_from
+
+NAME = "rnn"
+TEXT = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+BATCH, SEQ, LAYERS, LR, CLIP = 50, 50, 2, 2e-3, 5.0
+PRIME = "ROMEO:\n"
+
+#: (label, cell, hidden size, timed steps, timed steps with --quick, target ratio dlia/torch)
+TRAINING = [
+    ("lstm 128", "LSTM", 128, 20, 3, 1.0),
+    ("lstm 512", "LSTM", 512, 4, 1, 0.85),
+    ("gru 128", "GRU", 128, 15, 3, 1.0),
+]
+SAMPLE_HIDDEN, SAMPLE_CHARS, SAMPLE_CHARS_QUICK, SAMPLE_TARGET = 128, 400, 50, 5.0
+
+
+def _codes(text: str) -> numpy.ndarray:
+    return numpy.frombuffer(text.encode("utf-32-le"), numpy.uint32)
+
+
+def load_ids() -> tuple[numpy.ndarray, numpy.ndarray]:
+    """tiny-shakespeare (``../shared/data``, else the copy shipped with dlia) as int64 character
+    ids, and the vocabulary: its distinct code points in sorted order (char-rnn's), id = rank."""
+    from dlia.data import tinyshakespeare
+
+    chars, ids = numpy.unique(_codes(tinyshakespeare(TEXT if TEXT.is_file() else None)), return_inverse=True)
+    return ids.astype(numpy.int64), chars
+
+
+def batches(ids: numpy.ndarray, n: int) -> list[tuple[numpy.ndarray, numpy.ndarray]]:
+    """The first ``n`` (inputs, targets) batches, each (SEQ, BATCH) int64, time-major: the text cut
+    into BATCH contiguous streams, batch k holding characters [k·SEQ, (k+1)·SEQ) of every stream."""
+    per_stream = (len(ids) - 1) // BATCH
+    x = ids[:BATCH * per_stream].reshape(BATCH, per_stream)
+    y = ids[1:BATCH * per_stream + 1].reshape(BATCH, per_stream)
+    return [(numpy.ascontiguousarray(x[:, k * SEQ:(k + 1) * SEQ].T), numpy.ascontiguousarray(y[:, k * SEQ:(k + 1) * SEQ].T))
+            for k in range(n)]
+
+
+def models(cell: str, vocab: int, hidden: int, seed: int) -> tuple[Any, Any]:
+    """(dlia model, torch model), each a module with ``embed``, ``rnn`` and ``head``, holding the
+    same weights: torch's initialisation under ``torch.manual_seed(seed)``, copied into dlia."""
+    import torch
+
+    import dlia
+
+    torch.manual_seed(seed)
+    theirs = torch.nn.Module()
+    theirs.embed = torch.nn.Embedding(vocab, hidden)
+    theirs.rnn = getattr(torch.nn, cell)(hidden, hidden, LAYERS)
+    theirs.head = torch.nn.Linear(hidden, vocab)
+    ours = dlia.nn.Module()
+    ours.embed = dlia.nn.Embedding(vocab, hidden)
+    ours.rnn = getattr(dlia.nn, cell)(hidden, hidden, LAYERS)
+    ours.head = dlia.nn.Linear(hidden, vocab)
+    ours.load_state_dict({k: v.detach().numpy().copy() for k, v in theirs.state_dict().items()})  # strict: same names
+    return ours, theirs
+
+
+def _detach(state: Any) -> Any:
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+def train_dlia(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], vocab: int) -> dict[str, float]:
+    """One warm-up step on ``data[0]``, then the rest timed; chars/s and the last step's loss."""
+    import dlia
+    from dlia import optim
+
+    hidden = model.embed.embedding_dim
+    opt = optim.Adam(model.parameters(), lr=LR)
+    params = list(model.parameters())
+    state = None
+
+    def step(x: numpy.ndarray, y: numpy.ndarray) -> float:
+        nonlocal state
+        opt.zero_grad()
+        emb = model.embed(x)
+        out, state = model.rnn(emb) if state is None else model.rnn(emb, state)
+        loss = dlia.cross_entropy(model.head(out.reshape(-1, hidden)), y.reshape(-1))
+        loss.backward()
+        optim.clip_grad_norm_(params, CLIP)
+        opt.step()
+        state = _detach(state)  # truncated BPTT: the next batch starts from this state, without its history
+        return loss.item()
+
+    step(*data[0])
+    t0 = time.perf_counter()
+    for x, y in data[1:]:
+        loss = step(x, y)
+    dt = time.perf_counter() - t0
+    return {"train chars/s": (len(data) - 1) * BATCH * SEQ / dt, "loss": loss}
+
+
+def train_torch(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], vocab: int) -> dict[str, float]:
+    """``train_dlia`` in torch, step for step."""
+    import torch
+
+    hidden = model.embed.embedding_dim
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    params = list(model.parameters())
+    tensors = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in data]
+    state = None
+
+    def step(x: Any, y: Any) -> float:
+        nonlocal state
+        opt.zero_grad()
+        out, state = model.rnn(model.embed(x), state)
+        loss = torch.nn.functional.cross_entropy(model.head(out.reshape(-1, hidden)), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, CLIP)
+        opt.step()
+        state = _detach(state)
+        return loss.item()
+
+    step(*tensors[0])
+    t0 = time.perf_counter()
+    for x, y in tensors[1:]:
+        loss = step(x, y)
+    dt = time.perf_counter() - t0
+    return {"train chars/s": (len(data) - 1) * BATCH * SEQ / dt, "loss": loss}
+
+
+def sample_dlia(model: Any, prime: numpy.ndarray, length: int, seed: int) -> dict[str, float]:
+    """Feed ``prime`` (ids), then draw ``length`` characters one at a time; chars/s (prime included
+    in the time, as a user waits for it too)."""
+    import dlia
+
+    rng = numpy.random.default_rng(seed)
+    t0 = time.perf_counter()
+    with dlia.no_grad():
+        out, state = model.rnn(model.embed(prime[:, None]))  # (P, 1, H)
+        logits = model.head(out[-1]).numpy()[0]
+        for _ in range(length):
+            p = numpy.exp(logits - logits.max())  # softmax at temperature 1
+            c = numpy.cumsum(p)
+            idx = min(int(numpy.searchsorted(c, rng.random() * c[-1], side="right")), len(c) - 1)
+            out, state = model.rnn(model.embed(numpy.array([[idx]])), state)
+            logits = model.head(out[0]).numpy()[0]
+    return {"sample chars/s": length / (time.perf_counter() - t0)}
+
+
+def sample_torch(model: Any, prime: numpy.ndarray, length: int, seed: int) -> dict[str, float]:
+    """``sample_dlia`` in torch: ``torch.multinomial`` draws each character."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        out, state = model.rnn(model.embed(torch.from_numpy(prime[:, None])))
+        logits = model.head(out[-1])
+        for _ in range(length):
+            idx = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen)  # (1, 1): T = 1, B = 1
+            out, state = model.rnn(model.embed(idx), state)
+            logits = model.head(out[0])
+    return {"sample chars/s": length / (time.perf_counter() - t0)}
+
+
+def run(cfg: Config) -> list[Metric]:
+    ids, chars = load_ids()
+    vocab = len(chars)
+    rows: list[Metric] = []
+    for label, cell, hidden, steps, quick_steps, target in TRAINING:
+        n = (quick_steps if cfg.quick else steps) + 1  # + the warm-up step
+        data = batches(ids, n)
+
+        def ours(r: int, cell: str = cell, hidden: int = hidden, data: list = data) -> dict[str, float]:
+            return train_dlia(models(cell, vocab, hidden, r)[0], data, vocab)
+
+        def theirs(r: int, cell: str = cell, hidden: int = hidden, data: list = data) -> dict[str, float]:
+            return train_torch(models(cell, vocab, hidden, r)[1], data, vocab)
+
+        ours(0, data=data[:2]), theirs(0, data=data[:2])  # warm-up: first calls, allocator, oneDNN's kernel choice
+        a, b = interleave(ours, theirs, cfg.repeats, cfg.settle)
+        gap = max(abs(o["loss"] - t["loss"]) for o, t in zip(a, b))
+        for m in metrics_from(NAME, a, b, [("train chars/s", "chars/s", True, Target("ratio", ">=", target)),
+                                           ("loss", "nats/char", False, None)]):
+            m.name = f"{label} {m.name}" if m.name != "loss" else f"{label} loss after {n} steps"
+            m.notes = {"cell": cell, "hidden": hidden, "layers": LAYERS, "batch": BATCH, "seq": SEQ, "timed_steps": n - 1,
+                       "vocab": vocab, "optimizer": f"Adam lr {LR}", "clip_grad_norm": CLIP, "max_loss_difference": gap}
+            rows.append(m)
+
+    length = SAMPLE_CHARS_QUICK if cfg.quick else SAMPLE_CHARS
+    prime = numpy.searchsorted(chars, _codes(PRIME)).astype(numpy.int64)
+    sample_dlia(models("LSTM", vocab, SAMPLE_HIDDEN, 0)[0], prime, 5, 0)  # warm-up
+    sample_torch(models("LSTM", vocab, SAMPLE_HIDDEN, 0)[1], prime, 5, 0)
+    a, b = interleave(lambda r: sample_dlia(models("LSTM", vocab, SAMPLE_HIDDEN, r)[0], prime, length, r),
+                      lambda r: sample_torch(models("LSTM", vocab, SAMPLE_HIDDEN, r)[1], prime, length, r),
+                      cfg.repeats, cfg.settle)
+    for m in metrics_from(NAME, a, b, [("sample chars/s", "chars/s", True, Target("ratio", ">=", SAMPLE_TARGET))]):
+        m.name = f"lstm {SAMPLE_HIDDEN} {m.name}"
+        m.notes = {"hidden": SAMPLE_HIDDEN, "layers": LAYERS, "chars": length, "prime": PRIME, "temperature": 1.0}
+        rows.append(m)
+    return rows
