@@ -26,6 +26,7 @@ FLAGS = ["-O3", "-std=gnu11", "-ffp-contract=fast", "-fno-math-errno", "-Wno-psa
 # one (module, C source, what runs on NumPy without it) per kernel family
 KERNELS = [
     ("dlia.backend._native", "src/dlia/backend/_native.c", "convolutions run on NumPy (im2col + BLAS), more slowly"),
+    ("dlia.backend._rnn", "src/dlia/backend/_rnn.c", "the LSTM and GRU gate math runs on NumPy, more slowly"),
 ]
 
 
