@@ -23,8 +23,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy
-
 from dlia.core.function import Function, shape_error
 
 
@@ -112,3 +110,219 @@ def gru_cell_backward(xp: Any, acts: Any, h_prev: Any, dy: Any, dh: Any, dh_dir:
     dgh[:, :2 * hs] = dgx[:, :2 * hs]
     xp.multiply(dn, r, out=dgh[:, 2 * hs:])
     xp.multiply(dht, z, out=dh_dir)
+
+
+def rnn_cell_backward(xp: Any, h: Any, dy: Any, dh: Any, dpre: Any, relu: bool) -> None:
+    """The vjp of one plain RNN step h = act(pre): ``dpre`` = (dy + dh)·act'(pre), from h itself
+    (tanh' = 1 − h², relu' = [h > 0])."""
+    xp.add(dy, dh, out=dpre)
+    if relu:
+        dpre *= h > 0
+    else:
+        dpre *= 1.0 - h * h
+
+
+# -- the layer ops --------------------------------------------------------------------------------
+_GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+class _Recurrent(Function):
+    """Shared checks and bookkeeping of the three recurrent layer ops.
+
+    Inputs: ``x`` (T, B, I), the initial state(s) (B, H), ``w_ih`` (k·H, I), ``w_hh`` (k·H, H) and,
+    with a bias, ``b_ih`` and ``b_hh`` (k·H,). ``reverse=True`` runs from the last step to the
+    first (the backward direction of a bidirectional layer); outputs stay in time order.
+    """
+
+    fresh_grads = True
+    kind = ""
+    n_states = 1
+
+    def _check(self, x: Any, states: tuple[Any, ...], w_ih: Any, w_hh: Any, b: tuple[Any, ...]) -> int:
+        name, k = self.kind, _GATES[self.kind]
+        shapes = [x.shape, *[s.shape for s in states], w_ih.shape, w_hh.shape, *[v.shape for v in b]]
+        if x.ndim != 3:
+            raise shape_error(name, "input must be (time, batch, features)", *shapes)
+        if x.shape[0] == 0:
+            raise shape_error(name, "the sequence is empty (length 0)", *shapes)
+        if w_hh.ndim != 2 or w_hh.shape[0] != k * w_hh.shape[1]:
+            raise shape_error(name, f"weight_hh must be ({k}·hidden, hidden)", *shapes)
+        hs = w_hh.shape[1]
+        if w_ih.ndim != 2 or w_ih.shape != (k * hs, x.shape[2]):
+            raise shape_error(name, f"weight_ih must be ({k}·{hs}, {x.shape[2]}) for inputs of {x.shape[2]} features",
+                              *shapes)
+        if any(v.shape != (k * hs,) for v in b):
+            raise shape_error(name, f"biases must be ({k * hs},)", *shapes)
+        if any(s.shape != (x.shape[1], hs) for s in states):
+            raise shape_error(name, f"the initial state must be (batch {x.shape[1]}, hidden {hs})", *shapes)
+        dtypes = {a.dtype for a in (x, *states, w_ih, w_hh, *b)}
+        if len(dtypes) > 1 or x.dtype.kind != "f":
+            raise TypeError(f"{name}: input, states and weights must share one floating dtype, got "
+                            f"{', '.join(sorted(str(d) for d in dtypes))}")
+        return hs
+
+    def _project(self, x: Any, w_ih: Any, b: Any) -> Any:
+        """x·W_ihᵀ (+ b) for every step at once, in processing order: (T, B, k·H)."""
+        t, bsz, i = x.shape
+        g = (x.reshape(t * bsz, i) @ w_ih.T).reshape(t, bsz, -1)
+        if b is not None:
+            g += b
+        return g
+
+    def _input_grads(self, dg: Any, x: Any, w_ih: Any, bias: bool) -> tuple[Any, Any, Any]:
+        """dx, dW_ih, db from the gradient ``dg`` (T, B, k·H) of every step's input projection."""
+        t, bsz, i = x.shape
+        flat = dg.reshape(t * bsz, -1)
+        needs = self.needs
+        dx = None
+        if needs[0]:
+            dx = (flat @ w_ih).reshape(t, bsz, i)
+            if self.reverse:
+                dx = xp_flip(dx)
+        dw = flat.T @ x.reshape(t * bsz, i) if needs[1 + self.n_states] else None
+        db = flat.sum(axis=0) if bias else None
+        return dx, dw, db
+
+
+def xp_flip(a: Any) -> Any:
+    """``a`` in reverse order along its first axis, as a new contiguous array."""
+    return a[::-1].copy()
+
+
+class LSTM(_Recurrent):
+    kind, n_states = "lstm", 2
+
+    def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+        xp = self.xp
+        bias = () if b_ih is None else (b_ih, b_hh)
+        hs = self._check(x, (h0, c0), w_ih, w_hh, bias)
+        t, bsz = x.shape[:2]
+        if reverse:
+            x = xp_flip(x)
+        acts = self._project(x, w_ih, None if b_ih is None else b_ih + b_hh)  # (T, B, 4H), then the gates
+        hseq = xp.empty((t + 1, bsz, hs), dtype=x.dtype)  # h before each step, then the last: [h0, h1 .. hT]
+        cseq = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
+        tc = xp.empty((t, bsz, hs), dtype=x.dtype)
+        hseq[0], cseq[0] = h0, c0
+        gh = xp.empty((bsz, 4 * hs), dtype=x.dtype)
+        w_hh_t = w_hh.T
+        for s in range(t):
+            xp.matmul(hseq[s], w_hh_t, out=gh)
+            lstm_cell_forward(xp, acts[s], gh, cseq[s], acts[s], cseq[s + 1], hseq[s + 1], tc[s])
+        self.x, self.w_ih, self.w_hh, self.bias, self.reverse = x, w_ih, w_hh, b_ih is not None, reverse
+        self.acts, self.hseq, self.cseq, self.tc = acts, hseq, cseq, tc
+        out = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
+        out[:t] = hseq[:0:-1] if reverse else hseq[1:]
+        out[t] = cseq[t]
+        return out
+
+    def vjp(self, g):
+        xp = self.xp
+        t, bsz, hs = self.tc.shape
+        dy = g[t - 1::-1] if self.reverse else g[:t]
+        dpre = xp.empty((t, bsz, 4 * hs), dtype=g.dtype)
+        dh = xp.zeros((bsz, hs), dtype=g.dtype)
+        dc = xp.array(g[t])
+        acts, cseq, tc, w_hh = self.acts, self.cseq, self.tc, self.w_hh
+        for s in range(t - 1, -1, -1):
+            lstm_cell_backward(xp, acts[s], cseq[s], tc[s], dy[s], dh, dc, dpre[s])
+            xp.matmul(dpre[s], w_hh, out=dh)
+        dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
+        needs = self.needs
+        dw_hh = dpre.reshape(t * bsz, -1).T @ self.hseq[:t].reshape(t * bsz, hs) if needs[4] else None
+        grads = (dx, dh if needs[1] else None, dc if needs[2] else None, dw_ih, dw_hh)
+        if self.bias:
+            grads += (db if needs[5] else None, db.copy() if needs[6] else None)
+        return grads
+
+
+class GRU(_Recurrent):
+    kind = "gru"
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+        xp = self.xp
+        bias = () if b_ih is None else (b_ih, b_hh)
+        hs = self._check(x, (h0,), w_ih, w_hh, bias)
+        t, bsz = x.shape[:2]
+        if reverse:
+            x = xp_flip(x)
+        gx = self._project(x, w_ih, b_ih)
+        acts = xp.empty((t, bsz, 4 * hs), dtype=x.dtype)
+        hseq = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
+        hseq[0] = h0
+        gh = xp.empty((bsz, 3 * hs), dtype=x.dtype)
+        w_hh_t = w_hh.T
+        for s in range(t):
+            xp.matmul(hseq[s], w_hh_t, out=gh)
+            gru_cell_forward(xp, gx[s], gh, b_hh, hseq[s], acts[s], hseq[s + 1])
+        self.x, self.w_ih, self.w_hh, self.bias, self.reverse = x, w_ih, w_hh, b_ih is not None, reverse
+        self.acts, self.hseq = acts, hseq
+        return xp_flip(hseq[1:]) if reverse else hseq[1:]
+
+    def vjp(self, g):
+        xp = self.xp
+        t, bsz, hs = g.shape
+        dy = g[::-1] if self.reverse else g
+        dgx = xp.empty((t, bsz, 3 * hs), dtype=g.dtype)
+        dgh = xp.empty((t, bsz, 3 * hs), dtype=g.dtype)
+        dh = xp.zeros((bsz, hs), dtype=g.dtype)
+        dh_dir = xp.zeros((bsz, hs), dtype=g.dtype)
+        acts, hseq, w_hh = self.acts, self.hseq, self.w_hh
+        for s in range(t - 1, -1, -1):
+            gru_cell_backward(xp, acts[s], hseq[s], dy[s], dh, dh_dir, dgx[s], dgh[s])
+            xp.matmul(dgh[s], w_hh, out=dh)
+        dh += dh_dir
+        dx, dw_ih, db_ih = self._input_grads(dgx, self.x, self.w_ih, self.bias)
+        needs = self.needs
+        flat = dgh.reshape(t * bsz, -1)
+        dw_hh = flat.T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
+        grads = (dx, dh if needs[1] else None, dw_ih, dw_hh)
+        if self.bias:
+            grads += (db_ih if needs[4] else None, flat.sum(axis=0) if needs[5] else None)
+        return grads
+
+
+class RNN(_Recurrent):
+    kind = "rnn_tanh"
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, relu=False):
+        xp = self.xp
+        self.kind = "rnn_relu" if relu else "rnn_tanh"
+        bias = () if b_ih is None else (b_ih, b_hh)
+        hs = self._check(x, (h0,), w_ih, w_hh, bias)
+        t, bsz = x.shape[:2]
+        if reverse:
+            x = xp_flip(x)
+        g = self._project(x, w_ih, None if b_ih is None else b_ih + b_hh)
+        hseq = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
+        hseq[0] = h0
+        gh = xp.empty((bsz, hs), dtype=x.dtype)
+        w_hh_t = w_hh.T
+        for s in range(t):
+            xp.matmul(hseq[s], w_hh_t, out=gh)
+            gh += g[s]
+            if relu:
+                xp.maximum(gh, 0.0, out=hseq[s + 1])
+            else:
+                xp.tanh(gh, out=hseq[s + 1])
+        self.x, self.w_ih, self.w_hh, self.bias, self.reverse, self.relu = x, w_ih, w_hh, b_ih is not None, reverse, relu
+        self.hseq = hseq
+        return xp_flip(hseq[1:]) if reverse else hseq[1:]
+
+    def vjp(self, g):
+        xp = self.xp
+        t, bsz, hs = g.shape
+        dy = g[::-1] if self.reverse else g
+        dpre = xp.empty((t, bsz, hs), dtype=g.dtype)
+        dh = xp.zeros((bsz, hs), dtype=g.dtype)
+        hseq, w_hh = self.hseq, self.w_hh
+        for s in range(t - 1, -1, -1):
+            rnn_cell_backward(xp, hseq[s + 1], dy[s], dh, dpre[s], self.relu)
+            xp.matmul(dpre[s], w_hh, out=dh)
+        dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
+        needs = self.needs
+        dw_hh = dpre.reshape(t * bsz, -1).T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
+        grads = (dx, dh if needs[1] else None, dw_ih, dw_hh)
+        if self.bias:
+            grads += (db if needs[4] else None, db.copy() if needs[5] else None)
+        return grads
