@@ -90,7 +90,7 @@ HELPER float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
  *   |x| < 0.625:  tanh(x) = x + x·x²·P(x²), P a degree-4 polynomial fitted (least squares on the
  *                 relative error, in float64) for this file; 8e-8 relative error in float32.
  *   |x| ≥ 0.625:  tanh(|x|) = 1 − 2/(1 + e^{2|x|}); here tanh ≥ 0.55, so the subtraction from 1
- *                 loses at most one bit. |x| is capped at 9, where tanh is 1 in float32.
+ *                 loses at most one bit. |x| is capped at 10, where tanh is 1 in float32.
  * Both branches are computed and one is selected, which is what lets the loop vectorise. */
 HELPER float tanh_approx(float x) {
     float a = __builtin_fabsf(x);
@@ -101,7 +101,7 @@ HELPER float tanh_approx(float x) {
     p = p * z + 1.3330654800e-1f;
     p = p * z - 3.3333244920e-1f;
     float small = x + x * z * p;
-    float capped = a > 9.0f ? 9.0f : a;
+    float capped = a > 10.0f ? 10.0f : a;
     float large = 1.0f - 2.0f / (1.0f + exp_approx(2.0f * capped));
     large = __builtin_copysignf(large, x);
     return a < 0.625f ? small : large; /* false for NaN: large, which carries it */
