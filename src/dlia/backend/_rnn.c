@@ -138,19 +138,16 @@ HELPER void lstm_fwd_row(int b, int H, const float *gx, const float *gh, const f
 /* LSTM backward, one row. δh = dy + dh reaches h_t, dc reaches c_t:
  *   δc = dc + δh·o·(1 − tc²)
  *   dpre = [δc·g·i(1−i), δc·c_prev·f(1−f), δc·i·(1−g²), δh·tc·o(1−o)]
- *   dc ← δc·f  (the gradient reaching c_{t−1})
- * dy or dh may be NULL (zero). */
+ *   dc ← δc·f  (the gradient reaching c_{t−1}) */
 HELPER void lstm_bwd_row(int b, int H, const float *acts, const float *c_prev, const float *tc, const float *dy,
                          const float *dh, float *dc, float *dpre) {
     size_t r1 = (size_t)b * H, r4 = 4 * r1;
-    acts += r4, dpre += r4, c_prev += r1, tc += r1, dc += r1;
-    dy = dy ? dy + r1 : NULL;
-    dh = dh ? dh + r1 : NULL;
+    acts += r4, dpre += r4, c_prev += r1, tc += r1, dy += r1, dh += r1, dc += r1;
 #pragma omp simd
     for (int j = 0; j < H; j++) {
         float i = acts[j], f = acts[H + j], g = acts[2 * H + j], o = acts[3 * H + j];
         float t = tc[j];
-        float dht = (dy ? dy[j] : 0.0f) + (dh ? dh[j] : 0.0f);
+        float dht = dy[j] + dh[j];
         float dct = dc[j] + dht * o * (1.0f - t * t);
         dpre[j] = dct * g * (i * (1.0f - i));
         dpre[H + j] = dct * c_prev[j] * (f * (1.0f - f));
@@ -160,43 +157,50 @@ HELPER void lstm_bwd_row(int b, int H, const float *acts, const float *c_prev, c
     }
 }
 
-/* GRU forward, one row (bias is b_hh, or NULL for none):
- *   r, z = σ(gx + gh + bias) of their blocks;  hn = gh_n + bias_n;  n = tanh(gx_n + r∘hn)
+/* GRU forward, unit j of one row, with the biases b_r, b_z, b_n of b_hh added to gh:
+ *   r, z = σ(gx + gh + b) of their blocks;  hn = gh_n + b_n;  n = tanh(gx_n + r∘hn)
  *   acts = [r, z, n, hn];  h = (1 − z)∘n + z∘h_prev = n + z∘(h_prev − n) */
+HELPER void gru_fwd_unit(int j, int H, const float *gx, const float *gh, float b_r, float b_z, float b_n,
+                         const float *h_prev, float *acts, float *h) {
+    float r = sigmoid_approx(gx[j] + (gh[j] + b_r));
+    float z = sigmoid_approx(gx[H + j] + (gh[H + j] + b_z));
+    float hn = gh[2 * H + j] + b_n;
+    float n = tanh_approx(gx[2 * H + j] + r * hn);
+    float hp = h_prev[j];
+    acts[j] = r;
+    acts[H + j] = z;
+    acts[2 * H + j] = n;
+    acts[3 * H + j] = hn;
+    h[j] = n + z * (hp - n);
+}
+
+/* GRU forward, one row; bias is b_hh (3H), or NULL for none. Two loops rather than a test of
+ * bias inside one: with the test, gcc left the loop scalar (4× slower). */
 HELPER void gru_fwd_row(int b, int H, const float *gx, const float *gh, const float *bias, const float *h_prev,
                         float *acts, float *h) {
     size_t r1 = (size_t)b * H, r3 = 3 * r1, r4 = 4 * r1;
     gx += r3, gh += r3, acts += r4, h_prev += r1, h += r1;
+    if (bias) {
 #pragma omp simd
-    for (int j = 0; j < H; j++) {
-        float r = sigmoid_approx(gx[j] + (gh[j] + (bias ? bias[j] : 0.0f)));
-        float z = sigmoid_approx(gx[H + j] + (gh[H + j] + (bias ? bias[H + j] : 0.0f)));
-        float hn = gh[2 * H + j] + (bias ? bias[2 * H + j] : 0.0f);
-        float n = tanh_approx(gx[2 * H + j] + r * hn);
-        float hp = h_prev[j];
-        acts[j] = r;
-        acts[H + j] = z;
-        acts[2 * H + j] = n;
-        acts[3 * H + j] = hn;
-        h[j] = n + z * (hp - n);
+        for (int j = 0; j < H; j++) gru_fwd_unit(j, H, gx, gh, bias[j], bias[H + j], bias[2 * H + j], h_prev, acts, h);
+    } else {
+#pragma omp simd
+        for (int j = 0; j < H; j++) gru_fwd_unit(j, H, gx, gh, 0.0f, 0.0f, 0.0f, h_prev, acts, h);
     }
 }
 
 /* GRU backward, one row. δh = dy + dh + dh_dir reaches h_t (dh_dir: what the next step passed
  * straight through z∘h):
  *   δn = δh·(1−z)·(1−n²)   δz = δh·(h_prev − n)·z(1−z)   δr = δn·hn·r(1−r)
- *   dgx = [δr, δz, δn],  dgh = [δr, δz, δn·r],  dh_dir ← δh·z
- * dy or dh may be NULL (zero). */
+ *   dgx = [δr, δz, δn],  dgh = [δr, δz, δn·r],  dh_dir ← δh·z */
 HELPER void gru_bwd_row(int b, int H, const float *acts, const float *h_prev, const float *dy, const float *dh,
                         float *dh_dir, float *dgx, float *dgh) {
     size_t r1 = (size_t)b * H, r3 = 3 * r1, r4 = 4 * r1;
-    acts += r4, dgx += r3, dgh += r3, h_prev += r1, dh_dir += r1;
-    dy = dy ? dy + r1 : NULL;
-    dh = dh ? dh + r1 : NULL;
+    acts += r4, dgx += r3, dgh += r3, h_prev += r1, dy += r1, dh += r1, dh_dir += r1;
 #pragma omp simd
     for (int j = 0; j < H; j++) {
         float r = acts[j], z = acts[H + j], n = acts[2 * H + j], hn = acts[3 * H + j];
-        float dht = (dy ? dy[j] : 0.0f) + (dh ? dh[j] : 0.0f) + dh_dir[j];
+        float dht = dy[j] + dh[j] + dh_dir[j];
         float dn = dht * (1.0f - z) * (1.0f - n * n);
         float dr = dn * hn * (r * (1.0f - r));
         float dz = dht * (h_prev[j] - n) * (z * (1.0f - z));
@@ -271,7 +275,7 @@ CLONES void dlia_rnn_elementary(int which, long n, const float *x, float *out) {
 
 /* rnn.py loads the library only when this matches its own number, so that a library left over
  * from an older source (a failed rebuild keeps the old file) is never called with new arguments. */
-int dlia_rnn_version(void) { return 1; }
+int dlia_rnn_version(void) { return 2; }
 
 /* An empty module, so that importing dlia.backend._rnn (as tools that walk packages do) works. */
 static struct PyModuleDef rnn_module = {PyModuleDef_HEAD_INIT, "_rnn",

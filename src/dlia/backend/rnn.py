@@ -34,7 +34,7 @@ import numpy
 from dlia.backend.loader import KernelLibrary
 
 #: must equal dlia_rnn_version() in _rnn.c; raise both when the C functions' arguments change
-_VERSION = 1
+_VERSION = 2
 
 _ptr, _int = ctypes.c_void_p, ctypes.c_int
 _KERNELS = KernelLibrary(
@@ -71,7 +71,7 @@ def use(flag: bool) -> Iterator[None]:
 
 class EntryPoints(NamedTuple):
     """The C functions, each called with ``(B, H, <addresses in the order of its array form>, threads)``;
-    an address is an int (``array.ctypes.data`` plus an offset) or None where NULL is allowed."""
+    an address is an int (``array.ctypes.data`` plus an offset), or None for gru_fwd's absent b_hh."""
 
     lstm_fwd: Any
     lstm_bwd: Any
@@ -142,11 +142,11 @@ def lstm_fwd(gx: Any, gh: Any, c_prev: Any, acts: Any, c: Any, h: Any, tc: Any) 
 
 def lstm_bwd(acts: Any, c_prev: Any, tc: Any, dy: Any, dh: Any, dc: Any, dpre: Any) -> None:
     """``lstm_cell_backward`` compiled: ``dc`` (B, H) is read and overwritten with the gradient
-    reaching c_{t−1}; ``dpre`` (B, 4H) out. ``dy`` or ``dh`` may be None (zero)."""
+    reaching c_{t−1}; ``dpre`` (B, 4H) out."""
     b, hs = c_prev.shape
     g4, g1 = (b, 4 * hs), (b, hs)
     args = [_address("acts", acts, g4), _address("c_prev", c_prev, g1), _address("tc", tc, g1),
-            _address("dy", dy, g1, True), _address("dh", dh, g1, True), _address("dc", dc, g1), _address("dpre", dpre, g4)]
+            _address("dy", dy, g1), _address("dh", dh, g1), _address("dc", dc, g1), _address("dpre", dpre, g4)]
     _lib().dlia_rnn_lstm_bwd(b, hs, *args, threads(b, 4 * b * hs))
 
 
@@ -161,11 +161,11 @@ def gru_fwd(gx: Any, gh: Any, b_hh: Any, h_prev: Any, acts: Any, h: Any) -> None
 
 def gru_bwd(acts: Any, h_prev: Any, dy: Any, dh: Any, dh_dir: Any, dgx: Any, dgh: Any) -> None:
     """``gru_cell_backward`` compiled: ``dh_dir`` (B, H) is read and overwritten with δh·z; dgx,
-    dgh (B, 3H) out. ``dy`` or ``dh`` may be None (zero)."""
+    dgh (B, 3H) out."""
     b, hs = h_prev.shape
     g1 = (b, hs)
-    args = [_address("acts", acts, (b, 4 * hs)), _address("h_prev", h_prev, g1), _address("dy", dy, g1, True),
-            _address("dh", dh, g1, True), _address("dh_dir", dh_dir, g1), _address("dgx", dgx, (b, 3 * hs)),
+    args = [_address("acts", acts, (b, 4 * hs)), _address("h_prev", h_prev, g1), _address("dy", dy, g1),
+            _address("dh", dh, g1), _address("dh_dir", dh_dir, g1), _address("dgx", dgx, (b, 3 * hs)),
             _address("dgh", dgh, (b, 3 * hs))]
     _lib().dlia_rnn_gru_bwd(b, hs, *args, threads(b, 3 * b * hs))
 
