@@ -200,7 +200,10 @@ class LSTM(_Recurrent):
         if reverse:
             x = xp_flip(x)
         acts = self._project(x, w_ih, None if b_ih is None else b_ih + b_hh)  # (T, B, 4H), then the gates
-        hseq = xp.empty((t + 1, bsz, hs), dtype=x.dtype)  # h before each step, then the last: [h0, h1 .. hT]
+        # [h0, h1 .. hT, cT]: h before each step and the last, then the last cell state, so that the
+        # packed output [h1 .. hT, cT] of the forward direction is a view, not a copy
+        buf = xp.empty((t + 2, bsz, hs), dtype=x.dtype)
+        hseq = buf[:t + 1]
         cseq = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
         tc = xp.empty((t, bsz, hs), dtype=x.dtype)
         hseq[0], cseq[0] = h0, c0
@@ -211,8 +214,11 @@ class LSTM(_Recurrent):
             lstm_cell_forward(xp, acts[s], gh, cseq[s], acts[s], cseq[s + 1], hseq[s + 1], tc[s])
         self.x, self.w_ih, self.w_hh, self.bias, self.reverse = x, w_ih, w_hh, b_ih is not None, reverse
         self.acts, self.hseq, self.cseq, self.tc = acts, hseq, cseq, tc
+        buf[t + 1] = cseq[t]
+        if not reverse:
+            return buf[1:]
         out = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
-        out[:t] = hseq[:0:-1] if reverse else hseq[1:]
+        out[:t] = hseq[:0:-1]
         out[t] = cseq[t]
         return out
 
