@@ -15,11 +15,12 @@ why not.
 Two ways to call them:
 
 - ``lstm_fwd(gx, gh, c_prev, acts, c, h, tc)`` and its three siblings take arrays, check them and
-  call the kernel: for tests and occasional use (~7 µs per call, mostly reading the arrays' addresses).
+  call the kernel: for tests and occasional use (~10 µs per call, mostly reading the seven arrays'
+  addresses: ``a.ctypes.data`` costs ~0.9 µs).
 - ``entry_points()`` gives the four C functions themselves, which take raw addresses (ints):
   a loop over time steps computes ``base + s * stride`` per step and pays only ctypes' call
-  (~1.2 µs with ten arguments, measured on the 2-core benchmark machine). ``dlia.core.ops.rnn``'s
-  ``*_stepper`` functions do this for the layer ops.
+  (~0.9 µs with ten arguments; ~1.3 µs through a stepper, measured on the 2-core machine).
+  ``dlia.core.ops.rnn``'s ``*_stepper`` functions do this for the layer ops.
 """
 
 from __future__ import annotations
@@ -96,14 +97,19 @@ def applies(*arrays: Any) -> bool:
                for a in arrays)
 
 
-# Below this many gate elements per step (B·k·H) a call runs on one thread. A step of batch 50 ×
-# 128 units (25,600 LSTM gate elements) takes ~5 µs forward on one core; handing half of it to a
-# second core costs more than that (waking a thread on this 2-vCPU virtual machine takes 10-100 µs).
-# Measured on the benchmark machine (quiet, one process; µs per call, 1 thread / 2 threads):
-#   LSTM forward  B=50 H=128  4.1 / 7.0    H=512  17 / 15    B=50 H=1024  35 / 22
-#   LSTM backward B=50 H=128  2.5 / 5.6    H=512  11 / 11    B=50 H=1024  23 / 16
-# so two threads pay off from ~100,000 elements per step on; below, one is faster or no slower.
-_SERIAL_BELOW = 100_000
+# Below this many gate elements per step (B·k·H) a call runs on one thread, which is all of
+# char-rnn's sizes (batch 50 × 512 units is 102,400 LSTM gate elements). Measured on the 2-core
+# machine (µs per call, best of 7, at B = 50; other processes were running, so the two-thread
+# figures are whatever the second core had to spare):
+#                    1 thread            2 threads (core busy / core idle)     NumPy reference
+#   LSTM fwd H=128   15                  400-550 / -                           56-65
+#   LSTM fwd H=512   72-120              340-600 / -                           210-350
+#   GRU  fwd H=256   21                  360-630 / 11                          81-150
+#   LSTM bwd H=1024  94-180              360-700 / 91                          380-690
+# A call that has to wait for a busy second core (OpenBLAS between the steps, another process)
+# takes hundreds of µs instead of tens; an idle one saves up to ~45 %. One thread is the safe
+# choice until a step is large enough for that wait not to matter.
+_SERIAL_BELOW = 1_000_000
 
 
 def threads(rows: int, elements: int) -> int:
