@@ -9,6 +9,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from numpy.lib.array_utils import byte_bounds
 
 from dlia.backend import loader
 from dlia.backend import rnn as kernels
@@ -260,6 +261,36 @@ def test_steppers_compiled_and_numpy_agree_over_a_sequence(cell, view):
         reference = run(12, 6, 37, dy_view=VIEWS[view])
     for ours, ref in zip(compiled, reference):
         np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+@needs_kernels
+@pytest.mark.parametrize("view", VIEWS)
+def test_every_address_a_step_passes_lies_in_an_array_it_keeps_alive(view, monkeypatch):
+    """The C code trusts its pointers: each must point into a live array (including the copy the
+    backward stepper makes of a broadcast dy), with the whole block inside it."""
+    real = kernels.entry_points()
+    calls = []
+
+    def recorder(fn, sizes):
+        def call(rows, hidden, *args):
+            calls.append((fn, [(a, k * rows * hidden * 4) for a, k in zip(args[:-1], sizes)]))
+            return fn(rows, hidden, *args)
+        return call
+
+    monkeypatch.setattr(kernels, "entry_points", lambda: kernels.EntryPoints(
+        recorder(real.lstm_fwd, (4, 4, 1, 4, 1, 1, 1)), recorder(real.lstm_bwd, (4, 1, 1, 1, 1, 1, 4)),
+        recorder(real.gru_fwd, (3, 3, 1, 1, 4, 1)), recorder(real.gru_bwd, (4, 1, 1, 1, 1, 3, 3))))  # b_hh: 3H = 1·rows·H
+    steppers = []
+    real_bind = ops._bind
+    monkeypatch.setattr(ops, "_bind", lambda *a: steppers.append(real_bind(*a)) or steppers[-1])
+    lstm_sequence(5, 3, 8, dy_view=VIEWS[view])
+    gru_sequence(5, 3, 8, dy_view=VIEWS[view])  # 3 rows: b_hh's 3H floats are 1·rows·H
+    assert len(calls) == 4 * 5 and len(steppers) == 4
+    kept = [byte_bounds(a) for step in steppers for a in step.arrays]
+    for _, args in calls:
+        for address, size in args:
+            if address is not None:
+                assert any(lo <= address and address + size <= hi for lo, hi in kept), "outside every kept array"
 
 
 @needs_kernels

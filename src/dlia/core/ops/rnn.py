@@ -377,6 +377,9 @@ def _bind(fn: Any, rows: int, hidden: int, threads: int, places: list[tuple[Any,
             args[i] = base + s * stride
         fn(rows, hidden, *args, threads)
 
+    # the arrays whose addresses it holds live as long as it does (a copy made for it would
+    # otherwise be freed on return, and the kernel would read freed memory)
+    step.arrays = [a for a, _, _ in places if a is not None]  # type: ignore[attr-defined]
     return step
 
 
