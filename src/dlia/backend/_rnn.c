@@ -18,8 +18,9 @@
  *         acts (B, 4H)              blocks r, z, n, W_hn·h + b_hn
  *         h_prev, h, dy, dh, dh_dir (B, H)
  * Arrays must not overlap, except that an output may be the very same array as an input (each
- * element is read before it is written): h may be h_prev, and dc and dh_dir are read and then
- * overwritten by design.
+ * element is read before it is written): the LSTM's acts may be its gx (the layer op writes the
+ * gates over the input projection), the GRU's h may be h_prev, and dc and dh_dir are read and
+ * then overwritten by design.
  *
  * Accuracy: sigmoid and tanh are computed with exp_approx and tanh_approx below, which vectorise
  * (glibc's expf and tanhf are calls to scalar functions that gcc does not vectorise without
@@ -55,8 +56,9 @@
  * rounding. e^r is its Taylor polynomial to degree 7 (the first term left out, r^8/8!, is below
  * 6e-9 relative on |r| ≤ 0.347) and 2^n is built directly in the exponent bits. x is clamped to
  * [-87.3, 88] so that 2^n stays a normal float (n in [-126, 127]): e^88 ≈ 1.7e38 is finite, and
- * e^-87.3 ≈ 1.2e-38 is as small as the callers ever need. A NaN stays NaN (the comparisons below
- * are false for it, and r carries it). */
+ * e^-87.3 ≈ 1.2e-38 is as small as the callers ever need. A NaN stays NaN: the clamps compare
+ * false and keep it, r and p carry it, and whatever exponent its conversion to int gives, p·2^n
+ * is NaN (the tests check this). */
 HELPER float exp_approx(float x) {
     const float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
     x = x > 88.0f ? 88.0f : x;
