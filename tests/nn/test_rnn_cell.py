@@ -343,6 +343,34 @@ def test_torch_cells_match_torch_forward_and_every_gradient(kind, options, batch
         np.testing.assert_allclose(p.grad.numpy(), theirs_params[name].grad.numpy(), rtol=0, atol=1e-12, err_msg=name)
 
 
+@pytest.mark.parametrize(("kind", "options"), TORCH_CELLS, ids=[k + "".join(f"-{v}" for v in o.values()) for k, o in TORCH_CELLS])
+def test_torch_cells_unrolled_equal_the_fused_sequence_layers(kind, options):
+    """The readable cells are the reference of nn.RNN/GRU/LSTM (one fused op per sequence): with the
+    same weights, the cell stepped over a sequence gives the layer's outputs, final state and gradients."""
+    rng = np.random.default_rng(16)
+    cell, _ = twins(kind, options, 16)
+    layer = getattr(nn, kind[: -len("Cell")])(I, H, dtype=np.float64, **options)
+    layer.load_state_dict({f"{k}_l0": v for k, v in cell.state_dict().items()})
+    lstm = kind == "LSTMCell"
+    xs = rng.standard_normal((T, B, I))
+    states = [rng.standard_normal((B, H)) for _ in range(2 if lstm else 1)]
+    c_in = [dlia.tensor(a, requires_grad=True) for a in (xs, *states)]
+    l_in = [dlia.tensor(a, requires_grad=True) for a in (xs, *states)]
+    c_out = _run(cell, c_in[0], tuple(c_in[1:]) if lstm else c_in[1], lstm)
+    out, h_n = layer(l_in[0], tuple(s[None] for s in l_in[1:]) if lstm else l_in[1][None])
+    l_out = [out, h_n[1][0]] if lstm else [out]
+    for c, l in zip(c_out, l_out):
+        np.testing.assert_allclose(l.numpy(), c.numpy(), rtol=0, atol=1e-12)
+    us = [dlia.tensor(rng.standard_normal(o.shape)) for o in c_out]
+    sum((o * u).sum() for o, u in zip(c_out, us)).backward()
+    sum((o * u).sum() for o, u in zip(l_out, us)).backward()
+    for c, l in zip(c_in, l_in):
+        np.testing.assert_allclose(l.grad.numpy(), c.grad.numpy(), rtol=0, atol=1e-12)
+    grads = {f"{n}_l0": p.grad.numpy() for n, p in cell.named_parameters()}
+    for name, p in layer.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), grads[name], rtol=0, atol=1e-12, err_msg=name)
+
+
 @pytest.mark.parametrize("kind", ["RNNCell", "LSTMCell", "GRUCell"])
 def test_torch_cells_start_from_zeros_without_a_state(kind):
     ours, theirs = twins(kind, {}, 12)
@@ -444,7 +472,7 @@ def test_the_docs_cell_examples_run_and_are_right(capsys):
     assert cell.kernel.grad is not None and np.abs(cell.kernel.grad.numpy()).sum() > 0  # the loss reached W
 
     exec(compile(blocks[1], str(DOCS), "exec"), scope)
-    lstm = scope["lstm"]
+    lstm, layer = scope["lstm"], scope["layer"]
     ref = torch.nn.LSTM(3, 8)
     ref.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in scope["torch_weights"].items()})
     xs = np.random.default_rng(15).standard_normal((4, 2, 3)).astype(np.float32)
@@ -455,3 +483,6 @@ def test_the_docs_cell_examples_run_and_are_right(capsys):
     with torch.no_grad():
         want, _ = ref(torch.from_numpy(xs))
     np.testing.assert_allclose(np.stack(outs), want.numpy(), rtol=1e-5, atol=1e-6)
+    got, (h_n, c_n) = layer(dlia.tensor(xs))
+    np.testing.assert_allclose(got.numpy(), np.stack(outs), rtol=1e-5, atol=1e-6)
+    assert scope["outputs"].shape == (5, 2, 8) and scope["c_n"].shape == (1, 2, 8)
