@@ -209,9 +209,10 @@ class LSTM(_Recurrent):
         hseq[0], cseq[0] = h0, c0
         gh = xp.empty((bsz, 4 * hs), dtype=x.dtype)
         w_hh_t = w_hh.T
+        step = lstm_forward_stepper(xp, acts, gh, cseq, acts, hseq, tc)
         for s in range(t):
             xp.matmul(hseq[s], w_hh_t, out=gh)
-            lstm_cell_forward(xp, acts[s], gh, cseq[s], acts[s], cseq[s + 1], hseq[s + 1], tc[s])
+            step(s)
         self.x, self.w_ih, self.w_hh, self.bias, self.reverse = x, w_ih, w_hh, b_ih is not None, reverse
         self.acts, self.hseq, self.cseq, self.tc = acts, hseq, cseq, tc
         buf[t + 1] = cseq[t]
@@ -230,8 +231,9 @@ class LSTM(_Recurrent):
         dh = xp.zeros((bsz, hs), dtype=g.dtype)
         dc = xp.array(g[t])
         acts, cseq, tc, w_hh = self.acts, self.cseq, self.tc, self.w_hh
+        step = lstm_backward_stepper(xp, acts, cseq, tc, dy, dh, dc, dpre)
         for s in range(t - 1, -1, -1):
-            lstm_cell_backward(xp, acts[s], cseq[s], tc[s], dy[s], dh, dc, dpre[s])
+            step(s)
             xp.matmul(dpre[s], w_hh, out=dh)
         dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
         needs = self.needs
@@ -258,9 +260,10 @@ class GRU(_Recurrent):
         hseq[0] = h0
         gh = xp.empty((bsz, 3 * hs), dtype=x.dtype)
         w_hh_t = w_hh.T
+        step = gru_forward_stepper(xp, gx, gh, b_hh, hseq, acts)
         for s in range(t):
             xp.matmul(hseq[s], w_hh_t, out=gh)
-            gru_cell_forward(xp, gx[s], gh, b_hh, hseq[s], acts[s], hseq[s + 1])
+            step(s)
         self.x, self.w_ih, self.w_hh, self.bias, self.reverse = x, w_ih, w_hh, b_ih is not None, reverse
         self.acts, self.hseq = acts, hseq
         return xp_flip(hseq[1:]) if reverse else hseq[1:]
@@ -274,8 +277,9 @@ class GRU(_Recurrent):
         dh = xp.zeros((bsz, hs), dtype=g.dtype)
         dh_dir = xp.zeros((bsz, hs), dtype=g.dtype)
         acts, hseq, w_hh = self.acts, self.hseq, self.w_hh
+        step = gru_backward_stepper(xp, acts, hseq, dy, dh, dh_dir, dgx, dgh)
         for s in range(t - 1, -1, -1):
-            gru_cell_backward(xp, acts[s], hseq[s], dy[s], dh, dh_dir, dgx[s], dgh[s])
+            step(s)
             xp.matmul(dgh[s], w_hh, out=dh)
         dh += dh_dir
         dx, dw_ih, db_ih = self._input_grads(dgx, self.x, self.w_ih, self.bias)
