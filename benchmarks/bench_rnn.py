@@ -4,9 +4,9 @@ Training, karpathy/char-rnn's recipe (that of ``dlia char-rnn train``): ``Embedd
 2-layer LSTM (or GRU) of size H → ``Linear(H, V)``, cross-entropy over every position, Adam 2e-3,
 the global gradient norm clipped to 5, batches of 50 streams × 50 characters laid out as char-rnn
 does (row b of batch k+1 continues row b of batch k), the hidden state carried from batch to batch
-and detached (truncated backpropagation through time). Both frameworks run time-major (T, B, ·),
-the layout both layers compute in. Metric: training characters per second, at H = 128 and 512 (LSTM)
-and 128 (GRU).
+and detached (truncated backpropagation through time). Both run batch-first, (B, T, ·), as
+``dlia.models.charrnn.CharRNN`` (the model ``dlia char-rnn train`` trains) and char-rnn's batches
+are laid out. Metric: training characters per second, at H = 128 and 512 (LSTM) and 128 (GRU).
 
 Both start from the same weights (torch's initialisation, copied into dlia by name, since the
 layers use torch's parameter names) and see the same batches, so after the same steps their losses
@@ -55,12 +55,13 @@ def load_ids() -> tuple[numpy.ndarray, numpy.ndarray]:
 
 
 def batches(ids: numpy.ndarray, n: int) -> list[tuple[numpy.ndarray, numpy.ndarray]]:
-    """The first ``n`` (inputs, targets) batches, each (SEQ, BATCH) int64, time-major: the text cut
-    into BATCH contiguous streams, batch k holding characters [k·SEQ, (k+1)·SEQ) of every stream."""
+    """The first ``n`` (inputs, targets) batches, each (BATCH, SEQ) int64: the text cut into BATCH
+    contiguous streams, batch k holding characters [k·SEQ, (k+1)·SEQ) of every stream, the targets
+    one character further on."""
     per_stream = (len(ids) - 1) // BATCH
     x = ids[:BATCH * per_stream].reshape(BATCH, per_stream)
     y = ids[1:BATCH * per_stream + 1].reshape(BATCH, per_stream)
-    return [(numpy.ascontiguousarray(x[:, k * SEQ:(k + 1) * SEQ].T), numpy.ascontiguousarray(y[:, k * SEQ:(k + 1) * SEQ].T))
+    return [(numpy.ascontiguousarray(x[:, k * SEQ:(k + 1) * SEQ]), numpy.ascontiguousarray(y[:, k * SEQ:(k + 1) * SEQ]))
             for k in range(n)]
 
 
@@ -74,11 +75,11 @@ def models(cell: str, vocab: int, hidden: int, seed: int) -> tuple[Any, Any]:
     torch.manual_seed(seed)
     theirs = torch.nn.Module()
     theirs.embed = torch.nn.Embedding(vocab, hidden)
-    theirs.rnn = getattr(torch.nn, cell)(hidden, hidden, LAYERS)
+    theirs.rnn = getattr(torch.nn, cell)(hidden, hidden, LAYERS, batch_first=True)
     theirs.head = torch.nn.Linear(hidden, vocab)
     ours = dlia.nn.Module()
     ours.embed = dlia.nn.Embedding(vocab, hidden)
-    ours.rnn = getattr(dlia.nn, cell)(hidden, hidden, LAYERS)
+    ours.rnn = getattr(dlia.nn, cell)(hidden, hidden, LAYERS, batch_first=True)
     ours.head = dlia.nn.Linear(hidden, vocab)
     ours.load_state_dict({k: v.detach().numpy().copy() for k, v in theirs.state_dict().items()})  # strict: same names
     return ours, theirs
@@ -93,7 +94,6 @@ def train_dlia(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], voca
     import dlia
     from dlia import optim
 
-    hidden = model.embed.embedding_dim
     opt = optim.Adam(model.parameters(), lr=LR)
     params = list(model.parameters())
     state = None
@@ -103,7 +103,7 @@ def train_dlia(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], voca
         opt.zero_grad()
         emb = model.embed(x)
         out, state = model.rnn(emb) if state is None else model.rnn(emb, state)
-        loss = dlia.cross_entropy(model.head(out.reshape(-1, hidden)), y.reshape(-1))
+        loss = dlia.cross_entropy(model.head(out).reshape(-1, vocab), y.reshape(-1))
         loss.backward()
         optim.clip_grad_norm_(params, CLIP)
         opt.step()
@@ -122,7 +122,6 @@ def train_torch(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], voc
     """``train_dlia`` in torch, step for step."""
     import torch
 
-    hidden = model.embed.embedding_dim
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     params = list(model.parameters())
     tensors = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in data]
@@ -132,7 +131,7 @@ def train_torch(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], voc
         nonlocal state
         opt.zero_grad()
         out, state = model.rnn(model.embed(x), state)
-        loss = torch.nn.functional.cross_entropy(model.head(out.reshape(-1, hidden)), y.reshape(-1))
+        loss = torch.nn.functional.cross_entropy(model.head(out).reshape(-1, vocab), y.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, CLIP)
         opt.step()
@@ -155,14 +154,14 @@ def sample_dlia(model: Any, prime: numpy.ndarray, length: int, seed: int) -> dic
     rng = numpy.random.default_rng(seed)
     t0 = time.perf_counter()
     with dlia.no_grad():
-        out, state = model.rnn(model.embed(prime[:, None]))  # (P, 1, H)
-        logits = model.head(out[-1]).numpy()[0]
+        out, state = model.rnn(model.embed(prime[None]))  # (1, P, H)
+        logits = model.head(out[:, -1]).numpy()[0]
         for _ in range(length):
             p = numpy.exp(logits - logits.max())  # softmax at temperature 1
             c = numpy.cumsum(p)
             idx = min(int(numpy.searchsorted(c, rng.random() * c[-1], side="right")), len(c) - 1)
-            out, state = model.rnn(model.embed(numpy.array([[idx]])), state)
-            logits = model.head(out[0]).numpy()[0]
+            out, state = model.rnn(model.embed(numpy.array([[idx]])), state)  # B = 1, T = 1
+            logits = model.head(out[:, 0]).numpy()[0]
     return {"sample chars/s": length / (time.perf_counter() - t0)}
 
 
@@ -173,12 +172,12 @@ def sample_torch(model: Any, prime: numpy.ndarray, length: int, seed: int) -> di
     gen = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
     with torch.no_grad():
-        out, state = model.rnn(model.embed(torch.from_numpy(prime[:, None])))
-        logits = model.head(out[-1])
+        out, state = model.rnn(model.embed(torch.from_numpy(prime[None])))
+        logits = model.head(out[:, -1])
         for _ in range(length):
-            idx = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen)  # (1, 1): T = 1, B = 1
+            idx = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen)  # (1, 1): B = 1, T = 1
             out, state = model.rnn(model.embed(idx), state)
-            logits = model.head(out[0])
+            logits = model.head(out[:, 0])
     return {"sample chars/s": length / (time.perf_counter() - t0)}
 
 
