@@ -23,6 +23,7 @@ from dlia.nn.layers import (
 )
 from dlia.nn.module import IncompatibleKeys, Module, StateDictError
 from dlia.nn.parameter import Parameter
+from dlia.nn.rnn import GRU, LSTM, RNN
 
 __all__ = [
     "AvgPool2d", "BatchNorm2d", "Conv2d", "GlobalAvgPool2d", "GlobalMaxPool2d", "MaxPool2d",
@@ -30,4 +31,5 @@ __all__ = [
     "IncompatibleKeys", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "Module", "ModuleList",
     "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "StateDictError", "Tanh",
     "functional", "init",
+    "GRU", "LSTM", "RNN",
 ]

@@ -1,0 +1,334 @@
+"""Recurrent layers as fused ops: one op per layer and direction runs every time step forward and,
+in its vjp, back through time — a (batch 50, 50 steps) sequence is one node of the autodiff graph,
+not thousands of small ones.
+
+Time-major inside: ``x`` is (T, B, I). The input projection of all steps is one matrix product
+``x·W_ihᵀ + b`` before the loop; each step adds one product ``h·W_hhᵀ`` and runs the gate math of
+one cell, fused (``*_cell_forward``); the backward runs the cells' vjps in reverse
+(``*_cell_backward``), one product ``δ·W_hh`` per step for the recurrent gradient, and after the
+loop the weight gradients as three large products over all steps at once. The cell functions
+below are the NumPy reference; ``dlia.backend.rnn`` holds the same math compiled (float32 on the
+CPU), and tests compare the two.
+
+Gate orders and equations are PyTorch's (so ``torch.nn.LSTM``'s weights load unchanged):
+LSTM ``i, f, g, o``: c' = σ(f)∘c + σ(i)∘tanh(g), h' = σ(o)∘tanh(c');
+GRU ``r, z, n``: n = tanh(W_in x + b_in + r∘(W_hn h + b_hn)), h' = (1 − z)∘n + z∘h;
+RNN: h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (or relu).
+
+Each op returns one packed array ``(T + 1, B, H)``: rows 0..T−1 are the outputs h_t in time order,
+row T is the final cell state (LSTM) or a copy of the final hidden state; the layer slices it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dlia.core.function import Function, shape_error
+
+
+# -- the cells: NumPy reference of the fused gate math (the compiled kernels compute the same) ------
+def _sigmoid(xp: Any, z: Any, out: Any) -> Any:
+    """σ(z) = ½(1 + tanh(z/2)): one transcendental and no overflow for large |z|."""
+    xp.multiply(z, 0.5, out=out)
+    xp.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
+
+
+def lstm_cell_forward(xp: Any, gx: Any, gh: Any, c_prev: Any, acts: Any, c: Any, h: Any, tc: Any) -> None:
+    """One LSTM step's gate math on (B, 4H) pre-activations ``gx + gh`` (gate order i, f, g, o).
+
+    Writes ``acts`` = [σ(i), σ(f), tanh(g), σ(o)], ``c`` = σ(f)∘c_prev + σ(i)∘tanh(g),
+    ``tc`` = tanh(c) and ``h`` = σ(o)∘tanh(c) (all (B, H) but ``acts``).
+    """
+    hs = c.shape[1]
+    z = gx + gh
+    _sigmoid(xp, z[:, :2 * hs], acts[:, :2 * hs])
+    xp.tanh(z[:, 2 * hs:3 * hs], out=acts[:, 2 * hs:3 * hs])
+    _sigmoid(xp, z[:, 3 * hs:], acts[:, 3 * hs:])
+    i, f, g, o = acts[:, :hs], acts[:, hs:2 * hs], acts[:, 2 * hs:3 * hs], acts[:, 3 * hs:]
+    xp.multiply(f, c_prev, out=c)
+    c += i * g
+    xp.tanh(c, out=tc)
+    xp.multiply(o, tc, out=h)
+
+
+def lstm_cell_backward(xp: Any, acts: Any, c_prev: Any, tc: Any, dy: Any, dh: Any, dc: Any, dpre: Any) -> None:
+    """The vjp of one LSTM step. The gradient reaching h_t is ``dy + dh`` (from the output at this
+    step and from the next step); ``dc`` holds the gradient reaching c_t and is overwritten with
+    the one reaching c_{t−1}; ``dpre`` (B, 4H) gets the gradient of the pre-activations:
+
+        δo = dh·tanh(c)·σo(1−σo)          δc = dc + dh·σo·(1 − tanh²c)
+        δi = δc·g·σi(1−σi)   δf = δc·c_prev·σf(1−σf)   δg = δc·σi·(1 − g²)   dc_prev = δc·σf
+    """
+    hs = tc.shape[1]
+    i, f, g, o = acts[:, :hs], acts[:, hs:2 * hs], acts[:, 2 * hs:3 * hs], acts[:, 3 * hs:]
+    dht = dy + dh
+    dct = dc + dht * o * (1.0 - tc * tc)
+    xp.multiply(dct * g, i * (1.0 - i), out=dpre[:, :hs])
+    xp.multiply(dct * c_prev, f * (1.0 - f), out=dpre[:, hs:2 * hs])
+    xp.multiply(dct * i, 1.0 - g * g, out=dpre[:, 2 * hs:3 * hs])
+    xp.multiply(dht * tc, o * (1.0 - o), out=dpre[:, 3 * hs:])
+    xp.multiply(dct, f, out=dc)
+
+
+def gru_cell_forward(xp: Any, gx: Any, gh: Any, b_hh: Any, h_prev: Any, acts: Any, h: Any) -> None:
+    """One GRU step (gate order r, z, n) from ``gx`` = x·W_ihᵀ + b_ih and ``gh`` = h·W_hhᵀ, both
+    (B, 3H), and ``b_hh`` (3H,) or None. Writes ``acts`` (B, 4H) = [r, z, n, W_hn h + b_hn] and
+    ``h`` = (1 − z)∘n + z∘h_prev, where r, z = σ(gx + gh + b_hh) and n = tanh(gx_n + r∘(gh_n + b_hn)).
+    """
+    hs = h.shape[1]
+    if b_hh is not None:
+        gh = gh + b_hh
+    _sigmoid(xp, gx[:, :2 * hs] + gh[:, :2 * hs], acts[:, :2 * hs])
+    r, z = acts[:, :hs], acts[:, hs:2 * hs]
+    acts[:, 3 * hs:] = gh[:, 2 * hs:]
+    n = acts[:, 2 * hs:3 * hs]
+    xp.tanh(gx[:, 2 * hs:] + r * gh[:, 2 * hs:], out=n)
+    xp.subtract(h_prev, n, out=h)  # h' = n + z∘(h_prev − n)
+    h *= z
+    h += n
+
+
+def gru_cell_backward(xp: Any, acts: Any, h_prev: Any, dy: Any, dh: Any, dh_dir: Any, dgx: Any, dgh: Any) -> None:
+    """The vjp of one GRU step. The gradient reaching h_t is ``dy + dh + dh_dir``, where ``dh_dir`` is
+    the part the next step passed straight through z∘h (overwritten with this step's: δh·z); the
+    caller adds ``dgh·W_hh`` for the rest. Writes ``dgx`` and ``dgh`` (B, 3H), the gradients of
+    x·W_ihᵀ + b_ih and of h·W_hhᵀ + b_hh:
+
+        δz = δh·(h_prev − n)·z(1−z)     δn = δh·(1−z)·(1−n²)     δr = δn·(W_hn h + b_hn)·r(1−r)
+        dgx = [δr, δz, δn]     dgh = [δr, δz, δn∘r]
+    """
+    hs = h_prev.shape[1]
+    r, z, n, ghn = acts[:, :hs], acts[:, hs:2 * hs], acts[:, 2 * hs:3 * hs], acts[:, 3 * hs:]
+    dht = dy + dh + dh_dir
+    dn = dht * (1.0 - z) * (1.0 - n * n)
+    xp.multiply(dn * ghn, r * (1.0 - r), out=dgx[:, :hs])
+    xp.multiply(dht * (h_prev - n), z * (1.0 - z), out=dgx[:, hs:2 * hs])
+    dgx[:, 2 * hs:] = dn
+    dgh[:, :2 * hs] = dgx[:, :2 * hs]
+    xp.multiply(dn, r, out=dgh[:, 2 * hs:])
+    xp.multiply(dht, z, out=dh_dir)
+
+
+def rnn_cell_backward(xp: Any, h: Any, dy: Any, dh: Any, dpre: Any, relu: bool) -> None:
+    """The vjp of one plain RNN step h = act(pre): ``dpre`` = (dy + dh)·act'(pre), from h itself
+    (tanh' = 1 − h², relu' = [h > 0])."""
+    xp.add(dy, dh, out=dpre)
+    if relu:
+        dpre *= h > 0
+    else:
+        dpre *= 1.0 - h * h
+
+
+# -- the layer ops --------------------------------------------------------------------------------
+_GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+class _Recurrent(Function):
+    """Shared checks and bookkeeping of the three recurrent layer ops.
+
+    Inputs: ``x`` (T, B, I), the initial state(s) (B, H), ``w_ih`` (k·H, I), ``w_hh`` (k·H, H) and,
+    with a bias, ``b_ih`` and ``b_hh`` (k·H,). ``reverse=True`` runs from the last step to the
+    first (the backward direction of a bidirectional layer); outputs stay in time order.
+    """
+
+    fresh_grads = True
+    kind = ""
+    n_states = 1
+
+    def _check(self, x: Any, states: tuple[Any, ...], w_ih: Any, w_hh: Any, b: tuple[Any, ...]) -> int:
+        name, k = self.kind, _GATES[self.kind]
+        shapes = [x.shape, *[s.shape for s in states], w_ih.shape, w_hh.shape, *[v.shape for v in b]]
+        if x.ndim != 3:
+            raise shape_error(name, "input must be (time, batch, features)", *shapes)
+        if x.shape[0] == 0:
+            raise shape_error(name, "the sequence is empty (length 0)", *shapes)
+        if w_hh.ndim != 2 or w_hh.shape[0] != k * w_hh.shape[1]:
+            raise shape_error(name, f"weight_hh must be ({k}·hidden, hidden)", *shapes)
+        hs = w_hh.shape[1]
+        if w_ih.ndim != 2 or w_ih.shape != (k * hs, x.shape[2]):
+            raise shape_error(name, f"weight_ih must be ({k}·{hs}, {x.shape[2]}) for inputs of {x.shape[2]} features",
+                              *shapes)
+        if any(v.shape != (k * hs,) for v in b):
+            raise shape_error(name, f"biases must be ({k * hs},)", *shapes)
+        if any(s.shape != (x.shape[1], hs) for s in states):
+            raise shape_error(name, f"the initial state must be (batch {x.shape[1]}, hidden {hs})", *shapes)
+        dtypes = {a.dtype for a in (x, *states, w_ih, w_hh, *b)}
+        if len(dtypes) > 1 or x.dtype.kind != "f":
+            raise TypeError(f"{name}: input, states and weights must share one floating dtype, got "
+                            f"{', '.join(sorted(str(d) for d in dtypes))}")
+        return hs
+
+    def _project(self, x: Any, w_ih: Any, b: Any) -> Any:
+        """x·W_ihᵀ (+ b) for every step at once, in processing order: (T, B, k·H)."""
+        t, bsz, i = x.shape
+        g = (x.reshape(t * bsz, i) @ w_ih.T).reshape(t, bsz, -1)
+        if b is not None:
+            g += b
+        return g
+
+    def _input_grads(self, dg: Any, x: Any, w_ih: Any, bias: bool) -> tuple[Any, Any, Any]:
+        """dx, dW_ih, db from the gradient ``dg`` (T, B, k·H) of every step's input projection."""
+        t, bsz, i = x.shape
+        flat = dg.reshape(t * bsz, -1)
+        needs = self.needs
+        dx = None
+        if needs[0]:
+            dx = (flat @ w_ih).reshape(t, bsz, i)
+            if self.reverse:
+                dx = xp_flip(dx)
+        dw = flat.T @ x.reshape(t * bsz, i) if needs[1 + self.n_states] else None
+        db = flat.sum(axis=0) if bias else None
+        return dx, dw, db
+
+
+def xp_flip(a: Any) -> Any:
+    """``a`` in reverse order along its first axis, as a new contiguous array."""
+    return a[::-1].copy()
+
+
+class LSTM(_Recurrent):
+    kind, n_states = "lstm", 2
+
+    def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+        xp = self.xp
+        bias = () if b_ih is None else (b_ih, b_hh)
+        hs = self._check(x, (h0, c0), w_ih, w_hh, bias)
+        t, bsz = x.shape[:2]
+        if reverse:
+            x = xp_flip(x)
+        acts = self._project(x, w_ih, None if b_ih is None else b_ih + b_hh)  # (T, B, 4H), then the gates
+        # [h0, h1 .. hT, cT]: h before each step and the last, then the last cell state, so that the
+        # packed output [h1 .. hT, cT] of the forward direction is a view, not a copy
+        buf = xp.empty((t + 2, bsz, hs), dtype=x.dtype)
+        hseq = buf[:t + 1]
+        cseq = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
+        tc = xp.empty((t, bsz, hs), dtype=x.dtype)
+        hseq[0], cseq[0] = h0, c0
+        gh = xp.empty((bsz, 4 * hs), dtype=x.dtype)
+        w_hh_t = w_hh.T
+        for s in range(t):
+            xp.matmul(hseq[s], w_hh_t, out=gh)
+            lstm_cell_forward(xp, acts[s], gh, cseq[s], acts[s], cseq[s + 1], hseq[s + 1], tc[s])
+        self.x, self.w_ih, self.w_hh, self.bias, self.reverse = x, w_ih, w_hh, b_ih is not None, reverse
+        self.acts, self.hseq, self.cseq, self.tc = acts, hseq, cseq, tc
+        buf[t + 1] = cseq[t]
+        if not reverse:
+            return buf[1:]
+        out = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
+        out[:t] = hseq[:0:-1]
+        out[t] = cseq[t]
+        return out
+
+    def vjp(self, g):
+        xp = self.xp
+        t, bsz, hs = self.tc.shape
+        dy = g[t - 1::-1] if self.reverse else g[:t]
+        dpre = xp.empty((t, bsz, 4 * hs), dtype=g.dtype)
+        dh = xp.zeros((bsz, hs), dtype=g.dtype)
+        dc = xp.array(g[t])
+        acts, cseq, tc, w_hh = self.acts, self.cseq, self.tc, self.w_hh
+        for s in range(t - 1, -1, -1):
+            lstm_cell_backward(xp, acts[s], cseq[s], tc[s], dy[s], dh, dc, dpre[s])
+            xp.matmul(dpre[s], w_hh, out=dh)
+        dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
+        needs = self.needs
+        dw_hh = dpre.reshape(t * bsz, -1).T @ self.hseq[:t].reshape(t * bsz, hs) if needs[4] else None
+        grads = (dx, dh if needs[1] else None, dc if needs[2] else None, dw_ih, dw_hh)
+        if self.bias:
+            grads += (db if needs[5] else None, db.copy() if needs[6] else None)
+        return grads
+
+
+class GRU(_Recurrent):
+    kind = "gru"
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+        xp = self.xp
+        bias = () if b_ih is None else (b_ih, b_hh)
+        hs = self._check(x, (h0,), w_ih, w_hh, bias)
+        t, bsz = x.shape[:2]
+        if reverse:
+            x = xp_flip(x)
+        gx = self._project(x, w_ih, b_ih)
+        acts = xp.empty((t, bsz, 4 * hs), dtype=x.dtype)
+        hseq = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
+        hseq[0] = h0
+        gh = xp.empty((bsz, 3 * hs), dtype=x.dtype)
+        w_hh_t = w_hh.T
+        for s in range(t):
+            xp.matmul(hseq[s], w_hh_t, out=gh)
+            gru_cell_forward(xp, gx[s], gh, b_hh, hseq[s], acts[s], hseq[s + 1])
+        self.x, self.w_ih, self.w_hh, self.bias, self.reverse = x, w_ih, w_hh, b_ih is not None, reverse
+        self.acts, self.hseq = acts, hseq
+        return xp_flip(hseq[1:]) if reverse else hseq[1:]
+
+    def vjp(self, g):
+        xp = self.xp
+        t, bsz, hs = g.shape
+        dy = g[::-1] if self.reverse else g
+        dgx = xp.empty((t, bsz, 3 * hs), dtype=g.dtype)
+        dgh = xp.empty((t, bsz, 3 * hs), dtype=g.dtype)
+        dh = xp.zeros((bsz, hs), dtype=g.dtype)
+        dh_dir = xp.zeros((bsz, hs), dtype=g.dtype)
+        acts, hseq, w_hh = self.acts, self.hseq, self.w_hh
+        for s in range(t - 1, -1, -1):
+            gru_cell_backward(xp, acts[s], hseq[s], dy[s], dh, dh_dir, dgx[s], dgh[s])
+            xp.matmul(dgh[s], w_hh, out=dh)
+        dh += dh_dir
+        dx, dw_ih, db_ih = self._input_grads(dgx, self.x, self.w_ih, self.bias)
+        needs = self.needs
+        flat = dgh.reshape(t * bsz, -1)
+        dw_hh = flat.T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
+        grads = (dx, dh if needs[1] else None, dw_ih, dw_hh)
+        if self.bias:
+            grads += (db_ih if needs[4] else None, flat.sum(axis=0) if needs[5] else None)
+        return grads
+
+
+class RNN(_Recurrent):
+    kind = "rnn_tanh"
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, relu=False):
+        xp = self.xp
+        self.kind = "rnn_relu" if relu else "rnn_tanh"
+        bias = () if b_ih is None else (b_ih, b_hh)
+        hs = self._check(x, (h0,), w_ih, w_hh, bias)
+        t, bsz = x.shape[:2]
+        if reverse:
+            x = xp_flip(x)
+        g = self._project(x, w_ih, None if b_ih is None else b_ih + b_hh)
+        hseq = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
+        hseq[0] = h0
+        gh = xp.empty((bsz, hs), dtype=x.dtype)
+        w_hh_t = w_hh.T
+        for s in range(t):
+            xp.matmul(hseq[s], w_hh_t, out=gh)
+            gh += g[s]
+            if relu:
+                xp.maximum(gh, 0.0, out=hseq[s + 1])
+            else:
+                xp.tanh(gh, out=hseq[s + 1])
+        self.x, self.w_ih, self.w_hh, self.bias, self.reverse, self.relu = x, w_ih, w_hh, b_ih is not None, reverse, relu
+        self.hseq = hseq
+        return xp_flip(hseq[1:]) if reverse else hseq[1:]
+
+    def vjp(self, g):
+        xp = self.xp
+        t, bsz, hs = g.shape
+        dy = g[::-1] if self.reverse else g
+        dpre = xp.empty((t, bsz, hs), dtype=g.dtype)
+        dh = xp.zeros((bsz, hs), dtype=g.dtype)
+        hseq, w_hh = self.hseq, self.w_hh
+        for s in range(t - 1, -1, -1):
+            rnn_cell_backward(xp, hseq[s + 1], dy[s], dh, dpre[s], self.relu)
+            xp.matmul(dpre[s], w_hh, out=dh)
+        dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
+        needs = self.needs
+        dw_hh = dpre.reshape(t * bsz, -1).T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
+        grads = (dx, dh if needs[1] else None, dw_ih, dw_hh)
+        if self.bias:
+            grads += (db if needs[4] else None, db.copy() if needs[5] else None)
+        return grads

@@ -1,0 +1,199 @@
+"""nn.RNN / nn.GRU / nn.LSTM against their torch.nn twins with copied weights, the fused ops against
+finite differences, and the layers' argument and shape checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tests.helpers import check_vjp
+
+import dlia
+from dlia import nn
+from dlia.core.ops import rnn as rnn_ops
+
+MODES = ["LSTM", "GRU", "RNN", "RNN_relu"]
+
+
+def _pair(mode: str, dtype: torch.dtype = torch.float64, **kw) -> tuple[torch.nn.Module, nn.Module]:
+    name, extra = (mode, {}) if mode != "RNN_relu" else ("RNN", {"nonlinearity": "relu"})
+    torch.manual_seed(hash(mode) % 1000)
+    theirs = getattr(torch.nn, name)(**kw, **extra).to(dtype)
+    ours = getattr(nn, name)(**kw, **extra, dtype=np.float64 if dtype == torch.float64 else np.float32)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return theirs, ours
+
+
+def _run(module, x, state, lstm: bool):
+    out, st = module(x, state)
+    return out, (list(st) if lstm else [st])
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_layer_matches_torch_forward_and_every_gradient(mode, bidirectional, batch_first):
+    theirs, ours = _pair(mode, input_size=5, hidden_size=7, num_layers=2, bidirectional=bidirectional,
+                         batch_first=batch_first)
+    rng = np.random.default_rng(0)
+    d, lstm = 2 if bidirectional else 1, mode == "LSTM"
+    x = rng.standard_normal((3, 6, 5) if batch_first else (6, 3, 5))
+    states = [rng.standard_normal((2 * d, 3, 7)) for _ in range(2 if lstm else 1)]
+    tx = torch.tensor(x, requires_grad=True)
+    ts = [torch.tensor(s, requires_grad=True) for s in states]
+    dx = dlia.tensor(x, requires_grad=True)
+    ds = [dlia.tensor(s, requires_grad=True) for s in states]
+    tout, tst = _run(theirs, tx, tuple(ts) if lstm else ts[0], lstm)
+    dout, dst = _run(ours, dx, tuple(ds) if lstm else ds[0], lstm)
+    assert dout.shape == tuple(tout.shape) and [s.shape for s in dst] == [tuple(s.shape) for s in tst]
+    np.testing.assert_allclose(dout.numpy(), tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for a, b in zip(dst, tst):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12)
+    # one random cotangent on the output and on every final state
+    us = [rng.standard_normal(tuple(t.shape)) for t in [tout, *tst]]
+    sum((t * torch.tensor(u)).sum() for t, u in zip([tout, *tst], us)).backward()
+    total = None
+    for o, u in zip([dout, *dst], us):
+        term = (o * dlia.tensor(u)).sum()
+        total = term if total is None else total + term
+    total.backward()
+    np.testing.assert_allclose(dx.grad, tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for a, b in zip(ds, ts):
+        np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for name, p in theirs.named_parameters():
+        np.testing.assert_allclose(getattr(ours, name).grad, p.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN"])
+def test_float32_matches_torch_and_keeps_float32(mode):
+    theirs, ours = _pair(mode, torch.float32, input_size=16, hidden_size=32, num_layers=2, batch_first=True)
+    x = np.random.default_rng(1).standard_normal((4, 20, 16)).astype(np.float32)
+    tout = theirs(torch.tensor(x))[0]
+    dout = ours(dlia.tensor(x))[0]
+    assert dout.dtype == np.float32
+    np.testing.assert_allclose(dout.numpy(), tout.detach().numpy(), rtol=1e-4, atol=2e-5)
+
+
+def test_state_dict_names_and_shapes_are_torchs():
+    for mode in ("LSTM", "GRU", "RNN"):
+        t = getattr(torch.nn, mode)(3, 4, num_layers=2, bidirectional=True, bias=True)
+        d = getattr(nn, mode)(3, 4, num_layers=2, bidirectional=True, bias=True)
+        assert {k: tuple(v.shape) for k, v in t.state_dict().items()} == {k: v.shape for k, v in d.state_dict().items()}
+        t = getattr(torch.nn, mode)(3, 4, bias=False)
+        d = getattr(nn, mode)(3, 4, bias=False)
+        assert list(t.state_dict()) == list(d.state_dict())
+
+
+def test_initial_state_defaults_to_zeros_and_unbatched_input_works():
+    theirs, ours = _pair("LSTM", input_size=3, hidden_size=4, num_layers=2)
+    x = np.random.default_rng(2).standard_normal((5, 3))  # (T, I): one sequence, as torch accepts
+    tout, (th, tc) = theirs(torch.tensor(x))
+    dout, (dh, dc) = ours(dlia.tensor(x))
+    assert dout.shape == (5, 4) and dh.shape == (2, 4) and dc.shape == (2, 4)
+    np.testing.assert_allclose(dout.numpy(), tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dc.numpy(), tc.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_truncated_bptt_carries_the_state_across_chunks():
+    """Two halves with the state carried (detached) give the same outputs as the whole sequence."""
+    _, ours = _pair("GRU", input_size=3, hidden_size=4)
+    x = np.random.default_rng(3).standard_normal((10, 2, 3))
+    whole, _ = ours(dlia.tensor(x))
+    first, h = ours(dlia.tensor(x[:6]))
+    second, _ = ours(dlia.tensor(x[6:]), h.detach())
+    np.testing.assert_allclose(np.concatenate([first.numpy(), second.numpy()]), whole.numpy(), rtol=1e-12)
+
+
+def test_dropout_between_layers_only_while_training():
+    gen = dlia.Generator(0)
+    layer = nn.LSTM(3, 8, num_layers=3, dropout=0.5, generator=gen, dtype=np.float64)
+    x = dlia.tensor(np.random.default_rng(4).standard_normal((4, 2, 3)))
+    layer.eval()
+    a, b = layer(x)[0].numpy(), layer(x)[0].numpy()
+    np.testing.assert_array_equal(a, b)
+    layer.train()
+    c, d = layer(x)[0].numpy(), layer(x)[0].numpy()
+    assert not np.array_equal(c, a) and not np.array_equal(c, d)
+    single = nn.LSTM(3, 8, num_layers=1, dropout=0.5, generator=dlia.Generator(0))  # no layer after the last: no dropout
+    np.testing.assert_array_equal(single(x.float())[0].numpy(), single(x.float())[0].numpy())
+
+
+def test_frozen_weights_get_no_gradient():
+    layer = nn.LSTM(3, 4, dtype=np.float64)
+    layer.weight_ih_l0.requires_grad = False
+    out, _ = layer(dlia.tensor(np.ones((2, 1, 3))))
+    out.sum().backward()
+    assert layer.weight_ih_l0.grad is None and layer.weight_hh_l0.grad is not None
+
+
+def test_shape_and_argument_errors_name_the_problem():
+    layer = nn.LSTM(3, 4, num_layers=2)
+    with pytest.raises(dlia.ShapeError, match="input_size=3"):
+        layer(dlia.zeros(5, 2, 7))
+    with pytest.raises(dlia.ShapeError, match=r"h0 of shape \(2, 2, 4\)"):
+        layer(dlia.zeros(5, 2, 3), (dlia.zeros(1, 2, 4), dlia.zeros(2, 2, 4)))
+    with pytest.raises(TypeError, match="pair"):
+        layer(dlia.zeros(5, 2, 3), dlia.zeros(2, 2, 4))
+    with pytest.raises(dlia.ShapeError, match="empty"):
+        layer(dlia.zeros(0, 2, 3))
+    with pytest.raises(ValueError, match="hidden_size"):
+        nn.GRU(3, 0)
+    with pytest.raises(ValueError, match="dropout"):
+        nn.GRU(3, 4, dropout=1.5)
+    with pytest.raises(ValueError, match="nonlinearity"):
+        nn.RNN(3, 4, nonlinearity="sigmoid")
+    with pytest.raises(TypeError, match="dtype"):
+        nn.LSTM(3, 4)(dlia.zeros(2, 1, 3, dtype=np.float64))
+
+
+# -- the fused ops against finite differences ----------------------------------------------------
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_op_gradients_match_finite_differences(reverse):
+    rng = np.random.default_rng(5)
+    t, b, i, h = 4, 2, 3, 3
+    arrays = [rng.standard_normal(s) * 0.5 for s in [(t, b, i), (b, h), (b, h), (4 * h, i), (4 * h, h), (4 * h,), (4 * h,)]]
+    check_vjp(lambda *a: rnn_ops.LSTM.apply(*a, reverse=reverse), *arrays)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_gru_op_gradients_match_finite_differences(reverse):
+    rng = np.random.default_rng(6)
+    t, b, i, h = 4, 2, 3, 3
+    arrays = [rng.standard_normal(s) * 0.5 for s in [(t, b, i), (b, h), (3 * h, i), (3 * h, h), (3 * h,), (3 * h,)]]
+    check_vjp(lambda *a: rnn_ops.GRU.apply(*a, reverse=reverse), *arrays)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_rnn_op_gradients_match_finite_differences(relu):
+    rng = np.random.default_rng(7)
+    t, b, i, h = 4, 2, 3, 3
+    arrays = [rng.standard_normal(s) * 0.5 for s in [(t, b, i), (b, h), (h, i), (h, h)]]  # no bias
+    check_vjp(lambda *a: rnn_ops.RNN.apply(*a, relu=relu), *arrays)
+
+
+def test_a_sequence_is_one_node_of_the_graph():
+    """The fused op: a 2-layer LSTM over 50 steps adds a handful of autodiff nodes, not thousands."""
+    layer = nn.LSTM(4, 8, num_layers=2)
+    out, _ = layer(dlia.zeros(50, 3, 4))
+    from dlia.core.autodiff import topological_order
+
+    assert len(topological_order(out.sum())) < 10
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not dlia.gpu_available, reason="needs CuPy and a CUDA GPU")
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN"])
+def test_layers_on_the_gpu_equal_the_cpu(mode):
+    rng = np.random.default_rng(8)
+    layer = getattr(nn, mode)(3, 5, num_layers=2, bidirectional=True, dtype=np.float64)
+    x = rng.standard_normal((6, 2, 3))
+    results = []
+    for dev in ("cpu", "gpu"):
+        layer.to(dev)
+        xt = dlia.tensor(x, requires_grad=True, device=dev)
+        out = layer(xt)[0]
+        (out * out).sum().backward()
+        results.append((out.numpy(), xt.grad if dev == "cpu" else dlia.tensor(xt.grad).numpy()))
+        layer.zero_grad()
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-10)
