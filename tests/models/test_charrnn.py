@@ -177,7 +177,7 @@ def test_checkpoint_round_trip_and_resume_give_the_same_weights(tmp_path: Path) 
     whole = trainer_for(config)
     fit(whole, tmp_path / "whole")
     final = sorted((tmp_path / "whole").iterdir())
-    assert whole.data.n_train == 18  # 635 // 32 = 19 batches: 18 train, 1 validates
+    assert whole.data.n_train == 18  # (624 - 1) // 32 = 19 batches: 18 train, 1 validates
     assert [p.name for p in final][:2] == [f"charrnn_epoch000.39_{whole.history['val_loss'][0]:.4f}.npz",
                                            f"charrnn_epoch000.78_{whole.history['val_loss'][1]:.4f}.npz"]
     # resume from the first checkpoint (mid-epoch: state carried, position 7 of 18) in a fresh trainer
