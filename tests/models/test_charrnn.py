@@ -19,6 +19,7 @@ from dlia.models.charrnn import (
     choose,
     fit,
     min_chars,
+    parameter_count,
     parameter_shapes,
     read_checkpoint,
     sample,
@@ -120,6 +121,7 @@ def test_model_shapes_and_step_model_match_the_layers(kind: str) -> None:
     config = tiny(model=kind, num_layers=3)
     model = CharRNN(config, 11, dlia.Generator(0))
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == parameter_shapes(config, 11)
+    assert parameter_count(config, 11) == sum(v.size for v in model.parameters())
     x = numpy.random.default_rng(0).integers(0, 11, (3, 9))
     model.eval()
     with dlia.no_grad():

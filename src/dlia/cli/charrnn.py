@@ -176,6 +176,9 @@ def train(args: argparse.Namespace) -> int:
         if "max_epochs" in given:
             config.max_epochs = given["max_epochs"]
     else:
+        fractions = given.get("train_frac", CharRNNConfig.train_frac), given.get("val_frac", CharRNNConfig.val_frac)
+        if sum(fractions) > 1 + 1e-9:
+            raise UserError("--train-frac {:g} and --val-frac {:g} add up to more than 1".format(*fractions))
         try:
             config = CharRNNConfig(**given)
         except ValueError as e:

@@ -101,7 +101,7 @@ class CharRNNConfig:
 
 #: (type, lowest, highest) of each field; strings are checked against their choices
 _RANGES: dict[str, tuple[type, float, float]] = {
-    "model": (str, 0, 0), "optimizer": (str, 0, 0), "rnn_size": (int, 1, 2**31 - 1), "num_layers": (int, 1, 10_000),
+    "model": (str, 0, 0), "optimizer": (str, 0, 0), "rnn_size": (int, 1, 2**31 - 1), "num_layers": (int, 1, 2**31 - 1),
     "seq_length": (int, 1, 2**31 - 1), "batch_size": (int, 1, 2**31 - 1), "learning_rate": (float, 0, 1e6),
     "lr_decay": (float, 0, 1), "lr_decay_after": (int, 0, 2**31 - 1), "dropout": (float, 0, 0.999),
     "grad_clip": (float, 0, 1e30), "max_epochs": (int, 1, 2**31 - 1), "train_frac": (float, 0, 1),
@@ -182,11 +182,17 @@ def parameter_shapes(config: CharRNNConfig, vocab_size: int) -> dict[str, tuple[
     return shapes
 
 
+def parameter_count(config: CharRNNConfig, vocab_size: int) -> int:
+    """The number of parameters of ``CharRNN(config, vocab_size)``, by formula (instant for any size)."""
+    H, G, V = config.rnn_size, GATES[config.model], vocab_size
+    return 2 * V * H + V + config.num_layers * (2 * G * H * H + 2 * G * H)
+
+
 def training_bytes(config: CharRNNConfig, vocab_size: int) -> int:
     """An estimate of the peak memory of training ``config``: parameters with their gradients and
     two optimizer moments (float32, 4 copies), and the activations one batch keeps for the backward
     pass (per character: the gates and states of every layer, the logits and their softmax)."""
-    params = sum(math.prod(s) for s in parameter_shapes(config, vocab_size).values())
+    params = parameter_count(config, vocab_size)
     H, G = config.rnn_size, GATES[config.model]
     per_char = config.num_layers * (G + 4) * H + 4 * vocab_size + 2 * H
     return 4 * (4 * params + 2 * config.batch_size * config.seq_length * per_char)
@@ -275,6 +281,9 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[CharRNNConfig, CharVo
         vocab = CharVocab.from_list(ckpt.vocab)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: {e}") from None
+    if len(ckpt.model_state) != 4 * config.num_layers + 3:  # before listing the shapes of a huge num_layers
+        raise CheckpointError(f"{path}: its config asks for a {config.num_layers}-layer {config.model} "
+                              f"({4 * config.num_layers + 3} weights), but it holds {len(ckpt.model_state)} weights")
     expected = parameter_shapes(config, len(vocab))
     for name, shape in expected.items():
         found = ckpt.model_state.get(name)
