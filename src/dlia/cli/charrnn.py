@@ -110,16 +110,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(run=sample)
 
 
+def shakespeare() -> str:
+    """The tiny-shakespeare text (1.1 MB): the copy shipped inside the package, else a data folder's.
+
+    Raises:
+        DataNotFoundError: naming where it looked.
+    """
+    from dlia import data
+    from dlia.text import TextError, read_text
+
+    if hasattr(data, "tinyshakespeare"):  # shipped inside the package
+        return data.tinyshakespeare()
+    try:
+        return read_text(data.find_data_file("tinyshakespeare.txt"))
+    except TextError as e:
+        raise UserError(str(e)) from None
+
+
 def _corpus(file: str | None) -> tuple[str, str]:
     """(text, its name): FILE, or tiny-shakespeare."""
     from dlia.text import TextError, read_text
 
     if file is None:
-        from dlia import data
-
-        if hasattr(data, "tinyshakespeare"):  # shipped inside the package
-            return data.tinyshakespeare(), "tiny-shakespeare"
-        file = str(data.find_data_file("tinyshakespeare.txt"))
+        return shakespeare(), "tiny-shakespeare"
     try:
         return read_text(file), file
     except TextError as e:
@@ -181,8 +194,11 @@ def train(args: argparse.Namespace) -> int:
             raise UserError("--train-frac {:g} and --val-frac {:g} add up to more than 1".format(*fractions))
         try:
             config = CharRNNConfig(**given)
-        except ValueError as e:
-            raise UserError(str(e).removeprefix("char-rnn config: ")) from None
+        except ValueError as e:  # in the user's words: the flag, not the config field
+            message = str(e).removeprefix("char-rnn config: ")
+            for flag, name, _, _ in _CONFIG_FLAGS:
+                message = message.replace(f"{name} must", f"{flag} must")
+            raise UserError(message) from None
         out = Path(args.checkpoint_dir or RUNS)
         if latest_checkpoint(out, PREFIX) is not None:  # never mix two runs' checkpoints
             raise UserError(f"{out} already holds checkpoints of an earlier run: continue it with --resume {out}, "
