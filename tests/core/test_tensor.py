@@ -117,3 +117,16 @@ def test_zeros_like_and_ones_like_fill_keeping_the_dtype(dtype):
                          (dlia.ones_like(x), torch.ones_like(torch.from_numpy(a)))):
         assert ours.dtype == theirs.numpy().dtype  # a bool tensor gives bool, not int64
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())  # inf·0 would be NaN
+
+
+def test_iterating_a_tensor_gives_its_rows_and_stops_as_torch():
+    t = dlia.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
+    rows = list(t)
+    assert len(rows) == 3 and [r.shape for r in rows] == [(2,)] * 3
+    np.testing.assert_array_equal(rows[2].numpy(), [5.0, 6.0])
+    a, b, c = t  # unpacking, as torch allows
+    (a + 2 * c).sum().backward()
+    np.testing.assert_array_equal(t.grad, [[1, 1], [0, 0], [2, 2]])
+    assert list(dlia.zeros(0, 3)) == []
+    with pytest.raises(TypeError, match="0-d"):
+        iter(dlia.tensor(1.0))

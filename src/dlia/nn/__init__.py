@@ -1,6 +1,10 @@
-"""Layers and models: ``Module``, ``Parameter``, ``Linear``, ``Embedding``, losses and more."""
+"""Layers and models: ``Module``, ``Parameter``, ``Linear``, ``Embedding``, recurrent cells, losses and more.
 
-from dlia.nn import functional, init
+The lecture's TensorFlow-style cells live in ``dlia.nn.rnn_cell``; PyTorch's are ``RNNCell``, ``LSTMCell``, ``GRUCell``.
+"""
+
+from dlia.nn import functional, init, rnn_cell
+from dlia.nn.cells import GRUCell, LSTMCell, RNNCell
 from dlia.nn.conv import AvgPool2d, BatchNorm2d, Conv2d, GlobalAvgPool2d, GlobalMaxPool2d, MaxPool2d
 from dlia.nn.layers import (
     BCEWithLogitsLoss,
@@ -31,5 +35,6 @@ __all__ = [
     "IncompatibleKeys", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "Module", "ModuleList",
     "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "StateDictError", "Tanh",
     "functional", "init",
+    "GRUCell", "LSTMCell", "RNNCell", "rnn_cell",
     "GRU", "LSTM", "RNN",
 ]
