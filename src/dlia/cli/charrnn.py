@@ -170,7 +170,7 @@ def _duration(seconds: float) -> str:
 
 
 def train(args: argparse.Namespace) -> int:
-    from dlia.io import CheckpointError, latest_checkpoint
+    from dlia.io import latest_checkpoint
     from dlia.io.checkpoint import remove_stale_checkpoint_temps
     from dlia.models.charrnn import PREFIX, CharData, CharRNNConfig, CharRNNTrainer, fit, read_checkpoint, training_bytes
     from dlia.text import CharVocab
@@ -255,10 +255,14 @@ def train(args: argparse.Namespace) -> int:
     except FloatingPointError as e:  # the last good checkpoint stays; no broken one is written
         bar[0].clear()
         raise UserError(f"{e}; lower --learning-rate (now {config.learning_rate:g}) or --grad-clip") from None
-    except CheckpointError:
+    except BaseException:  # a full disk, Ctrl-C: the error line, not a half-drawn bar
         bar[0].clear()
         raise
-    best = out / trainer.best_checkpoint if trainer.best_checkpoint else None
+    best = trainer.best_checkpoint
+    for folder in (out, resume_from.parent if resume_from is not None else out):
+        if best is not None and (folder / best).is_file():  # a resumed run's best may be in the old folder
+            best = folder / best
+            break
     print(f"best validation loss {trainer.best_val_loss:.4f} nats/char: {best} "
           f"(trained {_duration(trainer.elapsed)} in all)")
     if not done:

@@ -405,14 +405,15 @@ class CharRNNTrainer:
         """Write a checkpoint of everything into ``folder`` (atomically); returns its path. When
         ``val_loss`` is the best so far the checkpoint becomes the run's best."""
         name = self.checkpoint_file(val_loss)
-        if val_loss < self.best_val_loss:
-            self.best_val_loss, self.best_checkpoint = val_loss, name
+        best = (val_loss, name) if val_loss < self.best_val_loss else (self.best_val_loss, self.best_checkpoint)
         hidden = None if self.state is None else [_pack(a) for a in _state_arrays(self.state)]
-        extra = {"iteration": self.iteration, "hidden": hidden, "best_val_loss": self.best_val_loss,
-                 "best_checkpoint": self.best_checkpoint, "elapsed_s": self.elapsed, "corpus_sha256": self.corpus}
-        return save_checkpoint(Path(folder) / name, self.model, self.optimizer, step=self.iteration,
+        extra = {"iteration": self.iteration, "hidden": hidden, "best_val_loss": best[0], "best_checkpoint": best[1],
+                 "elapsed_s": self.elapsed, "corpus_sha256": self.corpus}
+        path = save_checkpoint(Path(folder) / name, self.model, self.optimizer, step=self.iteration,
                                generator=self.generator, config=self.config.to_dict(), vocab=self.vocab.to_list(),
                                history=self.history, extra=extra)
+        self.best_val_loss, self.best_checkpoint = best  # only once the file is there
+        return path
 
     @classmethod
     def resume(cls, path: str | os.PathLike[str], data_ids: numpy.ndarray, device: str | dlia.Device = "cpu",
