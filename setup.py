@@ -21,11 +21,14 @@ from setuptools.errors import BaseError, CCompilerError
 
 OPENMP = "-fopenmp"
 # -Wno-psabi: notes that 64-byte vectors are passed differently with AVX-512 (only inside the library)
-FLAGS = ["-O3", "-std=gnu11", "-ffp-contract=fast", "-fno-math-errno", "-Wno-psabi"]
+# -fno-trapping-math: lets gcc vectorise a select (x > a ? a : x) by computing both sides, which
+#   it otherwise does only with AVX-512's masks (_rnn.c's σ and tanh); dlia reads no FP exception flags
+FLAGS = ["-O3", "-std=gnu11", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math", "-Wno-psabi"]
 
 # one (module, C source, what runs on NumPy without it) per kernel family
 KERNELS = [
     ("dlia.backend._native", "src/dlia/backend/_native.c", "convolutions run on NumPy (im2col + BLAS), more slowly"),
+    ("dlia.backend._rnn", "src/dlia/backend/_rnn.c", "the LSTM and GRU gate math runs on NumPy, more slowly"),
 ]
 
 

@@ -26,7 +26,8 @@ def test_a_build_that_fails_says_why_and_what_it_means(tmp_path):
     assert r.returncode == 0, r.stderr  # optional: the install goes on
     assert "WARNING: dlia.backend._native could NOT be built" in r.stderr
     assert "no-such-cc" in r.stderr and "convolutions run on NumPy" in r.stderr
-    assert not list((tmp_path).rglob("_native*.so"))
+    assert "WARNING: dlia.backend._rnn could NOT be built" in r.stderr and "gate math runs on NumPy" in r.stderr
+    assert not list((tmp_path).rglob("_native*.so")) and not list((tmp_path).rglob("_rnn*.so"))
 
 
 # checks, in a fresh interpreter, that the library built in LIB is the one loaded and agrees with the NumPy path
@@ -51,6 +52,18 @@ for shape, k, kernel, pad in [((4, 5, 17, 33), 10, (3, 3), 1), ((3, 16, 20, 32),
         runs.append((y.numpy(), xt.grad.numpy(), wt.grad.numpy()))
     for a, b in zip(*runs):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+from dlia.backend import rnn
+from dlia.core.ops.rnn import lstm_cell_forward
+assert rnn.available, rnn.reason()
+assert rnn._KERNELS.lib._name.startswith(sys.argv[1]), rnn._KERNELS.lib._name
+gx, gh, c0 = (rng.standard_normal(s).astype(np.float32) for s in ((5, 4 * 33), (5, 4 * 33), (5, 33)))
+runs = []
+for compiled in (True, False):
+    out = [np.empty((5, 4 * 33), np.float32)] + [np.empty((5, 33), np.float32) for _ in range(3)]
+    (rnn.lstm_fwd if compiled else lambda *a: lstm_cell_forward(np, *a))(gx, gh, c0, *out)
+    runs.append(out)
+for a, b in zip(*runs):
+    np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-6)
 print("ok")
 """
 

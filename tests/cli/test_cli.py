@@ -22,10 +22,21 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0
-    from dlia.backend import native
+    from dlia.backend import native, rnn
 
-    kernels = "compiled conv kernels" if native.available else "conv on NumPy: the C kernels were not built"
-    assert capsys.readouterr().out.strip() == f"dlia {dlia.__version__} ({kernels})"
+    conv = "compiled conv kernels" if native.available else f"conv on NumPy: {native.reason()}"
+    cells = "compiled LSTM/GRU kernels" if rnn.available else f"LSTM/GRU on NumPy: {rnn.reason()}"
+    assert capsys.readouterr().out.strip() == f"dlia {dlia.__version__} ({conv}; {cells})"
+
+
+def test_version_says_which_kernels_are_missing_and_why(capsys, monkeypatch):
+    from dlia.backend import loader, rnn
+
+    monkeypatch.setattr(rnn, "_KERNELS", loader.KernelLibrary("dlia.backend._no_such_rnn", "dlia_rnn", 1, {}, {}))
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the line at the terminal's width
+    assert "LSTM/GRU on NumPy: dlia.backend._no_such_rnn was not built" in out and "conv" in out
 
 
 def test_help_lists_demo(capsys):

@@ -197,3 +197,15 @@ def test_layers_on_the_gpu_equal_the_cpu(mode):
         layer.zero_grad()
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10)
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-10)
+
+
+def test_the_docs_sequence_layer_example_runs_as_written():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "rnn.md").read_text()
+    section = text.split("## Sequence layers", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict = {}
+    exec(compile(code, "docs/rnn.md", "exec"), scope)
+    assert scope["out"].shape == (50, 100, 128) and scope["h_n"].shape == (2, 50, 128)
+    assert scope["out2"].shape == (50, 100, 128) and scope["c2"].shape == (2, 50, 128)

@@ -50,11 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _kernels() -> str:
-    """Which convolution code this install runs on the CPU (docs/convolution.md)."""
-    from dlia.backend import native
+# each family of compiled kernels (docs/kernels.md): what --version calls it, and its loader module
+KERNEL_FAMILIES = {"conv": "dlia.backend.native", "LSTM/GRU": "dlia.backend.rnn"}
 
-    return "compiled conv kernels" if native.available else "conv on NumPy: the C kernels were not built"
+
+def _kernels() -> str:
+    """Which code this install runs on the CPU, family by family: the compiled kernels, or NumPy
+    and why (not built, or built from other sources). Loads the libraries (not at import)."""
+    parts = []
+    for name, module in KERNEL_FAMILIES.items():
+        family = importlib.import_module(module)
+        parts.append(f"compiled {name} kernels" if family.available else f"{name} on NumPy: {family.reason()}")
+    return "; ".join(parts)
 
 
 def _ensure_seed(parser: argparse.ArgumentParser) -> None:

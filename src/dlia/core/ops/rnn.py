@@ -209,9 +209,10 @@ class LSTM(_Recurrent):
         hseq[0], cseq[0] = h0, c0
         gh = xp.empty((bsz, 4 * hs), dtype=x.dtype)
         w_hh_t = w_hh.T
+        step = lstm_forward_stepper(xp, acts, gh, cseq, acts, hseq, tc)
         for s in range(t):
             xp.matmul(hseq[s], w_hh_t, out=gh)
-            lstm_cell_forward(xp, acts[s], gh, cseq[s], acts[s], cseq[s + 1], hseq[s + 1], tc[s])
+            step(s)
         self.x, self.w_ih, self.w_hh, self.bias, self.reverse = x, w_ih, w_hh, b_ih is not None, reverse
         self.acts, self.hseq, self.cseq, self.tc = acts, hseq, cseq, tc
         buf[t + 1] = cseq[t]
@@ -230,8 +231,9 @@ class LSTM(_Recurrent):
         dh = xp.zeros((bsz, hs), dtype=g.dtype)
         dc = xp.array(g[t])
         acts, cseq, tc, w_hh = self.acts, self.cseq, self.tc, self.w_hh
+        step = lstm_backward_stepper(xp, acts, cseq, tc, dy, dh, dc, dpre)
         for s in range(t - 1, -1, -1):
-            lstm_cell_backward(xp, acts[s], cseq[s], tc[s], dy[s], dh, dc, dpre[s])
+            step(s)
             xp.matmul(dpre[s], w_hh, out=dh)
         dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
         needs = self.needs
@@ -258,9 +260,10 @@ class GRU(_Recurrent):
         hseq[0] = h0
         gh = xp.empty((bsz, 3 * hs), dtype=x.dtype)
         w_hh_t = w_hh.T
+        step = gru_forward_stepper(xp, gx, gh, b_hh, hseq, acts)
         for s in range(t):
             xp.matmul(hseq[s], w_hh_t, out=gh)
-            gru_cell_forward(xp, gx[s], gh, b_hh, hseq[s], acts[s], hseq[s + 1])
+            step(s)
         self.x, self.w_ih, self.w_hh, self.bias, self.reverse = x, w_ih, w_hh, b_ih is not None, reverse
         self.acts, self.hseq = acts, hseq
         return xp_flip(hseq[1:]) if reverse else hseq[1:]
@@ -274,8 +277,9 @@ class GRU(_Recurrent):
         dh = xp.zeros((bsz, hs), dtype=g.dtype)
         dh_dir = xp.zeros((bsz, hs), dtype=g.dtype)
         acts, hseq, w_hh = self.acts, self.hseq, self.w_hh
+        step = gru_backward_stepper(xp, acts, hseq, dy, dh, dh_dir, dgx, dgh)
         for s in range(t - 1, -1, -1):
-            gru_cell_backward(xp, acts[s], hseq[s], dy[s], dh, dh_dir, dgx[s], dgh[s])
+            step(s)
             xp.matmul(dgh[s], w_hh, out=dh)
         dh += dh_dir
         dx, dw_ih, db_ih = self._input_grads(dgx, self.x, self.w_ih, self.bias)
@@ -332,3 +336,128 @@ class RNN(_Recurrent):
         if self.bias:
             grads += (db if needs[4] else None, db.copy() if needs[5] else None)
         return grads
+
+
+# -- the step functions a layer op's time loop calls: compiled kernels or the NumPy reference --------
+# Chosen once per op call (dlia.backend.rnn decides whether its kernels take these arrays), each
+# returns ``step(s)`` that runs time step s on the sequences it was given, so the loop pays one
+# ctypes call per step (~2 µs), not one per array for its address (~1 µs each). The arrays named
+# ``*_seq`` have time as their first axis; ``step(s)`` uses their block s (and s + 1 where it says so).
+_WHOLE = None  # the shift of an array used whole at every step (not a sequence)
+
+
+def _bind(fn: Any, rows: int, hidden: int, threads: int, places: list[tuple[Any, Any, tuple[int, ...]]]) -> Any:
+    """``step(s)`` calling ``fn(rows, hidden, *addresses, threads)``, or None where some array
+    cannot be handed over by address (its blocks are not C-contiguous, or not of the shape the C
+    code assumes: it cannot check anything itself).
+
+    Each place is (array or None, shift, block shape): a sequence's address at step s is that of
+    its block s + shift (negative strides, as in a reversed view, are fine); with shift ``_WHOLE``
+    the array itself is passed every step; None is passed as NULL.
+    """
+    bases, strides, limit = [], [], None
+    for a, shift, shape in places:
+        if a is None:
+            bases.append(None)
+            strides.append(0)
+            continue
+        block = a if shift is _WHOLE else a[0] if a.shape[0] else None
+        if block is None or block.shape != shape or not block.flags.c_contiguous:
+            return None
+        if shift is _WHOLE:
+            bases.append(a.ctypes.data)
+            strides.append(0)
+        else:
+            bases.append(a.ctypes.data + shift * a.strides[0])
+            strides.append(a.strides[0])
+            limit = a.shape[0] - shift if limit is None else min(limit, a.shape[0] - shift)
+    moving = [(i, bases[i], strides[i]) for i in range(len(bases)) if strides[i]]
+
+    def step(s: int) -> None:
+        if not 0 <= s < limit:  # the C code would read or write outside the arrays
+            raise IndexError(f"time step {s} is outside the {limit} steps the arrays hold")
+        args = bases.copy()
+        for i, base, stride in moving:
+            args[i] = base + s * stride
+        fn(rows, hidden, *args, threads)
+
+    # the arrays whose addresses it holds live as long as it does (a copy made for it would
+    # otherwise be freed on return, and the kernel would read freed memory)
+    step.arrays = [a for a, _, _ in places if a is not None]  # type: ignore[attr-defined]
+    return step
+
+
+def lstm_forward_stepper(xp: Any, gx_seq: Any, gh: Any, c_seq: Any, acts_seq: Any, h_seq: Any, tc_seq: Any) -> Any:
+    """``step(s)`` = ``lstm_cell_forward(xp, gx_seq[s], gh, c_seq[s], acts_seq[s], c_seq[s + 1],
+    h_seq[s + 1], tc_seq[s])``, compiled where it can be. ``acts_seq`` may be ``gx_seq``."""
+    from dlia.backend import rnn as kernels
+
+    k = kernels.entry_points() if kernels.applies(gx_seq, gh, c_seq, acts_seq, h_seq, tc_seq) else None
+    if k is not None:
+        rows, hs = c_seq.shape[1:]
+        g4, g1 = (rows, 4 * hs), (rows, hs)
+        step = _bind(k.lstm_fwd, rows, hs, kernels.threads(rows, 4 * rows * hs),
+                     [(gx_seq, 0, g4), (gh, _WHOLE, g4), (c_seq, 0, g1), (acts_seq, 0, g4), (c_seq, 1, g1),
+                      (h_seq, 1, g1), (tc_seq, 0, g1)])
+        if step is not None:
+            return step
+    return lambda s: lstm_cell_forward(xp, gx_seq[s], gh, c_seq[s], acts_seq[s], c_seq[s + 1], h_seq[s + 1], tc_seq[s])
+
+
+def lstm_backward_stepper(xp: Any, acts_seq: Any, c_seq: Any, tc_seq: Any, dy_seq: Any, dh: Any, dc: Any,
+                          dpre_seq: Any) -> Any:
+    """``step(s)`` = ``lstm_cell_backward(xp, acts_seq[s], c_seq[s], tc_seq[s], dy_seq[s], dh, dc,
+    dpre_seq[s])``, compiled where it can be (``dc`` is read and overwritten in place)."""
+    from dlia.backend import rnn as kernels
+
+    k = kernels.entry_points() if kernels.applies(acts_seq, c_seq, tc_seq, dy_seq, dh, dc, dpre_seq) else None
+    if k is not None:
+        rows, hs = dc.shape
+        g4, g1 = (rows, 4 * hs), (rows, hs)
+        step = _bind(k.lstm_bwd, rows, hs, kernels.threads(rows, 4 * rows * hs),
+                     [(acts_seq, 0, g4), (c_seq, 0, g1), (tc_seq, 0, g1), (_contiguous_blocks(dy_seq), 0, g1),
+                      (dh, _WHOLE, g1), (dc, _WHOLE, g1), (dpre_seq, 0, g4)])
+        if step is not None:
+            return step
+    return lambda s: lstm_cell_backward(xp, acts_seq[s], c_seq[s], tc_seq[s], dy_seq[s], dh, dc, dpre_seq[s])
+
+
+def gru_forward_stepper(xp: Any, gx_seq: Any, gh: Any, b_hh: Any, h_seq: Any, acts_seq: Any) -> Any:
+    """``step(s)`` = ``gru_cell_forward(xp, gx_seq[s], gh, b_hh, h_seq[s], acts_seq[s], h_seq[s + 1])``,
+    compiled where it can be (``b_hh`` may be None)."""
+    from dlia.backend import rnn as kernels
+
+    k = kernels.entry_points() if kernels.applies(gx_seq, gh, b_hh, h_seq, acts_seq) else None
+    if k is not None:
+        rows, hs = h_seq.shape[1:]
+        g3, g1 = (rows, 3 * hs), (rows, hs)
+        step = _bind(k.gru_fwd, rows, hs, kernels.threads(rows, 3 * rows * hs),
+                     [(gx_seq, 0, g3), (gh, _WHOLE, g3), (b_hh, _WHOLE, (3 * hs,)), (h_seq, 0, g1),
+                      (acts_seq, 0, (rows, 4 * hs)), (h_seq, 1, g1)])
+        if step is not None:
+            return step
+    return lambda s: gru_cell_forward(xp, gx_seq[s], gh, b_hh, h_seq[s], acts_seq[s], h_seq[s + 1])
+
+
+def gru_backward_stepper(xp: Any, acts_seq: Any, h_seq: Any, dy_seq: Any, dh: Any, dh_dir: Any, dgx_seq: Any,
+                         dgh_seq: Any) -> Any:
+    """``step(s)`` = ``gru_cell_backward(xp, acts_seq[s], h_seq[s], dy_seq[s], dh, dh_dir, dgx_seq[s],
+    dgh_seq[s])``, compiled where it can be (``dh_dir`` is read and overwritten in place)."""
+    from dlia.backend import rnn as kernels
+
+    k = kernels.entry_points() if kernels.applies(acts_seq, h_seq, dy_seq, dh, dh_dir, dgx_seq, dgh_seq) else None
+    if k is not None:
+        rows, hs = dh_dir.shape
+        g3, g1 = (rows, 3 * hs), (rows, hs)
+        step = _bind(k.gru_bwd, rows, hs, kernels.threads(rows, 3 * rows * hs),
+                     [(acts_seq, 0, (rows, 4 * hs)), (h_seq, 0, g1), (_contiguous_blocks(dy_seq), 0, g1),
+                      (dh, _WHOLE, g1), (dh_dir, _WHOLE, g1), (dgx_seq, 0, g3), (dgh_seq, 0, g3)])
+        if step is not None:
+            return step
+    return lambda s: gru_cell_backward(xp, acts_seq[s], h_seq[s], dy_seq[s], dh, dh_dir, dgx_seq[s], dgh_seq[s])
+
+
+def _contiguous_blocks(a: Any) -> Any:
+    """``a`` itself where its blocks ``a[s]`` are C-contiguous, else a contiguous copy: an output
+    gradient is read only, and may be a broadcast (the gradient of ``.sum()`` has stride 0)."""
+    return a if a.shape[0] == 0 or a[0].flags.c_contiguous else a.copy()

@@ -1,0 +1,287 @@
+/* The gate math of one LSTM or GRU time step, forward and backward, for float32.
+ *
+ * Why: a recurrent layer runs, per time step, one matrix product (NumPy/BLAS) and then the gate
+ * math: sigmoids, tanhs and products on a few (B, H) blocks. In NumPy that is 10-20 small array
+ * operations per step, each a pass over memory plus ~1 µs of call overhead; at batch 50 and 128
+ * units it was about half of a char-rnn training step. Here each step's gate math is one call that
+ * reads every input once and writes every output once.
+ *
+ * The reference: lstm_cell_forward, lstm_cell_backward, gru_cell_forward and gru_cell_backward in
+ * dlia/core/ops/rnn.py compute the same values in NumPy (the tests compare the two); their
+ * docstrings are the specification, the comments below repeat the math.
+ *
+ * Memory layout: every array is C-contiguous, float32, B rows of k·H floats, the k blocks of a
+ * row side by side (the gate order is PyTorch's):
+ *   LSTM  gx, gh, acts, dpre (B, 4H)  blocks i, f, g, o
+ *         c_prev, c, h, tc, dy, dh, dc (B, H)
+ *   GRU   gx, gh, dgx, dgh (B, 3H)   blocks r, z, n;  b_hh (3H) or NULL
+ *         acts (B, 4H)              blocks r, z, n, W_hn·h + b_hn
+ *         h_prev, h, dy, dh, dh_dir (B, H)
+ * Arrays must not overlap, except that an output may be the very same array as an input (each
+ * element is read before it is written): the LSTM's acts may be its gx (the layer op writes the
+ * gates over the input projection), the GRU's h may be h_prev, and dc and dh_dir are read and
+ * then overwritten by design.
+ *
+ * Accuracy: sigmoid and tanh are computed with exp_approx and tanh_approx below, which vectorise
+ * (glibc's expf and tanhf are calls to scalar functions that gcc does not vectorise without
+ * -ffast-math). Both are within 2e-7 relative error of the exact function for every float32
+ * input (tests/backend/test_rnn_kernels.py checks this against float64 over [-1e4, 1e4]),
+ * saturate cleanly for large |x| (σ(-1e4) = 0, tanh(1e4) = 1, never inf or NaN) and pass NaN on.
+ *
+ * Threads: the rows are independent; with threads > 1 OpenMP splits them into equal blocks. The
+ * Python side asks for more than one thread only for large steps (dlia/backend/rnn.py says where
+ * it pays). Without OpenMP the pragmas are ignored and every call runs on the calling thread.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* one build for every x86-64 machine: gcc compiles each entry point for AVX-512, FMA (AVX2 era)
+ * and plain x86-64, and the loader picks one when the library loads */
+#define CLONES __attribute__((target_clones("avx512f", "fma", "default")))
+#else
+#define CLONES
+#endif
+
+#define HELPER static inline __attribute__((always_inline))
+
+/* ---- elementary functions ------------------------------------------------------------------- */
+
+/* e^x for x in float32's range, written so that a loop of it vectorises.
+ *
+ * x = n·ln2 + r with n = round(x/ln2) and |r| ≤ ln2/2, so e^x = 2^n · e^r. ln2 is split into a
+ * high part with few mantissa bits (n·LN2_HI is exact) and a low part, so r is exact to float32
+ * rounding. e^r is its Taylor polynomial to degree 7 (the first term left out, r^8/8!, is below
+ * 6e-9 relative on |r| ≤ 0.347) and 2^n is built directly in the exponent bits. x is clamped to
+ * [-87.3, 88] so that 2^n stays a normal float (n in [-126, 127]): e^88 ≈ 1.7e38 is finite, and
+ * e^-87.3 ≈ 1.2e-38 is as small as the callers ever need. A NaN stays NaN: the clamps compare
+ * false and keep it, r and p carry it, and whatever exponent its conversion to int gives, p·2^n
+ * is NaN (the tests check this). */
+HELPER float exp_approx(float x) {
+    const float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    x = x > 88.0f ? 88.0f : x;
+    x = x < -87.3f ? -87.3f : x;
+    /* round to nearest without floorf (a library call that blocks vectorising): adding 1.5·2^23
+     * pushes the fraction out of the mantissa, subtracting it again leaves the rounded value */
+    const float ROUND = 12582912.0f;
+    float n = (x * LOG2E + ROUND) - ROUND;
+    float r = x - n * LN2_HI;
+    r = r - n * LN2_LO;
+    /* Horner form of 1 + r + r²/2! + ... + r⁷/7! */
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n: the biased exponent, mantissa zero */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* σ(x) = 1 / (1 + e^-x). For x → -∞ the denominator grows to 1.7e38 and σ to 6e-39, for
+ * x → +∞ e^-x goes to 1.2e-38 and σ rounds to 1: no overflow, no NaN. */
+HELPER float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+
+/* tanh(x), odd, computed on |x| and the sign put back.
+ *   |x| < 0.625:  tanh(x) = x + x·x²·P(x²), P a degree-4 polynomial fitted (least squares on the
+ *                 relative error, in float64) for this file; 8e-8 relative error in float32.
+ *   |x| ≥ 0.625:  tanh(|x|) = 1 − 2/(1 + e^{2|x|}); here tanh ≥ 0.55, so the subtraction from 1
+ *                 loses at most one bit. |x| is capped at 10, where tanh is 1 in float32.
+ * Both branches are computed and one is selected, which is what lets the loop vectorise. */
+HELPER float tanh_approx(float x) {
+    float a = __builtin_fabsf(x);
+    float z = x * x;
+    float p = -5.5365292355e-3f;
+    p = p * z + 2.0473767071e-2f;
+    p = p * z - 5.3682960569e-2f;
+    p = p * z + 1.3330654800e-1f;
+    p = p * z - 3.3333244920e-1f;
+    float small = x + x * z * p;
+    float capped = a > 10.0f ? 10.0f : a;
+    float large = 1.0f - 2.0f / (1.0f + exp_approx(2.0f * capped));
+    large = __builtin_copysignf(large, x);
+    return a < 0.625f ? small : large; /* false for NaN: large, which carries it */
+}
+
+/* ---- one row of each step: the H units of batch row b ---------------------------------------- */
+/* Row b of a (B, k·H) array starts at base + b·k·H (size_t: B·4H may pass 2^31). */
+
+/* LSTM forward, one row:
+ *   i, f, o = σ(gx + gh) of their blocks, g = tanh(gx + gh) of its block; acts = [i, f, g, o]
+ *   c = f∘c_prev + i∘g,   tc = tanh(c),   h = o∘tc */
+HELPER void lstm_fwd_row(int b, int H, const float *gx, const float *gh, const float *c_prev, float *acts, float *c,
+                         float *h, float *tc) {
+    size_t r1 = (size_t)b * H, r4 = 4 * r1;
+    gx += r4, gh += r4, acts += r4, c_prev += r1, c += r1, h += r1, tc += r1;
+#pragma omp simd
+    for (int j = 0; j < H; j++) {
+        float i = sigmoid_approx(gx[j] + gh[j]);
+        float f = sigmoid_approx(gx[H + j] + gh[H + j]);
+        float g = tanh_approx(gx[2 * H + j] + gh[2 * H + j]);
+        float o = sigmoid_approx(gx[3 * H + j] + gh[3 * H + j]);
+        float cj = f * c_prev[j] + i * g;
+        float t = tanh_approx(cj);
+        acts[j] = i;
+        acts[H + j] = f;
+        acts[2 * H + j] = g;
+        acts[3 * H + j] = o;
+        c[j] = cj;
+        tc[j] = t;
+        h[j] = o * t;
+    }
+}
+
+/* LSTM backward, one row. δh = dy + dh reaches h_t, dc reaches c_t:
+ *   δc = dc + δh·o·(1 − tc²)
+ *   dpre = [δc·g·i(1−i), δc·c_prev·f(1−f), δc·i·(1−g²), δh·tc·o(1−o)]
+ *   dc ← δc·f  (the gradient reaching c_{t−1}) */
+HELPER void lstm_bwd_row(int b, int H, const float *acts, const float *c_prev, const float *tc, const float *dy,
+                         const float *dh, float *dc, float *dpre) {
+    size_t r1 = (size_t)b * H, r4 = 4 * r1;
+    acts += r4, dpre += r4, c_prev += r1, tc += r1, dy += r1, dh += r1, dc += r1;
+#pragma omp simd
+    for (int j = 0; j < H; j++) {
+        float i = acts[j], f = acts[H + j], g = acts[2 * H + j], o = acts[3 * H + j];
+        float t = tc[j];
+        float dht = dy[j] + dh[j];
+        float dct = dc[j] + dht * o * (1.0f - t * t);
+        dpre[j] = dct * g * (i * (1.0f - i));
+        dpre[H + j] = dct * c_prev[j] * (f * (1.0f - f));
+        dpre[2 * H + j] = dct * i * (1.0f - g * g);
+        dpre[3 * H + j] = dht * t * (o * (1.0f - o));
+        dc[j] = dct * f;
+    }
+}
+
+/* GRU forward, unit j of one row, with the biases b_r, b_z, b_n of b_hh added to gh:
+ *   r, z = σ(gx + gh + b) of their blocks;  hn = gh_n + b_n;  n = tanh(gx_n + r∘hn)
+ *   acts = [r, z, n, hn];  h = (1 − z)∘n + z∘h_prev = n + z∘(h_prev − n) */
+HELPER void gru_fwd_unit(int j, int H, const float *gx, const float *gh, float b_r, float b_z, float b_n,
+                         const float *h_prev, float *acts, float *h) {
+    float r = sigmoid_approx(gx[j] + (gh[j] + b_r));
+    float z = sigmoid_approx(gx[H + j] + (gh[H + j] + b_z));
+    float hn = gh[2 * H + j] + b_n;
+    float n = tanh_approx(gx[2 * H + j] + r * hn);
+    float hp = h_prev[j];
+    acts[j] = r;
+    acts[H + j] = z;
+    acts[2 * H + j] = n;
+    acts[3 * H + j] = hn;
+    h[j] = n + z * (hp - n);
+}
+
+/* GRU forward, one row; bias is b_hh (3H), or NULL for none. Two loops rather than a test of
+ * bias inside one: with the test, gcc left the loop scalar (4× slower). */
+HELPER void gru_fwd_row(int b, int H, const float *gx, const float *gh, const float *bias, const float *h_prev,
+                        float *acts, float *h) {
+    size_t r1 = (size_t)b * H, r3 = 3 * r1, r4 = 4 * r1;
+    gx += r3, gh += r3, acts += r4, h_prev += r1, h += r1;
+    if (bias) {
+#pragma omp simd
+        for (int j = 0; j < H; j++) gru_fwd_unit(j, H, gx, gh, bias[j], bias[H + j], bias[2 * H + j], h_prev, acts, h);
+    } else {
+#pragma omp simd
+        for (int j = 0; j < H; j++) gru_fwd_unit(j, H, gx, gh, 0.0f, 0.0f, 0.0f, h_prev, acts, h);
+    }
+}
+
+/* GRU backward, one row. δh = dy + dh + dh_dir reaches h_t (dh_dir: what the next step passed
+ * straight through z∘h):
+ *   δn = δh·(1−z)·(1−n²)   δz = δh·(h_prev − n)·z(1−z)   δr = δn·hn·r(1−r)
+ *   dgx = [δr, δz, δn],  dgh = [δr, δz, δn·r],  dh_dir ← δh·z */
+HELPER void gru_bwd_row(int b, int H, const float *acts, const float *h_prev, const float *dy, const float *dh,
+                        float *dh_dir, float *dgx, float *dgh) {
+    size_t r1 = (size_t)b * H, r3 = 3 * r1, r4 = 4 * r1;
+    acts += r4, dgx += r3, dgh += r3, h_prev += r1, dy += r1, dh += r1, dh_dir += r1;
+#pragma omp simd
+    for (int j = 0; j < H; j++) {
+        float r = acts[j], z = acts[H + j], n = acts[2 * H + j], hn = acts[3 * H + j];
+        float dht = dy[j] + dh[j] + dh_dir[j];
+        float dn = dht * (1.0f - z) * (1.0f - n * n);
+        float dr = dn * hn * (r * (1.0f - r));
+        float dz = dht * (h_prev[j] - n) * (z * (1.0f - z));
+        dgx[j] = dr;
+        dgx[H + j] = dz;
+        dgx[2 * H + j] = dn;
+        dgh[j] = dr;
+        dgh[H + j] = dz;
+        dgh[2 * H + j] = dn * r;
+        dh_dir[j] = dht * z;
+    }
+}
+
+/* ---- the entry points: B rows, on `threads` OpenMP threads ---------------------------------- */
+/* One thread runs the rows in a plain loop, without entering OpenMP at all (the common case:
+ * a step of batch 50 × 128 units takes a few µs, less than waking a second core). */
+
+CLONES void dlia_rnn_lstm_fwd(int B, int H, const float *gx, const float *gh, const float *c_prev, float *acts,
+                              float *c, float *h, float *tc, int threads) {
+    if (threads <= 1) {
+        for (int b = 0; b < B; b++) lstm_fwd_row(b, H, gx, gh, c_prev, acts, c, h, tc);
+        return;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int b = 0; b < B; b++) lstm_fwd_row(b, H, gx, gh, c_prev, acts, c, h, tc);
+}
+
+CLONES void dlia_rnn_lstm_bwd(int B, int H, const float *acts, const float *c_prev, const float *tc, const float *dy,
+                              const float *dh, float *dc, float *dpre, int threads) {
+    if (threads <= 1) {
+        for (int b = 0; b < B; b++) lstm_bwd_row(b, H, acts, c_prev, tc, dy, dh, dc, dpre);
+        return;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int b = 0; b < B; b++) lstm_bwd_row(b, H, acts, c_prev, tc, dy, dh, dc, dpre);
+}
+
+CLONES void dlia_rnn_gru_fwd(int B, int H, const float *gx, const float *gh, const float *b_hh, const float *h_prev,
+                             float *acts, float *h, int threads) {
+    if (threads <= 1) {
+        for (int b = 0; b < B; b++) gru_fwd_row(b, H, gx, gh, b_hh, h_prev, acts, h);
+        return;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int b = 0; b < B; b++) gru_fwd_row(b, H, gx, gh, b_hh, h_prev, acts, h);
+}
+
+CLONES void dlia_rnn_gru_bwd(int B, int H, const float *acts, const float *h_prev, const float *dy, const float *dh,
+                             float *dh_dir, float *dgx, float *dgh, int threads) {
+    if (threads <= 1) {
+        for (int b = 0; b < B; b++) gru_bwd_row(b, H, acts, h_prev, dy, dh, dh_dir, dgx, dgh);
+        return;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int b = 0; b < B; b++) gru_bwd_row(b, H, acts, h_prev, dy, dh, dh_dir, dgx, dgh);
+}
+
+/* The elementary functions on their own, for the tests of their accuracy: out[k] = f(x[k]) with
+ * f = exp (0), σ (1) or tanh (2). */
+CLONES void dlia_rnn_elementary(int which, long n, const float *x, float *out) {
+    if (which == 0) {
+#pragma omp simd
+        for (long k = 0; k < n; k++) out[k] = exp_approx(x[k]);
+    } else if (which == 1) {
+#pragma omp simd
+        for (long k = 0; k < n; k++) out[k] = sigmoid_approx(x[k]);
+    } else {
+#pragma omp simd
+        for (long k = 0; k < n; k++) out[k] = tanh_approx(x[k]);
+    }
+}
+
+/* rnn.py loads the library only when this matches its own number, so that a library left over
+ * from an older source (a failed rebuild keeps the old file) is never called with new arguments. */
+int dlia_rnn_version(void) { return 2; }
+
+/* An empty module, so that importing dlia.backend._rnn (as tools that walk packages do) works. */
+static struct PyModuleDef rnn_module = {PyModuleDef_HEAD_INIT, "_rnn",
+                                        "C kernels, called through ctypes from dlia/backend/rnn.py", -1,
+                                        NULL, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__rnn(void) { return PyModule_Create(&rnn_module); }
