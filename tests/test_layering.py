@@ -19,7 +19,7 @@ SRC = Path(dlia.__file__).parent
 RANKS = {
     "backend": 0,
     "core": 1,
-    "nn": 2, "optim": 2, "interop": 2, "signal": 2,
+    "nn": 2, "optim": 2, "interop": 2, "signal": 2, "text": 2,
     "graph": 3,
     "io": 4,
     "models": 5, "data": 5, "viz": 5,

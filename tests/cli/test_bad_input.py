@@ -278,6 +278,58 @@ def _png_bomb(width: int = 20_000, height: int = 10_000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
+_CR_TEXT = "the cat sat on the mat. " * 20  # 480 characters, 11 distinct
+_CR = ("char-rnn", "train", "t.txt", "--rnn-size", "8", "--batch-size", "2", "--seq-length", "4", "--max-epochs", "1")
+
+
+@functools.cache
+def _charrnn_checkpoint_entries() -> dict[str, bytes]:
+    """The zip entries of a checkpoint as ``dlia char-rnn train`` writes it (a tiny LSTM on ``_CR_TEXT``
+    after one step, mid-epoch, so it carries a hidden state), made once per session."""
+    from dlia.models.charrnn import CharData, CharRNNConfig, CharRNNTrainer
+    from dlia.text import CharVocab
+
+    config = CharRNNConfig(rnn_size=8, batch_size=2, seq_length=4, max_epochs=1)
+    vocab = CharVocab.from_text(_CR_TEXT)
+    trainer = CharRNNTrainer(config, vocab, CharData(vocab.encode(_CR_TEXT), 2, 4))
+    trainer.train_step()
+    with tempfile.TemporaryDirectory() as d:
+        path = trainer.save(d, 2.5)
+        with zipfile.ZipFile(path) as z:
+            return {i.filename: z.read(i) for i in z.infolist()}
+
+
+def _charrnn_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str, cnn: bool = False,
+                  other: str | None = None) -> Callable[[Path], list[str]]:
+    """``argv`` in a folder holding ``t.txt`` (``_CR_TEXT``) and ``run/``, a run folder with one char-rnn
+    checkpoint that ``change`` damaged (``cnn``: a CNN checkpoint instead); ``other`` is written to ``u.txt``."""
+
+    def setup(folder: Path) -> list[str]:
+        entries = dict(_cnn_checkpoint_entries() if cnn else _charrnn_checkpoint_entries())
+        if change is not None:
+            change(entries)
+        (folder / "run").mkdir()
+        with zipfile.ZipFile(folder / "run" / "charrnn_epoch000.01_2.5000.npz", "w") as z:
+            for name, data in entries.items():
+                z.writestr(name, data)
+        (folder / "t.txt").write_text(_CR_TEXT)
+        if other is not None:
+            (folder / "u.txt").write_text(other)
+        return list(argv)
+
+    return setup
+
+
+def _nan_embedding(entries: dict[str, bytes]) -> None:
+    w = np.load(io.BytesIO(entries["model/embedding.weight.npy"]))
+    w[0, 0] = np.nan
+    entries["model/embedding.weight.npy"] = _npy(w)
+
+
+def _hidden_as_float64(meta: dict) -> None:
+    meta["extra"]["hidden"][0]["dtype"] = "<f8"
+
+
 CASES: list[Case] = [
     Case("demo-epochs-zero", _args("demo", "--epochs", "0"), "--epochs"),
     Case("demo-missing-data", _args("demo", "--data", "/no/such/digits.npz"), "not found"),
@@ -532,6 +584,87 @@ CASES: list[Case] = [
     Case("graph-show-source-empty-name", _args("graph", "show", ""), "empty"),
     # --- end of output paths, overwritten inputs, messages ---
     Case("lstsq-missing-data", _args("lstsq", "--data", "/no/such/file.csv"), "no such file"),
+    # --- char-rnn (issue #11): text files, sizes, outputs, checkpoints, sampling ---
+    Case("char-rnn-train-empty-file", _files({"t.txt": ""}, *_CR), "t.txt is empty"),
+    Case("char-rnn-train-binary-file", _files({"t.txt": _BINARY}, *_CR), "binary file, not text (a NUL byte at offset 0)"),
+    Case("char-rnn-train-not-utf8", _files({"t.txt": _LATIN1}, *_CR), "not UTF-8 text (byte 0xE9 at offset 3)"),
+    Case("char-rnn-train-missing-file", _args(*_CR), "no such file: t.txt"),
+    Case("char-rnn-train-file-is-folder", _files({"t.txt": None}, *_CR), "t.txt is a folder"),
+    Case("char-rnn-train-file-empty-name", _args("char-rnn", "train", ""), "empty"),
+    Case("char-rnn-train-shorter-than-a-batch", _files({"t.txt": "to be or not"}, "char-rnn", "train", "t.txt"),
+         "t.txt: the text has 12 characters; batch size 50 × sequence length 50 needs at least 5001"),
+    Case("char-rnn-train-rnn-size-absurd", _files({"t.txt": _CR_TEXT}, *_CR, "--rnn-size", "100000000"),
+         "--rnn-size 100000000 --num-layers 2 --batch-size 2 --seq-length 4 would need"),
+    Case("char-rnn-train-num-layers-absurd", _files({"t.txt": _CR_TEXT}, *_CR, "--num-layers", "1000000000"), "would need"),
+    Case("char-rnn-train-rnn-size-zero", _files({"t.txt": _CR_TEXT}, *_CR, "--rnn-size", "0"), "--rnn-size"),
+    Case("char-rnn-train-batch-size-negative", _files({"t.txt": _CR_TEXT}, *_CR, "--batch-size", "-2"), "--batch-size"),
+    Case("char-rnn-train-seq-length-zero", _files({"t.txt": _CR_TEXT}, *_CR, "--seq-length", "0"), "--seq-length"),
+    Case("char-rnn-train-max-epochs-zero", _files({"t.txt": _CR_TEXT}, *_CR, "--max-epochs", "0"), "--max-epochs"),
+    Case("char-rnn-train-eval-every-zero", _files({"t.txt": _CR_TEXT}, *_CR, "--eval-every", "0"), "--eval-every"),
+    Case("char-rnn-train-learning-rate-zero", _files({"t.txt": _CR_TEXT}, *_CR, "--learning-rate", "0"), "--learning-rate"),
+    Case("char-rnn-train-lr-decay-above-one", _files({"t.txt": _CR_TEXT}, *_CR, "--lr-decay", "1.5"), "--lr-decay"),
+    Case("char-rnn-train-train-frac-above-one", _files({"t.txt": _CR_TEXT}, *_CR, "--train-frac", "1.5"), "--train-frac"),
+    Case("char-rnn-train-val-frac-zero", _files({"t.txt": _CR_TEXT}, *_CR, "--val-frac", "0"), "--val-frac"),
+    Case("char-rnn-train-fractions-above-one", _files({"t.txt": _CR_TEXT}, *_CR, "--train-frac", "0.9", "--val-frac", "0.2"),
+         "--train-frac 0.9 and --val-frac 0.2 add up to more than 1"),
+    Case("char-rnn-train-dropout-one", _files({"t.txt": _CR_TEXT}, *_CR, "--dropout", "1"), "--dropout"),
+    Case("char-rnn-train-grad-clip-negative", _files({"t.txt": _CR_TEXT}, *_CR, "--grad-clip", "-1"), "--grad-clip"),
+    Case("char-rnn-train-max-time-zero", _files({"t.txt": _CR_TEXT}, *_CR, "--max-time", "0"), "--max-time"),
+    Case("char-rnn-train-unknown-model", _files({"t.txt": _CR_TEXT}, *_CR, "--model", "transformer"), "invalid choice"),
+    Case("char-rnn-train-checkpoint-dir-is-file", _files({"t.txt": _CR_TEXT, "cv": "x"}, *_CR, "--checkpoint-dir", "cv"),
+         "cannot write --checkpoint-dir cv: it is a file, not a folder"),
+    Case("char-rnn-train-checkpoint-dir-unwritable", _files({"t.txt": _CR_TEXT}, *_CR, "--checkpoint-dir", "/proc/dlia-cv"),
+         "cannot create files in /proc"),
+    Case("char-rnn-train-checkpoint-dir-empty-name", _files({"t.txt": _CR_TEXT}, *_CR, "--checkpoint-dir", ""), "empty"),
+    Case("char-rnn-train-checkpoint-dir-holds-a-run", _charrnn_case(None, *_CR, "--checkpoint-dir", "run"),
+         "run already holds checkpoints of an earlier run"),
+    Case("char-rnn-resume-missing", _files({"t.txt": _CR_TEXT}, *_CR, "--resume", "nope.npz"), "no such checkpoint"),
+    Case("char-rnn-resume-empty-folder", _files({"t.txt": _CR_TEXT, "cv": None}, *_CR, "--resume", "cv"),
+         "no char-rnn checkpoint in cv"),
+    Case("char-rnn-resume-corrupt", _files({"t.txt": _CR_TEXT, "c.npz": _BINARY}, *_CR, "--resume", "c.npz"),
+         "not a readable dlia checkpoint"),
+    Case("char-rnn-resume-cnn-checkpoint", _charrnn_case(None, *_CR, "--resume", "run", cnn=True),
+         "not a char-rnn checkpoint (it holds a DigitsCNN model"),
+    Case("char-rnn-resume-other-text", _charrnn_case(None, "char-rnn", "train", "u.txt", "--resume", "run"), "no such file"),
+    Case("char-rnn-resume-text-with-new-characters",
+         _charrnn_case(None, "char-rnn", "train", "u.txt", "--resume", "run", other=_CR_TEXT + "!"),
+         "u.txt is not the text run/charrnn_epoch000.01_2.5000.npz was trained on (character '!'"),
+    Case("char-rnn-resume-same-characters-other-text",
+         _charrnn_case(None, "char-rnn", "train", "u.txt", "--resume", "run", other=_CR_TEXT[::-1]),
+         "was trained on another text"),
+    Case("char-rnn-resume-damaged-hidden-state", _charrnn_case(_edit_meta(_hidden_as_float64), *_CR, "--resume", "run"),
+         "corrupt training state: expected a float32 array of shape (2, 2, 8)"),
+    Case("char-rnn-resume-nan-weights", _charrnn_case(_nan_embedding, *_CR, "--resume", "run"),
+         "NaN or infinite values in 'model/embedding.weight'"),
+    Case("char-rnn-sample-missing", _args("char-rnn", "sample", "nope.npz"), "no such checkpoint or folder: nope.npz"),
+    Case("char-rnn-sample-empty-folder", _files({"cv": None}, "char-rnn", "sample", "cv"), "no char-rnn checkpoint in cv"),
+    Case("char-rnn-sample-corrupt", _files({"c.npz": _BINARY}, "char-rnn", "sample", "c.npz"), "not a readable dlia checkpoint"),
+    Case("char-rnn-sample-weight-missing", _charrnn_case(lambda e: e.pop("model/decoder.bias.npy"), "char-rnn", "sample", "run"),
+         "its config asks for a 2-layer lstm (11 weights), but it holds 10 weights"),
+    Case("char-rnn-sample-cnn-checkpoint", _charrnn_case(None, "char-rnn", "sample", "run", cnn=True),
+         "not a char-rnn checkpoint"),
+    Case("char-rnn-sample-mismatched-checkpoint",
+         _charrnn_case(_edit_meta(lambda m: m["config"].update(rnn_size=100000000)), "char-rnn", "sample", "run"),
+         "its config and vocabulary ask for embedding.weight of shape (11, 100000000), but the weights are (11, 8)"),
+    Case("char-rnn-sample-vocabulary-not-matching", _charrnn_case(_edit_meta(lambda m: m["vocab"].append("~")),
+                                                                  "char-rnn", "sample", "run"), "ask for embedding.weight"),
+    Case("char-rnn-sample-unsorted-vocabulary", _charrnn_case(_edit_meta(lambda m: m["vocab"].reverse()),
+                                                              "char-rnn", "sample", "run"), "not sorted"),
+    Case("char-rnn-sample-unknown-config-key", _charrnn_case(_edit_meta(lambda m: m["config"].update(layers=3)),
+                                                             "char-rnn", "sample", "run"),
+         "unknown char-rnn config keys: layers"),
+    Case("char-rnn-sample-nan-weights", _charrnn_case(_nan_embedding, "char-rnn", "sample", "run"), "NaN or infinite"),
+    Case("char-rnn-sample-unknown-prime-character", _charrnn_case(None, "char-rnn", "sample", "run", "--prime", "the Zoo"),
+         "the prime character 'Z' (U+005A) is not in the vocabulary"),
+    Case("char-rnn-sample-temperature-zero", _charrnn_case(None, "char-rnn", "sample", "run", "--temperature", "0"),
+         "--temperature"),
+    Case("char-rnn-sample-temperature-nan", _charrnn_case(None, "char-rnn", "sample", "run", "--temperature", "nan"),
+         "--temperature"),
+    Case("char-rnn-sample-length-zero", _charrnn_case(None, "char-rnn", "sample", "run", "--length", "0"), "--length"),
+    Case("char-rnn-sample-top-k-zero", _charrnn_case(None, "char-rnn", "sample", "run", "--top-k", "0"), "--top-k"),
+    Case("char-rnn-sample-unknown-mode", _charrnn_case(None, "char-rnn", "sample", "run", "--sample", "beam"), "invalid choice"),
+    Case("char-rnn-sample-seed-negative", _charrnn_case(None, "char-rnn", "sample", "run", "--seed", "-1"), "--seed"),
+    Case("char-rnn-sample-checkpoint-dev-null", _args("char-rnn", "sample", "/dev/null"), "not a regular file"),
 ]
 
 

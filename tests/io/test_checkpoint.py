@@ -167,6 +167,16 @@ def test_names_and_latest(tmp_path):
     assert latest_checkpoint(tmp_path, "lm").name == "lm_epoch012_0.5000.npz"
 
 
+def test_fractional_epoch_names_and_latest(tmp_path):
+    assert checkpoint_name("lm", 2.35, 1.2, decimals=2) == "lm_epoch002.35_1.2000.npz"
+    assert checkpoint_name("lm", 12.3456, decimals=3) == "lm_epoch012.346.npz"
+    model, _ = make()
+    for epoch in (0.9, 1.05, 1.1, 10.0, 9.95):
+        save_checkpoint(tmp_path / checkpoint_name("lm", epoch, 0.5, decimals=2), model)
+    save_checkpoint(tmp_path / checkpoint_name("lm", 3, 0.5), model)  # whole epochs mix with fractional ones
+    assert latest_checkpoint(tmp_path, "lm").name == "lm_epoch010.00_0.5000.npz"
+
+
 def test_atomic_write_never_replaces_a_device_or_pipe(tmp_path):  # issue #10 B5: the rename would replace /dev/null
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

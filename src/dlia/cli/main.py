@@ -24,6 +24,7 @@ COMMANDS = {
     "conv2": "dlia.cli.conv2",
     "filter": "dlia.cli.filter",
     "cnn": "dlia.cli.cnn",
+    "char-rnn": "dlia.cli.charrnn",
     "graph": "dlia.cli.graph",
     "data": "dlia.cli.data",
 }

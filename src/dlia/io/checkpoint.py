@@ -281,15 +281,21 @@ def load_checkpoint(
     )
 
 
-def checkpoint_name(prefix: str, epoch: int, val_loss: float | None = None) -> str:
-    """File name that says epoch and validation loss, as char-rnn does: ``lm_epoch003_1.2345.npz``."""
+def checkpoint_name(prefix: str, epoch: float, val_loss: float | None = None, decimals: int = 0) -> str:
+    """File name that says epoch and validation loss, as char-rnn does: ``lm_epoch003_1.2345.npz``.
+
+    With ``decimals`` the epoch is fractional, for runs that save within an epoch (char-rnn's
+    ``epoch2.35``): ``checkpoint_name("lm", 2.35, 1.2, decimals=2)`` → ``lm_epoch002.35_1.2000.npz``.
+    A run that saves ``n`` times per epoch at most keeps names distinct with ``len(str(n))`` decimals.
+    """
     loss = "" if val_loss is None else f"_{val_loss:.4f}"
-    return f"{prefix}_epoch{epoch:03d}{loss}.npz"
+    when = f"{epoch:0{4 + decimals}.{decimals}f}" if decimals > 0 else f"{int(epoch):03d}"
+    return f"{prefix}_epoch{when}{loss}.npz"
 
 
 def _names(prefix: str) -> str:
     """A regular expression for the file names ``checkpoint_name(prefix, ...)`` gives."""
-    return rf"{re.escape(prefix)}_epoch(\d+)(?:_[-0-9.naif]+)?\.npz"
+    return rf"{re.escape(prefix)}_epoch(\d+(?:\.\d+)?)(?:_[-0-9.naif]+)?\.npz"
 
 
 def remove_stale_checkpoint_temps(folder: str | os.PathLike[str], prefix: str) -> list[Path]:
@@ -301,12 +307,12 @@ def remove_stale_checkpoint_temps(folder: str | os.PathLike[str], prefix: str) -
 def latest_checkpoint(folder: str | os.PathLike[str], prefix: str) -> Path | None:
     """The checkpoint with the highest epoch in ``folder`` named by ``checkpoint_name``, if any."""
     pat = re.compile(rf"^{_names(prefix)}$")
-    best: tuple[int, Path] | None = None
+    best: tuple[float, Path] | None = None
     d = Path(folder)
     if not d.is_dir():
         return None
     for f in d.iterdir():
         m = pat.match(f.name)
-        if m and (best is None or int(m.group(1)) > best[0]):
-            best = (int(m.group(1)), f)
+        if m and (best is None or float(m.group(1)) > best[0]):
+            best = (float(m.group(1)), f)
     return None if best is None else best[1]

@@ -1,0 +1,316 @@
+"""``dlia char-rnn``: train a character-level language model on any UTF-8 text (tiny-shakespeare by
+default), resume it exactly, and sample text from it, streamed as it is generated."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+from dlia.cli.common import check_memory, check_output, path_name, positive_float, positive_int
+from dlia.cli.errors import UserError
+from dlia.cli.progress import Progress
+
+#: the default of --checkpoint-dir
+RUNS = "runs/char-rnn"
+
+
+def _fraction(low_open: bool) -> type:
+    """An argparse type for a number in (0, 1] (``low_open``) or [0, 1)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        ok = 0 < value <= 1 if low_open else 0 <= value < 1
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be in {'(0, 1]' if low_open else '[0, 1)'}, got {value:g}")
+        return value
+
+    return parse
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a non-negative finite number, got {value:g}")
+    return value
+
+
+#: train flags that set a ``CharRNNConfig`` field: (flag, field, argparse type, help)
+_CONFIG_FLAGS = [
+    ("--model", "model", None, "lstm, gru or rnn"),
+    ("--rnn-size", "rnn_size", positive_int, "hidden units per layer (and embedding size)"),
+    ("--num-layers", "num_layers", positive_int, "recurrent layers"),
+    ("--seq-length", "seq_length", positive_int, "time steps of truncated backpropagation"),
+    ("--batch-size", "batch_size", positive_int, "parallel streams of text per batch"),
+    ("--learning-rate", "learning_rate", positive_float, "learning rate"),
+    ("--lr-decay", "lr_decay", _fraction(True), "learning-rate factor per epoch"),
+    ("--lr-decay-after", "lr_decay_after", _non_negative_int, "epochs before the decay starts"),
+    ("--optimizer", "optimizer", None, "adam or rmsprop"),
+    ("--dropout", "dropout", _fraction(False), "dropout between layers and before the output layer"),
+    ("--grad-clip", "grad_clip", _non_negative_float, "clip the global gradient norm to this (0: off)"),
+    ("--max-epochs", "max_epochs", positive_int, "epochs to train"),
+    ("--train-frac", "train_frac", _fraction(True), "fraction of the batches that train"),
+    ("--val-frac", "val_frac", _fraction(True), "fraction of the batches that validate"),
+    ("--eval-every", "eval_every", positive_int, "iterations between validations (each writes a checkpoint)"),
+]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from dlia.models.charrnn import MODELS, OPTIMIZERS, SAMPLE_MODES, CharRNNConfig
+
+    p = sub.add_parser("char-rnn", help="character-level language model: train on any text, sample from it",
+                       description="char-rnn: a character-level RNN/GRU/LSTM language model (docs/rnn.md).")
+    cmds = p.add_subparsers(dest="charrnn_command", metavar="ACTION", required=True)
+
+    t = cmds.add_parser("train", help="train on a UTF-8 text file (default: tiny-shakespeare); --resume continues exactly")
+    t.add_argument("file", nargs="?", type=path_name, metavar="FILE", help="UTF-8 text (default: tiny-shakespeare, shipped)")
+    defaults = CharRNNConfig()
+    for flag, name, kind, text in _CONFIG_FLAGS:
+        choices = MODELS if name == "model" else OPTIMIZERS if name == "optimizer" else None
+        t.add_argument(flag, dest=name, type=kind, choices=choices, default=None,
+                       help=f"{text} (default {getattr(defaults, name)})")
+    t.add_argument("--checkpoint-dir", type=path_name, default=None,
+                   help=f"folder of the checkpoints (default {RUNS}; with --resume, the resumed checkpoint's folder)")
+    t.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    t.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="train on the CPU (NumPy) or a CUDA GPU (CuPy)")
+    t.add_argument("--resume", type=path_name, metavar="CKPT_OR_DIR",
+                   help="continue a run exactly from a checkpoint (or the latest in a folder)")
+    t.add_argument("--max-time", type=positive_float, metavar="MINUTES",
+                   help="stop after this many minutes of training, with a checkpoint")
+    t.set_defaults(run=train)
+
+    s = cmds.add_parser("sample", help="generate text from a checkpoint, streamed to stdout")
+    s.add_argument("checkpoint", type=path_name, metavar="CKPT_OR_DIR",
+                   help="a checkpoint, or a run folder (its best checkpoint is used)")
+    s.add_argument("--prime", default="", help="text to start from (default: a random first character)")
+    s.add_argument("--length", type=positive_int, default=2000, help="characters to generate (default 2000)")
+    s.add_argument("--temperature", type=positive_float, default=1.0, help="below 1: safer, above 1: wilder (default 1)")
+    s.add_argument("--top-k", type=positive_int, default=None, help="sample among the K most likely characters only")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0): the same seed gives the same text")
+    s.add_argument("--sample", choices=SAMPLE_MODES, default="sample",
+                   help="sample every character, take the argmax, or sample only at word starts (spaces)")
+    s.set_defaults(run=sample)
+
+
+def shakespeare() -> str:
+    """The tiny-shakespeare text (1.1 MB): the copy shipped inside the package, else a data folder's.
+
+    Raises:
+        DataNotFoundError: naming where it looked.
+    """
+    from dlia.data import DataError, tinyshakespeare
+
+    try:
+        return tinyshakespeare()
+    except DataError as e:  # a data folder's copy that is not UTF-8 text
+        raise UserError(str(e)) from None
+
+
+def _corpus(file: str | None) -> tuple[str, str]:
+    """(text, its name): FILE, or tiny-shakespeare."""
+    from dlia.text import TextError, read_text
+
+    if file is None:
+        return shakespeare(), "tiny-shakespeare"
+    try:
+        return read_text(file), file
+    except TextError as e:
+        raise UserError(str(e)) from None
+
+
+def _device(name: str):
+    import dlia
+
+    try:
+        return dlia.Device(name)
+    except RuntimeError as e:  # no CuPy or no CUDA device
+        raise UserError(str(e)) from None
+
+
+def _resume_path(given: str) -> Path:
+    from dlia.io import latest_checkpoint
+    from dlia.models.charrnn import PREFIX
+
+    p = Path(given)
+    if p.is_dir():
+        found = latest_checkpoint(p, PREFIX)
+        if found is None:
+            raise UserError(f"no char-rnn checkpoint in {p} (files named {PREFIX}_epoch*.npz)")
+        return found
+    if not p.exists():
+        raise UserError(f"no such checkpoint or folder: {p}")
+    return p
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def train(args: argparse.Namespace) -> int:
+    from dlia.io import latest_checkpoint
+    from dlia.io.checkpoint import remove_stale_checkpoint_temps
+    from dlia.models.charrnn import PREFIX, CharData, CharRNNConfig, CharRNNTrainer, fit, read_checkpoint, training_bytes
+    from dlia.text import CharVocab
+
+    check_output(args.checkpoint_dir, "--checkpoint-dir", folder=True)
+    given = {name: getattr(args, name) for _, name, _, _ in _CONFIG_FLAGS if getattr(args, name) is not None}
+    if args.seed is not None:
+        given["seed"] = args.seed
+    resume_from = _resume_path(args.resume) if args.resume else None
+    if resume_from is not None:
+        config, vocab, _ = read_checkpoint(resume_from)  # checked before anything is built from it
+        out = Path(args.checkpoint_dir) if args.checkpoint_dir else resume_from.parent
+        ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k != "max_epochs" and v != getattr(config, k)]
+        if ignored:
+            print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
+        if "max_epochs" in given:
+            config.max_epochs = given["max_epochs"]
+    else:
+        fractions = given.get("train_frac", CharRNNConfig.train_frac), given.get("val_frac", CharRNNConfig.val_frac)
+        if sum(fractions) > 1 + 1e-9:
+            raise UserError("--train-frac {:g} and --val-frac {:g} add up to more than 1".format(*fractions))
+        try:
+            config = CharRNNConfig(**given)
+        except ValueError as e:  # in the user's words: the flag, not the config field
+            message = str(e).removeprefix("char-rnn config: ")
+            for flag, name, _, _ in _CONFIG_FLAGS:
+                message = message.replace(f"{name} must", f"{flag} must")
+            raise UserError(message) from None
+        out = Path(args.checkpoint_dir or RUNS)
+        if latest_checkpoint(out, PREFIX) is not None:  # never mix two runs' checkpoints
+            raise UserError(f"{out} already holds checkpoints of an earlier run: continue it with --resume {out}, "
+                            f"or train into another folder with --checkpoint-dir")
+    text, name = _corpus(args.file)
+    if resume_from is None:
+        vocab = CharVocab.from_text(text)
+    try:
+        ids = vocab.encode(text)
+    except ValueError as e:  # the text holds characters the resumed run never saw
+        raise UserError(f"{name} is not the text {resume_from} was trained on ({e})") from None
+    del text
+    try:
+        data = CharData(ids, config.batch_size, config.seq_length, config.train_frac, config.val_frac)
+    except ValueError as e:
+        raise UserError(f"{name}: {e}") from None
+    check_memory(f"--rnn-size {config.rnn_size} --num-layers {config.num_layers} --batch-size {config.batch_size} "
+                 f"--seq-length {config.seq_length}", training_bytes(config, len(vocab)), "use a smaller model or batch")
+    device = _device(args.device)
+    if resume_from is not None:
+        remove_stale_checkpoint_temps(resume_from.parent, PREFIX)  # a save killed mid-write left its temporary file
+        trainer = CharRNNTrainer.resume(resume_from, ids, device, max_epochs=config.max_epochs)
+        print(f"resuming from {resume_from} (iteration {trainer.iteration}, epoch {trainer.epoch:.2f})")
+    else:
+        trainer = CharRNNTrainer(config, vocab, data, device)
+    total = trainer.total_iterations
+    print(f"{name}: {len(ids):,} characters, {len(vocab)} distinct; {data.n_train} training and {data.n_val} "
+          f"validation batches of {config.batch_size}×{config.seq_length}; {config.num_layers}×{config.rnn_size} "
+          f"{config.model.upper()}, {sum(p.size for p in trainer.model.parameters()):,} parameters")
+    if trainer.iteration >= total:
+        print(f"already trained for {config.max_epochs} epochs; nothing to do (raise --max-epochs to continue)")
+        return 0
+    chars = config.batch_size * config.seq_length
+    start_it, started = trainer.iteration, time.perf_counter()
+    bar: list[Progress] = []
+
+    def new_bar() -> None:
+        left = min(config.eval_every - trainer.iteration % config.eval_every, total - trainer.iteration)
+        bar[:] = [Progress(total=left, desc=f"epoch {trainer.epoch:.2f}/{config.max_epochs}")]
+
+    def on_step(loss: float) -> None:
+        rate = (trainer.iteration - start_it) / max(time.perf_counter() - started, 1e-9)
+        bar[0].update(loss=loss, **{"chars/s": int(rate * chars), "ETA": _duration((total - trainer.iteration) / rate)})
+
+    def on_eval(val: float, path: Path) -> None:
+        bar[0].close()
+        print(f"  validation loss {val:.4f} nats/char → {path}")
+        if trainer.iteration < total:
+            new_bar()
+
+    new_bar()
+    try:
+        done = fit(trainer, out, None if args.max_time is None else 60 * args.max_time, on_step, on_eval)
+    except FloatingPointError as e:  # the last good checkpoint stays; no broken one is written
+        bar[0].clear()
+        raise UserError(f"{e}; lower --learning-rate (now {config.learning_rate:g}) or --grad-clip") from None
+    except BaseException:  # a full disk, Ctrl-C: the error line, not a half-drawn bar
+        bar[0].clear()
+        raise
+    best = trainer.best_checkpoint
+    for folder in (out, resume_from.parent if resume_from is not None else out):
+        if best is not None and (folder / best).is_file():  # a resumed run's best may be in the old folder
+            best = folder / best
+            break
+    print(f"best validation loss {trainer.best_val_loss:.4f} nats/char: {best} "
+          f"(trained {_duration(trainer.elapsed)} in all)")
+    if not done:
+        print(f"stopped by --max-time at epoch {trainer.epoch:.2f} of {config.max_epochs}; continue with --resume {out}")
+    return 0
+
+
+def _sample_path(given: str) -> Path:
+    """The checkpoint to sample from: the file given, or in a run folder its best checkpoint (the
+    latest one's record of it), else the latest."""
+    from dlia.io import CheckpointError, latest_checkpoint, load_checkpoint
+    from dlia.models.charrnn import PREFIX
+
+    p = Path(given)
+    if not p.is_dir():
+        if not p.exists():
+            raise UserError(f"no such checkpoint or folder: {p}")
+        return p
+    latest = latest_checkpoint(p, PREFIX)
+    if latest is None:
+        raise UserError(f"no char-rnn checkpoint in {p} (files named {PREFIX}_epoch*.npz)")
+    try:
+        best = load_checkpoint(latest).extra.get("best_checkpoint")
+    except CheckpointError:
+        return latest  # reported in full when it is read again
+    if isinstance(best, str) and "/" not in best and (p / best).is_file():
+        return p / best
+    return latest
+
+
+def sample(args: argparse.Namespace) -> int:
+    from dlia.io import load_checkpoint
+    from dlia.models import charrnn
+
+    path = _sample_path(args.checkpoint)
+    config, vocab, _ = charrnn.read_checkpoint(path)
+    unknown = vocab.unknown(args.prime)
+    if unknown:
+        c = unknown[0]
+        raise UserError(f"the prime character {c!r} (U+{ord(c):04X}) is not in the vocabulary of {path.name} "
+                        f"({len(vocab)} characters)")
+    model = charrnn.CharRNN(config, len(vocab))
+    load_checkpoint(path, model)
+    model.eval()
+    out = sys.stdout
+    out.write(args.prime)
+    last = args.prime[-1:]
+    for ch in charrnn.sample(model, vocab, args.prime, args.length, args.temperature, args.top_k, args.sample, args.seed):
+        out.write(ch)
+        out.flush()
+        last = ch
+    if last != "\n":
+        out.write("\n")
+    return 0

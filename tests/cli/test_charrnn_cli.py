@@ -1,0 +1,97 @@
+"""``dlia char-rnn train`` and ``sample``: a run end to end, --max-time, and a run killed with SIGKILL
+and resumed ending with the weights of an uninterrupted one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy
+import pytest
+
+import dlia
+from dlia.cli.main import main
+
+TEXT = "the cat sat on the mat; the dog ate the hat. café 🙂\n" * 12
+TINY = ["--rnn-size", "16", "--batch-size", "4", "--seq-length", "8"]
+
+
+def _arrays(path: Path) -> dict[str, numpy.ndarray]:
+    with numpy.load(path) as z:
+        return {k: z[k] for k in z.files if k != "__meta__"}
+
+
+def test_train_then_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("t.txt").write_text(TEXT, encoding="utf-8")
+    assert main(["char-rnn", "train", "t.txt", *TINY, "--max-epochs", "2", "--eval-every", "10",
+                 "--learning-rate", "1e-2", "--checkpoint-dir", "run"]) == 0
+    out = capsys.readouterr().out
+    names = sorted(p.name for p in Path("run").iterdir())
+    # 18 training batches per epoch, 36 iterations: evaluations at 10, 20, 30 and the end
+    assert [n[:19] for n in names] == ["charrnn_epoch000.56", "charrnn_epoch001.11", "charrnn_epoch001.67",
+                                       "charrnn_epoch002.00"]
+    assert "t.txt: 624 characters, 18 distinct; 18 training and 1 validation batches of 4×8" in out
+    best = min(names, key=lambda n: float(n[20:-4]))
+    assert f"best validation loss {float(best[20:-4]):.4f} nats/char: {Path('run') / best}" in out
+
+    assert main(["char-rnn", "sample", "run", "--prime", "the ", "--length", "50", "--seed", "3"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("the ") and len(text) == 4 + 50 + (text[-2] != "\n")
+    assert main(["char-rnn", "sample", str(Path("run") / best), "--prime", "the ", "--length", "50", "--seed", "3"]) == 0
+    assert capsys.readouterr().out == text  # the folder means its best checkpoint; the same seed, the same text
+    assert main(["char-rnn", "sample", "run", "--prime", "the ", "--length", "50", "--seed", "4"]) == 0
+    assert capsys.readouterr().out != text
+
+
+def test_max_time_stops_with_a_checkpoint_and_resume_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("t.txt").write_text(TEXT, encoding="utf-8")
+    assert main(["char-rnn", "train", "t.txt", *TINY, "--max-epochs", "1", "--max-time", "1e-9",
+                 "--checkpoint-dir", "run"]) == 0
+    out = capsys.readouterr().out
+    assert "stopped by --max-time at epoch 0.06 of 1; continue with --resume run" in out
+    assert [p.name[:19] for p in Path("run").iterdir()] == ["charrnn_epoch000.06"]
+    assert main(["char-rnn", "train", "t.txt", "--resume", "run", "--rnn-size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "ignoring --rnn-size 32" in out and "resuming from run/charrnn_epoch000.06" in out
+    assert sorted(p.name[:19] for p in Path("run").iterdir())[-1] == "charrnn_epoch001.00"
+    assert main(["char-rnn", "train", "t.txt", "--resume", "run"]) == 0
+    assert "already trained for 1 epochs" in capsys.readouterr().out
+
+
+def _dlia(*args: str) -> list[str]:
+    return [sys.executable, "-c", "import sys; from dlia.cli.main import main; sys.exit(main(sys.argv[1:]))", *args]
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
+    args = ["char-rnn", "train", "t.txt", *TINY, "--max-epochs", "25", "--eval-every", "9", "--dropout", "0.2",
+            "--seed", "7"]
+    env = {**os.environ, "PYTHONPATH": str(Path(dlia.__file__).parents[1])}
+    run = lambda *more, **kw: subprocess.run(_dlia(*args, *more), cwd=tmp_path, env=env, capture_output=True,  # noqa: E731
+                                             text=True, check=True, timeout=120, **kw)
+    run("--checkpoint-dir", "whole")
+    killed = subprocess.Popen(_dlia(*args, "--checkpoint-dir", "killed"), cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not any((tmp_path / "killed").glob("charrnn_*.npz")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+    assert killed.returncode == -signal.SIGKILL, "the run ended before it was killed: make it longer"
+    run("--resume", "killed")
+    final = sorted((tmp_path / "whole").glob("charrnn_epoch025.00_*.npz"))
+    assert len(final) == 1
+    a, b = _arrays(final[0]), _arrays(tmp_path / "killed" / final[0].name)
+    assert sorted(a) == sorted(b) and any(k.startswith("optim/") for k in a)
+    for k in a:
+        assert numpy.array_equal(a[k], b[k]), k
+    assert not list((tmp_path / "killed").glob(".*.tmp"))  # a save killed midway left nothing behind
