@@ -83,6 +83,14 @@ def test_demo_and_cnn_use_the_shipped_digits_from_an_empty_folder(tmp_path):
     assert "test accuracy: " in r.stdout and "on 359 held-out digits" in r.stdout
 
 
+def test_char_rnn_trains_on_the_shipped_text_from_an_empty_folder(tmp_path):
+    r = run_cli("char-rnn", "train", "--rnn-size", "8", "--num-layers", "1", "--batch-size", "10", "--seq-length", "10",
+                "--train-frac", "0.001", "--val-frac", "0.001", "--max-epochs", "1", "--checkpoint-dir", "ck", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("tiny-shakespeare: 1,115,394 characters, 65 distinct;"), r.stdout
+    assert len(list((tmp_path / "ck").glob("charrnn_*.npz"))) == 1
+
+
 def test_demo_skips_digits_when_absent(tmp_path, monkeypatch, capsys, no_shipped_data):
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--epochs", "1", "--out", str(tmp_path / "out")]) == 0
