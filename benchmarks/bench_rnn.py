@@ -14,8 +14,9 @@ must agree to float32 rounding: the "loss after N steps" rows print both, a chec
 the same computation.
 
 Sampling: a 2×128 LSTM feeds a short prime, then generates characters one at a time (softmax at
-temperature 1, one draw per character), torch under ``torch.no_grad()``, dlia under
-``dlia.no_grad()``; characters per second.
+temperature 1, one draw per character): torch's layers under ``torch.no_grad()`` against
+``dlia.models.charrnn.sample``, what ``dlia char-rnn sample`` runs, on a ``CharRNN`` holding the
+same weights; characters per second.
 """
 
 from __future__ import annotations
@@ -65,18 +66,25 @@ def batches(ids: numpy.ndarray, n: int) -> list[tuple[numpy.ndarray, numpy.ndarr
             for k in range(n)]
 
 
-def models(cell: str, vocab: int, hidden: int, seed: int) -> tuple[Any, Any]:
-    """(dlia model, torch model), each a module with ``embed``, ``rnn`` and ``head``, holding the
-    same weights: torch's initialisation under ``torch.manual_seed(seed)``, copied into dlia."""
+def torch_model(cell: str, vocab: int, hidden: int, seed: int) -> Any:
+    """A torch module with ``embed``, ``rnn`` (batch-first) and ``head``, initialised under
+    ``torch.manual_seed(seed)``."""
     import torch
-
-    import dlia
 
     torch.manual_seed(seed)
     theirs = torch.nn.Module()
     theirs.embed = torch.nn.Embedding(vocab, hidden)
     theirs.rnn = getattr(torch.nn, cell)(hidden, hidden, LAYERS, batch_first=True)
     theirs.head = torch.nn.Linear(hidden, vocab)
+    return theirs
+
+
+def models(cell: str, vocab: int, hidden: int, seed: int) -> tuple[Any, Any]:
+    """(dlia model, torch model), each a module with ``embed``, ``rnn`` and ``head``, holding the
+    same weights: torch's initialisation (``torch_model``), copied into dlia's layers by name."""
+    import dlia
+
+    theirs = torch_model(cell, vocab, hidden, seed)
     ours = dlia.nn.Module()
     ours.embed = dlia.nn.Embedding(vocab, hidden)
     ours.rnn = getattr(dlia.nn, cell)(hidden, hidden, LAYERS, batch_first=True)
@@ -146,27 +154,33 @@ def train_torch(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], voc
     return {"train chars/s": (len(data) - 1) * BATCH * SEQ / dt, "loss": loss}
 
 
-def sample_dlia(model: Any, prime: numpy.ndarray, length: int, seed: int) -> dict[str, float]:
-    """Feed ``prime`` (ids), then draw ``length`` characters one at a time; chars/s (prime included
-    in the time, as a user waits for it too)."""
-    import dlia
+def sampler_models(chars: numpy.ndarray, seed: int) -> tuple[Any, Any, Any]:
+    """(dlia ``CharRNN``, its ``CharVocab``, torch model): a 2×``SAMPLE_HIDDEN`` LSTM with torch's
+    initial weights in both (``embed``/``head`` are the CharRNN's ``embedding``/``decoder``)."""
+    from dlia.models.charrnn import CharRNN, CharRNNConfig
+    from dlia.text import CharVocab
 
-    rng = numpy.random.default_rng(seed)
+    theirs = torch_model("LSTM", len(chars), SAMPLE_HIDDEN, seed)
+    ours = CharRNN(CharRNNConfig(model="lstm", rnn_size=SAMPLE_HIDDEN, num_layers=LAYERS), len(chars))
+    rename = {"embed": "embedding", "rnn": "rnn", "head": "decoder"}
+    ours.load_state_dict({rename[k.split(".", 1)[0]] + "." + k.split(".", 1)[1]: v.detach().numpy().copy()
+                          for k, v in theirs.state_dict().items()})  # strict: every name matched
+    return ours, CharVocab(chr(c) for c in chars), theirs
+
+
+def sample_dlia(model: Any, vocab: Any, length: int, seed: int) -> dict[str, float]:
+    """``dlia.models.charrnn.sample``: feed ``PRIME``, then draw ``length`` characters one at a
+    time; chars/s (the prime and the sampler's set-up included in the time, as a user waits for
+    them too)."""
+    from dlia.models.charrnn import sample
+
     t0 = time.perf_counter()
-    with dlia.no_grad():
-        out, state = model.rnn(model.embed(prime[None]))  # (1, P, H)
-        logits = model.head(out[:, -1]).numpy()[0]
-        for _ in range(length):
-            p = numpy.exp(logits - logits.max())  # softmax at temperature 1
-            c = numpy.cumsum(p)
-            idx = min(int(numpy.searchsorted(c, rng.random() * c[-1], side="right")), len(c) - 1)
-            out, state = model.rnn(model.embed(numpy.array([[idx]])), state)  # B = 1, T = 1
-            logits = model.head(out[:, 0]).numpy()[0]
-    return {"sample chars/s": length / (time.perf_counter() - t0)}
+    n = sum(1 for _ in sample(model, vocab, PRIME, length, temperature=1.0, seed=seed))
+    return {"sample chars/s": n / (time.perf_counter() - t0)}
 
 
 def sample_torch(model: Any, prime: numpy.ndarray, length: int, seed: int) -> dict[str, float]:
-    """``sample_dlia`` in torch: ``torch.multinomial`` draws each character."""
+    """``sample_dlia`` in torch (``prime`` as ids): ``torch.multinomial`` draws each character."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
@@ -207,10 +221,10 @@ def run(cfg: Config) -> list[Metric]:
 
     length = SAMPLE_CHARS_QUICK if cfg.quick else SAMPLE_CHARS
     prime = numpy.searchsorted(chars, _codes(PRIME)).astype(numpy.int64)
-    sample_dlia(models("LSTM", vocab, SAMPLE_HIDDEN, 0)[0], prime, 5, 0)  # warm-up
-    sample_torch(models("LSTM", vocab, SAMPLE_HIDDEN, 0)[1], prime, 5, 0)
-    a, b = interleave(lambda r: sample_dlia(models("LSTM", vocab, SAMPLE_HIDDEN, r)[0], prime, length, r),
-                      lambda r: sample_torch(models("LSTM", vocab, SAMPLE_HIDDEN, r)[1], prime, length, r),
+    ours, vocab_, theirs = sampler_models(chars, 0)
+    sample_dlia(ours, vocab_, 5, 0), sample_torch(theirs, prime, 5, 0)  # warm-up
+    a, b = interleave(lambda r: sample_dlia(*sampler_models(chars, r)[:2], length, r),
+                      lambda r: sample_torch(sampler_models(chars, r)[2], prime, length, r),
                       cfg.repeats, cfg.settle)
     for m in metrics_from(NAME, a, b, [("sample chars/s", "chars/s", True, Target("ratio", ">=", SAMPLE_TARGET))]):
         m.name = f"lstm {SAMPLE_HIDDEN} {m.name}"
