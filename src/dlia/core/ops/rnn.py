@@ -132,15 +132,38 @@ class _Recurrent(Function):
     Inputs: ``x`` (T, B, I), the initial state(s) (B, H), ``w_ih`` (k·H, I), ``w_hh`` (k·H, H) and,
     with a bias, ``b_ih`` and ``b_hh`` (k·H,). ``reverse=True`` runs from the last step to the
     first (the backward direction of a bidirectional layer); outputs stay in time order.
+
+    ``projected=True``: ``x`` is already the input projection x·W_ihᵀ (T, B, k·H), without bias,
+    and ``w_ih`` is left out of the inputs; the op skips its largest products (projection, dx and
+    dW_ih) and its gradient for ``x`` is that of the projection. A model whose input is an
+    embedding uses it: the rows of ``E·W_ihᵀ`` (V, k·H) picked by the ids are the projection of the
+    embedded ids, for a V-row product instead of a (T·B)-row one (``dlia.models.charrnn``).
     """
 
     fresh_grads = True
     kind = ""
     n_states = 1
 
+    def _weights(self, weights: tuple[Any, ...], projected: bool) -> tuple[Any, Any, tuple[Any, ...]]:
+        """w_ih (None when projected), w_hh and the biases (empty or (b_ih, b_hh)) from the inputs after the states."""
+        self.projected = projected
+        w_ih, w_hh, *b = (None, *weights) if projected else weights
+        return w_ih, w_hh, tuple(b)
+
+    def _needs(self) -> tuple[bool, ...]:
+        """``needs`` with a False in w_ih's place when it is not an input (projected), so that every
+        input keeps one index; ``_grads`` drops that place again."""
+        k = 1 + self.n_states
+        return self.needs[:k] + (False,) + self.needs[k:] if self.projected else self.needs
+
+    def _grads(self, grads: tuple[Any, ...]) -> tuple[Any, ...]:
+        k = 1 + self.n_states
+        return grads[:k] + grads[k + 1:] if self.projected else grads
+
     def _check(self, x: Any, states: tuple[Any, ...], w_ih: Any, w_hh: Any, b: tuple[Any, ...]) -> int:
         name, k = self.kind, _GATES[self.kind]
-        shapes = [x.shape, *[s.shape for s in states], w_ih.shape, w_hh.shape, *[v.shape for v in b]]
+        shapes = [x.shape, *[s.shape for s in states], *([] if w_ih is None else [w_ih.shape]), w_hh.shape,
+                  *[v.shape for v in b]]
         if x.ndim != 3:
             raise shape_error(name, "input must be (time, batch, features)", *shapes)
         if x.shape[0] == 0:
@@ -148,21 +171,27 @@ class _Recurrent(Function):
         if w_hh.ndim != 2 or w_hh.shape[0] != k * w_hh.shape[1]:
             raise shape_error(name, f"weight_hh must be ({k}·hidden, hidden)", *shapes)
         hs = w_hh.shape[1]
-        if w_ih.ndim != 2 or w_ih.shape != (k * hs, x.shape[2]):
+        if w_ih is None:
+            if x.shape[2] != k * hs:
+                raise shape_error(name, f"a projected input must have {k}·{hs} features", *shapes)
+        elif w_ih.ndim != 2 or w_ih.shape != (k * hs, x.shape[2]):
             raise shape_error(name, f"weight_ih must be ({k}·{hs}, {x.shape[2]}) for inputs of {x.shape[2]} features",
                               *shapes)
         if any(v.shape != (k * hs,) for v in b):
             raise shape_error(name, f"biases must be ({k * hs},)", *shapes)
         if any(s.shape != (x.shape[1], hs) for s in states):
             raise shape_error(name, f"the initial state must be (batch {x.shape[1]}, hidden {hs})", *shapes)
-        dtypes = {a.dtype for a in (x, *states, w_ih, w_hh, *b)}
+        dtypes = {a.dtype for a in (x, *states, w_ih, w_hh, *b) if a is not None}
         if len(dtypes) > 1 or x.dtype.kind != "f":
             raise TypeError(f"{name}: input, states and weights must share one floating dtype, got "
                             f"{', '.join(sorted(str(d) for d in dtypes))}")
         return hs
 
     def _project(self, x: Any, w_ih: Any, b: Any) -> Any:
-        """x·W_ihᵀ (+ b) for every step at once, in processing order: (T, B, k·H)."""
+        """x·W_ihᵀ (+ b) for every step at once, in processing order: (T, B, k·H); a new array.
+        Without ``w_ih``, ``x`` is the projection already."""
+        if w_ih is None:
+            return x + b if b is not None else x.copy()
         t, bsz, i = x.shape
         g = (x.reshape(t * bsz, i) @ w_ih.T).reshape(t, bsz, -1)
         if b is not None:
@@ -170,17 +199,20 @@ class _Recurrent(Function):
         return g
 
     def _input_grads(self, dg: Any, x: Any, w_ih: Any, bias: bool) -> tuple[Any, Any, Any]:
-        """dx, dW_ih, db from the gradient ``dg`` (T, B, k·H) of every step's input projection."""
+        """dx, dW_ih, db from the gradient ``dg`` (T, B, k·H) of every step's input projection
+        (without ``w_ih``, dx is ``dg`` itself, in time order)."""
         t, bsz, i = x.shape
         flat = dg.reshape(t * bsz, -1)
-        needs = self.needs
+        needs = self._needs()
+        db = flat.sum(axis=0) if bias else None
+        if w_ih is None:
+            return (xp_flip(dg) if self.reverse else dg) if needs[0] else None, None, db
         dx = None
         if needs[0]:
             dx = (flat @ w_ih).reshape(t, bsz, i)
             if self.reverse:
                 dx = xp_flip(dx)
         dw = flat.T @ x.reshape(t * bsz, i) if needs[1 + self.n_states] else None
-        db = flat.sum(axis=0) if bias else None
         return dx, dw, db
 
 
@@ -208,9 +240,10 @@ def xp_flip(a: Any) -> Any:
 class LSTM(_Recurrent):
     kind, n_states = "lstm", 2
 
-    def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    def forward(self, x, h0, c0, *weights, reverse=False, projected=False):
         xp = self.xp
-        bias = () if b_ih is None else (b_ih, b_hh)
+        w_ih, w_hh, bias = self._weights(weights, projected)
+        b_ih, b_hh = bias or (None, None)
         hs = self._check(x, (h0, c0), w_ih, w_hh, bias)
         t, bsz = x.shape[:2]
         if reverse:
@@ -252,20 +285,21 @@ class LSTM(_Recurrent):
             step(s)
             xp.matmul(dpre[s], w_hh, out=dh)
         dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
-        needs = self.needs
+        needs = self._needs()
         dw_hh = dpre.reshape(t * bsz, -1).T @ self.hseq[:t].reshape(t * bsz, hs) if needs[4] else None
         grads = (dx, dh if needs[1] else None, dc if needs[2] else None, dw_ih, dw_hh)
         if self.bias:
             grads += (db if needs[5] else None, db.copy() if needs[6] else None)
-        return grads
+        return self._grads(grads)
 
 
 class GRU(_Recurrent):
     kind = "gru"
 
-    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    def forward(self, x, h0, *weights, reverse=False, projected=False):
         xp = self.xp
-        bias = () if b_ih is None else (b_ih, b_hh)
+        w_ih, w_hh, bias = self._weights(weights, projected)
+        b_ih, b_hh = bias or (None, None)
         hs = self._check(x, (h0,), w_ih, w_hh, bias)
         t, bsz = x.shape[:2]
         if reverse:
@@ -299,22 +333,23 @@ class GRU(_Recurrent):
             xp.matmul(dgh[s], w_hh, out=dh)
         dh += dh_dir
         dx, dw_ih, db_ih = self._input_grads(dgx, self.x, self.w_ih, self.bias)
-        needs = self.needs
+        needs = self._needs()
         flat = dgh.reshape(t * bsz, -1)
         dw_hh = flat.T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
         grads = (dx, dh if needs[1] else None, dw_ih, dw_hh)
         if self.bias:
             grads += (db_ih if needs[4] else None, flat.sum(axis=0) if needs[5] else None)
-        return grads
+        return self._grads(grads)
 
 
 class RNN(_Recurrent):
     kind = "rnn_tanh"
 
-    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, relu=False):
+    def forward(self, x, h0, *weights, reverse=False, relu=False, projected=False):
         xp = self.xp
         self.kind = "rnn_relu" if relu else "rnn_tanh"
-        bias = () if b_ih is None else (b_ih, b_hh)
+        w_ih, w_hh, bias = self._weights(weights, projected)
+        b_ih, b_hh = bias or (None, None)
         hs = self._check(x, (h0,), w_ih, w_hh, bias)
         t, bsz = x.shape[:2]
         if reverse:
@@ -346,12 +381,12 @@ class RNN(_Recurrent):
             rnn_cell_backward(xp, hseq[s + 1], dy[s], dh, dpre[s], self.relu)
             xp.matmul(dpre[s], w_hh, out=dh)
         dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
-        needs = self.needs
+        needs = self._needs()
         dw_hh = dpre.reshape(t * bsz, -1).T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
         grads = (dx, dh if needs[1] else None, dw_ih, dw_hh)
         if self.bias:
             grads += (db if needs[4] else None, db.copy() if needs[5] else None)
-        return grads
+        return self._grads(grads)
 
 
 # -- the step functions a layer op's time loop calls: compiled kernels or the NumPy reference --------
