@@ -152,9 +152,9 @@ def test_the_state_is_carried_across_batches_and_reset_at_each_epoch() -> None:
     seen = []
     forward = t.model.rnn.forward
 
-    def spy(x, hx=None):
+    def spy(x, hx=None, **kwargs):  # kwargs: projected=True, from forward_embedded
         seen.append(None if hx is None else hx[0].numpy().copy())
-        return forward(x, hx)
+        return forward(x, hx, **kwargs)
 
     t.model.rnn.forward = spy
     kept = []

@@ -209,3 +209,51 @@ def test_the_docs_sequence_layer_example_runs_as_written():
     exec(compile(code, "docs/rnn.md", "exec"), scope)
     assert scope["out"].shape == (50, 100, 128) and scope["h_n"].shape == (2, 50, 128)
     assert scope["out2"].shape == (50, 100, 128) and scope["c2"].shape == (2, 50, 128)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_forward_embedded_equals_the_layer_on_the_embedded_ids(mode, batch_first, bias):
+    """forward_embedded(E, ids) projects the table E·W_ihᵀ instead of each embedded step: the same
+    outputs, final states and gradients (of E, of every weight, of the initial state) as
+    layer(embedding(E, ids)), float64 and float32."""
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 2e-5)):
+        _, ours = _pair(mode, torch.float64 if dtype == np.float64 else torch.float32, input_size=4, hidden_size=5,
+                        num_layers=2, bias=bias, batch_first=batch_first)
+        rng = np.random.default_rng(3)
+        ids = rng.integers(0, 7, (3, 6))  # (B, T) or (T, B): the layer reads either as its layout says
+        emb = dlia.tensor(rng.standard_normal((7, 4)).astype(dtype), requires_grad=True)
+        lstm = mode == "LSTM"
+        h0 = [dlia.tensor(rng.standard_normal((2, 3 if batch_first else 6, 5)).astype(dtype), requires_grad=True)
+              for _ in range(2 if lstm else 1)]
+        state = tuple(h0) if lstm else h0[0]
+        results = []
+        for embedded in (False, True):
+            for t in (emb, *h0, *ours.parameters()):
+                t.grad = None
+            out, st = ours.forward_embedded(emb, ids, state) if embedded else ours(dlia.embedding(emb, ids), state)
+            finals = list(st) if lstm else [st]
+            probe = np.random.default_rng(4)
+            loss = (out * dlia.tensor(probe.standard_normal(out.shape).astype(dtype))).sum()
+            for f in finals:
+                loss = loss + (f * dlia.tensor(probe.standard_normal(f.shape).astype(dtype))).sum()
+            loss.backward()
+            results.append([out.numpy(), *[f.numpy() for f in finals],
+                            *[t.grad.numpy() for t in (emb, *h0, *ours.parameters())]])
+        for a, b in zip(*results):
+            assert a.dtype == dtype
+            np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
+
+
+def test_forward_embedded_of_a_bidirectional_layer_embeds_first():
+    _, ours = _pair("GRU", input_size=4, hidden_size=3, bidirectional=True)
+    emb = dlia.tensor(np.random.default_rng(0).standard_normal((5, 4)))
+    ids = np.array([[0, 4], [2, 2], [1, 3]])
+    np.testing.assert_array_equal(ours.forward_embedded(emb, ids)[0].numpy(), ours(dlia.embedding(emb, ids))[0].numpy())
+
+
+def test_a_projected_input_of_the_wrong_width_is_refused():
+    _, ours = _pair("LSTM", input_size=4, hidden_size=3)
+    with pytest.raises(ValueError, match="projected input has 4·hidden_size features"):
+        ours(dlia.tensor(np.zeros((2, 1, 4))), projected=True)

@@ -224,7 +224,9 @@ class CharRNN(nn.Module):
         self.decoder = nn.Linear(H, vocab_size, generator=gen)
 
     def forward(self, x: Any, state: Any = None) -> tuple[dlia.Tensor, Any]:
-        out, state = self.rnn(self.embedding(x), state)
+        # = self.rnn(self.embedding(x), state), without projecting every embedded character (see
+        # nn.LSTM.forward_embedded): training 1.09× faster at 2×128, 1.19× at 2×512
+        out, state = self.rnn.forward_embedded(self.embedding.weight, x, state)
         return self.decoder(self.drop(out)), state
 
 

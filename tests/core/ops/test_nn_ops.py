@@ -181,3 +181,17 @@ def test_linear_matches_torch_and_finite_differences(x_shape, bias):
     compare_torch(dlia.linear, F.linear, *args)
     compare_torch(dlia.linear, F.linear, *[a.astype(np.float32) for a in args], atol=1e-5, rtol=1e-5)
     check_vjp(dlia.linear, *args)
+
+
+@pytest.mark.parametrize("distinct", [7, 900])
+def test_embedding_dense_gradient_sums_every_lookup_of_a_row(distinct):
+    """Few distinct ids (a run per id, summed one by one) and many (numpy.add.reduceat) both give
+    numpy.add.at's sums, on rows wide enough (512) to matter."""
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, distinct, (50, 40))
+    w = dlia.tensor(rng.standard_normal((distinct, 512)).astype(np.float32), requires_grad=True)
+    g = rng.standard_normal((50, 40, 512)).astype(np.float32)
+    (dlia.embedding(w, ids) * dlia.tensor(g)).sum().backward()
+    expected = np.zeros((distinct, 512), np.float64)
+    np.add.at(expected, ids.ravel(), g.reshape(-1, 512).astype(np.float64))
+    np.testing.assert_allclose(w.grad.numpy(), expected, rtol=1e-5, atol=1e-4)

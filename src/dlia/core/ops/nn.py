@@ -45,7 +45,16 @@ class Embedding(Function):
             order = numpy.argsort(idx, kind="stable")
             keys = idx[order]
             starts = numpy.flatnonzero(numpy.concatenate(([True], keys[1:] != keys[:-1])))
-            out[keys[starts]] = numpy.add.reduceat(rows[order], starts, axis=0)
+            sorted_rows = rows[order]
+            if len(starts) <= 512:
+                # few distinct ids (a character vocabulary): one sum per run. reduceat is slow on
+                # wide rows: 8.8 ms against 0.35 ms here for 2500 rows of 512 in 65 runs (char-rnn's
+                # table of projected gates, nn.LSTM.forward_embedded); 0.29 against 0.16 at 128
+                ends = numpy.append(starts[1:], len(keys))
+                for key, a, b in zip(keys[starts].tolist(), starts.tolist(), ends.tolist()):
+                    sorted_rows[a:b].sum(axis=0, out=out[key])
+            else:
+                out[keys[starts]] = numpy.add.reduceat(sorted_rows, starts, axis=0)
         else:
             xp.add.at(out, idx, rows)  # CuPy's is a fast scatter-add
         return out, None

@@ -190,8 +190,13 @@ class _Recurrent(Function):
     def _project(self, x: Any, w_ih: Any, b: Any) -> Any:
         """x·W_ihᵀ (+ b) for every step at once, in processing order: (T, B, k·H); a new array.
         Without ``w_ih``, ``x`` is the projection already."""
-        if w_ih is None:
-            return x + b if b is not None else x.copy()
+        if w_ih is None:  # a C-contiguous copy (the steppers need it), whatever x's layout
+            g = self.xp.empty(x.shape, dtype=x.dtype)
+            if b is None:
+                g[...] = x
+            else:
+                self.xp.add(x, b, out=g)
+            return g
         t, bsz, i = x.shape
         g = (x.reshape(t * bsz, i) @ w_ih.T).reshape(t, bsz, -1)
         if b is not None:
