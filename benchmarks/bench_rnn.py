@@ -109,8 +109,9 @@ def train_dlia(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], voca
     def step(x: numpy.ndarray, y: numpy.ndarray) -> float:
         nonlocal state
         opt.zero_grad()
-        emb = model.embed(x)
-        out, state = model.rnn(emb) if state is None else model.rnn(emb, state)
+        # = model.rnn(model.embed(x), state), as CharRNN.forward runs it: layer 0 projects the
+        # embedding table instead of every embedded character (nn.LSTM.forward_embedded)
+        out, state = model.rnn.forward_embedded(model.embed.weight, x, state)
         loss = dlia.cross_entropy(model.head(out).reshape(-1, vocab), y.reshape(-1))
         loss.backward()
         optim.clip_grad_norm_(params, CLIP)
