@@ -272,20 +272,26 @@ def test_every_address_a_step_passes_lies_in_an_array_it_keeps_alive(view, monke
     calls = []
 
     def recorder(fn, sizes):
-        def call(rows, hidden, *args):
-            calls.append((fn, [(a, k * rows * hidden * 4) for a, k in zip(args[:-1], sizes)]))
+        def call(rows, hidden, *args):  # a size is k (k·rows·hidden floats) or a function of (rows, hidden)
+            floats = [k(rows, hidden) if callable(k) else k * rows * hidden for k in sizes]
+            calls.append((fn, [(a, n * 4) for a, n in zip(args[:-1], floats)]))
             return fn(rows, hidden, *args)
         return call
 
+    def packed(rows, hidden):
+        return (hidden + 15) // 16 * hidden * 64
+
     monkeypatch.setattr(kernels, "entry_points", lambda: kernels.EntryPoints(
         recorder(real.lstm_fwd, (4, 4, 1, 4, 1, 1, 1)), recorder(real.lstm_bwd, (4, 1, 1, 1, 1, 1, 4)),
-        recorder(real.gru_fwd, (3, 3, 1, 1, 4, 1)), recorder(real.gru_bwd, (4, 1, 1, 1, 1, 3, 3))))  # b_hh: 3H = 1·rows·H
+        recorder(real.gru_fwd, (3, 3, 1, 1, 4, 1)), recorder(real.gru_bwd, (4, 1, 1, 1, 1, 3, 3)),  # b_hh: 3H = 1·rows·H
+        recorder(real.lstm_fwd_fused, (4, 1, packed, 1, 4, 1, 1, 1))))
     steppers = []
     real_bind = ops._bind
     monkeypatch.setattr(ops, "_bind", lambda *a: steppers.append(real_bind(*a)) or steppers[-1])
     lstm_sequence(5, 3, 8, dy_view=VIEWS[view])
     gru_sequence(5, 3, 8, dy_view=VIEWS[view])  # 3 rows: b_hh's 3H floats are 1·rows·H
-    assert len(calls) == 4 * 5 and len(steppers) == 4
+    fused_sequence(5, 3, 8)
+    assert len(calls) == 5 * 5 and len(steppers) == 5
     kept = [byte_bounds(a) for step in steppers for a in step.arrays]
     for _, args in calls:
         for address, size in args:
@@ -358,5 +364,76 @@ def test_results_do_not_depend_on_the_thread_count(cores, monkeypatch):
     with mock.patch.object(loader, "cores", lambda: cores):
         assert kernels.threads(7, 10) == min(cores, 7)
         other = lstm_sequence(3, 7, 300) + gru_sequence(3, 7, 300)
+    for a, c in zip(other, base):
+        np.testing.assert_array_equal(a, c)
+
+
+# -- the fused LSTM forward step: its own product with the packed W_hh, then the gate math --------
+def fused_sequence(t, b, h, seed=0, fused=True):
+    """t LSTM forward steps from a random W_hh (4H, H), with the fused kernel or with the BLAS
+    product + lstm_forward_stepper (the reference path, compiled or NumPy as kernels.use says)."""
+    rng = np.random.default_rng(seed)
+    w_hh = randn(rng, 4 * h, h, scale=0.3)
+    acts = randn(rng, t, b, 4 * h)  # the projection, overwritten with the gates
+    hseq, cseq, tc = (np.empty((t + 1, b, h), np.float32) for _ in range(3))
+    hseq[0], cseq[0] = randn(rng, b, h), randn(rng, b, h)
+    step = ops.lstm_fused_forward_stepper(np, w_hh, acts, cseq, acts, hseq, tc) if fused else None
+    if fused:
+        assert step is not None
+        for s in range(t):
+            step(s)
+    else:
+        gh = np.empty((b, 4 * h), np.float32)
+        plain = ops.lstm_forward_stepper(np, acts, gh, cseq, acts, hseq, tc)
+        for s in range(t):
+            np.matmul(hseq[s], w_hh.T, out=gh)
+            plain(s)
+    return [acts, hseq, cseq, tc[:t]]
+
+
+@needs_kernels
+@pytest.mark.parametrize(("b", "h"), [(1, 1), (5, 7), (6, 16), (7, 17), (13, 40), (50, 33)])
+def test_fused_lstm_step_matches_the_product_and_the_numpy_cell(b, h):
+    """Batch sizes around the 6-row blocks, hidden sizes around the 16-unit panels."""
+    ours = fused_sequence(6, b, h)
+    with kernels.use(False):
+        reference = fused_sequence(6, b, h, fused=False)
+    for a, r in zip(ours, reference):
+        np.testing.assert_allclose(a, r, rtol=1e-5, atol=2e-6 * max(1.0, np.abs(r).max()))
+
+
+@needs_kernels
+def test_fused_lstm_step_is_not_used_where_the_kernels_are_off():
+    w, acts = np.zeros((8, 2), np.float32), np.zeros((1, 1, 8), np.float32)
+    seqs = [np.zeros((2, 1, 2), np.float32) for _ in range(3)]
+    with kernels.use(False):
+        assert ops.lstm_fused_forward_stepper(np, w, acts, seqs[0], acts, seqs[1], seqs[2]) is None
+    assert ops.lstm_fused_forward_stepper(np, w.astype(np.float64), acts, seqs[0], acts, seqs[1], seqs[2]) is None
+
+
+@needs_kernels
+@pytest.mark.parametrize("h", [1, 16, 21])
+def test_lstm_pack_puts_the_four_gates_of_16_units_in_each_row_of_a_panel(h):
+    w = np.random.default_rng(0).standard_normal((4 * h, h)).astype(np.float32)
+    packed = kernels.lstm_pack(w)
+    assert packed.shape == ((h + 15) // 16, h, 64)
+    for p in range(packed.shape[0]):
+        for q in range(4):
+            for lane in range(16):
+                u = 16 * p + lane
+                expected = w[q * h + u] if u < h else np.zeros(h, np.float32)
+                np.testing.assert_array_equal(packed[p, :, q * 16 + lane], expected)
+    with pytest.raises(ValueError, match="shape"):
+        kernels.lstm_pack(w[:-1])
+
+
+@needs_kernels
+@pytest.mark.parametrize("cores", [2, 3])
+def test_fused_results_do_not_depend_on_the_thread_count(cores, monkeypatch):
+    base = fused_sequence(3, 7, 70)
+    monkeypatch.setattr(kernels, "_FUSED_SERIAL_BELOW", 0)
+    with mock.patch.object(loader, "cores", lambda: cores):
+        assert kernels.fused_threads(7, 70) == cores
+        other = fused_sequence(3, 7, 70)
     for a, c in zip(other, base):
         np.testing.assert_array_equal(a, c)

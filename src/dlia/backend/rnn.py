@@ -35,7 +35,7 @@ import numpy
 from dlia.backend.loader import KernelLibrary
 
 #: must equal dlia_rnn_version() in _rnn.c; raise both when the C functions' arguments change
-_VERSION = 2
+_VERSION = 3
 
 _ptr, _int = ctypes.c_void_p, ctypes.c_int
 _KERNELS = KernelLibrary(
@@ -44,6 +44,8 @@ _KERNELS = KernelLibrary(
                "dlia_rnn_lstm_bwd": ([_int, _int] + [_ptr] * 7 + [_int], None),
                "dlia_rnn_gru_fwd": ([_int, _int] + [_ptr] * 6 + [_int], None),
                "dlia_rnn_gru_bwd": ([_int, _int] + [_ptr] * 7 + [_int], None),
+               "dlia_rnn_lstm_pack": ([_int, _ptr, _ptr], None),
+               "dlia_rnn_lstm_fwd_fused": ([_int, _int] + [_ptr] * 8 + [_int], None),
                "dlia_rnn_elementary": ([_int, ctypes.c_long, _ptr, _ptr], None)})
 _enabled = True
 
@@ -78,6 +80,9 @@ class EntryPoints(NamedTuple):
     lstm_bwd: Any
     gru_fwd: Any
     gru_bwd: Any
+    #: ``(B, H, gx, h_prev, packed, c_prev, acts, c, h, tc, threads)``: lstm_fwd with gh = h_prev·W_hhᵀ
+    #: computed inside from ``lstm_pack(w_hh)``
+    lstm_fwd_fused: Any
 
 
 def entry_points() -> EntryPoints | None:
@@ -85,7 +90,20 @@ def entry_points() -> EntryPoints | None:
     lib = _KERNELS.lib if _enabled else None
     if lib is None:
         return None
-    return EntryPoints(lib.dlia_rnn_lstm_fwd, lib.dlia_rnn_lstm_bwd, lib.dlia_rnn_gru_fwd, lib.dlia_rnn_gru_bwd)
+    return EntryPoints(lib.dlia_rnn_lstm_fwd, lib.dlia_rnn_lstm_bwd, lib.dlia_rnn_gru_fwd, lib.dlia_rnn_gru_bwd,
+                       lib.dlia_rnn_lstm_fwd_fused)
+
+
+def lstm_pack(w_hh: Any) -> Any:
+    """W_hh (4H, H), float32, packed for ``lstm_fwd_fused``: ceil(H/16) panels of H rows × 64 floats,
+    row k of panel p holding W_hh[q·H + 16p + l, k] for gates q = i, f, g, o and lanes l < 16 (0 past H)."""
+    w = numpy.ascontiguousarray(w_hh, dtype=numpy.float32)
+    hs = w.shape[1]
+    if w.shape != (4 * hs, hs):
+        raise ValueError(f"w_hh must have shape (4·H, H), got {w.shape}")
+    packed = numpy.empty(((hs + 15) // 16, hs, 64), numpy.float32)
+    _lib().dlia_rnn_lstm_pack(hs, w.ctypes.data, packed.ctypes.data)
+    return packed
 
 
 def applies(*arrays: Any) -> bool:
@@ -115,6 +133,23 @@ _SERIAL_BELOW = 1_000_000
 def threads(rows: int, elements: int) -> int:
     """OpenMP threads for a step of ``rows`` batch rows and ``elements`` gate elements (B·k·H)."""
     return 1 if elements < _SERIAL_BELOW else _KERNELS.threads(rows)
+
+
+# The fused LSTM step (product + gate math) splits its panels between threads from this many
+# multiply-adds per step (B·H·4H; batch 50: H ≥ 200), where BLAS would use every core for the
+# product alone. Measured on the 2-core machine with the other core busy (so: what a second core
+# had to spare), one LSTM op's forward over 50 steps at batch 50, OpenBLAS on 2 threads:
+#   H = 512   fused on 2 threads 108-115 ms, on 1 thread 139-144, BLAS product + step kernel 158-210
+#   H = 128   fused on 2 threads 12-17 ms,   on 1 thread 10-13,   BLAS product + step kernel 13-14
+# (one thread, core idle: H = 128 6.0 against 6.7 ms, H = 512 78 against 86 ms).
+_FUSED_SERIAL_BELOW = 8_000_000
+
+
+def fused_threads(rows: int, hidden: int) -> int:
+    """OpenMP threads for ``lstm_fwd_fused`` on ``rows`` batch rows of ``hidden`` units."""
+    if rows * hidden * 4 * hidden < _FUSED_SERIAL_BELOW:
+        return 1
+    return _KERNELS.threads((hidden + 15) // 16)
 
 
 # -- the array form: checked, for tests and occasional calls ---------------------------------------
