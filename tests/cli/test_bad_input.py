@@ -590,6 +590,12 @@ CASES: list[Case] = [
     Case("char-rnn-train-not-utf8", _files({"t.txt": _LATIN1}, *_CR), "not UTF-8 text (byte 0xE9 at offset 3)"),
     Case("char-rnn-train-missing-file", _args(*_CR), "no such file: t.txt"),
     Case("char-rnn-train-file-is-folder", _files({"t.txt": None}, *_CR), "t.txt is a folder"),
+    Case("char-rnn-train-file-is-pipe", _fifo("char-rnn", "train", "{fifo}", "--checkpoint-dir", "run"),
+         "not a regular file"),  # reading it would block forever
+    Case("char-rnn-train-file-is-device", _args("char-rnn", "train", "/dev/zero", "--checkpoint-dir", "run"),
+         "/dev/zero is not a regular file"),  # reading it would never end
+    Case("char-rnn-train-no-training-batch", _files({"t.txt": _CR_TEXT}, *_CR, "--train-frac", "0.01"),
+         "less than one batch"),
     Case("char-rnn-train-file-empty-name", _args("char-rnn", "train", ""), "empty"),
     Case("char-rnn-train-shorter-than-a-batch", _files({"t.txt": "to be or not"}, "char-rnn", "train", "t.txt"),
          "t.txt: the text has 12 characters; batch size 50 × sequence length 50 needs at least 5001"),

@@ -332,3 +332,15 @@ def test_sample_refuses_bad_arguments(trained) -> None:
     for kw, message in (({"mode": "beam"}, "sample mode"), ({"temperature": 0}, "temperature"), ({"top_k": 0}, "top_k")):
         with pytest.raises(ValueError, match=message):
             next(sample(model, vocab, "the", 5, **kw))
+
+
+def test_a_vanishing_temperature_takes_the_argmax() -> None:
+    """logits / 1e-320 overflowed to ±inf and inf − inf gave NaN: the last character was drawn."""
+    logits = numpy.array([0.5, 3.0, -1.0, 2.9], dtype=numpy.float32)
+    rng = numpy.random.default_rng(0)
+    assert {choose(logits, t, None, rng) for t in (1e-320, 5e-324, 1e-200) for _ in range(20)} == {1}
+
+
+def test_a_training_fraction_below_one_batch_is_refused() -> None:
+    with pytest.raises(ValueError, match="less than one batch"):
+        CharData(numpy.zeros(401, numpy.int32), batch_size=2, seq_length=4, train_frac=0.01, val_frac=0.05)

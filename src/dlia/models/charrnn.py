@@ -154,6 +154,9 @@ class CharData:
             raise ValueError(f"the text has {len(ids)} characters; batch size {B} × sequence length {T} needs at "
                              f"least {2 * B * T + 1} (one batch to train, one to validate, one more character)")
         self.n_train, self.n_val = split_sizes(batches, train_frac, val_frac)
+        if self.n_train < 1:
+            raise ValueError(f"the text has {batches} batches of {B}×{T} characters; a training fraction of "
+                             f"{train_frac:g} of them is less than one batch")
         self.train_x, self.train_y = self._streams(ids, 0, self.n_train, B, T)
         self.val_x, self.val_y = self._streams(ids, self.n_train * B * T, self.n_val, B, T)
         self.batch_size, self.seq_length, self.ids = B, T, ids
@@ -566,11 +569,13 @@ SAMPLE_MODES = ("sample", "argmax", "spaces")
 def choose(logits: numpy.ndarray, temperature: float, top_k: int | None, rng: numpy.random.Generator) -> int:
     """Draw a character id from ``softmax(logits / temperature)``, restricted to the ``top_k`` most
     likely when given: one uniform number and a search in the cumulative probabilities."""
-    z = logits.astype(numpy.float64) / temperature
+    z = logits.astype(numpy.float64)
+    with numpy.errstate(over="ignore"):  # the max first: a tiny temperature gives 0 and -inf, never inf - inf
+        z = (z - z.max()) / temperature
     if top_k is not None and top_k < len(z):
         cut = numpy.partition(z, len(z) - top_k)[len(z) - top_k]
         z = numpy.where(z >= cut, z, -numpy.inf)
-    p = numpy.exp(z - z.max())
+    p = numpy.exp(z)
     cdf = numpy.cumsum(p)
     return min(int(numpy.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(z) - 1)
 

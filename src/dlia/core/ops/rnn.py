@@ -164,7 +164,7 @@ class _Recurrent(Function):
     def _project(self, x: Any, w_ih: Any, b: Any) -> Any:
         """x·W_ihᵀ (+ b) for every step at once, in processing order: (T, B, k·H)."""
         t, bsz, i = x.shape
-        g = (x.reshape(t * bsz, i) @ w_ih.T).reshape(t, bsz, -1)
+        g = (x.reshape(t * bsz, i) @ w_ih.T).reshape(t, bsz, w_ih.shape[0])  # not -1: batch 0 is allowed
         if b is not None:
             g += b
         return g
@@ -172,7 +172,7 @@ class _Recurrent(Function):
     def _input_grads(self, dg: Any, x: Any, w_ih: Any, bias: bool) -> tuple[Any, Any, Any]:
         """dx, dW_ih, db from the gradient ``dg`` (T, B, k·H) of every step's input projection."""
         t, bsz, i = x.shape
-        flat = dg.reshape(t * bsz, -1)
+        flat = dg.reshape(t * bsz, dg.shape[2])
         needs = self.needs
         dx = None
         if needs[0]:
@@ -237,7 +237,7 @@ class LSTM(_Recurrent):
             xp.matmul(dpre[s], w_hh, out=dh)
         dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
         needs = self.needs
-        dw_hh = dpre.reshape(t * bsz, -1).T @ self.hseq[:t].reshape(t * bsz, hs) if needs[4] else None
+        dw_hh = dpre.reshape(t * bsz, dpre.shape[2]).T @ self.hseq[:t].reshape(t * bsz, hs) if needs[4] else None
         grads = (dx, dh if needs[1] else None, dc if needs[2] else None, dw_ih, dw_hh)
         if self.bias:
             grads += (db if needs[5] else None, db.copy() if needs[6] else None)
@@ -284,7 +284,7 @@ class GRU(_Recurrent):
         dh += dh_dir
         dx, dw_ih, db_ih = self._input_grads(dgx, self.x, self.w_ih, self.bias)
         needs = self.needs
-        flat = dgh.reshape(t * bsz, -1)
+        flat = dgh.reshape(t * bsz, dgh.shape[2])
         dw_hh = flat.T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
         grads = (dx, dh if needs[1] else None, dw_ih, dw_hh)
         if self.bias:
@@ -331,7 +331,7 @@ class RNN(_Recurrent):
             xp.matmul(dpre[s], w_hh, out=dh)
         dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
         needs = self.needs
-        dw_hh = dpre.reshape(t * bsz, -1).T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
+        dw_hh = dpre.reshape(t * bsz, dpre.shape[2]).T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
         grads = (dx, dh if needs[1] else None, dw_ih, dw_hh)
         if self.bias:
             grads += (db if needs[4] else None, db.copy() if needs[5] else None)
