@@ -300,7 +300,7 @@ def _charrnn_checkpoint_entries() -> dict[str, bytes]:
 
 
 def _charrnn_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str, cnn: bool = False,
-                  other: str | None = None) -> Callable[[Path], list[str]]:
+                  other: str | None = None, extra_run: str | None = None) -> Callable[[Path], list[str]]:
     """``argv`` in a folder holding ``t.txt`` (``_CR_TEXT``) and ``run/``, a run folder with one char-rnn
     checkpoint that ``change`` damaged (``cnn``: a CNN checkpoint instead); ``other`` is written to ``u.txt``."""
 
@@ -313,6 +313,10 @@ def _charrnn_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str,
             for name, data in entries.items():
                 z.writestr(name, data)
         (folder / "t.txt").write_text(_CR_TEXT)
+        if extra_run is not None:  # a second run's folder, with a copy of the checkpoint
+            (folder / extra_run).mkdir()
+            (folder / extra_run / "charrnn_epoch000.02_2.4000.npz").write_bytes(
+                (folder / "run" / "charrnn_epoch000.01_2.5000.npz").read_bytes())
         if other is not None:
             (folder / "u.txt").write_text(other)
         return list(argv)
@@ -624,6 +628,10 @@ CASES: list[Case] = [
     Case("char-rnn-train-checkpoint-dir-empty-name", _files({"t.txt": _CR_TEXT}, *_CR, "--checkpoint-dir", ""), "empty"),
     Case("char-rnn-train-checkpoint-dir-holds-a-run", _charrnn_case(None, *_CR, "--checkpoint-dir", "run"),
          "run already holds checkpoints of an earlier run"),
+    Case("char-rnn-resume-into-another-runs-folder",
+         _charrnn_case(lambda e: None, *_CR, "--resume", "run/charrnn_epoch000.01_2.5000.npz", "--checkpoint-dir", "other",
+                       extra_run="other"),
+         "--checkpoint-dir other already holds checkpoints of another run"),
     Case("char-rnn-resume-missing", _files({"t.txt": _CR_TEXT}, *_CR, "--resume", "nope.npz"), "no such checkpoint"),
     Case("char-rnn-resume-empty-folder", _files({"t.txt": _CR_TEXT, "cv": None}, *_CR, "--resume", "cv"),
          "no char-rnn checkpoint in cv"),

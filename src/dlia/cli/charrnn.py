@@ -186,6 +186,10 @@ def train(args: argparse.Namespace) -> int:
     if resume_from is not None:
         config, vocab, _ = read_checkpoint(resume_from)  # checked before anything is built from it
         out = Path(args.checkpoint_dir) if args.checkpoint_dir else resume_from.parent
+        other = latest_checkpoint(out, PREFIX) if out.resolve() != resume_from.parent.resolve() else None
+        if other is not None:  # never mix two runs' checkpoints
+            raise UserError(f"--checkpoint-dir {out} already holds checkpoints of another run ({other.name}); "
+                            f"continue into {resume_from.parent} (leave out --checkpoint-dir) or an empty folder")
         ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k != "max_epochs" and v != getattr(config, k)]
         if ignored:
             print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
