@@ -300,7 +300,7 @@ def _charrnn_checkpoint_entries() -> dict[str, bytes]:
 
 
 def _charrnn_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str, cnn: bool = False,
-                  other: str | None = None) -> Callable[[Path], list[str]]:
+                  other: str | None = None, extra_run: str | None = None) -> Callable[[Path], list[str]]:
     """``argv`` in a folder holding ``t.txt`` (``_CR_TEXT``) and ``run/``, a run folder with one char-rnn
     checkpoint that ``change`` damaged (``cnn``: a CNN checkpoint instead); ``other`` is written to ``u.txt``."""
 
@@ -313,6 +313,10 @@ def _charrnn_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str,
             for name, data in entries.items():
                 z.writestr(name, data)
         (folder / "t.txt").write_text(_CR_TEXT)
+        if extra_run is not None:  # a second run's folder, with a copy of the checkpoint
+            (folder / extra_run).mkdir()
+            (folder / extra_run / "charrnn_epoch000.02_2.4000.npz").write_bytes(
+                (folder / "run" / "charrnn_epoch000.01_2.5000.npz").read_bytes())
         if other is not None:
             (folder / "u.txt").write_text(other)
         return list(argv)
@@ -590,6 +594,12 @@ CASES: list[Case] = [
     Case("char-rnn-train-not-utf8", _files({"t.txt": _LATIN1}, *_CR), "not UTF-8 text (byte 0xE9 at offset 3)"),
     Case("char-rnn-train-missing-file", _args(*_CR), "no such file: t.txt"),
     Case("char-rnn-train-file-is-folder", _files({"t.txt": None}, *_CR), "t.txt is a folder"),
+    Case("char-rnn-train-file-is-pipe", _fifo("char-rnn", "train", "{fifo}", "--checkpoint-dir", "run"),
+         "not a regular file"),  # reading it would block forever
+    Case("char-rnn-train-file-is-device", _args("char-rnn", "train", "/dev/zero", "--checkpoint-dir", "run"),
+         "/dev/zero is not a regular file"),  # reading it would never end
+    Case("char-rnn-train-no-training-batch", _files({"t.txt": _CR_TEXT}, *_CR, "--train-frac", "0.01"),
+         "less than one batch"),
     Case("char-rnn-train-file-empty-name", _args("char-rnn", "train", ""), "empty"),
     Case("char-rnn-train-shorter-than-a-batch", _files({"t.txt": "to be or not"}, "char-rnn", "train", "t.txt"),
          "t.txt: the text has 12 characters; batch size 50 × sequence length 50 needs at least 5001"),
@@ -618,6 +628,10 @@ CASES: list[Case] = [
     Case("char-rnn-train-checkpoint-dir-empty-name", _files({"t.txt": _CR_TEXT}, *_CR, "--checkpoint-dir", ""), "empty"),
     Case("char-rnn-train-checkpoint-dir-holds-a-run", _charrnn_case(None, *_CR, "--checkpoint-dir", "run"),
          "run already holds checkpoints of an earlier run"),
+    Case("char-rnn-resume-into-another-runs-folder",
+         _charrnn_case(lambda e: None, *_CR, "--resume", "run/charrnn_epoch000.01_2.5000.npz", "--checkpoint-dir", "other",
+                       extra_run="other"),
+         "--checkpoint-dir other already holds checkpoints of another run"),
     Case("char-rnn-resume-missing", _files({"t.txt": _CR_TEXT}, *_CR, "--resume", "nope.npz"), "no such checkpoint"),
     Case("char-rnn-resume-empty-folder", _files({"t.txt": _CR_TEXT, "cv": None}, *_CR, "--resume", "cv"),
          "no char-rnn checkpoint in cv"),
@@ -636,6 +650,18 @@ CASES: list[Case] = [
          "corrupt training state: expected a float32 array of shape (2, 2, 8)"),
     Case("char-rnn-resume-nan-weights", _charrnn_case(_nan_embedding, *_CR, "--resume", "run"),
          "NaN or infinite values in 'model/embedding.weight'"),
+    Case("char-rnn-plot-missing", _args("char-rnn", "plot", "nope.npz", "-o", "l.png"), "no such checkpoint or folder: nope.npz"),
+    Case("char-rnn-plot-corrupt", _files({"c.npz": _BINARY}, "char-rnn", "plot", "c.npz", "-o", "l.png"),
+         "not a readable dlia checkpoint"),
+    Case("char-rnn-plot-cnn-checkpoint", _charrnn_case(None, "char-rnn", "plot", "run", "-o", "l.png", cnn=True),
+         "not a char-rnn checkpoint"),
+    Case("char-rnn-plot-over-its-checkpoint",
+         _charrnn_case(None, "char-rnn", "plot", "run/charrnn_epoch000.01_2.5000.npz",
+                       "-o", "run/charrnn_epoch000.01_2.5000.npz"),
+         "cannot write"),
+    Case("char-rnn-plot-output-in-missing-root", _charrnn_case(None, "char-rnn", "plot", "run", "-o", "/proc/x/l.png"),
+         "cannot"),
+    Case("char-rnn-plot-no-output", _charrnn_case(None, "char-rnn", "plot", "run"), "-o/--output"),
     Case("char-rnn-sample-missing", _args("char-rnn", "sample", "nope.npz"), "no such checkpoint or folder: nope.npz"),
     Case("char-rnn-sample-empty-folder", _files({"cv": None}, "char-rnn", "sample", "cv"), "no char-rnn checkpoint in cv"),
     Case("char-rnn-sample-corrupt", _files({"c.npz": _BINARY}, "char-rnn", "sample", "c.npz"), "not a readable dlia checkpoint"),

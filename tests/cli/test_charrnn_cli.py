@@ -48,6 +48,18 @@ def test_train_then_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caps
     assert capsys.readouterr().out != text
 
 
+def test_plot_draws_the_loss_curve_of_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("t.txt").write_text(TEXT, encoding="utf-8")
+    assert main(["char-rnn", "train", "t.txt", *TINY, "--max-epochs", "1", "--eval-every", "6",
+                 "--checkpoint-dir", "run"]) == 0
+    capsys.readouterr()
+    assert main(["char-rnn", "plot", "run", "-o", "loss.png"]) == 0
+    assert "loss curve of 18 iterations → loss.png" in capsys.readouterr().out
+    assert Path("loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_max_time_stops_with_a_checkpoint_and_resume_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                               capsys: pytest.CaptureFixture) -> None:
     monkeypatch.chdir(tmp_path)

@@ -45,21 +45,34 @@ def trainer_for(config: CharRNNConfig, text: str = TEXT) -> CharRNNTrainer:
 def test_batches_are_contiguous_streams_cut_in_chunks() -> None:
     ids = numpy.arange(53)
     d = CharData(ids, batch_size=2, seq_length=4, train_frac=0.5, val_frac=0.5)
-    # (53 - 1) // 8 = 6 batches over 48 characters: stream 0 is 0..23, stream 1 is 24..47
+    # (53 - 1) // 8 = 6 batches over 48 characters: 0..23 train, 24..47 validate,
+    # each part in 2 streams: train streams 0..11 and 12..23, validation streams 24..35 and 36..47
     assert (d.n_train, d.n_val) == (3, 3)
     x0, y0 = d.train_batch(0)
-    assert x0.tolist() == [[0, 1, 2, 3], [24, 25, 26, 27]]
-    assert y0.tolist() == [[1, 2, 3, 4], [25, 26, 27, 28]]
+    assert x0.tolist() == [[0, 1, 2, 3], [12, 13, 14, 15]]
+    assert y0.tolist() == [[1, 2, 3, 4], [13, 14, 15, 16]]
     x1, _ = d.train_batch(1)
-    assert x1.tolist() == [[4, 5, 6, 7], [28, 29, 30, 31]]  # row b continues row b of the batch before
+    assert x1.tolist() == [[4, 5, 6, 7], [16, 17, 18, 19]]  # row b continues row b of the batch before
+    xv, yv = d.val_batch(0)
+    assert xv.tolist() == [[24, 25, 26, 27], [36, 37, 38, 39]]  # validation text follows the training text
     xv, yv = d.val_batch(2)
-    assert xv.tolist() == [[20, 21, 22, 23], [44, 45, 46, 47]]
-    assert yv.tolist() == [[21, 22, 23, 24], [45, 46, 47, 48]]  # the last target is the character after the cut
-    assert numpy.shares_memory(d.x, ids)  # views, no copies of the corpus
+    assert xv.tolist() == [[32, 33, 34, 35], [44, 45, 46, 47]]
+    assert yv.tolist() == [[33, 34, 35, 36], [45, 46, 47, 48]]  # the last target is the character after the cut
+    assert numpy.shares_memory(d.train_x, ids) and numpy.shares_memory(d.val_x, ids)  # views, no copies
     with pytest.raises(IndexError):
         d.train_batch(3)
     with pytest.raises(IndexError):
         d.val_batch(3)
+
+
+def test_validation_is_the_end_of_the_text_in_one_block() -> None:
+    ids = numpy.arange(10_001)
+    d = CharData(ids, batch_size=5, seq_length=10, train_frac=0.95, val_frac=0.05)  # 200 batches: 190 + 10
+    assert (d.n_train, d.n_val) == (190, 10)
+    seen = numpy.sort(numpy.concatenate([d.val_batch(k)[0].ravel() for k in range(d.n_val)]))
+    numpy.testing.assert_array_equal(seen, numpy.arange(9500, 10_000))  # the last 5 %, every character once
+    trained = numpy.concatenate([d.train_batch(k)[0].ravel() for k in range(d.n_train)])
+    assert trained.max() == 9499
 
 
 def test_a_text_shorter_than_two_batches_is_refused_with_the_length_needed() -> None:
@@ -319,3 +332,15 @@ def test_sample_refuses_bad_arguments(trained) -> None:
     for kw, message in (({"mode": "beam"}, "sample mode"), ({"temperature": 0}, "temperature"), ({"top_k": 0}, "top_k")):
         with pytest.raises(ValueError, match=message):
             next(sample(model, vocab, "the", 5, **kw))
+
+
+def test_a_vanishing_temperature_takes_the_argmax() -> None:
+    """logits / 1e-320 overflowed to ±inf and inf − inf gave NaN: the last character was drawn."""
+    logits = numpy.array([0.5, 3.0, -1.0, 2.9], dtype=numpy.float32)
+    rng = numpy.random.default_rng(0)
+    assert {choose(logits, t, None, rng) for t in (1e-320, 5e-324, 1e-200) for _ in range(20)} == {1}
+
+
+def test_a_training_fraction_below_one_batch_is_refused() -> None:
+    with pytest.raises(ValueError, match="less than one batch"):
+        CharData(numpy.zeros(401, numpy.int32), batch_size=2, seq_length=4, train_frac=0.01, val_frac=0.05)

@@ -257,3 +257,38 @@ def test_a_projected_input_of_the_wrong_width_is_refused():
     _, ours = _pair("LSTM", input_size=4, hidden_size=3)
     with pytest.raises(ValueError, match="projected input has 4·hidden_size features"):
         ours(dlia.tensor(np.zeros((2, 1, 4))), projected=True)
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN"])
+def test_an_empty_batch_gives_empty_outputs_as_torch(mode):
+    theirs, ours = _pair(mode, input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
+    x = dlia.tensor(np.zeros((5, 0, 3)), requires_grad=True)
+    out, st = ours(x)
+    tout, tst = theirs(torch.zeros(5, 0, 3, dtype=torch.float64))
+    assert out.shape == tuple(tout.shape) == (5, 0, 8)
+    out.sum().backward()
+    assert x.grad.shape == (5, 0, 3) and not np.asarray(ours.weight_hh_l0.grad).any()
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("shape", [(5, None, 3), (None, 2, 3), (None, None, 3)])
+def test_graph_mode_with_unknown_time_and_batch_sizes_equals_eager(mode, shape):
+    """No initial state and a placeholder whose batch or length is known only at run time."""
+    from dlia import graph as G
+
+    layer = getattr(nn, mode)(3, 4, num_layers=2, bidirectional=True, dtype=np.float64, generator=dlia.Generator(1))
+    g = G.Graph()
+    with g.as_default():
+        x = G.placeholder(shape, dtype=np.float64)
+        out, st = layer(x)
+        h_n = st[0] if mode == "LSTM" else st
+        loss = (out * out).sum() + h_n.sum()
+        dx = G.gradients(loss, [x])[0]
+    xv = np.random.default_rng(9).standard_normal((5, 2, 3))
+    with G.Session(graph=g) as sess:
+        got_out, got_dx = sess.run([out, dx], {x: xv})
+    xt = dlia.tensor(xv, requires_grad=True)
+    eout, est = layer(xt)
+    ((eout * eout).sum() + (est[0] if mode == "LSTM" else est).sum()).backward()
+    np.testing.assert_allclose(np.asarray(got_out), eout.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(got_dx), xt.grad, rtol=1e-12)

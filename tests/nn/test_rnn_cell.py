@@ -486,3 +486,44 @@ def test_the_docs_cell_examples_run_and_are_right(capsys):
     got, (h_n, c_n) = layer(dlia.tensor(xs))
     np.testing.assert_allclose(got.numpy(), np.stack(outs), rtol=1e-5, atol=1e-6)
     assert scope["outputs"].shape == (5, 2, 8) and scope["c_n"].shape == (1, 2, 8)
+
+
+def test_torch_cells_refuse_mixed_dtypes_and_half_states_as_torch() -> None:
+    for cell in (nn.RNNCell(3, 5), nn.GRUCell(3, 5), nn.LSTMCell(3, 5)):
+        with pytest.raises(TypeError, match="float64"):  # torch: mat1 and mat2 must have the same dtype
+            cell(dlia.zeros(2, 3, dtype=np.float64))
+    with pytest.raises(TypeError, match="None"):
+        nn.LSTMCell(3, 5)(dlia.zeros(2, 3), (dlia.zeros(2, 5), None))
+    with pytest.raises(TypeError, match="float64"):
+        nn.GRUCell(3, 5)(dlia.zeros(2, 3), dlia.zeros(2, 5, dtype=np.float64))
+
+
+def test_cell_sizes_take_numpy_integers_and_refuse_booleans() -> None:
+    assert nn.RNNCell(np.int64(3), np.int64(4)).weight_hh.shape == (4, 4)
+    assert rnn_cell.BasicRNNCell(np.int64(4), input_size=np.int64(3)).kernel.shape == (7, 4)
+    for make in (lambda: nn.RNNCell(3, True), lambda: nn.LSTMCell(True, 3), lambda: rnn_cell.GRUCell(True, input_size=3)):
+        with pytest.raises(ValueError, match="positive integer"):
+            make()
+
+
+def test_a_numpy_state_is_taken_as_a_tensor() -> None:
+    cell = nn.GRUCell(3, 5, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    h = np.random.default_rng(1).standard_normal((2, 5))
+    np.testing.assert_array_equal(cell(dlia.tensor(x), h).numpy(), cell(dlia.tensor(x), dlia.tensor(h)).numpy())
+
+
+def test_torch_cells_on_a_placeholder_of_unknown_batch_start_from_zeros() -> None:
+    from dlia import graph as G
+
+    cells = [nn.RNNCell(3, 4), nn.GRUCell(3, 4), nn.LSTMCell(3, 4)]
+    g = G.Graph()
+    with g.as_default():
+        x = G.placeholder((None, 3))
+        outs = [cells[0](x), cells[1](x), cells[2](x)[1]]
+    xv = np.random.default_rng(2).standard_normal((2, 3)).astype(np.float32)
+    with G.Session(graph=g) as sess:
+        got = sess.run(outs, {x: xv})
+    expected = [cells[0](dlia.tensor(xv)), cells[1](dlia.tensor(xv)), cells[2](dlia.tensor(xv))[1]]
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(np.asarray(a), b.numpy(), rtol=1e-6)

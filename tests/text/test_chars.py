@@ -91,3 +91,23 @@ def test_read_text_missing_and_folder(tmp_path: Path) -> None:
         read_text(tmp_path / "nope.txt")
     with pytest.raises(TextError, match="is a folder"):
         read_text(tmp_path)
+
+
+def test_pipes_and_devices_are_refused_before_reading(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(TextError, match="not a regular file"):
+        read_text(fifo)  # reading would block until a writer came
+    with pytest.raises(TextError, match="not a regular file"):
+        read_text("/dev/zero")  # reading would never end
+
+
+def test_a_lone_surrogate_is_an_unknown_character_and_ids_must_be_integers() -> None:
+    v = CharVocab.from_text("abc")
+    assert v.unknown("a\udcff") == ["\udcff"]
+    with pytest.raises(ValueError, match="U\\+DCFF"):
+        v.encode("a\udcff")
+    with pytest.raises(TypeError, match="integers"):
+        v.decode([1.7])

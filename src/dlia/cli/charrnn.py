@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from dlia.cli.common import check_memory, check_output, path_name, positive_float, positive_int
+from dlia.cli.common import check_memory, check_output, path_name, picture, positive_float, positive_int
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -109,6 +109,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="sample every character, take the argmax, or sample only at word starts (spaces)")
     s.set_defaults(run=sample)
 
+    pl = cmds.add_parser("plot", help="draw a run's loss curve (training and validation) from a checkpoint")
+    pl.add_argument("checkpoint", type=path_name, metavar="CKPT_OR_DIR",
+                    help="a checkpoint, or a run folder (its best checkpoint is used)")
+    pl.add_argument("-o", "--output", type=picture, required=True, metavar="PNG", help="the picture to write")
+    pl.set_defaults(run=plot)
+
 
 def shakespeare() -> str:
     """The tiny-shakespeare text (1.1 MB): the copy shipped inside the package, else a data folder's.
@@ -180,6 +186,10 @@ def train(args: argparse.Namespace) -> int:
     if resume_from is not None:
         config, vocab, _ = read_checkpoint(resume_from)  # checked before anything is built from it
         out = Path(args.checkpoint_dir) if args.checkpoint_dir else resume_from.parent
+        other = latest_checkpoint(out, PREFIX) if out.resolve() != resume_from.parent.resolve() else None
+        if other is not None:  # never mix two runs' checkpoints
+            raise UserError(f"--checkpoint-dir {out} already holds checkpoints of another run ({other.name}); "
+                            f"continue into {resume_from.parent} (leave out --checkpoint-dir) or an empty folder")
         ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k != "max_epochs" and v != getattr(config, k)]
         if ignored:
             print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
@@ -313,4 +323,22 @@ def sample(args: argparse.Namespace) -> int:
         last = ch
     if last != "\n":
         out.write("\n")
+    return 0
+
+
+def plot(args: argparse.Namespace) -> int:
+    from dlia.models import charrnn
+    from dlia.viz.plots import loss_curve_plot
+
+    path = _sample_path(args.checkpoint)
+    check_output(args.output, "--output", inputs=[("CKPT_OR_DIR", str(path))])
+    config, vocab, ckpt = charrnn.read_checkpoint(path)
+    history = ckpt.history or {}
+    train, val, at = (list(history.get(k, [])) for k in ("train_loss", "val_loss", "val_iteration"))
+    if not train and not val:
+        raise UserError(f"{path.name} holds no loss history to draw")
+    title = (f"char-rnn {config.num_layers}x{config.rnn_size} {config.model}, dropout {config.dropout:g}, "
+             f"{len(vocab)} characters: best validation {min(val):.4f}" if val else f"char-rnn {path.name}")
+    out = loss_curve_plot(train, at[:len(val)], val, title, args.output)
+    print(f"loss curve of {len(train)} iterations → {out}")
     return 0

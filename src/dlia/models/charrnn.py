@@ -125,13 +125,17 @@ def min_chars(config: CharRNNConfig) -> int:
 
 
 class CharData:
-    """char-rnn's batching of encoded text.
+    """char-rnn's batching of encoded text, with a contiguous validation part at the end.
 
-    The ids are cut to ``N = n·B·T`` characters plus one (the last target), so ``x = ids[:N]`` and
-    ``y = ids[1:N+1]``; each is viewed as ``B`` contiguous streams of ``N/B`` characters cut in
-    chunks of ``T``: batch ``k`` is ``x[b, k·T:(k+1)·T]`` for every stream ``b``, so row ``b`` of batch
-    ``k+1`` continues row ``b`` of batch ``k`` and a hidden state can be carried from one to the next.
-    The first ``n_train`` batches train, the next ``n_val`` validate (views: nothing is copied).
+    The ids hold ``n = ⌊(len − 1)/(B·T)⌋`` batches of ``B·T`` characters; the first ``n_train`` batches'
+    worth of text trains, the next ``n_val`` batches' worth validates (with the default fractions,
+    0.95 and 0.05, the last 5 % of the text). Each part is laid out as char-rnn lays out its text:
+    ``x`` = the part, ``y`` = the part shifted by one character, each viewed as ``B`` contiguous
+    streams cut in chunks of ``T``: batch ``k`` is ``x[b, k·T:(k+1)·T]`` for every stream ``b``, so row
+    ``b`` of batch ``k+1`` continues row ``b`` of batch ``k`` and a hidden state can be carried from
+    one to the next. (karpathy/char-rnn lays out the whole text first and gives validation the last
+    chunks of every stream, 50 pieces scattered through the text; here validation text is held out
+    in one block.) Views: nothing is copied.
 
     Args:
         ids: the encoded corpus (1-d integer array).
@@ -149,24 +153,33 @@ class CharData:
         if batches < 2:
             raise ValueError(f"the text has {len(ids)} characters; batch size {B} × sequence length {T} needs at "
                              f"least {2 * B * T + 1} (one batch to train, one to validate, one more character)")
-        n = batches * B * T
-        # (B, batches, T) streams, then batches first: a strided view of ids
-        self.x = ids[:n].reshape(B, batches, T).transpose(1, 0, 2)
-        self.y = ids[1:n + 1].reshape(B, batches, T).transpose(1, 0, 2)
         self.n_train, self.n_val = split_sizes(batches, train_frac, val_frac)
+        if self.n_train < 1:
+            raise ValueError(f"the text has {batches} batches of {B}×{T} characters; a training fraction of "
+                             f"{train_frac:g} of them is less than one batch")
+        self.train_x, self.train_y = self._streams(ids, 0, self.n_train, B, T)
+        self.val_x, self.val_y = self._streams(ids, self.n_train * B * T, self.n_val, B, T)
         self.batch_size, self.seq_length, self.ids = B, T, ids
+
+    @staticmethod
+    def _streams(ids: numpy.ndarray, start: int, batches: int, B: int, T: int) -> tuple[numpy.ndarray, numpy.ndarray]:
+        """(x, y) of ``batches`` batches of text from ``start``: (batches, B, T) strided views of ids."""
+        n = batches * B * T
+        x = ids[start:start + n].reshape(B, batches, T).transpose(1, 0, 2)
+        y = ids[start + 1:start + n + 1].reshape(B, batches, T).transpose(1, 0, 2)
+        return x, y
 
     def train_batch(self, k: int) -> tuple[numpy.ndarray, numpy.ndarray]:
         """(inputs, targets) of training batch ``k``, each (B, T)."""
         if not 0 <= k < self.n_train:
             raise IndexError(f"training batch {k} of {self.n_train}")
-        return self.x[k], self.y[k]
+        return self.train_x[k], self.train_y[k]
 
     def val_batch(self, k: int) -> tuple[numpy.ndarray, numpy.ndarray]:
         """(inputs, targets) of validation batch ``k``, each (B, T)."""
         if not 0 <= k < self.n_val:
             raise IndexError(f"validation batch {k} of {self.n_val}")
-        return self.x[self.n_train + k], self.y[self.n_train + k]
+        return self.val_x[k], self.val_y[k]
 
 
 # -- the model -------------------------------------------------------------------------------------
@@ -558,11 +571,13 @@ SAMPLE_MODES = ("sample", "argmax", "spaces")
 def choose(logits: numpy.ndarray, temperature: float, top_k: int | None, rng: numpy.random.Generator) -> int:
     """Draw a character id from ``softmax(logits / temperature)``, restricted to the ``top_k`` most
     likely when given: one uniform number and a search in the cumulative probabilities."""
-    z = logits.astype(numpy.float64) / temperature
+    z = logits.astype(numpy.float64)
+    with numpy.errstate(over="ignore"):  # the max first: a tiny temperature gives 0 and -inf, never inf - inf
+        z = (z - z.max()) / temperature
     if top_k is not None and top_k < len(z):
         cut = numpy.partition(z, len(z) - top_k)[len(z) - top_k]
         z = numpy.where(z >= cut, z, -numpy.inf)
-    p = numpy.exp(z - z.max())
+    p = numpy.exp(z)
     cdf = numpy.cumsum(p)
     return min(int(numpy.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(z) - 1)
 

@@ -20,7 +20,7 @@ import numpy
 
 from dlia.core import ops
 from dlia.core.creation import zeros
-from dlia.core.function import shape_error
+from dlia.core.function import no_grad, shape_error
 from dlia.core.random import Generator
 from dlia.core.tensor import Tensor
 from dlia.nn import init
@@ -44,8 +44,9 @@ class RNNCellBase(Module):
                  generator: Generator | None = None) -> None:
         super().__init__()
         for what, n in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(n, int) or n <= 0:
+            if isinstance(n, bool) or not isinstance(n, (int, numpy.integer)) or n <= 0:
                 raise ValueError(f"{type(self).__name__}: {what} must be a positive integer, got {n!r}")
+        input_size, hidden_size = int(input_size), int(hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         rows = num_chunks * hidden_size
         self.weight_ih = Parameter(numpy.empty((rows, input_size), dtype=dtype))
@@ -64,17 +65,26 @@ class RNNCellBase(Module):
         for p in self.parameters():
             init.uniform_(p, -bound, bound, generator)
 
-    def _state(self, input: Tensor, hx: Tensor | None, what: str) -> Tensor:  # noqa: A002 - torch's name
-        """``hx`` checked against ``input`` (same batchedness, batch size and H), or zeros like torch."""
+    def _state(self, input: Tensor, hx: Any, what: str) -> Tensor:  # noqa: A002 - torch's name
+        """``hx`` checked against ``input`` (same batchedness, batch size, H and dtype), or zeros like torch."""
         name = type(self).__name__
         if input.ndim not in (1, 2):
             raise shape_error(name, f"expected input to be 1D or 2D, got {input.ndim}D", input.shape)
         if input.shape[-1] is not None and input.shape[-1] != self.input_size:
             raise shape_error(name, f"input has {input.shape[-1]} features, expected input_size={self.input_size}",
                               input.shape)
+        if input.dtype != self.weight_ih.dtype:  # torch: "mat1 and mat2 must have the same dtype"
+            raise TypeError(f"{name}: the input is {input.dtype} but the weights are {self.weight_ih.dtype}")
         state_shape = input.shape[:-1] + (self.hidden_size,)
         if hx is None:
+            if None in state_shape:  # a graph node whose batch size is known only when it runs
+                with no_grad():
+                    return input[..., :1] * 0.0 + zeros(self.hidden_size, dtype=input.dtype)
             return zeros(state_shape, dtype=input.dtype, device=input.device)
+        if not isinstance(hx, Tensor):
+            hx = Tensor(numpy.asarray(hx))
+        if hx.dtype != input.dtype:
+            raise TypeError(f"{name}: {what} is {hx.dtype} but the input is {input.dtype}")
         if hx.ndim != input.ndim:
             raise shape_error(name, f"{what} must be {'2D' if input.ndim == 2 else '1D'} like the input, got {hx.ndim}D",
                               input.shape, hx.shape)
@@ -149,6 +159,8 @@ class LSTMCell(RNNCellBase):
         else:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"LSTMCell: hx must be a (h, c) pair, got {type(hx).__name__}")
+            if hx[0] is None or hx[1] is None:
+                raise TypeError("LSTMCell: hx must hold two tensors (h, c), got None in it")
             h, c = self._state(input, hx[0], "hx[0]"), self._state(input, hx[1], "hx[1]")
         gi, gh = self._gates(input, h)
         i, f, g, o = ops.split(gi + gh, self.hidden_size, axis=-1)

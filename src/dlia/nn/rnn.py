@@ -13,7 +13,7 @@ import numpy
 
 from dlia.core import ops
 from dlia.core.creation import zeros
-from dlia.core.function import shape_error
+from dlia.core.function import no_grad, shape_error
 from dlia.core.ops import rnn as _rnn
 from dlia.core.random import Generator
 from dlia.core.tensor import Tensor
@@ -87,6 +87,18 @@ class RNNBase(Module):
                               tuple(state.shape))
         return state.unsqueeze(1) if unbatched else state
 
+    def _zero_state(self, x: Tensor, batch: int | None) -> Tensor:
+        """Zeros of shape (layers·directions, batch, hidden). A graph node whose batch size is not
+        known until it runs gets them as a node computed from ``x`` (0·x[0, :, :1] broadcast), with
+        no gradient."""
+        size = (self.num_layers * self.num_directions, batch, self.hidden_size)
+        w = self.weight_ih_l0
+        if isinstance(batch, (int, numpy.integer)):
+            return zeros(size, dtype=w.dtype, device=w.device)
+        with no_grad():
+            row = x[0, :, :1] * 0.0 + zeros((1, self.hidden_size), dtype=w.dtype)  # (batch, hidden)
+            return ops.stack([row] * size[0], axis=0)
+
     def _run(self, x: Tensor, states: list[Tensor], projected: bool = False) -> tuple[Tensor, list[Tensor]]:
         """x (T, B, I) and the initial states, each (L·D, B, H) → output (T, B, D·H) and final states.
         ``projected``: x is layer 0's input projection x·W_ihᵀ (T, B, k·H) (``forward_embedded``)."""
@@ -100,7 +112,6 @@ class RNNBase(Module):
         elif x.shape[2] != self.input_size:
             raise shape_error(name, f"input has {x.shape[2]} features, the layer expects input_size={self.input_size}",
                               x.shape)
-        t = x.shape[0]
         finals: list[list[Tensor]] = [[] for _ in states]
         for layer in range(self.num_layers):
             outs = []
@@ -113,15 +124,15 @@ class RNNBase(Module):
                 if first:
                     w = w[1:]  # W_ih is in the projection already
                 if self.mode == "LSTM":
-                    packed = _rnn.LSTM.apply(x, *init_states, *w, reverse=reverse, projected=first)
-                    out = packed[:t]
-                    finals[0].append(packed[0] if reverse else packed[t - 1])
-                    finals[1].append(packed[t])
+                    packed = _rnn.LSTM.apply(x, *init_states, *w, reverse=reverse, projected=first)  # [h_1 .. h_T, c_T]
+                    out = packed[:-1]  # from the end: a graph node may not know T
+                    finals[0].append(packed[0] if reverse else packed[-2])
+                    finals[1].append(packed[-1])
                 else:
                     op = _rnn.GRU if self.mode == "GRU" else _rnn.RNN
                     extra = {"relu": True} if self.mode == "RNN_RELU" else {}
                     out = op.apply(x, *init_states, *w, reverse=reverse, projected=first, **extra)
-                    finals[0].append(out[0] if reverse else out[t - 1])
+                    finals[0].append(out[0] if reverse else out[-1])
                 outs.append(out)
             x = outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=2)
             if self.dropout and self.training and layer < self.num_layers - 1:
@@ -164,8 +175,7 @@ class RNNBase(Module):
             x = x.transpose(0, 1)
         batch = x.shape[1] if x.ndim == 3 else 0
         if hx is None:
-            size = (self.num_layers * self.num_directions, batch, self.hidden_size)
-            states = [zeros(size, dtype=self.weight_ih_l0.dtype, device=self.weight_ih_l0.device) for _ in what]
+            states = [self._zero_state(x, batch) for _ in what]
         else:
             states = [self._check_state(s, batch, unbatched, w) for s, w in zip(hx, what)]
         out, finals = self._run(x, states, projected)

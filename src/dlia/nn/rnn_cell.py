@@ -65,13 +65,13 @@ class _Cell(Module):
     def __init__(self, num_units: int, input_size: int, activation: Activation, dtype: Any) -> None:
         super().__init__()
         name = type(self).__name__
-        if not isinstance(num_units, int) or num_units <= 0:
+        if isinstance(num_units, bool) or not isinstance(num_units, (int, numpy.integer)) or num_units <= 0:
             raise ValueError(f"{name}: num_units must be a positive integer, got {num_units!r}")
-        if not isinstance(input_size, int) or input_size <= 0:
+        if isinstance(input_size, bool) or not isinstance(input_size, (int, numpy.integer)) or input_size <= 0:
             raise ValueError(f"{name}: input_size must be a positive integer, got {input_size!r}")
         if not callable(activation):
             raise TypeError(f"{name}: activation must be callable (a tensor → tensor function), got {activation!r}")
-        self.num_units, self.input_size, self.activation = num_units, input_size, activation
+        self.num_units, self.input_size, self.activation = int(num_units), int(input_size), activation
         self._dtype = numpy.dtype(dtype)
 
     def _kernel(self, columns: int, generator: Generator | None) -> Parameter:

@@ -10,6 +10,7 @@ docs/rnn.md).
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,9 @@ def read_text(path: str | os.PathLike[str]) -> str:
     """
     p = Path(path)
     try:
+        mode = p.stat().st_mode
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a FIFO would block, a device never end
+            raise TextError(f"{p} is not a regular file (a pipe, socket or device), so not a text file")
         data = p.read_bytes()
     except FileNotFoundError:
         raise TextError(f"no such file: {p}") from None
@@ -64,7 +68,9 @@ def read_text(path: str | os.PathLike[str]) -> str:
 
 def _code_points(text: str) -> numpy.ndarray:
     """The code points of ``text`` as a uint32 array (a view of its UTF-32 encoding, no Python loop)."""
-    return numpy.frombuffer(text.encode("utf-32-le"), dtype=numpy.uint32)
+    # surrogatepass: a lone surrogate (from undecodable bytes in argv, say) becomes its code point,
+    # which no vocabulary holds, so it is reported as an unknown character rather than crashing
+    return numpy.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=numpy.uint32)
 
 
 class CharVocab:
@@ -153,6 +159,8 @@ class CharVocab:
             IndexError: an id outside ``0 .. len(vocab) - 1``.
         """
         ids = numpy.asarray(ids)
+        if ids.size and ids.dtype.kind not in "iu":
+            raise TypeError(f"ids must be integers, got {ids.dtype}")
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             bad = ids.min() if ids.min() < 0 else ids.max()
             raise IndexError(f"id {int(bad)} is outside the vocabulary of {len(self)} characters")

@@ -101,6 +101,33 @@ def curves_plot(curves: dict[str, Sequence[float]], title: str, path: str | os.P
     return save(fig, path)
 
 
+def loss_curve_plot(train: Sequence[float], val_iterations: Sequence[int], val: Sequence[float], title: str,
+                    path: str | os.PathLike[str]) -> Path:
+    """A training run's loss curve: the loss of every training batch (faint), its moving average
+    over 50 batches, and the validation loss at the iterations where it was measured (dots), on a
+    linear scale in nats per symbol."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    y = numpy.asarray(train, dtype=float)
+    x = numpy.arange(1, len(y) + 1)
+    if len(y):
+        ax.plot(x, y, color="tab:blue", alpha=0.25, linewidth=0.6)
+        k = min(50, len(y))
+        smooth = numpy.convolve(y, numpy.ones(k) / k, mode="valid")
+        ax.plot(x[k - 1:], smooth, color="tab:blue", label=f"training (mean of {k} batches)")
+    if len(val):
+        ax.plot(list(val_iterations), list(val), "o-", color="tab:red", markersize=3, label="validation")
+        best = int(numpy.argmin(val))
+        ax.annotate(f"best {val[best]:.3f}", (val_iterations[best], val[best]), textcoords="offset points",
+                    xytext=(0, -14), ha="center", fontsize=8, color="tab:red")
+    ax.set_xlabel("iteration (batch)")
+    ax.set_ylabel("loss (nats per character)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return save(fig, path)
+
+
 def xor_plot(predict: Callable[[numpy.ndarray], numpy.ndarray], hidden: Callable[[numpy.ndarray], numpy.ndarray],
              w_out: numpy.ndarray, b_out: float, x: numpy.ndarray, y: numpy.ndarray, title: str,
              path: str | os.PathLike[str]) -> Path:

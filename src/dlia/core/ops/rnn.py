@@ -198,7 +198,7 @@ class _Recurrent(Function):
                 self.xp.add(x, b, out=g)
             return g
         t, bsz, i = x.shape
-        g = (x.reshape(t * bsz, i) @ w_ih.T).reshape(t, bsz, -1)
+        g = (x.reshape(t * bsz, i) @ w_ih.T).reshape(t, bsz, w_ih.shape[0])  # not -1: batch 0 is allowed
         if b is not None:
             g += b
         return g
@@ -207,7 +207,7 @@ class _Recurrent(Function):
         """dx, dW_ih, db from the gradient ``dg`` (T, B, k·H) of every step's input projection
         (without ``w_ih``, dx is ``dg`` itself, in time order)."""
         t, bsz, i = x.shape
-        flat = dg.reshape(t * bsz, -1)
+        flat = dg.reshape(t * bsz, dg.shape[2])
         needs = self._needs()
         db = flat.sum(axis=0) if bias else None
         if w_ih is None:
@@ -296,7 +296,7 @@ class LSTM(_Recurrent):
             xp.matmul(dpre[s], w_hh, out=dh)
         dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
         needs = self._needs()
-        dw_hh = dpre.reshape(t * bsz, -1).T @ self.hseq[:t].reshape(t * bsz, hs) if needs[4] else None
+        dw_hh = dpre.reshape(t * bsz, dpre.shape[2]).T @ self.hseq[:t].reshape(t * bsz, hs) if needs[4] else None
         grads = (dx, dh if needs[1] else None, dc if needs[2] else None, dw_ih, dw_hh)
         if self.bias:
             grads += (db if needs[5] else None, db.copy() if needs[6] else None)
@@ -344,7 +344,7 @@ class GRU(_Recurrent):
         dh += dh_dir
         dx, dw_ih, db_ih = self._input_grads(dgx, self.x, self.w_ih, self.bias)
         needs = self._needs()
-        flat = dgh.reshape(t * bsz, -1)
+        flat = dgh.reshape(t * bsz, dgh.shape[2])
         dw_hh = flat.T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
         grads = (dx, dh if needs[1] else None, dw_ih, dw_hh)
         if self.bias:
@@ -392,7 +392,7 @@ class RNN(_Recurrent):
             xp.matmul(dpre[s], w_hh, out=dh)
         dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
         needs = self._needs()
-        dw_hh = dpre.reshape(t * bsz, -1).T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
+        dw_hh = dpre.reshape(t * bsz, dpre.shape[2]).T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
         grads = (dx, dh if needs[1] else None, dw_ih, dw_hh)
         if self.bias:
             grads += (db if needs[4] else None, db.copy() if needs[5] else None)
