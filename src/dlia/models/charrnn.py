@@ -462,10 +462,15 @@ class CharRNNTrainer:
                 state = tuple(arrays) if parts == 2 else arrays[0]
             else:
                 state = None
+            if not isinstance(ckpt.history, dict):
+                raise ValueError("the loss history is damaged")
             history = {k: list(ckpt.history.get(k, [])) for k in trainer.history}
+            if not all(isinstance(v, (int, float)) for values in history.values() for v in values):
+                raise ValueError("the loss history holds something other than numbers")
             best, best_name = extra["best_val_loss"], extra["best_checkpoint"]
             elapsed = float(extra.get("elapsed_s", 0.0))
-            if not (isinstance(best, (int, float)) and (best_name is None or isinstance(best_name, str))):
+            if not (isinstance(best, (int, float)) and not math.isnan(best) and best >= 0
+                    and (best_name is None or isinstance(best_name, str))):
                 raise ValueError("the best validation loss is damaged")
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{path} has a corrupt training state: {e}") from None
