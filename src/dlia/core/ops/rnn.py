@@ -261,7 +261,7 @@ class LSTM(_Recurrent):
         cseq = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
         tc = xp.empty((t, bsz, hs), dtype=x.dtype)
         hseq[0], cseq[0] = h0, c0
-        fused = lstm_fused_forward_stepper(xp, w_hh, acts, cseq, acts, hseq, tc)
+        fused = lstm_fused_forward_stepper(xp, w_hh, acts, cseq, acts, hseq, tc) if _fuse(bsz, hs) else None
         if fused is not None:  # the product and the gate math in one compiled call per step
             for s in range(t):
                 fused(s)
@@ -463,6 +463,17 @@ def lstm_forward_stepper(xp: Any, gx_seq: Any, gh: Any, c_seq: Any, acts_seq: An
         if step is not None:
             return step
     return lambda s: lstm_cell_forward(xp, gx_seq[s], gh, c_seq[s], acts_seq[s], c_seq[s + 1], h_seq[s + 1], tc_seq[s])
+
+
+def _fuse(rows: int, hidden: int) -> bool:
+    """Whether the LSTM forward uses the fused product + gate kernel: where it runs on one thread.
+    Where a step is big enough for several threads, OpenBLAS's product on every core and the step
+    kernel win on a quiet machine: a 2-layer LSTM's forward + backward at H = 512, batch 50 × 50
+    steps, took 286-307 ms that way against 347-350 ms fused on 2 threads (at H = 128, on one
+    thread, fused 27 against 27-29 ms; on one core at H = 512 the two tie at 491-492 ms)."""
+    from dlia.backend import rnn as kernels
+
+    return kernels.fused_threads(rows, hidden) == 1
 
 
 def lstm_fused_forward_stepper(xp: Any, w_hh: Any, gx_seq: Any, c_seq: Any, acts_seq: Any, h_seq: Any,
