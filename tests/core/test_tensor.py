@@ -130,3 +130,14 @@ def test_iterating_a_tensor_gives_its_rows_and_stops_as_torch():
     assert list(dlia.zeros(0, 3)) == []
     with pytest.raises(TypeError, match="0-d"):
         iter(dlia.tensor(1.0))
+
+
+def test_an_op_given_a_raw_numpy_array_says_so_as_torch():
+    """A raw array's ``.data`` is a memoryview: the op took it for a GPU array and raised a
+    DeviceError calling the NumPy array 'gpu'."""
+    from dlia.core import ops
+
+    with pytest.raises(TypeError, match="expected dlia tensors, got a numpy.ndarray"):
+        ops.linear(np.zeros((2, 5), np.float32), dlia.zeros(3, 5))
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        ops.linear(dlia.zeros(2, 5), np.zeros((3, 5), np.float32))

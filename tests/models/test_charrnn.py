@@ -85,7 +85,7 @@ def test_a_text_shorter_than_two_batches_is_refused_with_the_length_needed() -> 
 
 @pytest.mark.parametrize("batches, train, val, expected", [
     (446, 0.95, 0.05, (423, 22)), (2, 0.95, 0.05, (1, 1)), (10, 0.5, 0.5, (5, 5)), (10, 0.5, 0.2, (5, 2)),
-    (10, 1.0, 0.01, (9, 1)), (3, 0.9, 0.1, (2, 1)),
+    (10, 1.0, 0.01, (9, 1)), (3, 0.9, 0.1, (2, 1)), (5, 0.5, 0.5, (2, 3)),
 ])
 def test_split_sizes(batches: int, train: float, val: float, expected: tuple[int, int]) -> None:
     assert split_sizes(batches, train, val) == expected

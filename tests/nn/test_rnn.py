@@ -292,3 +292,9 @@ def test_graph_mode_with_unknown_time_and_batch_sizes_equals_eager(mode, shape):
     ((eout * eout).sum() + (est[0] if mode == "LSTM" else est).sum()).backward()
     np.testing.assert_allclose(np.asarray(got_out), eout.numpy(), rtol=1e-12)
     np.testing.assert_allclose(np.asarray(got_dx), xt.grad, rtol=1e-12)
+
+
+def test_forward_embedded_names_a_table_of_the_wrong_width():
+    layer = nn.LSTM(4, 8)
+    with pytest.raises(dlia.ShapeError, match=r"input_size=4\)"):
+        layer.forward_embedded(dlia.zeros(10, 5), np.zeros((3, 2), np.int64))

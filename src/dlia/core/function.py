@@ -295,6 +295,10 @@ class Function:
             foreign = any(type(a) is not _ndarray for a in args)
         mode = current_mode()
         if foreign or mode.trace is not None:  # symbolic graph nodes, tracing, or CuPy arrays
+            for t in inputs:
+                if not isinstance(t, Tensor):  # a raw array's .data is a memoryview, not an array
+                    raise TypeError(f"{cls.__name__.lower()}: expected dlia tensors, got a {type(t).__module__}."
+                                    f"{type(t).__name__}; wrap it with dlia.tensor(...)")
             if _graph_builder is not None and any(a is SYMBOLIC for a in args):
                 return _graph_builder(cls, inputs, attrs)
             if mode.trace is not None:  # eager tensors the traced code reads (even 0-d: a scalar parameter)

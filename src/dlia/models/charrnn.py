@@ -112,8 +112,9 @@ _RANGES: dict[str, tuple[type, float, float]] = {
 # -- data ------------------------------------------------------------------------------------------
 def split_sizes(batches: int, train_frac: float, val_frac: float) -> tuple[int, int]:
     """(training batches, validation batches) of ``batches``: at least one of each, the validation
-    ones ``round(val_frac·batches)``, the training ones ``⌊train_frac·batches⌋`` of what is left."""
-    n_val = max(1, round(batches * val_frac))
+    ones ``val_frac·batches`` rounded half up (Python's ``round`` takes halves to even: 5 batches at
+    0.5/0.5 left one unused), the training ones ``⌊train_frac·batches⌋`` of what is left."""
+    n_val = max(1, math.floor(batches * val_frac + 0.5))
     n_train = min(math.floor(batches * train_frac + 1e-9), batches - n_val)
     return n_train, n_val
 

@@ -159,6 +159,9 @@ class RNNBase(Module):
         Returns:
             What ``forward`` returns. A bidirectional layer runs ``forward`` on the embedded ids.
         """
+        if weight.ndim != 2 or weight.shape[1] != self.input_size:
+            raise shape_error(type(self).__name__.lower(), f"the embedding table must be (vocabulary, input_size="
+                              f"{self.input_size})", tuple(weight.shape))
         if self.num_directions != 1:
             return self(ops.embedding(weight, ids), hx)
         table = ops.matmul(weight, self.weight_ih_l0.T)  # (V, k·H): every id's projection
