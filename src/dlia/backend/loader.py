@@ -82,6 +82,8 @@ class KernelLibrary:
         self._pid = 0
         #: why the library is not available (None while it is, or before the first use)
         self.reason: str | None = None
+        #: whether callers may use the kernels (``use(False)`` turns them off, for comparisons and tests)
+        self.enabled = True
 
     @property
     def lib(self) -> ctypes.CDLL | None:
@@ -98,6 +100,19 @@ class KernelLibrary:
     def available(self) -> bool:
         """Whether the kernels were built and pass the checks (loads them on first use)."""
         return self.lib is not None
+
+    def why_not(self) -> str | None:
+        """Why the kernels are not available (None when they are; loads them on first use)."""
+        return None if self.available else self.reason
+
+    @contextlib.contextmanager
+    def use(self, flag: bool) -> Iterator[None]:
+        """Within the block the kernels are used (True, where available) or not (False)."""
+        before, self.enabled = self.enabled, bool(flag)
+        try:
+            yield
+        finally:
+            self.enabled = before
 
     def _open(self) -> tuple[ctypes.CDLL | None, str | None]:
         spec = importlib.util.find_spec(self.module)

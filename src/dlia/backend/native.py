@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Iterator
 from typing import Any
 
 import numpy
@@ -40,7 +39,6 @@ _KERNELS = KernelLibrary(
     "dlia.backend._native", prefix="dlia_native", version=_VERSION, structs={"conv_geom": _Geometry},
     functions={"dlia_conv_fwd": ([ctypes.POINTER(_Geometry)] + [_ptr] * 4 + [ctypes.c_int], ctypes.c_int),
                "dlia_conv_bwd": ([ctypes.POINTER(_Geometry)] + [_ptr] * 6 + [ctypes.c_int] * 2, ctypes.c_int)})
-_enabled = True
 
 
 def __getattr__(name: str) -> Any:
@@ -51,18 +49,12 @@ def __getattr__(name: str) -> Any:
 
 def reason() -> str | None:
     """Why the compiled kernels are not available (None when they are)."""
-    return None if _KERNELS.available else _KERNELS.reason
+    return _KERNELS.why_not()
 
 
-@contextlib.contextmanager
-def use(flag: bool) -> Iterator[None]:
+def use(flag: bool) -> contextlib.AbstractContextManager[None]:
     """Within the block, conv2d uses the compiled kernels (True, where available) or not (False)."""
-    global _enabled
-    before, _enabled = _enabled, bool(flag)
-    try:
-        yield
-    finally:
-        _enabled = before
+    return _KERNELS.use(flag)
 
 
 # Below this many multiply-adds a call runs on one thread: waking a second core (tens to hundreds
@@ -83,7 +75,7 @@ def _check(code: int) -> None:
 def applies(x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, ...], dilation: tuple[int, int],
             groups: int, ow: int) -> bool:
     """Whether conv2d(x, w) with these settings runs on the compiled kernels."""
-    if not _enabled or type(x) is not numpy.ndarray or type(w) is not numpy.ndarray or _KERNELS.lib is None:
+    if not _KERNELS.enabled or type(x) is not numpy.ndarray or type(w) is not numpy.ndarray or _KERNELS.lib is None:
         return False
     kh, kw = w.shape[2:]
     pt, pb, pl, pr = padding

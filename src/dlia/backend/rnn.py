@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy
@@ -47,7 +46,6 @@ _KERNELS = KernelLibrary(
                "dlia_rnn_lstm_pack": ([_int, _ptr, _ptr], None),
                "dlia_rnn_lstm_fwd_fused": ([_int, _int] + [_ptr] * 8 + [_int], None),
                "dlia_rnn_elementary": ([_int, ctypes.c_long, _ptr, _ptr], None)})
-_enabled = True
 
 
 def __getattr__(name: str) -> Any:
@@ -58,18 +56,12 @@ def __getattr__(name: str) -> Any:
 
 def reason() -> str | None:
     """Why the compiled kernels are not available (None when they are)."""
-    return None if _KERNELS.available else _KERNELS.reason
+    return _KERNELS.why_not()
 
 
-@contextlib.contextmanager
-def use(flag: bool) -> Iterator[None]:
-    """Within the block, the recurrent ops use the compiled kernels (True, where available) or not (False)."""
-    global _enabled
-    before, _enabled = _enabled, bool(flag)
-    try:
-        yield
-    finally:
-        _enabled = before
+def use(flag: bool) -> contextlib.AbstractContextManager[None]:
+    """Within the block, the recurrent ops uses the compiled kernels (True, where available) or not (False)."""
+    return _KERNELS.use(flag)
 
 
 class EntryPoints(NamedTuple):
@@ -87,7 +79,7 @@ class EntryPoints(NamedTuple):
 
 def entry_points() -> EntryPoints | None:
     """The four kernels taking raw addresses, or None where they are off (``use(False)``) or not built."""
-    lib = _KERNELS.lib if _enabled else None
+    lib = _KERNELS.lib if _KERNELS.enabled else None
     if lib is None:
         return None
     return EntryPoints(lib.dlia_rnn_lstm_fwd, lib.dlia_rnn_lstm_bwd, lib.dlia_rnn_gru_fwd, lib.dlia_rnn_gru_bwd,
@@ -109,7 +101,7 @@ def lstm_pack(w_hh: Any) -> Any:
 def applies(*arrays: Any) -> bool:
     """Whether the kernels are on and can take these arrays (None entries are skipped): NumPy,
     float32, aligned. Callers still check that each step's block is C-contiguous."""
-    if not _enabled or _KERNELS.lib is None:
+    if not _KERNELS.enabled or _KERNELS.lib is None:
         return False
     return all(a is None or (type(a) is numpy.ndarray and a.dtype == numpy.float32 and a.flags.aligned)
                for a in arrays)
