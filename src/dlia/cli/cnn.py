@@ -85,23 +85,18 @@ def cnn_checkpoint_config(path: Path):
         CheckpointError: naming the file and what is wrong.
     """
     from dlia.io import CheckpointError, load_checkpoint
+    from dlia.io.checkpoint import expect_model_class, expect_shapes
     from dlia.models.cnn import CNNConfig
 
     ckpt = load_checkpoint(path)
-    if ckpt.model_class != "DigitsCNN":
-        held = f"a {ckpt.model_class} model" if ckpt.model_class else "no model"
-        raise CheckpointError(f"{path} is not a CNN checkpoint (it holds {held}; 'dlia cnn train' writes them)")
+    expect_model_class(ckpt, "DigitsCNN", "CNN", "dlia cnn train")
     try:
         config = CNNConfig.from_dict(ckpt.config)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: {e}") from None
     (c1, c2), h = config.channels, config.hidden
     expected = {"conv1.weight": (c1, 1, 3, 3), "conv2.weight": (c2, c1, 3, 3), "fc1.weight": (h, c2 * 16)}
-    for name, shape in expected.items():
-        found = ckpt.model_state.get(name)
-        if found is None or found.shape != shape:
-            got = "missing" if found is None else f"{found.shape}"
-            raise CheckpointError(f"{path}: its config asks for {name} of shape {shape}, but the weights are {got}")
+    expect_shapes(ckpt, expected)
     return config
 
 

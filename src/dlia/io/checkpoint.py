@@ -281,6 +281,31 @@ def load_checkpoint(
     )
 
 
+def expect_model_class(ckpt: Checkpoint, model_class: str, kind: str, command: str) -> None:
+    """Refuse a checkpoint of another model before anything is built from it.
+
+    Raises:
+        CheckpointError: ``<path> is not a <kind> checkpoint (it holds a <class> model; '<command>' writes them)``.
+    """
+    if ckpt.model_class != model_class:
+        held = f"a {ckpt.model_class} model" if ckpt.model_class else "no model"
+        raise CheckpointError(f"{ckpt.path} is not a {kind} checkpoint (it holds {held}; '{command}' writes them)")
+
+
+def expect_shapes(ckpt: Checkpoint, expected: dict[str, tuple[int, ...]], basis: str = "its config asks") -> None:
+    """Refuse weights whose shapes are not those the checkpoint's own config implies, so that a
+    damaged config cannot make a model of any size.
+
+    Raises:
+        CheckpointError: ``<path>: <basis> for <name> of shape <shape>, but the weights are <found>``.
+    """
+    for name, shape in expected.items():
+        found = ckpt.model_state.get(name)
+        if found is None or found.shape != shape:
+            got = "missing" if found is None else f"{found.shape}"
+            raise CheckpointError(f"{ckpt.path}: {basis} for {name} of shape {shape}, but the weights are {got}")
+
+
 def checkpoint_name(prefix: str, epoch: float, val_loss: float | None = None, decimals: int = 0) -> str:
     """File name that says epoch and validation loss, as char-rnn does: ``lm_epoch003_1.2345.npz``.
 

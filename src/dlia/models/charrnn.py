@@ -29,6 +29,7 @@ import numpy
 import dlia
 from dlia import nn, optim
 from dlia.io import CheckpointError, checkpoint_name, load_checkpoint, save_checkpoint
+from dlia.io.checkpoint import expect_model_class, expect_shapes
 from dlia.text import CharVocab
 
 #: the prefix of checkpoint file names: ``charrnn_epoch001.25_1.6543.npz``
@@ -289,9 +290,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[CharRNNConfig, CharVo
         CheckpointError: naming the file and what is wrong.
     """
     ckpt = load_checkpoint(path)
-    if ckpt.model_class != "CharRNN":
-        held = f"a {ckpt.model_class} model" if ckpt.model_class else "no model"
-        raise CheckpointError(f"{path} is not a char-rnn checkpoint (it holds {held}; 'dlia char-rnn train' writes them)")
+    expect_model_class(ckpt, "CharRNN", "char-rnn", "dlia char-rnn train")
     try:
         config = CharRNNConfig.from_dict(ckpt.config)
         vocab = CharVocab.from_list(ckpt.vocab)
@@ -301,12 +300,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[CharRNNConfig, CharVo
         raise CheckpointError(f"{path}: its config asks for a {config.num_layers}-layer {config.model} "
                               f"({4 * config.num_layers + 3} weights), but it holds {len(ckpt.model_state)} weights")
     expected = parameter_shapes(config, len(vocab))
-    for name, shape in expected.items():
-        found = ckpt.model_state.get(name)
-        if found is None or found.shape != shape:
-            got = "missing" if found is None else f"{found.shape}"
-            raise CheckpointError(f"{path}: its config and vocabulary ask for {name} of shape {shape}, but the weights "
-                                  f"are {got}")
+    expect_shapes(ckpt, expected, "its config and vocabulary ask")
     extra = sorted(set(ckpt.model_state) - set(expected))
     if extra:
         raise CheckpointError(f"{path}: unexpected weights {', '.join(extra)} for a {config.num_layers}-layer {config.model}")
