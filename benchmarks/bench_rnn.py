@@ -119,12 +119,17 @@ def train_dlia(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], voca
         state = _detach(state)  # truncated BPTT: the next batch starts from this state, without its history
         return loss.item()
 
-    step(*data[0])
+    return _timed(step, data)
+
+
+def _timed(step: Any, batches: list[Any]) -> dict[str, float]:
+    """Run ``step`` on the first batch (warm-up), then time it on the others: chars/s and the last loss."""
+    step(*batches[0])
     t0 = time.perf_counter()
-    for x, y in data[1:]:
+    for x, y in batches[1:]:
         loss = step(x, y)
     dt = time.perf_counter() - t0
-    return {"train chars/s": (len(data) - 1) * BATCH * SEQ / dt, "loss": loss}
+    return {"train chars/s": (len(batches) - 1) * BATCH * SEQ / dt, "loss": loss}
 
 
 def train_torch(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], vocab: int) -> dict[str, float]:
@@ -147,12 +152,7 @@ def train_torch(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], voc
         state = _detach(state)
         return loss.item()
 
-    step(*tensors[0])
-    t0 = time.perf_counter()
-    for x, y in tensors[1:]:
-        loss = step(x, y)
-    dt = time.perf_counter() - t0
-    return {"train chars/s": (len(data) - 1) * BATCH * SEQ / dt, "loss": loss}
+    return _timed(step, tensors)
 
 
 def sampler_models(chars: numpy.ndarray, seed: int) -> tuple[Any, Any, Any]:
