@@ -301,18 +301,17 @@ def _sample_path(given: str) -> Path:
 
 
 def sample(args: argparse.Namespace) -> int:
-    from dlia.io import load_checkpoint
     from dlia.models import charrnn
 
     path = _sample_path(args.checkpoint)
-    config, vocab, _ = charrnn.read_checkpoint(path)
+    config, vocab, ckpt = charrnn.read_checkpoint(path)
     unknown = vocab.unknown(args.prime)
     if unknown:
         c = unknown[0]
         raise UserError(f"the prime character {c!r} (U+{ord(c):04X}) is not in the vocabulary of {path.name} "
                         f"({len(vocab)} characters)")
     model = charrnn.CharRNN(config, len(vocab))
-    load_checkpoint(path, model)
+    model.load_state_dict(ckpt.model_state)  # the weights read_checkpoint checked: the file is read once
     model.eval()
     out = sys.stdout
     out.write(args.prime)
