@@ -40,10 +40,16 @@
  * The learning rate of a word at position p in epoch e falls linearly with the position in the
  * whole run: α = α₀ − (α₀ − α_min) · (e·N + p) / (E·N).
  *
- * Threads: the sentences [begin, end) are cut into chunks of about ``chunk_words`` words; OpenMP
- * threads take chunks as they come and update the shared matrices without locks ("Hogwild", as
- * gensim and the C tool). With one thread the result is deterministic; with more, two threads may
- * write the same row at once and results differ by those races (the draws themselves do not).
+ * Work: the run (E epochs of the N corpus words) is cut into chunks, chunk c being the words at
+ * positions [k·chunk_words, (k+1)·chunk_words) of epoch c / per_epoch (k = c % per_epoch); a chunk
+ * may start or end inside a sentence (its words' neighbours are read from the whole sentence).
+ * One call trains chunks [first_chunk, last_chunk): each OpenMP thread takes the next chunk until
+ * none is left or *stop is set, and adds each chunk's words to *progress as it finishes it, which
+ * the caller reads (from another thread) for a progress bar. Chunks are taken in order and a
+ * taken chunk is always finished, so when the call returns n, chunks [first_chunk, n) are done:
+ * where a stopped run resumes. The threads update the shared matrices without locks ("Hogwild",
+ * as gensim and the C tool): with one thread the result is deterministic; with more, two threads
+ * may write the same row at once and results differ by those races (the draws themselves do not).
  *
  * Memory layout: syn0, syn1neg (V, D) and syn1 (V − 1, D) C-contiguous float32; ids int32 (N,) the
  * corpus, starts int64 (S + 1,) sentence boundaries (sentence s is ids[starts[s] : starts[s+1]]);
@@ -72,7 +78,7 @@
 #define EXP_TABLE_SIZE 1000
 #define MAX_EXP 6
 
-/* Everything one call needs; mirrored by _Params in w2v.py (its size is checked when loading). */
+/* Everything one call needs; mirrored by Params in w2v.py (its size is checked when loading). */
 typedef struct {
     int64_t vocab;        /* V */
     int32_t dim;          /* D */
@@ -83,21 +89,25 @@ typedef struct {
     int32_t cbow_mean;    /* 1: CBOW's input is the mean of the neighbours, 0: their sum */
     int32_t max_code;     /* columns of codes and points */
     int32_t threads;
-    int64_t chunk_words;  /* words per unit of work handed to a thread */
-    int64_t max_sentence; /* the longest sentence (for the per-thread buffer) */
-    uint64_t epoch_key;   /* mix(seed ^ mix(epoch)), computed by the caller */
+    uint64_t seed;
+    int64_t words;        /* N, corpus words (one epoch) */
+    int64_t chunk_words;  /* words per chunk */
+    int64_t first_chunk, last_chunk; /* the chunks this call trains */
     double alpha0, min_alpha;
-    double position0;     /* e·N: words of the run before this epoch */
-    double run_words;     /* E·N: words of the whole run */
+    double run_words;     /* E·N: words of the whole run (for the learning rate) */
     float *syn0, *syn1neg, *syn1;
     const int32_t *ids;
     const int64_t *starts;
+    int64_t sentences;    /* S: starts has S + 1 entries */
     const uint64_t *keep, *alias_keep;
     const int32_t *alias;
     const uint8_t *codes;
     const int32_t *points;
     const uint8_t *code_len;
     const float *exp_table;
+    int64_t *progress;    /* words done, added to atomically as chunks finish */
+    int32_t *stop;        /* set (by another thread) to end the call after the chunks being trained */
+    int64_t *kept;        /* words subsampling kept, added to atomically */
 } w2v_params;
 
 HELPER uint64_t mix(uint64_t z) {
@@ -171,91 +181,107 @@ HELPER void example(const w2v_params *p, const float *l1, float *neu1e, int64_t 
     }
 }
 
-/* Train on sentences [s0, s1): returns the number of words kept by subsampling. ``pos`` (the
- * kept words' corpus positions) and ``sen`` (their ids) hold max_sentence entries, neu1 and neu1e
- * D floats, scores/targets max(K + 1, max_code). */
-CLONES static int64_t train_sentences(const w2v_params *p, int64_t s0, int64_t s1, int64_t *pos, int32_t *sen,
-                                      float *neu1, float *neu1e, float *scores, int64_t *targets) {
-    const int D = p->dim, W = p->window;
-    int64_t kept_total = 0;
-    for (int64_t s = s0; s < s1; s++) {
-        /* the sentence's kept words (subsampling) */
-        int64_t n = 0;
-        for (int64_t q = p->starts[s]; q < p->starts[s + 1]; q++) {
-            int32_t w = p->ids[q];
-            if ((mix(mix(p->epoch_key ^ (uint64_t)q)) & 0xFFFFFFFFull) < p->keep[w]) {
-                pos[n] = q;
-                sen[n++] = w;
-            }
-        }
-        kept_total += n;
-        for (int64_t i = 0; i < n; i++) {
-            const int64_t w = sen[i];
-            const uint64_t base = mix(p->epoch_key ^ (uint64_t)pos[i]);
-            const int b = (int)((mix(base + 1) >> 32) % (uint64_t)W);
-            const float alpha = (float)(p->alpha0 - (p->alpha0 - p->min_alpha) * (p->position0 + (double)pos[i]) / p->run_words);
-            const int64_t lo = i - (W - b) < 0 ? 0 : i - (W - b), hi = i + (W - b) >= n ? n - 1 : i + (W - b);
-            if (p->sg) {
-                for (int64_t j = lo; j <= hi; j++) {
-                    if (j == i) continue;
-                    float *l1 = p->syn0 + (size_t)sen[j] * D;
-                    memset(neu1e, 0, sizeof(float) * D);
-                    example(p, l1, neu1e, w, alpha, base, j - i + W, scores, targets);
-                    axpy(1.0f, neu1e, l1, D);
-                }
-            } else {
-                if (hi == lo) continue; /* no neighbour */
-                memset(neu1, 0, sizeof(float) * D);
-                for (int64_t j = lo; j <= hi; j++)
-                    if (j != i) axpy(1.0f, p->syn0 + (size_t)sen[j] * D, neu1, D);
-                if (p->cbow_mean) {
-                    const float inv = 1.0f / (float)(hi - lo);
-#pragma omp simd
-                    for (int k = 0; k < D; k++) neu1[k] *= inv;
-                }
-                memset(neu1e, 0, sizeof(float) * D);
-                example(p, neu1, neu1e, w, alpha, base, 0, scores, targets);
-                for (int64_t j = lo; j <= hi; j++)
-                    if (j != i) axpy(1.0f, neu1e, p->syn0 + (size_t)sen[j] * D, D);
-            }
-        }
-    }
-    return kept_total;
+HELPER int kept_word(const w2v_params *p, uint64_t key, int64_t q) {
+    return (mix(mix(key ^ (uint64_t)q)) & 0xFFFFFFFFull) < p->keep[p->ids[q]];
 }
 
-/* Train on the sentences [begin, end) of one epoch; returns the number of words subsampling kept,
- * or −1 when a buffer could not be allocated (nothing was trained then). */
-long long dlia_w2v_train(const w2v_params *p, long long begin, long long end) {
-    /* the units of work: runs of whole sentences of at most chunk_words words (at least one sentence) */
-    int64_t n_cuts = 0, cap = 64;
-    int64_t *cuts = malloc(sizeof(int64_t) * (size_t)cap);
-    if (!cuts) return -1;
-    cuts[n_cuts++] = begin;
-    for (int64_t s = begin; s < end;) {
-        int64_t t = s + 1;
-        while (t < end && p->starts[t + 1] - p->starts[s] <= p->chunk_words) t++;
-        if (n_cuts == cap) {
-            int64_t *more = realloc(cuts, sizeof(int64_t) * (size_t)(cap *= 2));
-            if (!more) { free(cuts); return -1; }
-            cuts = more;
+/* Train the words at positions [a, b) of sentence s (a, b within it) in the epoch with draws key
+ * ``key`` and run position offset ``position0`` (e·N); returns the words kept among them. pos and
+ * sen hold (b − a) + 2·window entries: the kept words of [a, b) and up to window kept words on each
+ * side (their neighbours), neu1 and neu1e D floats, scores/targets max(K + 1, max_code). */
+CLONES static int64_t train_piece(const w2v_params *p, uint64_t key, double position0, int64_t s, int64_t a, int64_t b,
+                                  int64_t *pos, int32_t *sen, float *neu1, float *neu1e, float *scores, int64_t *targets) {
+    const int D = p->dim, W = p->window;
+    const int64_t s_begin = p->starts[s], s_end = p->starts[s + 1];
+    /* kept words: up to W before a (found backwards, then put in order), those of [a, b), up to W after */
+    int64_t n = 0, first, last;
+    for (int64_t q = a - 1; q >= s_begin && n < W; q--)
+        if (kept_word(p, key, q)) pos[n++] = q;
+    for (int64_t i = 0; i < n / 2; i++) { int64_t t = pos[i]; pos[i] = pos[n - 1 - i]; pos[n - 1 - i] = t; }
+    first = n;
+    for (int64_t q = a; q < b; q++)
+        if (kept_word(p, key, q)) pos[n++] = q;
+    last = n;
+    for (int64_t q = b, after = 0; q < s_end && after < W; q++)
+        if (kept_word(p, key, q)) { pos[n++] = q; after++; }
+    for (int64_t i = 0; i < n; i++) sen[i] = p->ids[pos[i]];
+    for (int64_t i = first; i < last; i++) {
+        const int64_t w = sen[i];
+        const uint64_t base = mix(key ^ (uint64_t)pos[i]);
+        const int r = W - (int)((mix(base + 1) >> 32) % (uint64_t)W); /* the reduced window */
+        const float alpha = (float)(p->alpha0 - (p->alpha0 - p->min_alpha) * (position0 + (double)pos[i]) / p->run_words);
+        const int64_t lo = i - r < 0 ? 0 : i - r, hi = i + r >= n ? n - 1 : i + r;
+        if (p->sg) {
+            for (int64_t j = lo; j <= hi; j++) {
+                if (j == i) continue;
+                float *l1 = p->syn0 + (size_t)sen[j] * D;
+                memset(neu1e, 0, sizeof(float) * D);
+                example(p, l1, neu1e, w, alpha, base, j - i + W, scores, targets);
+                axpy(1.0f, neu1e, l1, D);
+            }
+        } else {
+            if (hi == lo) continue; /* no neighbour */
+            memset(neu1, 0, sizeof(float) * D);
+            for (int64_t j = lo; j <= hi; j++)
+                if (j != i) axpy(1.0f, p->syn0 + (size_t)sen[j] * D, neu1, D);
+            if (p->cbow_mean) {
+                const float inv = 1.0f / (float)(hi - lo);
+#pragma omp simd
+                for (int k = 0; k < D; k++) neu1[k] *= inv;
+            }
+            memset(neu1e, 0, sizeof(float) * D);
+            example(p, neu1, neu1e, w, alpha, base, 0, scores, targets);
+            for (int64_t j = lo; j <= hi; j++)
+                if (j != i) axpy(1.0f, neu1e, p->syn0 + (size_t)sen[j] * D, D);
         }
-        cuts[n_cuts++] = s = t;
     }
-    const int64_t n_chunks = n_cuts - 1; /* chunk c is sentences [cuts[c], cuts[c + 1]) */
+    return last - first;
+}
+
+/* the sentence holding position q: the last s with starts[s] <= q */
+static int64_t sentence_of(const w2v_params *p, int64_t q) {
+    int64_t lo = 0, hi = p->sentences - 1;
+    while (lo < hi) {
+        int64_t mid = (lo + hi + 1) / 2;
+        if (p->starts[mid] <= q) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Train chunk c (see "Work" above); returns the words subsampling kept. */
+static int64_t train_chunk(const w2v_params *p, int64_t c, int64_t *pos, int32_t *sen, float *buf, int64_t *targets) {
+    const int64_t per_epoch = (p->words + p->chunk_words - 1) / p->chunk_words;
+    const int64_t e = c / per_epoch, k = c % per_epoch;
+    const int64_t a = k * p->chunk_words, b = a + p->chunk_words < p->words ? a + p->chunk_words : p->words;
+    const uint64_t key = mix(p->seed ^ mix((uint64_t)e));
+    int64_t kept = 0;
+    for (int64_t s = sentence_of(p, a), q = a; q < b; s++) {
+        const int64_t piece_end = p->starts[s + 1] < b ? p->starts[s + 1] : b;
+        if (piece_end > q)
+            kept += train_piece(p, key, (double)e * (double)p->words, s, q, piece_end, pos, sen, buf, buf + p->dim,
+                                buf + 2 * p->dim, targets);
+        q = piece_end;
+    }
+    return kept;
+}
+
+/* Train chunks [first_chunk, last_chunk) until done or *stop is set; returns n such that chunks
+ * [first_chunk, n) are trained, or −1 when a buffer could not be allocated (nothing was trained). */
+long long dlia_w2v_train(const w2v_params *p) {
     /* every thread's buffers, allocated before any training so that a failure changes nothing */
     const int threads = p->threads < 1 ? 1 : p->threads;
     const int64_t slots = (p->negative + 1 > p->max_code ? p->negative + 1 : p->max_code) + 1;
-    const int64_t words = p->max_sentence + 1, floats = 2 * (int64_t)p->dim + slots;
+    const int64_t words = p->chunk_words + 2 * (int64_t)p->window + 1, floats = 2 * (int64_t)p->dim + slots;
     int64_t *pos = malloc(sizeof(int64_t) * (size_t)(threads * (words + slots)));
     int32_t *sen = malloc(sizeof(int32_t) * (size_t)(threads * words));
     float *buf = malloc(sizeof(float) * (size_t)(threads * floats));
     if (!pos || !sen || !buf) {
-        free(cuts); free(pos); free(sen); free(buf);
+        free(pos); free(sen); free(buf);
         return -1;
     }
-    long long kept = 0;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(+ : kept)
-    for (int64_t c = 0; c < n_chunks; c++) {
+    int64_t next = p->first_chunk;
+#pragma omp parallel num_threads(threads)
+    {
 #ifdef _OPENMP
         const int64_t me = omp_get_thread_num();
 #else
@@ -263,11 +289,18 @@ long long dlia_w2v_train(const w2v_params *p, long long begin, long long end) {
 #endif
         int64_t *my_pos = pos + me * (words + slots);
         float *my_buf = buf + me * floats;
-        kept += train_sentences(p, cuts[c], cuts[c + 1], my_pos, sen + me * words, my_buf, my_buf + p->dim,
-                                my_buf + 2 * p->dim, my_pos + words);
+        while (!__atomic_load_n(p->stop, __ATOMIC_RELAXED)) {
+            const int64_t c = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
+            if (c >= p->last_chunk) break;
+            const int64_t kept = train_chunk(p, c, my_pos, sen + me * words, my_buf, my_pos + words);
+            const int64_t per_epoch = (p->words + p->chunk_words - 1) / p->chunk_words, k = c % per_epoch;
+            const int64_t done = (k + 1) * p->chunk_words < p->words ? p->chunk_words : p->words - k * p->chunk_words;
+            __atomic_fetch_add(p->kept, kept, __ATOMIC_RELAXED);
+            __atomic_fetch_add(p->progress, done, __ATOMIC_RELAXED);
+        }
     }
-    free(cuts); free(pos); free(sen); free(buf);
-    return kept;
+    free(pos); free(sen); free(buf);
+    return next < p->last_chunk ? next : p->last_chunk;
 }
 
 /* The hash the draws use, for the NumPy reference's tests: out[k] = mix(x[k]). */
@@ -280,7 +313,7 @@ size_t dlia_w2v_sizeof_w2v_params(void) { return sizeof(w2v_params); }
 
 /* w2v.py loads the library only when this matches its own number, so that a library left over
  * from an older source (a failed rebuild keeps the old file) is never called with new arguments. */
-int dlia_w2v_version(void) { return 1; }
+int dlia_w2v_version(void) { return 2; }
 
 /* An empty module, so that importing dlia.backend._w2v (as tools that walk packages do) works. */
 static struct PyModuleDef w2v_module = {PyModuleDef_HEAD_INIT, "_w2v",

@@ -8,8 +8,8 @@ tool and of gensim's Cython, on OpenMP threads without locks (Hogwild). The NumP
 ``dlia.models.word2vec.train.numpy_train``: the same draws and the same updates; with ``batch=1``
 it applies them one at a time and equals the kernel up to float32 rounding (the tests compare).
 
-``train(params, begin, end)`` trains the sentences [begin, end) of one epoch and returns how many
-words subsampling kept. ``Params`` mirrors the C struct (its size is checked when the library
+``train(params)`` trains a range of chunks of the run (see _w2v.c, "Work") and returns where it
+stopped. ``Params`` mirrors the C struct (its size is checked when the library
 loads). ``use(False)`` turns the kernel off; ``available`` says whether it can be used (and loads
 it), ``reason()`` why not.
 """
@@ -25,7 +25,7 @@ import numpy
 from dlia.backend.loader import KernelLibrary
 
 #: must equal dlia_w2v_version() in _w2v.c; raise both when the struct or the arguments change
-_VERSION = 1
+_VERSION = 2
 
 _f32p, _ptr = ctypes.POINTER(ctypes.c_float), ctypes.c_void_p
 
@@ -36,16 +36,18 @@ class Params(ctypes.Structure):
     _fields_ = [("vocab", ctypes.c_int64), ("dim", ctypes.c_int32), ("window", ctypes.c_int32),
                 ("negative", ctypes.c_int32), ("hs", ctypes.c_int32), ("sg", ctypes.c_int32),
                 ("cbow_mean", ctypes.c_int32), ("max_code", ctypes.c_int32), ("threads", ctypes.c_int32),
-                ("chunk_words", ctypes.c_int64), ("max_sentence", ctypes.c_int64), ("epoch_key", ctypes.c_uint64),
-                ("alpha0", ctypes.c_double), ("min_alpha", ctypes.c_double), ("position0", ctypes.c_double),
-                ("run_words", ctypes.c_double)] + [
-        (name, _ptr) for name in ("syn0", "syn1neg", "syn1", "ids", "starts", "keep", "alias_keep", "alias", "codes",
-                                  "points", "code_len", "exp_table")]
+                ("seed", ctypes.c_uint64), ("words", ctypes.c_int64), ("chunk_words", ctypes.c_int64),
+                ("first_chunk", ctypes.c_int64), ("last_chunk", ctypes.c_int64),
+                ("alpha0", ctypes.c_double), ("min_alpha", ctypes.c_double), ("run_words", ctypes.c_double),
+                ("syn0", _ptr), ("syn1neg", _ptr), ("syn1", _ptr), ("ids", _ptr), ("starts", _ptr),
+                ("sentences", ctypes.c_int64)] + [
+        (name, _ptr) for name in ("keep", "alias_keep", "alias", "codes", "points", "code_len", "exp_table", "progress",
+                                  "stop", "kept")]
 
 
 _KERNELS = KernelLibrary(
     "dlia.backend._w2v", prefix="dlia_w2v", version=_VERSION, structs={"w2v_params": Params},
-    functions={"dlia_w2v_train": ([ctypes.POINTER(Params), ctypes.c_longlong, ctypes.c_longlong], ctypes.c_longlong),
+    functions={"dlia_w2v_train": ([ctypes.POINTER(Params)], ctypes.c_longlong),
                "dlia_w2v_mix": ([ctypes.c_longlong, _ptr, _ptr], None)})
 
 
@@ -67,9 +69,10 @@ def use(flag: bool) -> contextlib.AbstractContextManager[None]:
     return _KERNELS.use(flag)
 
 
-def train(params: Params, begin: int, end: int) -> int:
-    """Train the sentences [begin, end) of one epoch (the arrays ``params`` points at are updated in
-    place); returns how many words subsampling kept.
+def train(params: Params) -> int:
+    """Train chunks [params.first_chunk, params.last_chunk) (the arrays ``params`` points at are
+    updated in place) until done or ``*params.stop`` is set; returns n: chunks [first_chunk, n) are
+    done. Releases the GIL (ctypes does), so another thread can read ``*params.progress`` meanwhile.
 
     Raises:
         RuntimeError: the kernel is not available (check ``available`` first).
@@ -78,10 +81,10 @@ def train(params: Params, begin: int, end: int) -> int:
     lib = _KERNELS.lib
     if lib is None or not _KERNELS.enabled:
         raise RuntimeError(f"the compiled word2vec kernel is not available: {reason()}")
-    kept = lib.dlia_w2v_train(ctypes.byref(params), begin, end)
-    if kept < 0:
+    done = lib.dlia_w2v_train(ctypes.byref(params))
+    if done < 0:
         raise MemoryError("the word2vec kernel could not allocate its buffers")
-    return int(kept)
+    return int(done)
 
 
 def mix(x: numpy.ndarray) -> numpy.ndarray:

@@ -212,7 +212,7 @@ def _first_example_only(model: Word2Vec, ids: numpy.ndarray) -> None:
 
     train._step = first
     try:
-        numpy_train(model, ids, numpy.array([0, len(ids)]), 0, 0, 1, run_words=len(ids), batch=1)
+        numpy_train(model, ids, numpy.array([0, len(ids)]), 0, 0, len(ids), run_words=len(ids), batch=1)
     finally:
         train._step = original
     assert len(calls) > 1
@@ -230,8 +230,7 @@ def test_kernel_equals_numpy_reference(model: str, negative: int, hs: bool) -> N
                          min_count=1, threads=1, seed=11)
     a, b = Word2Vec(words(len(counts)), counts, cfg), Word2Vec(words(len(counts)), counts, cfg)
     done = a.train(c, use_kernel=True)
-    kept = sum(numpy_train(b, c.ids, c.starts, e, 0, len(c.starts) - 1, run_words=len(c.ids) * 2, batch=1)
-               for e in range(2))
+    kept = sum(numpy_train(b, c.ids, c.starts, e, 0, len(c.ids), run_words=len(c.ids) * 2, batch=1) for e in range(2))
     assert done["kept"] == kept and 0 < kept < 2 * len(c.ids)  # subsampling dropped some words, the same ones
     for x, y in ((a.syn0, b.syn0), (a.syn1neg, b.syn1neg), (a.syn1, b.syn1)):
         if x is not None:
@@ -254,7 +253,7 @@ def test_numpy_fallback_trains_without_the_kernel() -> None:
 
 @needs_kernel
 def test_same_seed_same_vectors_and_resume_is_bit_identical() -> None:
-    counts, c = random_corpus(v=40, n=3000, seed=4)
+    counts, c = random_corpus(v=40, n=20000, seed=4)
     cfg = Word2VecConfig(model="skipgram", vector_size=16, window=4, sample=1e-2, epochs=3, min_count=1, threads=1,
                          chunk_words=200)
     a, b = Word2Vec(words(40), counts, cfg), Word2Vec(words(40), counts, cfg)
@@ -264,17 +263,32 @@ def test_same_seed_same_vectors_and_resume_is_bit_identical() -> None:
     other = Word2Vec(words(40), counts, Word2VecConfig(**{**cfg.to_dict(), "seed": 2}))
     other.train(c)
     assert not (other.syn0 == a.syn0).all()
-    # interrupted after 3 slabs of the second epoch, then continued (from a copy, as a checkpoint would)
+    # stopped at once (after the chunk being trained), then continued (from a copy, as a checkpoint would)
     r = Word2Vec(words(40), counts, cfg)
-    slabs = []
-    r.train(c, slab_words=500, stop=lambda: (slabs.append(1), len(slabs) == 9)[1])
-    assert r.epochs_done == 1 and 0 < r.sentences_done
+    r.train(c, until_epoch=1)
+    seen: list[int] = []
+    r.train(c, progress=lambda at, total, alpha: seen.append(at), stop=lambda: seen[-1] > seen[0], poll=0.0)
+    per_epoch = -(-len(c.ids) // cfg.chunk_words)
+    assert per_epoch < r.chunks_done < 3 * per_epoch
+    assert r.epoch_of(len(c.ids)) == pytest.approx(r.chunks_done / per_epoch, abs=0.2)
     saved = {k: t.numpy().copy() for k, t in r.state_dict().items()}
     resumed = Word2Vec(words(40), counts, cfg)
     resumed.load_arrays(saved)
-    resumed.epochs_done, resumed.sentences_done = r.epochs_done, r.sentences_done
-    resumed.train(c, slab_words=500)
+    resumed.chunks_done = r.chunks_done
+    resumed.train(c)
     assert (resumed.syn0 == a.syn0).all() and (resumed.syn1neg == a.syn1neg).all()
+
+
+def test_chunks_cut_inside_sentences_change_nothing() -> None:
+    """The NumPy reference trained chunk by chunk, with chunk edges inside sentences, equals one
+    pass over the whole epoch (every word reads its neighbours from its whole sentence)."""
+    counts, c = random_corpus(v=20, n=300, seed=6)
+    cfg = Word2VecConfig(model="skipgram", vector_size=6, window=3, sample=1e-2, epochs=1, min_count=1, seed=1)
+    a, b = Word2Vec(words(20), counts, cfg), Word2Vec(words(20), counts, cfg)
+    numpy_train(a, c.ids, c.starts, 0, 0, 300, run_words=300, batch=1)
+    for qa in range(0, 300, 37):
+        numpy_train(b, c.ids, c.starts, 0, qa, min(qa + 37, 300), run_words=300, batch=1)
+    assert (a.syn0 == b.syn0).all() and (a.syn1neg == b.syn1neg).all()
 
 
 @needs_kernel

@@ -31,6 +31,8 @@ from __future__ import annotations
 import ctypes
 import heapq
 import math
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -279,8 +281,8 @@ class Word2Vec:
                      / numpy.float32(cfg.vector_size))
         self.syn1neg = numpy.zeros((v, cfg.vector_size), dtype=numpy.float32) if cfg.negative else None
         self.syn1 = numpy.zeros((max(v - 1, 1), cfg.vector_size), dtype=numpy.float32) if cfg.hs else None
-        #: epochs finished, and sentences of the current epoch done (where a resumed run continues)
-        self.epochs_done, self.sentences_done = 0, 0
+        #: chunks of the run trained so far (where a resumed run continues; see ``train``)
+        self.chunks_done = 0
         self._tables()
 
     def _tables(self) -> None:
@@ -310,77 +312,123 @@ class Word2Vec:
     # -- training -----------------------------------------------------------------------------------
 
     def train(self, corpus: Any, progress: Callable[[int, int, float], None] | None = None,
-              slab_words: int = 1 << 21, use_kernel: bool | None = None, until_epoch: int | None = None,
-              stop: Callable[[], bool] | None = None) -> dict[str, float]:
+              use_kernel: bool | None = None, until_epoch: int | None = None, stop: Callable[[], bool] | None = None,
+              poll: float = 0.2) -> dict[str, int]:
         """Train on ``corpus`` (``ids`` int32 and sentence ``starts`` int64, as ``dlia.text.EncodedCorpus``)
-        from where the model is (``epochs_done``, ``sentences_done``) to ``until_epoch`` (default:
-        the config's epochs).
+        from where the model is (``chunks_done``) to the end of epoch ``until_epoch`` (default: the
+        config's epochs; the learning rate always follows the config's whole run).
+
+        The run is cut into chunks of ``config.chunk_words`` words (_w2v.c, "Work"); ``chunks_done``
+        records how many are done, so ``train`` continues a stopped or interrupted run exactly where
+        it ended (bit-identical with one thread: every draw depends only on the seed and position).
 
         Args:
-            progress: called after each slab of about ``slab_words`` words with (words done in the
-                run, words of the run, current α).
+            progress: called about every ``poll`` seconds with (words done in the run, words of the
+                run, current α).
             use_kernel: the compiled kernel (True), the NumPy fallback (False), or the kernel where
                 available (None).
-            stop: checked after each slab; returning True ends training there (the model records
-                where, so ``train`` continues from that point when called again).
+            stop: checked about every ``poll`` seconds; returning True ends training after the
+                chunks being trained. Ctrl-C does the same, then raises KeyboardInterrupt.
 
         Returns:
-            {"words": corpus words trained on, "kept": words subsampling kept}.
+            {"words": corpus words trained on by this call, "kept": words subsampling kept}.
         """
         ids = numpy.ascontiguousarray(corpus.ids, dtype=numpy.int32)
         starts = numpy.ascontiguousarray(corpus.starts, dtype=numpy.int64)
-        n, n_sent = len(ids), len(starts) - 1
+        n = len(ids)
         if n == 0:
             raise Word2VecError("the corpus holds no word of the vocabulary")
+        if len(starts) < 2 or starts[0] != 0 or starts[-1] != n or (numpy.diff(starts) < 0).any():
+            raise Word2VecError("the corpus's sentence starts do not cut its words into sentences")
         if ids.min() < 0 or ids.max() >= len(self):
             raise Word2VecError(f"the corpus has word ids outside 0..{len(self) - 1}")
         cfg = self.config
-        epochs = cfg.epochs if until_epoch is None else until_epoch
+        per_epoch = -(-n // cfg.chunk_words)
+        last = (cfg.epochs if until_epoch is None else min(until_epoch, cfg.epochs)) * per_epoch
+        run_words = n * cfg.epochs
+        first = self.chunks_done
+        if first >= last:
+            return {"words": 0, "kept": 0}
+
+        def position(chunk: int) -> int:  # the run position where a chunk starts
+            e, k = divmod(chunk, per_epoch)
+            return e * n + min(k * cfg.chunk_words, n)
+
+        def report(done_words: int) -> None:
+            if progress is not None:
+                at = position(first) + done_words
+                progress(at, run_words, self.alpha_at(at, run_words))
+
         if use_kernel is None:
             use_kernel = bool(kernel.available)
-        lengths = numpy.diff(starts)
-        params = self._params(ids, starts, int(lengths.max()), n * epochs) if use_kernel else None
-        done = {"words": 0, "kept": 0}
-        while self.epochs_done < epochs:
-            e = self.epochs_done
-            while self.sentences_done < n_sent:
-                s0 = self.sentences_done
-                s1 = int(numpy.searchsorted(starts, starts[s0] + slab_words, side="right")) - 1
-                s1 = min(max(s1, s0 + 1), n_sent)
-                if params is not None:
-                    params.epoch_key, params.position0 = epoch_key(cfg.seed, e), float(e) * n
-                    kept = kernel.train(params, s0, s1)
-                else:
-                    kept = numpy_train(self, ids, starts, e, s0, s1, run_words=n * epochs)
-                done["words"] += int(starts[s1] - starts[s0])
-                done["kept"] += kept
-                self.sentences_done = s1
-                if progress is not None:
-                    position = e * n + int(starts[s1])
-                    progress(position, n * epochs, self.alpha_at(position, n * epochs))
+        if use_kernel:
+            counters = numpy.zeros(2, dtype=numpy.int64)  # words done, words kept: written by the kernel's threads
+            flag = numpy.zeros(1, dtype=numpy.int32)  # set to stop the kernel after the chunks it is training
+            params = self._params(ids, starts, counters, flag, first, last, run_words)
+            result: dict[str, Any] = {}
+
+            def run() -> None:
+                try:
+                    result["done"] = kernel.train(params)
+                except BaseException as e:  # noqa: BLE001 (handed to the calling thread)
+                    result["error"] = e
+
+            worker = threading.Thread(target=run, name="word2vec", daemon=True)
+            worker.start()
+            try:
+                while worker.is_alive():
+                    worker.join(poll)
+                    report(int(counters[0]))
+                    if stop is not None and stop():
+                        flag[0] = 1
+            except KeyboardInterrupt:
+                flag[0] = 1
+                worker.join()
+                self.chunks_done = result.get("done", first)
+                raise
+            if "error" in result:
+                raise result["error"]
+            self.chunks_done = result["done"]
+            return {"words": position(self.chunks_done) - position(first), "kept": int(counters[1])}
+        kept, clock = 0, time.monotonic()
+        for c in range(first, last):
+            e, k = divmod(c, per_epoch)
+            kept += numpy_train(self, ids, starts, e, k * cfg.chunk_words, min((k + 1) * cfg.chunk_words, n), run_words)
+            self.chunks_done = c + 1
+            if time.monotonic() - clock >= poll or c + 1 == last:
+                clock = time.monotonic()
+                report(position(c + 1) - position(first))
                 if stop is not None and stop():
-                    return done
-            self.epochs_done, self.sentences_done = e + 1, 0
-        return done
+                    break
+        return {"words": position(self.chunks_done) - position(first), "kept": kept}
+
+    def epoch_of(self, corpus_words: int) -> float:
+        """How many epochs of a corpus of ``corpus_words`` words the model has trained (fractional)."""
+        per_epoch = -(-corpus_words // self.config.chunk_words)
+        e, k = divmod(self.chunks_done, per_epoch)
+        return e + min(k * self.config.chunk_words, corpus_words) / corpus_words
 
     def alpha_at(self, position: float, run_words: float) -> float:
         """The learning rate at a position of the run: α₀ − (α₀ − α_min)·position/run_words."""
         a0 = self.config.start_alpha
         return a0 - (a0 - a0 * self.config.min_alpha_ratio) * position / run_words
 
-    def _params(self, ids: numpy.ndarray, starts: numpy.ndarray, max_sentence: int, run_words: int) -> kernel.Params:
+    def _params(self, ids: numpy.ndarray, starts: numpy.ndarray, counters: numpy.ndarray, flag: numpy.ndarray,
+                first: int, last: int, run_words: int) -> kernel.Params:
         cfg = self.config
         p = kernel.Params()
         p.vocab, p.dim, p.window, p.negative = len(self), cfg.vector_size, cfg.window, cfg.negative
         p.hs, p.sg, p.cbow_mean, p.max_code = int(cfg.hs), int(cfg.sg), int(cfg.cbow_mean), MAX_CODE
-        p.threads = kernel.threads(cfg.threads)
-        p.chunk_words, p.max_sentence = cfg.chunk_words, max_sentence
+        p.threads, p.seed = kernel.threads(cfg.threads), cfg.seed
+        p.words, p.chunk_words, p.first_chunk, p.last_chunk = len(ids), cfg.chunk_words, first, last
         p.alpha0, p.min_alpha, p.run_words = cfg.start_alpha, cfg.start_alpha * cfg.min_alpha_ratio, float(run_words)
-        self._keepalive = (ids, starts)  # the struct holds raw addresses: keep the arrays alive with it
+        p.sentences = len(starts) - 1
+        self._keepalive = (ids, starts, counters, flag)  # the struct holds raw addresses: keep the arrays alive
         for name, a in (("syn0", self.syn0), ("syn1neg", self.syn1neg), ("syn1", self.syn1), ("ids", ids),
                         ("starts", starts), ("keep", self.keep), ("alias_keep", self.alias_keep), ("alias", self.alias),
                         ("codes", self.codes), ("points", self.points), ("code_len", self.code_len),
-                        ("exp_table", self.exp_table)):
+                        ("exp_table", self.exp_table), ("progress", counters[0:]), ("kept", counters[1:]),
+                        ("stop", flag)):
             if a is not None:
                 assert a.flags.c_contiguous
                 setattr(p, name, ctypes.c_void_p(a.ctypes.data))
@@ -424,11 +472,12 @@ def _sigmoid(table: numpy.ndarray, f: numpy.ndarray) -> numpy.ndarray:
     return table[numpy.clip(idx, 0, EXP_TABLE_SIZE)]
 
 
-def numpy_train(model: Word2Vec, ids: numpy.ndarray, starts: numpy.ndarray, epoch: int, s0: int, s1: int,
+def numpy_train(model: Word2Vec, ids: numpy.ndarray, starts: numpy.ndarray, epoch: int, qa: int, qb: int,
                 run_words: int, batch: int | None = None) -> int:
-    """Sentences [s0, s1) of epoch ``epoch`` in NumPy: the kernel's draws and updates, applied
-    ``batch`` examples at a time (each batch's scores from the weights before it; ``batch=1`` is the
-    kernel's one-at-a-time order). Updates ``model``'s matrices in place; returns the words kept.
+    """The words at positions [qa, qb) of epoch ``epoch`` in NumPy: the kernel's draws and updates,
+    applied ``batch`` examples at a time (each batch's scores from the weights before it; ``batch=1``
+    is the kernel's one-at-a-time order). Updates ``model``'s matrices in place; returns the words
+    kept among them.
 
     Batching is an approximation: a word that occurs m times in a batch gets m updates computed
     from the same stale weights, summed, which diverges when m is large (a small vocabulary, or the
@@ -440,13 +489,17 @@ def numpy_train(model: Word2Vec, ids: numpy.ndarray, starts: numpy.ndarray, epoc
     cfg, table = model.config, model.exp_table
     w_max, key = cfg.window, epoch_key(cfg.seed, epoch)
     n_total = len(ids)
+    # the whole sentences around [qa, qb): the neighbours of its first and last words are read there
+    s0 = int(numpy.searchsorted(starts, qa, side="right")) - 1
+    s1 = int(numpy.searchsorted(starts, qb, side="left"))
     q = numpy.arange(starts[s0], starts[s1], dtype=numpy.int64)  # corpus positions
     sent = numpy.repeat(numpy.arange(s0, s1), numpy.diff(starts[s0:s1 + 1]))
     words = ids[q]
     keep = (draws(key, q, 0) & _M32) < model.keep[words]
     q, sent, words = q[keep], sent[keep], words[keep]
     n = len(q)
-    if n == 0:
+    mine = (q >= qa) & (q < qb)  # the words this call trains
+    if not mine.any():
         return 0
     reduced = w_max - ((draws(key, q, 1) >> numpy.uint64(32)) % numpy.uint64(w_max)).astype(numpy.int64)
     alpha = (cfg.start_alpha - (cfg.start_alpha - cfg.start_alpha * cfg.min_alpha_ratio)
@@ -456,7 +509,7 @@ def numpy_train(model: Word2Vec, ids: numpy.ndarray, starts: numpy.ndarray, epoc
     j = numpy.arange(n)[:, None] + offsets[None, :]  # (n, 2W)
     inside = (j >= 0) & (j < n)
     jc = numpy.clip(j, 0, n - 1)
-    valid = inside & (numpy.abs(offsets)[None, :] <= reduced[:, None]) & (sent[jc] == sent[:, None])
+    valid = inside & (numpy.abs(offsets)[None, :] <= reduced[:, None]) & (sent[jc] == sent[:, None]) & mine[:, None]
     if cfg.sg:  # one example per (word, neighbour), ordered by word then offset
         rows, cols = numpy.nonzero(valid)
         inputs = words[jc[rows, cols]][:, None]
@@ -471,7 +524,7 @@ def numpy_train(model: Word2Vec, ids: numpy.ndarray, starts: numpy.ndarray, epoc
         sl = slice(b0, b0 + batch)
         _step(model, inputs[sl], in_mask[sl], {k: v[sl] for k, v in targets.items()}, {k: v[sl] for k, v in labels.items()},
               {k: v[sl] for k, v in t_mask.items()}, alpha[center[sl]], table)
-    return n
+    return int(mine.sum())
 
 
 def _targets(model: Word2Vec, key: int, pos: numpy.ndarray, word: numpy.ndarray, slot: numpy.ndarray) \
