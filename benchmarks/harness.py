@@ -54,7 +54,9 @@ class Config:
 class Target:
     """A goal for one metric, checked on the median (informative only: nothing fails).
 
-    ``on="ratio"`` compares the dlia-is-better ratio, ``on="dlia"`` dlia's own value.
+    ``on="ratio"`` compares the dlia-is-better ratio, ``on="dlia"`` dlia's own value,
+    ``on="difference"`` the mean of dlia's values minus the mean of the peer's (for scores where
+    "no worse than the peer minus a point" is the goal).
     """
 
     on: str
@@ -62,11 +64,16 @@ class Target:
     value: float
 
     def met(self, metric: Metric) -> bool:
-        x = metric.ratio_median if self.on == "ratio" else metric.dlia_median
+        if self.on == "difference":
+            x = statistics.mean(metric.dlia) - statistics.mean(metric.torch)
+        else:
+            x = metric.ratio_median if self.on == "ratio" else metric.dlia_median
         return x >= self.value if self.op == ">=" else x <= self.value
 
     def __str__(self) -> str:
         unit = "x" if self.on == "ratio" else ""
+        if self.on == "difference":
+            return f"mean - peer's {self.op} {self.value:g}"
         return f"{self.on} {self.op} {self.value:g}{unit}"
 
 
@@ -83,9 +90,10 @@ class Metric:
     unit: str
     higher_is_better: bool
     dlia: list[float]
-    torch: list[float]
+    torch: list[float]  # the peer's values: torch's, or those of ``peer`` where another library is compared
     target: Target | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    peer: str = "torch"
 
     @property
     def ratios(self) -> list[float]:
@@ -151,10 +159,10 @@ def interleave(ours: Measure, theirs: Measure, repeats: int,
 
 
 def metrics_from(benchmark: str, ours: list[dict[str, float]], theirs: list[dict[str, float]],
-                 spec: list[tuple[str, str, bool, Target | None]]) -> list[Metric]:
+                 spec: list[tuple[str, str, bool, Target | None]], peer: str = "torch") -> list[Metric]:
     """Turn per-repeat dicts into ``Metric`` rows; ``spec`` lists (key, unit, higher_is_better, target)."""
     return [
-        Metric(benchmark, key, unit, hib, [o[key] for o in ours], [t[key] for t in theirs], target)
+        Metric(benchmark, key, unit, hib, [o[key] for o in ours], [t[key] for t in theirs], target, peer=peer)
         for key, unit, hib, target in spec
     ]
 
@@ -257,12 +265,13 @@ def _fmt(x: float) -> str:
 
 def table(metrics: list[Metric]) -> str:
     """A plain-text table: medians of both frameworks, min and median ratio, target status."""
-    head = ["benchmark", "metric", "dlia", "torch", "ratio min", "ratio median", "target"]
+    head = ["benchmark", "metric", "dlia", "peer (torch unless named)", "ratio min", "ratio median", "target"]
     rows = [head]
     for m in metrics:
         unit = f" {m.unit}" if m.unit else ""
         target = "" if m.target is None else f"{m.target} ({'met' if m.target.met(m) else 'MISSED'})"
-        rows.append([m.benchmark, m.name, _fmt(m.dlia_median) + unit, _fmt(m.torch_median) + unit,
+        peer = "" if m.peer == "torch" else f" [{m.peer}]"
+        rows.append([m.benchmark, m.name, _fmt(m.dlia_median) + unit, _fmt(m.torch_median) + unit + peer,
                      f"{m.ratio_min:.2f}x", f"{m.ratio_median:.2f}x", target])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i < 2 or i == 6 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))

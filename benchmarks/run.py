@@ -32,12 +32,13 @@ from benchmarks import (  # noqa: E402
     bench_mlp,
     bench_ops,
     bench_rnn,
+    bench_w2v,
     bench_xor,
 )
 from benchmarks.harness import REPO_ROOT, Config, Metric, machine_info, table  # noqa: E402
 
 BENCHMARKS = {m.NAME: m for m in (bench_ops, bench_xor, bench_mlp, bench_import, bench_conv, bench_cnn,
-                                             bench_compile, bench_rnn, bench_gpu)}
+                                             bench_compile, bench_rnn, bench_w2v, bench_gpu)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -108,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     if metrics:
         print(table(metrics))
-        print("\nratio > 1: dlia is better (torch/dlia for times, dlia/torch for rates and accuracy); "
-              "dlia and torch columns are medians over the repeats.")
+        print("\nratio > 1: dlia is better (peer/dlia for times, dlia/peer for rates and accuracy); "
+              "dlia and peer columns are medians over the repeats.")
     record = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": sys.argv,
