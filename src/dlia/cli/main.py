@@ -25,6 +25,7 @@ COMMANDS = {
     "filter": "dlia.cli.filter",
     "cnn": "dlia.cli.cnn",
     "char-rnn": "dlia.cli.charrnn",
+    "word2vec": "dlia.cli.word2vec",
     "graph": "dlia.cli.graph",
     "data": "dlia.cli.data",
 }
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # each family of compiled kernels (docs/kernels.md): what --version calls it, and its loader module
-KERNEL_FAMILIES = {"conv": "dlia.backend.native", "LSTM/GRU": "dlia.backend.rnn"}
+KERNEL_FAMILIES = {"conv": "dlia.backend.native", "LSTM/GRU": "dlia.backend.rnn", "word2vec": "dlia.backend.w2v"}
 
 
 def _kernels() -> str:

@@ -18,7 +18,7 @@ class DataError(ValueError):
 
 #: data files installed with the package (``dlia/data/shipped/``), small enough to carry everywhere
 #: so that the commands work with no network and no data folder
-SHIPPED = ("digits.npz", "tinyshakespeare.txt.gz")
+SHIPPED = ("digits.npz", "tinyshakespeare.txt.gz", "questions-words.txt.gz", "wordsim353.tsv.gz")
 
 
 def shipped_file(name: str) -> Path | None:
