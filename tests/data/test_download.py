@@ -137,8 +137,8 @@ def test_a_file_that_is_not_the_table_and_a_missing_file_name_the_source(mirror)
     (mirror.root / "digits.csv.gz").write_bytes(b"<html>moved</html>")
     with pytest.raises(D.DownloadError, match=r"not the digits table"):
         D.fetch("digits")
-    with pytest.raises(D.DownloadError, match=r"could not download questions-words: http://127\.0\.0\.1:\d+/questions-words\.txt"):
-        D.fetch("questions-words")  # the mirror does not serve it: 404
+    with pytest.raises(D.DownloadError, match=r"could not download simlex999: http://127\.0\.0\.1:\d+/simlex999\.txt"):
+        D.fetch("simlex999")  # the mirror does not serve it: 404
 
 
 def test_offline_downloads_nothing(monkeypatch, tmp_path, no_shipped_data):
@@ -204,7 +204,7 @@ def test_shipped_sets_are_listed_as_such_and_not_downloaded(mirror, tmp_path):
     assert r.returncode == 0, r.stderr
     for where in shipped.values():
         assert f"shipped with dlia: {where}\n" in r.stdout  # verified: no "(differs)"
-    assert "questions-words" in r.stdout and "not downloaded" in r.stdout
+    assert "simlex999" in r.stdout and "not downloaded" in r.stdout
     r = _cli("data", "get", "digits", "tinyshakespeare", cwd=work)
     assert r.returncode == 0, r.stderr
     for name, where in shipped.items():
@@ -219,8 +219,8 @@ def test_shipped_sets_are_listed_as_such_and_not_downloaded(mirror, tmp_path):
 @needs_shared
 @pytest.mark.parametrize("args, message", [
     (["data", "get", "mnist"], "unknown data set 'mnist'; known: digits, tinyshakespeare"),
-    (["data", "get", "questions-words"], "could not download questions-words"),
-    (["data", "path", "wordsim353"], "wordsim353 is not downloaded; run 'dlia data get wordsim353'"),
+    (["data", "get", "simlex999"], "could not download simlex999"),
+    (["data", "path", "simlex999"], "simlex999 is not downloaded; run 'dlia data get simlex999'"),
 ])
 def test_data_user_errors_are_one_line(mirror, tmp_path, args, message):
     r = _cli(*args, cwd=tmp_path)
@@ -329,7 +329,7 @@ def test_cache_dir_expands_the_home_folder(monkeypatch):
 def test_more_user_errors_are_one_line(mirror, tmp_path, case):
     (tmp_path / "afile").write_text("x")
     if case == "dir-is-a-file":
-        args, message = ["data", "get", "wordsim353", "--dir", "afile"], "cannot write --dir afile: it is a file, not a folder"
+        args, message = ["data", "get", "simlex999", "--dir", "afile"], "cannot write --dir afile: it is a file, not a folder"
     elif case == "all-and-unknown":
         args, message = ["data", "get", "all", "mnist"], "unknown data set 'mnist'"
     else:
@@ -350,7 +350,7 @@ def test_get_notes_a_corrupt_copy_that_the_commands_would_find_first(mirror, tmp
 
 
 def test_an_unwritable_cache_is_refused_before_downloading(tmp_path):  # issue #10 B5
-    r = _cli("data", "get", "wordsim353", cwd=tmp_path, env={"DLIA_CACHE_DIR": "/proc/dlia-cache", "DLIA_OFFLINE": "0",
+    r = _cli("data", "get", "simlex999", cwd=tmp_path, env={"DLIA_CACHE_DIR": "/proc/dlia-cache", "DLIA_OFFLINE": "0",
                                                            "DLIA_DATA_MIRROR": "http://127.0.0.1:9"})
     assert r.returncode == 2 and r.stderr.startswith("dlia data: error: cannot write the cache (DLIA_CACHE_DIR) /proc/dlia-cache")
     assert len(r.stderr.splitlines()) == 1

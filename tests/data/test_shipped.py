@@ -56,11 +56,14 @@ def test_every_shipped_file_is_in_the_package_and_in_its_package_data():
 def test_shipped_files_stay_small():
     sizes = {name: shipped_file(name).stat().st_size for name in paths.SHIPPED}
     assert sizes["digits.npz"] < 50_000 and sizes["tinyshakespeare.txt.gz"] < 440_000, sizes  # gzip -9: 433,627 bytes
+    assert sizes["questions-words.txt.gz"] < 70_000 and sizes["wordsim353.tsv.gz"] < 4_000, sizes
 
 
 def test_shipped_files_are_the_published_data_sets():
     assert D.verify("digits", shipped_file("digits.npz"))
     assert D.verify("tinyshakespeare", shipped_file("tinyshakespeare.txt.gz"))  # checksum of the decompressed text
+    assert D.verify("questions-words", shipped_file("questions-words.txt.gz"))
+    assert D.verify("wordsim353", shipped_file("wordsim353.tsv.gz"))
 
 
 @needs_shared
