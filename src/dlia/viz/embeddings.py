@@ -319,7 +319,7 @@ def pairs_plot(word_pairs: Sequence[Pair], vectors: VectorSource, path: str | os
     if skipped:
         ax.text(0.01, 0.01, f"skipped (no vector): {', '.join(missing)}", transform=ax.transAxes, fontsize=7,
                 color="0.4", va="bottom", wrap=True)
-    ax.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="best", fontsize=7)
     ax.grid(alpha=0.25)
     written = save(fig, path)
     return PairsPicture(written, used, skipped, missing, {w: (float(c[0]), float(c[1])) for w, c in at.items()})
