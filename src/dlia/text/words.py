@@ -336,7 +336,7 @@ def count_words(path: str | os.PathLike[str], lowercase: bool = False, chunk_byt
     return CorpusCounts(dict(counter), tokens, lines, size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EncodedCorpus:
     """A corpus as token ids, sentence after sentence, in two flat arrays.
 
@@ -371,6 +371,12 @@ class EncodedCorpus:
             raise ValueError(f"raw_tokens ({self.raw_tokens}) is less than the {ids.size} ids kept")
         object.__setattr__(self, "ids", ids.astype(ID_DTYPE, copy=False))
         object.__setattr__(self, "starts", starts.astype(numpy.int64, copy=False))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, EncodedCorpus) and self.raw_tokens == other.raw_tokens
+                and numpy.array_equal(self.ids, other.ids) and numpy.array_equal(self.starts, other.starts))
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __len__(self) -> int:
         """The number of sentences."""
