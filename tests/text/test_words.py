@@ -370,9 +370,13 @@ def test_encoded_corpus_from_sentences_and_from_ids() -> None:
     d = EncodedCorpus.from_ids([[3, 1], [], numpy.array([2], dtype=numpy.int64)])
     assert d.ids.dtype == numpy.int32 and d.ids.tolist() == [3, 1, 2] and d.starts.tolist() == [0, 2, 3]
     assert d.raw_tokens == 3 and EncodedCorpus.from_ids([[1]], raw_tokens=5).raw_tokens == 5
+    assert len(EncodedCorpus.from_ids([])) == 0
+    with pytest.raises(ValueError, match="integer"):
+        EncodedCorpus.from_ids([[0.5, 1]])
     for ids, starts, raw, why in (([0, 1], [0, 1], 2, "from 0 to len"), ([0, 1], [0, 0, 2], 2, "rise strictly"),
                                   ([0, 1], [1, 2], 2, "from 0"), ([0.5], [0, 1], 1, "integer"), ([0], [], 1, "non-empty"),
-                                  ([0, 1], [0, 2], 1, "raw_tokens")):
+                                  ([0, 1], [0, 2], 1, "raw_tokens"), ([0, -1], [0, 2], 2, r"lie in 0 \.\. 2147483647"),
+                                  ([2**31], [0, 1], 1, "lie in")):
         with pytest.raises(ValueError, match=why):
             EncodedCorpus(numpy.array(ids), numpy.array(starts, dtype=numpy.int64), raw)
 

@@ -13,8 +13,8 @@ A corpus of any size is read twice, a block of ``chunk_bytes`` at a time, never 
 
 Blocks are cut after the last newline they hold (after the last whitespace byte when a line is
 longer than a block), so no word, no multi-byte character and no line rule is broken at a block
-boundary: any ``chunk_bytes`` gives the same result. On enwiki-sample (2.9 MB, 469k tokens) the two
-passes together run at about 5M tokens/s (docs/word2vec.md).
+boundary: any ``chunk_bytes`` gives the same result. On enwiki-sample (2.9 MB, 469k tokens) each
+pass runs at about 3M tokens/s, both together at about 1.5M (docs/word2vec.md).
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ from dlia.text.chars import ID_DTYPE, TextError
 
 #: progress callback: (bytes read so far, size of the file in bytes)
 Progress = Callable[[int, int], None]
+
+#: how much of a corpus file is read at a time: 1 MiB blocks were faster than 16 MiB ones (1.9M vs
+#: 1.3M tokens/s for both passes on 4 × enwiki-sample) and the peak memory ~8× smaller (30 vs 250 MB)
+CHUNK_BYTES = 1 << 20
 
 #: gensim's and the C word2vec's default cap on a sentence's length (gensim's ``MAX_WORDS_IN_BATCH``)
 MAX_SENTENCE_LENGTH = 10000
@@ -298,12 +302,13 @@ class CorpusCounts:
     bytes: int
 
 
-def count_words(path: str | os.PathLike[str], lowercase: bool = False, chunk_bytes: int = 1 << 24,
+def count_words(path: str | os.PathLike[str], lowercase: bool = False, chunk_bytes: int = CHUNK_BYTES,
                 progress: Progress | None = None) -> CorpusCounts:
     """Count the words of a UTF-8 corpus file of any size in one streaming pass.
 
-    Memory: the counts, plus one block of ``chunk_bytes`` and its tokens as Python strings (about
-    12 × ``chunk_bytes``: a short word costs ~55 bytes as a str in a list).
+    Memory: the counts, plus one block of ``chunk_bytes`` with its text and tokens as Python
+    strings: about 30 × ``chunk_bytes`` (a short word costs ~55 bytes as a str in a list), 30 MB
+    at the default 1 MiB.
 
     Args:
         path: the corpus, words separated by whitespace, one sentence per line.
@@ -367,6 +372,8 @@ class EncodedCorpus:
             raise ValueError(f"starts must be a non-empty 1-D integer array, got shape {starts.shape}")
         if starts[0] != 0 or starts[-1] != ids.size or (numpy.diff(starts) <= 0).any():
             raise ValueError(f"starts must rise strictly from 0 to len(ids) = {ids.size}")
+        if ids.size and (ids.min() < 0 or ids.max() > numpy.iinfo(ID_DTYPE).max):
+            raise ValueError(f"ids must lie in 0 .. {numpy.iinfo(ID_DTYPE).max}, got {ids.min()} .. {ids.max()}")
         if self.raw_tokens < ids.size:
             raise ValueError(f"raw_tokens ({self.raw_tokens}) is less than the {ids.size} ids kept")
         object.__setattr__(self, "ids", ids.astype(ID_DTYPE, copy=False))
@@ -403,17 +410,16 @@ class EncodedCorpus:
     def from_ids(cls, sentences: Iterable[Any], raw_tokens: int | None = None) -> EncodedCorpus:
         """A corpus from sentences already given as ids (generated corpora, tests); empty sentences
         are skipped. ``raw_tokens`` defaults to the number of ids."""
-        parts = [numpy.asarray(s, dtype=ID_DTYPE).ravel() for s in sentences]
-        parts = [p for p in parts if p.size]
+        parts = [p for p in (numpy.asarray(s).ravel() for s in sentences) if p.size]
         lengths = numpy.fromiter(map(len, parts), dtype=numpy.int64, count=len(parts))
-        ids = numpy.concatenate(parts) if parts else numpy.empty(0, dtype=ID_DTYPE)
+        ids = numpy.concatenate(parts) if parts else numpy.empty(0, dtype=ID_DTYPE)  # checked in __post_init__
         starts = numpy.concatenate([[0], numpy.cumsum(lengths)]).astype(numpy.int64)
         return cls(ids, starts, int(ids.size if raw_tokens is None else raw_tokens))
 
 
 def encode_corpus(path: str | os.PathLike[str], vocab: WordVocab, lowercase: bool = False,
                   max_sentence_length: int = MAX_SENTENCE_LENGTH, unknown: int | None = None,
-                  chunk_bytes: int = 1 << 24, progress: Progress | None = None) -> EncodedCorpus:
+                  chunk_bytes: int = CHUNK_BYTES, progress: Progress | None = None) -> EncodedCorpus:
     """The token ids and sentences of a corpus file, in one streaming pass.
 
     The sentence rule is gensim's ``LineSentence`` (4.x, both its iterable and ``corpus_file``
@@ -425,8 +431,9 @@ def encode_corpus(path: str | os.PathLike[str], vocab: WordVocab, lowercase: boo
     same as gensim's on the same file.)
 
     Memory: 4 bytes per kept token and 8 per sentence, held in one array per block, plus one
-    block's text and tokens as Python strings (about 12 × ``chunk_bytes``); the final concatenate
-    briefly holds the ids twice, so the peak is about 8 bytes per kept token plus one block.
+    block's text and tokens as Python strings (about 30 × ``chunk_bytes``, 30 MB at the default
+    1 MiB); the final concatenate briefly holds the ids twice, so the peak is about 8 bytes per
+    kept token plus one block.
 
     Args:
         path: the corpus.
