@@ -104,6 +104,8 @@ def test_build_refuses_when_nothing_is_left_and_says_why() -> None:
         WordVocab.build({"a": 1, "b": 4, "c": 4}, min_count=5)
     with pytest.raises(VocabError, match="the corpus is empty"):
         WordVocab.build({})
+    with pytest.raises(VocabError, match="counts must be integers, got float64"):
+        WordVocab.build({"a": 1.5, "b": 2})
     for bad in (-1, 1.5, True, "2"):
         with pytest.raises(VocabError, match="min_count must be"):
             WordVocab.build({"a": 1}, min_count=bad)  # type: ignore[arg-type]

@@ -140,11 +140,13 @@ class WordVocab:
         if max_vocab is not None and (isinstance(max_vocab, bool) or not isinstance(max_vocab, int) or max_vocab < 1):
             raise VocabError(f"max_vocab must be a positive integer or None, got {max_vocab!r}")
         words = list(counts.keys())
-        n = numpy.fromiter(counts.values(), dtype=numpy.int64, count=len(words))
+        if not words:
+            raise VocabError("no words were counted: the corpus is empty")
+        n = numpy.array(list(counts.values()))
+        if n.dtype.kind not in "iu":
+            raise VocabError(f"counts must be integers, got {n.dtype}")
         keep = n >= min_count
         if not keep.any():
-            if not words:
-                raise VocabError("no words were counted: the corpus is empty")
             top = int(numpy.argmax(n))
             raise VocabError(f"no word occurs at least {min_count} times: of the {len(words)} distinct words, "
                              f"the most frequent ({words[top]!r}) occurs {int(n[top])} times; try a lower --min-count")
