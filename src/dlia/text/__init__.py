@@ -1,9 +1,26 @@
 """Text for language models: reading a corpus safely and turning it into integer ids.
 
-For now the character level (``CharVocab``, used by char-rnn); word vocabularies for word2vec,
-language models and seq2seq will live here too.
+Two token levels, shared by every text model:
+
+- characters (``CharVocab``, ``read_text``; char-rnn): Unicode code points, the whole text in memory;
+- words (``WordVocab``, ``count_words``, ``encode_corpus``; word2vec, and the word-level language
+  models and seq2seq to come): whitespace-separated tokens, frequency-sorted vocabularies, and a
+  corpus file of any size read in blocks, never whole.
 """
 
 from dlia.text.chars import CharVocab, TextError, read_text
+from dlia.text.words import (
+    MAX_SENTENCE_LENGTH,
+    CorpusCounts,
+    EncodedCorpus,
+    VocabError,
+    WordVocab,
+    count_words,
+    encode_corpus,
+    tokenize,
+)
 
-__all__ = ["CharVocab", "TextError", "read_text"]
+__all__ = [
+    "MAX_SENTENCE_LENGTH", "CharVocab", "CorpusCounts", "EncodedCorpus", "TextError", "VocabError", "WordVocab",
+    "count_words", "encode_corpus", "read_text", "tokenize",
+]
