@@ -389,9 +389,8 @@ def similar(args: argparse.Namespace) -> int:
 
 def _draw_neighbours(wv: Any, word: str, output: str, topn: int, draw: Any) -> None:
     rows = _query(wv.most_similar, positive=[word], topn=topn)
-    words = [word] + [w for w, _ in rows]
-    written = draw(word, rows, words, wv[words], output)
-    print(f"picture → {getattr(written, 'path', written)}")
+    written = _query(draw, word, rows, wv, output, title=f"{word} and its {len(rows)} nearest neighbours")
+    print(f"picture → {written.path}")
 
 
 def analogy(args: argparse.Namespace) -> int:
@@ -450,11 +449,8 @@ def plot(args: argparse.Namespace) -> int:
         pairs = embeddings.pairs(args.pairs)
     except (ValueError, OSError) as e:
         raise UserError(str(e)) from None
-    found = [w for w in dict.fromkeys(w for pair in pairs for w in pair) if w in wv]
-    result = _query(embeddings.pairs_plot, pairs, found, wv[found] if found else None, args.output,
-                    title=f"{args.pairs}: {Path(args.vectors).name}")
-    print(f"picture → {args.output}")
-    skipped = getattr(result, "skipped", None)
-    if skipped:
-        print(f"skipped (not in the vectors): {', '.join(' '.join(p) for p in skipped)}")
+    result = _query(embeddings.pairs_plot, pairs, wv, args.output, title=f"{args.pairs} ({Path(args.vectors).name})")
+    print(f"picture → {result.path}: {len(result.used)} pairs")
+    if result.skipped:
+        print(f"skipped (a word not in the vectors): {', '.join('–'.join(p) for p in result.skipped)}")
     return 0
