@@ -145,16 +145,18 @@ class _Words:
         self.seen: dict[str, int] = {}  # word -> its record number
         self.lossy: set[int] = set()  # record numbers whose word lost bytes in decoding
 
-    def add(self, word: str, lossy: bool, index: int) -> None:
+    def add(self, word: str, lossy: bool, index: int) -> bool:
+        """Whether ``word`` (record ``index``) is kept, a new word."""
         first = self.seen.get(word)
         if first is not None:
             if not lossy and first not in self.lossy:
                 raise FormatError(f"{self.p}: word {word!r} appears twice (words {first} and {index})")
-            return
+            return False
         self.seen[word] = index
         if lossy:
             self.lossy.add(index)
         self.words.append(word)
+        return True
 
 
 def load_word2vec_format(path: str | os.PathLike[str], binary: bool | None = None, unicode_errors: str = "strict",
@@ -222,8 +224,8 @@ def _read_binary(p: Path, data: mmap.mmap, pos: int, n: int, dim: int, unicode_e
         if space == pos:
             raise FormatError(f"{p}: word {i} (at byte {pos:,}) is empty; the header's dimension may be wrong")
         word, lossy = _decode(p, data[pos:space], i, pos, unicode_errors)
-        seen.add(word, lossy, i)
-        vectors[len(seen.words) - 1] = numpy.frombuffer(data, DISK, dim, space + 1)
+        if seen.add(word, lossy, i):
+            vectors[len(seen.words) - 1] = numpy.frombuffer(data, DISK, dim, space + 1)
         pos = space + 1 + nbytes
     return seen.words, vectors[:len(seen.words)], pos
 
@@ -251,8 +253,8 @@ def _read_text(p: Path, data: mmap.mmap, pos: int, n: int, dim: int, unicode_err
             bad = next(x for x in parts[1:] if not _is_float(x))
             raise FormatError(f"{p}: line {line_no} ({word!r}) holds {bad.decode('utf-8', 'replace')!r}, "
                               f"which is not a number") from None
-        seen.add(word, lossy, i)
-        vectors[len(seen.words) - 1] = values
+        if seen.add(word, lossy, i):
+            vectors[len(seen.words) - 1] = values
         pos = len(data) if end < 0 else end + 1
     return seen.words, vectors[:len(seen.words)], pos
 
