@@ -62,6 +62,11 @@ def planted() -> tuple[KeyedVectors, object]:
                 if x in index and y in index and y not in done:
                     vectors[index[y]] = vectors[index[x]] + offset + 0.3 * rng.standard_normal(32)
                     done.add(y)
+    # a case variant lies near its word (as "Paris" and "paris" do), so it would be the answer to
+    # the questions holding that word unless the rules leave case variants out
+    for w, i in index.items():
+        if w.lower() != w and w.lower() in index:
+            vectors[i] = vectors[index[w.lower()]] + 0.05 * rng.standard_normal(32)
     theirs = gensim_models.KeyedVectors(32)
     theirs.add_vectors(words, vectors.astype(numpy.float32))
     return KeyedVectors(words, vectors), theirs
