@@ -15,11 +15,14 @@ from dlia.text import TextError
 gensim_models = pytest.importorskip("gensim.models")
 stats = pytest.importorskip("scipy.stats")
 
+# ../shared/data beside the checkout, else the same files that gensim's wheel ships for its own tests
 DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+if not (DATA / "questions-words.txt").exists():
+    DATA = Path(gensim_models.__file__).parent.parent / "test" / "test_data"
 QUESTIONS = DATA / "questions-words.txt"
 WORDSIM = DATA / "wordsim353.tsv"
 SIMLEX = DATA / "simlex999.txt"
-pytestmark = pytest.mark.skipif(not QUESTIONS.exists(), reason="../shared/data is not there")
+pytestmark = pytest.mark.skipif(not QUESTIONS.exists(), reason="neither ../shared/data nor gensim's test data is there")
 
 PLANTED = ("capital-common-countries", "family", "gram3-comparative", "gram8-plural")
 
