@@ -159,6 +159,8 @@ MALFORMED = {
     "binary-duplicate": (b"2 2\n" + record(b"a", [1, 2]) + record(b"a", [3, 4]), "word 'a' appears twice"),
     "binary-inf": (b"2 2\n" + record(b"a", [1, 2]) + record(b"b", [numpy.inf, 4]), "vector of word 'b' holds NaN"),
     "binary-wrong-dimension": (b"2 3\n" + record(b"a", [1, 2]) + record(b"b", [3, 4]), "truncated"),
+    "binary-smaller-dimension": (b"3 1\n" + record(b"a", [1, 2]) + record(b"b", [3, 4]) + record(b"c", [5, 6]),
+                                 "word 1 .* holds control bytes .* do not hold the 1 values the header says"),
 }
 
 

@@ -221,9 +221,13 @@ def _read_binary(p: Path, data: mmap.mmap, pos: int, n: int, dim: int, unicode_e
         if space < 0 or space + 1 + nbytes > len(data):
             raise FormatError(f"{p} is truncated: word {i} of {n:,} (at byte {pos:,}) is incomplete; "
                               f"the header's word count or dimension may be wrong")
-        if space == pos:
-            raise FormatError(f"{p}: word {i} (at byte {pos:,}) is empty; the header's dimension may be wrong")
-        word, lossy = _decode(p, data[pos:space], i, pos, unicode_errors)
+        raw = data[pos:space]
+        # no word is empty or holds control bytes; when one seems to, the reading is misaligned:
+        # the records hold more or fewer values than the header's dimension
+        if not raw or min(raw) < 0x20:
+            raise FormatError(f"{p}: word {i} (at byte {pos:,}) is empty or holds control bytes ({raw[:40]!r}): "
+                              f"the records do not hold the {dim:,} values the header says")
+        word, lossy = _decode(p, raw, i, pos, unicode_errors)
         if seen.add(word, lossy, i):
             vectors[len(seen.words) - 1] = numpy.frombuffer(data, DISK, dim, space + 1)
         pos = space + 1 + nbytes
