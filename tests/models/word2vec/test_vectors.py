@@ -186,5 +186,7 @@ def test_bad_construction_and_queries_are_refused() -> None:
         kv.most_similar()
     with pytest.raises(ValueError, match="at least one positive"):
         kv.most_similar_cosmul(negative=["a"])
-    with pytest.raises(ValueError, match="a word or a vector of 2 values"):
+    with pytest.raises(ValueError, match="a word or a vector of 2 finite values"):
         kv.most_similar(positive=[numpy.zeros(3)])
+    with pytest.raises(ValueError, match="a word or a vector of 2 finite values"):
+        kv.most_similar(positive=["a", numpy.array([numpy.nan, 1.0])])

@@ -189,8 +189,8 @@ class KeyedVectors:
         pos, neg = as_list(positive), as_list(negative)
         words = [t for t in pos + neg if isinstance(t, str)]
         for t in pos + neg:
-            if not isinstance(t, str) and numpy.shape(t) != (self.vector_size,):
-                raise ValueError(f"a query term must be a word or a vector of {self.vector_size} values, got {t!r}")
+            if not isinstance(t, str) and (numpy.shape(t) != (self.vector_size,) or not numpy.isfinite(t).all()):
+                raise ValueError(f"a query term must be a word or a vector of {self.vector_size} finite values, got {t!r}")
         rows = self._indices(words)  # names every unknown word at once
         normed = self.get_normed_vectors()
 
