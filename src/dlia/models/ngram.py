@@ -231,8 +231,10 @@ class NGramLM:
       α(h) · P(w | h[1:]) for the others, with α(h) = (1 − Σ_seen P(w | h)) / (1 − Σ_seen P(w | h[1:]))
       so every distribution sums to 1. Unigrams are discounted the same way and the freed mass is
       shared equally by the words never seen (``<unk>`` mostly); if every word was seen they are the MLE.
-      If the shorter context leaves no mass for the unseen words (α's denominator 0), the seen
-      probabilities are rescaled to sum to 1 and α = 0.
+      A distribution that would leave no mass for unseen words (nothing discounted: all counts above
+      ``katz_k``, or degenerate count-of-counts) is estimated with one more token in its denominator,
+      c(h) + 1, so no word gets probability 0; if the shorter context leaves no mass for the unseen
+      words (α's denominator 0), the seen probabilities are rescaled to sum to 1 and α = 0.
     - ``"kn"``: interpolated modified Kneser-Ney (Chen & Goodman 1998). With a(·) the *adjusted*
       counts (the raw count at the highest order and for n-grams starting with ``<s>``, else the number
       of distinct words seen before the n-gram), A(h) = Σ_w a(h w) and discounts D(a) ∈ {D1, D2, D3+}
@@ -403,7 +405,7 @@ class NGramLM:
                 d = good_turing_discounts(self.counts[m], self.katz_k)
                 self.discounts[m] = tuple(d[1:])
                 p = numpy.where(c <= self.katz_k, d[numpy.minimum(c, self.katz_k).astype(int)], 1.0) * c / total[prefix]
-                p, bow = self._katz_weights(p, lower, prefix, len(total))
+                p, bow = self._katz_weights(p, lower, prefix, total)
             else:  # kn
                 p, bow = self._kn_order(m, c, total, prefix, lower)
             self.probs[m] = p
@@ -424,6 +426,8 @@ class NGramLM:
             unseen = c == 0
             unseen[BOS_ID] = False
             if unseen.any():
+                if p.sum() >= 1.0 - 1e-12:  # nothing discounted: as if one more, unseen, token was seen
+                    p *= N / (N + 1.0)
                 p[unseen] = (1.0 - p.sum()) / unseen.sum()
             else:  # nobody to give the freed mass to: the MLE
                 p = c / N
@@ -457,13 +461,23 @@ class NGramLM:
         return self.keys[1][rows]
 
     def _katz_weights(self, p: numpy.ndarray, lower: numpy.ndarray, prefix: numpy.ndarray,
-                      contexts: int) -> tuple[numpy.ndarray, numpy.ndarray]:
-        """α(h) = (1 − Σ_seen P(w|h)) / (1 − Σ_seen P(w|h[1:])); where the denominator is 0 the seen
-        probabilities are rescaled to sum to 1 and α = 0."""
-        left = 1.0 - numpy.bincount(prefix, weights=p, minlength=contexts)
+                      total: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray]:
+        """α(h) = (1 − Σ_seen P(w|h)) / (1 − Σ_seen P(w|h[1:])).
+
+        Two repairs keep every probability finite and every distribution summing to 1: a context that
+        leaves no mass (all its words seen more than katz_k times, so none is discounted) is estimated
+        with c(h) + 1 in the denominator, as if one more, unseen, word had followed it; where the
+        shorter context leaves no mass for the unseen words (α's denominator 0) the seen probabilities
+        are rescaled to sum to 1 and α = 0.
+        """
+        contexts = len(total)
         room = 1.0 - numpy.bincount(prefix, weights=lower, minlength=contexts)
         stuck = room <= 1e-12
-        left = numpy.maximum(left, 0.0)
+        left = 1.0 - numpy.bincount(prefix, weights=p, minlength=contexts)
+        full = (left <= 1e-12) & ~stuck & (total > 0)
+        shrink = numpy.where(full, total / (total + 1.0), 1.0)
+        p = p * shrink[prefix]
+        left = numpy.where(full, 1.0 - (1.0 - left) * shrink, numpy.maximum(left, 0.0))
         alpha = numpy.where(stuck, 0.0, left / numpy.where(stuck, 1.0, room))
         scale = 1.0 / numpy.where(stuck, 1.0 - left, 1.0)  # 1 − left = Σ_seen P(w|h) > 0
         return p * scale[prefix], alpha
