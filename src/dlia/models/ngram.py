@@ -39,6 +39,7 @@ from typing import Any
 import numpy
 
 from dlia.io.atomic import atomic_write
+from dlia.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 #: ids of the three special tokens in every vocabulary of this module
@@ -154,8 +155,9 @@ def kn_discounts(counts: numpy.ndarray) -> tuple[tuple[float, float, float], boo
         ((D1, D2, D3+), whether the fallback was used).
 
     Example:
-        >>> kn_discounts(numpy.array([1] * 6 + [2] * 3 + [3] * 2 + [4]))[0]  # n1..n4 = 6, 3, 2, 1
-        (0.5, 1.0, 1.5)
+        >>> d, fell_back = kn_discounts(numpy.array([1] * 10 + [2] * 4 + [3] * 2 + [4]))  # n1..n4 = 10, 4, 2, 1
+        >>> [round(x, 4) for x in d], fell_back  # 5/9, 7/6, 17/9
+        ([0.5556, 1.1667, 1.8889], False)
     """
     n = numpy.bincount(numpy.asarray(counts, dtype=numpy.int64), minlength=5)[1:5].astype(float)
     if (n == 0).any():
@@ -641,6 +643,55 @@ class NGramLM:
         rng = numpy.random.default_rng(seed)
         return [" ".join(self.sample(rng, max_len, prefix)) for _ in range(num)]
 
+    # --- checkpoints -------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model's tables as a dlia checkpoint (``.npz``, atomically): arrays ``keys_m``,
+        ``probs_m``, ``bows_m``, ``counts_m`` per order, the vocabulary and the settings as metadata.
+        Exact (no decimal rounding, unlike ARPA) and faster to read back."""
+        self._check_fitted()
+        arrays: dict[str, numpy.ndarray] = {}
+        for m in range(1, self.order + 1):
+            arrays[f"keys_{m}"], arrays[f"probs_{m}"] = self.keys[m], self.probs[m]
+            if m < self.order:
+                arrays[f"bows_{m}"] = self.bows[m]
+            if len(self.counts) > m:
+                arrays[f"counts_{m}"] = self.counts[m]
+        config = {"model": "ngram", "order": self.order, "smoothing": self.smoothing, "k": self.k, "katz_k": self.katz_k,
+                  "discounts": [list(map(float, d)) for d in self.discounts], "fallback": list(self.fallback)}
+        return save_checkpoint(path, model=_Tables(arrays), config=config, vocab=self.vocab)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> NGramLM:
+        """Read a model written by ``save``.
+
+        Raises:
+            dlia.io.CheckpointError: a missing, corrupt or foreign file (not an n-gram checkpoint).
+        """
+        ck = load_checkpoint(path)
+        c, state = ck.config, ck.model_state
+        if c.get("model") != "ngram" or ck.model_class != "_Tables":
+            raise CheckpointError(f"{path} is not an n-gram model checkpoint")
+        try:
+            lm = cls(c["order"], c["smoothing"], c["k"], c["katz_k"])
+            lm._set_vocab(ck.vocab or [])
+            n = lm.order
+            lm.keys = [numpy.empty(0, numpy.int64)] + [state[f"keys_{m}"].astype(numpy.int64) for m in range(1, n + 1)]
+            lm.probs = [numpy.empty(0)] + [state[f"probs_{m}"].astype(numpy.float64) for m in range(1, n + 1)]
+            lm.bows = [numpy.empty(0)] + [state[f"bows_{m}"].astype(numpy.float64) for m in range(1, n)] + [numpy.empty(0)]
+            if f"counts_{n}" in state:
+                lm.counts = [numpy.empty(0, numpy.int64)] + [state[f"counts_{m}"] for m in range(1, n + 1)]
+            lm.discounts = [tuple(d) for d in c.get("discounts", [])]
+            lm.fallback = list(c.get("fallback", []))
+            sizes_ok = all(len(lm.probs[m]) == len(lm.keys[m]) for m in range(1, n + 1)) and len(lm.keys[1]) == lm.V and \
+                all(len(lm.bows[m]) == len(lm.keys[m]) for m in range(1, n))
+            if not sizes_ok:
+                raise ValueError("table sizes do not match")
+            lm._finish()
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise CheckpointError(f"{path} is not a usable n-gram model checkpoint ({e})") from None
+        return lm
+
     # --- ARPA --------------------------------------------------------------------------------------
 
     def _arpa_tables(self) -> list[tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]]:
@@ -717,6 +768,22 @@ class NGramLM:
                 a truncated file; naming the line number.
         """
         return _read_arpa(Path(path))
+
+
+class _Tables:
+    """The arrays of a model in the shape ``save_checkpoint`` takes a module in (``state_dict`` of
+    objects with ``.data``)."""
+
+    def __init__(self, arrays: dict[str, numpy.ndarray]) -> None:
+        self.arrays = arrays
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: _Data(a) for name, a in self.arrays.items()}
+
+
+@dataclass
+class _Data:
+    data: numpy.ndarray
 
 
 # ---------------------------------------------------------------------------------------------------
