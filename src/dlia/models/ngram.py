@@ -837,6 +837,7 @@ def _read_arpa(p: Path) -> NGramLM:
         m = _SECTION.fullmatch(lines[i].strip())
         if not m or int(m.group(1)) != order:
             raise fail(i + 1, f"expected \\{order}-grams:, got {lines[i].strip()[:60]!r}")
+        start = i + 1  # the section's header line, named when its count is wrong
         i += 1
         section = []
         while i < len(lines) and lines[i].strip() and not lines[i].lstrip().startswith("\\"):
@@ -856,8 +857,7 @@ def _read_arpa(p: Path) -> NGramLM:
             section.append((i + 1, lp, parts[1:order + 1], lb))
             i += 1
         if len(section) != declared[order]:
-            raise fail(i + 1 if i < len(lines) else i, f"the header declares {declared[order]} {order}-grams, "
-                                                        f"the section holds {len(section)}")
+            raise fail(start, f"the header declares {declared[order]} {order}-grams, the section holds {len(section)}")
         entries.append(section)
     while i < len(lines) and not lines[i].strip():
         i += 1
