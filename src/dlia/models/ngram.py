@@ -828,7 +828,7 @@ def _read_arpa(p: Path) -> NGramLM:
     if not declared:
         raise fail(i + 1, "the \\data\\ header declares no n-gram counts")
     n = len(declared)
-    entries: list[list[tuple[int, float, list[str], float]]] = []
+    sections: list[_Section] = []
     for order in range(1, n + 1):
         while i < len(lines) and not lines[i].strip():
             i += 1
@@ -839,71 +839,90 @@ def _read_arpa(p: Path) -> NGramLM:
             raise fail(i + 1, f"expected \\{order}-grams:, got {lines[i].strip()[:60]!r}")
         start = i + 1  # the section's header line, named when its count is wrong
         i += 1
-        section = []
-        while i < len(lines) and lines[i].strip() and not lines[i].lstrip().startswith("\\"):
-            parts = lines[i].split()
-            if len(parts) not in (order + 1, order + 2):
-                raise fail(i + 1, f"a {order}-gram line needs a log10 probability, {order} words and an "
-                                  f"optional backoff weight, got {len(parts)} fields")
-            try:
-                lp = float(parts[0])
-                lb = float(parts[order + 1]) if len(parts) == order + 2 else 0.0
-            except ValueError:
-                raise fail(i + 1, f"not a number: {lines[i].strip()[:60]!r}") from None
-            if not (math.isfinite(lp) and math.isfinite(lb)):
-                raise fail(i + 1, "a probability or backoff weight is not finite")
-            if lp > 1e-6:
-                raise fail(i + 1, f"log10 probability {parts[0]} is above 0")
-            section.append((i + 1, lp, parts[1:order + 1], lb))
-            i += 1
-        if len(section) != declared[order]:
-            raise fail(start, f"the header declares {declared[order]} {order}-grams, the section holds {len(section)}")
-        entries.append(section)
+        end = i
+        while end < len(lines) and lines[end].strip() and not lines[end].lstrip().startswith("\\"):
+            end += 1
+        sections.append(_parse_section(lines, i, end, order, fail))
+        if end - i != declared[order]:
+            raise fail(start, f"the header declares {declared[order]} {order}-grams, the section holds {end - i}")
+        i = end
     while i < len(lines) and not lines[i].strip():
         i += 1
     if i == len(lines) or lines[i].strip() != "\\end\\":
         found = repr(lines[i].strip()[:60]) if i < len(lines) else "the end of the file (truncated)"
         raise fail(min(i + 1, len(lines)), f"expected \\end\\, found {found}")
-    return _model_from_arpa(p, n, entries)
+    return _model_from_arpa(p, n, sections)
 
 
-def _model_from_arpa(p: Path, n: int, entries: list[list[tuple[int, float, list[str], float]]]) -> NGramLM:
-    unigrams = [e[2][0] for e in entries[0]]
+@dataclass
+class _Section:
+    """The entries of one ``\\m-grams:`` section: their first line number, words, log10 P and log10 bow."""
+
+    first_line: int
+    words: list[list[str]]
+    logp: numpy.ndarray
+    logbow: numpy.ndarray
+
+
+def _parse_section(lines: list[str], start: int, end: int, order: int, fail: Any) -> _Section:
+    """Lines ``start:end`` as entries of order ``order``, checked in bulk (a Python loop per line runs
+    only to find the line of an error): ~1 µs per line rather than ~10."""
+    rows = [line.split() for line in lines[start:end]]
+    sizes = numpy.fromiter(map(len, rows), dtype=numpy.int64, count=len(rows))
+    bad = numpy.flatnonzero((sizes != order + 1) & (sizes != order + 2))
+    if bad.size:
+        raise fail(start + int(bad[0]) + 1, f"a {order}-gram line needs a log10 probability, {order} words and an "
+                                            f"optional backoff weight, got {sizes[bad[0]]} fields")
+    numbers = [[r[0], r[order + 1] if len(r) == order + 2 else "0"] for r in rows]
+    try:
+        values = numpy.array(numbers, dtype=numpy.float64).reshape(len(rows), 2)
+    except ValueError:
+        for k, pair in enumerate(numbers):
+            try:
+                float(pair[0]), float(pair[1])
+            except ValueError:
+                raise fail(start + k + 1, f"not a number: {lines[start + k].strip()[:60]!r}") from None
+        raise
+    bad = numpy.flatnonzero(~numpy.isfinite(values).all(axis=1))
+    if bad.size:
+        raise fail(start + int(bad[0]) + 1, "a probability or backoff weight is not finite")
+    bad = numpy.flatnonzero(values[:, 0] > 1e-6)
+    if bad.size:
+        raise fail(start + int(bad[0]) + 1, f"log10 probability {numbers[bad[0]][0]} is above 0")
+    return _Section(start + 1, [r[1:order + 1] for r in rows], values[:, 0], values[:, 1])
+
+
+def _model_from_arpa(p: Path, n: int, sections: list[_Section]) -> NGramLM:
+    unigrams = [w[0] for w in sections[0].words]
     for special in (BOS, EOS):
         if special not in unigrams:
             raise ArpaError(f"{p}: the unigrams do not list {special}, so sentences cannot be scored")
     vocab = [BOS, EOS, UNK] + [w for w in dict.fromkeys(unigrams) if w not in (BOS, EOS, UNK)]
     lm = NGramLM(n, "arpa")
     lm._set_vocab(vocab)
-    V = lm.V
-    index = lm._index
+    V, get = lm.V, lm._index.get
     lm.keys, lm.probs, lm.bows, lm.counts = [numpy.empty(0, numpy.int64)], [numpy.empty(0)], [numpy.empty(0)], []
-    for m in range(1, n + 1):
-        section = entries[m - 1]
-        ids = numpy.empty((len(section), m), dtype=numpy.int64)
-        for r, (line, _, words, _) in enumerate(section):
-            for j, w in enumerate(words):
-                wid = index.get(w, -1)
-                if wid < 0:
-                    raise ArpaError(f"{p}, line {line}: the word {w!r} is not among the unigrams")
-                ids[r, j] = wid
-        if m == 1:
-            keys = ids[:, 0]
-        else:
-            prefix = ids[:, 0]
-            for j in range(2, m):
-                prefix = _find(lm.keys[j], numpy.where(prefix >= 0, prefix * V + ids[:, j - 1], -1))
-            if (prefix < 0).any():
-                line = section[int(numpy.flatnonzero(prefix < 0)[0])][0]
-                raise ArpaError(f"{p}, line {line}: the context of this {m}-gram is not listed among the {m - 1}-grams")
-            keys = prefix * V + ids[:, m - 1]
+    for m, section in enumerate(sections, start=1):
+        ids = numpy.fromiter((get(w, -1) for words in section.words for w in words), dtype=numpy.int64,
+                             count=m * len(section.words)).reshape(-1, m)
+        bad = numpy.flatnonzero((ids < 0).any(axis=1))
+        if bad.size:
+            row = int(bad[0])
+            word = next(w for w in section.words[row] if get(w) is None)
+            raise ArpaError(f"{p}, line {section.first_line + row}: the word {word!r} is not among the unigrams")
+        prefix = ids[:, 0]
+        for j in range(2, m):  # the row of the (m−1)-word context, through the tables already read
+            prefix = _find(lm.keys[j], numpy.where(prefix >= 0, prefix * V + ids[:, j - 1], -1))
+        if (prefix < 0).any():
+            line = section.first_line + int(numpy.flatnonzero(prefix < 0)[0])
+            raise ArpaError(f"{p}, line {line}: the context of this {m}-gram is not listed among the {m - 1}-grams")
+        keys = prefix * V + ids[:, m - 1] if m > 1 else prefix
         order = numpy.argsort(keys, kind="stable")
         keys = keys[order]
         repeated = numpy.flatnonzero(keys[1:] == keys[:-1])
         if repeated.size:
-            raise ArpaError(f"{p}, line {section[int(order[repeated[0] + 1])][0]}: this {m}-gram is listed twice")
-        lp = numpy.array([e[1] for e in section])[order]
-        lb = numpy.array([e[3] for e in section])[order]
+            raise ArpaError(f"{p}, line {section.first_line + int(order[repeated[0] + 1])}: this {m}-gram is listed twice")
+        lp, lb = section.logp[order], section.logbow[order]
         prob = numpy.where(lp <= ARPA_LOG_ZERO, 0.0, 10.0 ** lp)
         bow = numpy.where(lb <= ARPA_LOG_ZERO, 0.0, 10.0 ** lb)
         if m == 1:  # every vocabulary word gets a row: a missing <unk> has probability 0
