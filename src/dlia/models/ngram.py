@@ -100,7 +100,7 @@ def encode_sentences(sentences: Iterable[Sequence[str]], vocab: Sequence[str]) -
         if isinstance(s, str):
             raise NGramError(f"sentence {n} is a string; give a list of tokens (e.g. text.split())")
         ids = numpy.fromiter((index.get(w, UNK_ID) for w in s), dtype=numpy.int64, count=len(s))
-        if ids.size and (ids == BOS_ID).any() | (ids == EOS_ID).any():
+        if ids.size and ((ids == BOS_ID) | (ids == EOS_ID)).any():
             raise NGramError(f"sentence {n} holds <s> or </s>; sentence boundaries are added by the model")
         out.append(ids)
     return out
