@@ -559,7 +559,7 @@ CASES: list[Case] = [
     Case("graph-show-batch-text", _args("graph", "show", "xor", "--batch", "many"), "--batch"),
     Case("data-get-unknown", _args("data", "get", "mnist"), "unknown data set"),
     Case("data-get-no-name", _args("data", "get"), "required"),
-    Case("data-get-offline", _args("data", "get", "wordsim353"), "downloads are off"),
+    Case("data-get-offline", _args("data", "get", "simlex999"), "downloads are off"),
     Case("data-path-unknown", _args("data", "path", "mnist"), "unknown data set"),
     Case("data-path-not-downloaded", _args("data", "path", "simlex999"), "not downloaded"),
     Case("data-no-action", _args("data"), "required"),

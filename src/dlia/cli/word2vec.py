@@ -78,7 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default = getattr(defaults, name)
         t.add_argument(*flags, dest=name, type=kind, default=None, choices=("cbow", "skipgram") if name == "model" else None,
                        help=text + ("" if name == "alpha" else f" (default {default})"))
-    t.add_argument("--hs", action="store_true", default=None, help="hierarchical softmax (with --negative 0: the only output layer)")
+    t.add_argument("--hs", action="store_true", default=None,
+                   help="hierarchical softmax (with --negative 0: the only output layer)")
     t.add_argument("--lowercase", action="store_true", default=None, help="lower-case the corpus")
     t.add_argument("--seed", type=int, default=None, help="random seed (default 1): same seed and --threads 1, same vectors")
     t.add_argument("--save-vocab", type=path_name, metavar="FILE", help="also write the vocabulary (word count per line)")
@@ -316,11 +317,9 @@ def _fit(model: Any, corpus: Any, vocab: Any, ckpt_path: Path, fingerprint: dict
 
     try:
         while True:
-            last_save = time.perf_counter()
-
-            def stop() -> bool:
+            def stop(since: float = time.perf_counter()) -> bool:  # since: this leg's start (the last save)
                 now = time.perf_counter()
-                return now - last_save >= every or (deadline is not None and now >= deadline)
+                return now - since >= every or (deadline is not None and now >= deadline)
 
             model.train(corpus, progress=progress, stop=stop)
             finished = model.chunks_done >= -(-len(corpus.ids) // model.config.chunk_words) * model.config.epochs
