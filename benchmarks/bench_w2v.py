@@ -14,7 +14,8 @@ Quality (enwiki only), of gensim's model trained from ``LineSentence`` (see ``th
 the ``corpus_file`` one, whose scores are in the notes): accuracy on the analogy questions
 (``questions-words.txt``, the 30,000 most frequent words, the C tool's compute-accuracy rules;
 coverage = questions whose four words are in those 30,000) and Spearman ρ on WordSim-353, each
-side evaluated by its own code (which the tests hold equal on the same vectors). Each repeat uses another seed; the target compares the means.
+side evaluated by its own code (which the tests hold equal on the same vectors). Each repeat
+uses another seed; the target compares the means.
 """
 
 from __future__ import annotations
