@@ -235,7 +235,12 @@ def train(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None:
             given[name] = getattr(args, name)
     if args.resume:
+        import re
+
+        from dlia.io.atomic import remove_stale_temp_files
+
         config, vocab, saved = read_checkpoint(args.resume)
+        remove_stale_temp_files(ckpt_path.parent, re.escape(ckpt_path.name))  # a save killed mid-write left one
         ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if v != getattr(config, k)]
         if ignored:
             print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
@@ -251,9 +256,12 @@ def train(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         try:
             if not args.resume:
-                bar = Progress(total=max(os.path.getsize(path), 1), desc="counting words")
-                counted = count_words(path, lowercase=config.lowercase, progress=lambda done, total: bar.update(done - bar.n))
-                bar.close()
+                bar = Progress(total=max(os.path.getsize(path), 1), desc="counting words (bytes)")  # on a terminal only
+                try:
+                    counted = count_words(path, lowercase=config.lowercase,
+                                          progress=lambda done, total: bar.update(done - bar.n))
+                finally:
+                    bar.clear()
                 vocab = WordVocab.build(counted.counts, min_count=config.min_count, max_vocab=config.max_vocab)
             check_memory(f"--size {config.vector_size} with {len(vocab):,} words",
                          4 * len(vocab) * config.vector_size * (1 + bool(config.negative) + bool(config.hs))
@@ -429,8 +437,16 @@ def evaluate(args: argparse.Namespace) -> int:
         print(f"analogies ({args.questions or 'questions-words.txt'}, the {args.restrict_vocab:,} most frequent words, "
               f"3Cos{args.method.capitalize()}):")
         print(report.format())
+        from dlia.models.word2vec import EvaluationError
+
         for given, p in zip(args.pairs or ["WordSim-353"], pairs):
-            r = _query(wv.evaluate_pairs, p)
+            try:
+                r = wv.evaluate_pairs(p)
+            except EvaluationError as e:  # too few pairs in the vocabulary: said, not an error of the run
+                print(f"{given}: no correlation: {str(e).replace(str(p) + ': ', '')}")
+                continue
+            except ValueError as e:  # a malformed file
+                raise UserError(str(e).replace(str(p), given)) from None
             print(f"{given}: Spearman rho {r.spearman:.4f}, Pearson r {r.pearson:.4f} "
                   f"({r.used} pairs, {r.skipped} skipped: a word not in the vectors)")
     return 0
