@@ -149,7 +149,8 @@ class WordVocab:
         if not keep.any():
             top = int(numpy.argmax(n))
             raise VocabError(f"no word occurs at least {min_count} times: of the {len(words)} distinct words, "
-                             f"the most frequent ({words[top]!r}) occurs {int(n[top])} time{'s' * (int(n[top]) != 1)}; try a lower --min-count")
+                             f"the most frequent ({words[top]!r}) occurs {int(n[top])} time{'s' * (int(n[top]) != 1)}; "
+                             f"try a lower --min-count")
         words = list(itertools.compress(words, keep))
         n = n[keep]
         order = numpy.argsort(-n, kind="stable")[:max_vocab]
