@@ -700,6 +700,163 @@ CASES: list[Case] = [
 ]
 
 
+# -- word2vec -------------------------------------------------------------------------------------------
+
+_W2V_TEXT = "".join(f"the cat sat on the mat number {i % 7}\n" for i in range(60))  # every word at least 5 times
+_W2V_WORDS = ["the", "cat", "sat", "on", "mat"]
+
+
+@functools.lru_cache
+def _w2v_vectors(binary: bool = True) -> bytes:
+    from dlia.models.word2vec import KeyedVectors
+
+    kv = KeyedVectors(_W2V_WORDS, np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32))
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "v"
+        kv.save_word2vec_format(path, binary=binary)
+        return path.read_bytes()
+
+
+@functools.lru_cache
+def _w2v_checkpoint_entries() -> dict[str, bytes]:
+    """The entries of a real word2vec checkpoint of a run on ``_W2V_TEXT`` (the CLI's own writer)."""
+    from dlia.cli.word2vec import _fingerprint, _save_checkpoint
+    from dlia.models.word2vec import Word2Vec, Word2VecConfig
+    from dlia.text import WordVocab, count_words, encode_corpus
+
+    with tempfile.TemporaryDirectory() as d:
+        text = Path(d) / "c.txt"
+        text.write_text(_W2V_TEXT)
+        vocab = WordVocab.build(count_words(text).counts, min_count=5)
+        corpus = encode_corpus(text, vocab)
+        model = Word2Vec(vocab.words, vocab.counts, Word2VecConfig(vector_size=4, epochs=2))
+        model.train(corpus, until_epoch=1)
+        _save_checkpoint(Path(d) / "w.npz", model, vocab, _fingerprint(corpus), "c.txt")
+        with zipfile.ZipFile(Path(d) / "w.npz") as z:
+            return {name: z.read(name) for name in z.namelist()}
+
+
+def _w2v_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str,
+              other: str | None = None) -> Callable[[Path], list[str]]:
+    """``argv`` in a folder holding ``c.txt`` (``_W2V_TEXT``), ``w.ckpt.npz`` (a checkpoint of a run on it,
+    which ``change`` damaged) and ``v.bin`` (vectors); ``other`` is written to ``u.txt``."""
+
+    def setup(folder: Path) -> list[str]:
+        entries = dict(_w2v_checkpoint_entries())
+        if change is not None:
+            change(entries)
+        with zipfile.ZipFile(folder / "w.ckpt.npz", "w") as z:
+            for name, data in entries.items():
+                z.writestr(name, data)
+        (folder / "c.txt").write_text(_W2V_TEXT)
+        (folder / "v.bin").write_bytes(_w2v_vectors())
+        if other is not None:
+            (folder / "u.txt").write_text(other)
+        return list(argv)
+
+    return setup
+
+
+def _nan_syn0(entries: dict[str, bytes]) -> None:
+    w = np.load(io.BytesIO(entries["model/syn0.npy"]))
+    w[0, 0] = np.nan
+    entries["model/syn0.npy"] = _npy(w)
+
+
+def _broken_utf8_vectors() -> bytes:
+    return _w2v_vectors().replace(b"cat ", b"c\xffat ", 1)
+
+
+_W2T = ("word2vec", "train", "c.txt")
+_WV = {"v.bin": _w2v_vectors()}
+_W2V_CASES = [
+    Case("word2vec-train-missing-corpus", _args("word2vec", "train", "nope.txt"), "no such file"),
+    Case("word2vec-train-empty-corpus", _write("c.txt", "", "word2vec", "train", "{f}"), "empty"),
+    Case("word2vec-train-blank-corpus", _write("c.txt", " \n\n\t\n", "word2vec", "train", "{f}"), "no words"),
+    Case("word2vec-train-binary-corpus", _write("c.bin", _BINARY, "word2vec", "train", "{f}"), "binary"),
+    Case("word2vec-train-latin1-corpus", _write("c.txt", _LATIN1, "word2vec", "train", "{f}"), "not UTF-8"),
+    Case("word2vec-train-corpus-fifo", _fifo("word2vec", "train", "{fifo}"), "not a regular file"),
+    Case("word2vec-train-corpus-folder", _files({"d": None}, "word2vec", "train", "d"), "folder"),
+    Case("word2vec-train-every-word-below-min-count", _write("c.txt", "a b c\n", "word2vec", "train", "{f}"),
+         "try a lower --min-count"),
+    Case("word2vec-train-output-is-corpus", _files({"c.txt": _W2V_TEXT}, *_W2T, "-o", "c.txt"), "the input CORPUS"),
+    Case("word2vec-train-output-is-folder", _files({"c.txt": _W2V_TEXT, "out": None}, *_W2T, "-o", "out"), "it is a folder"),
+    Case("word2vec-train-output-unwritable", _files({"c.txt": _W2V_TEXT}, *_W2T, "-o", "/proc/x/v.bin"),
+         "cannot write --output"),
+    Case("word2vec-train-save-vocab-is-corpus", _files({"c.txt": _W2V_TEXT}, *_W2T, "--save-vocab", "c.txt"),
+         "the input CORPUS"),
+    Case("word2vec-train-checkpoint-is-output", _files({"c.txt": _W2V_TEXT}, *_W2T, "--checkpoint", "vectors.bin"),
+         "--output and --checkpoint name the same file"),
+    Case("word2vec-train-negative-zero-without-hs", _files({"c.txt": _W2V_TEXT}, *_W2T, "--negative", "0"), "--hs"),
+    Case("word2vec-train-size-absurd", _files({"c.txt": _W2V_TEXT}, *_W2T, "--size", "10000000000000"), "would need"),
+    Case("word2vec-train-size-zero", _files({"c.txt": _W2V_TEXT}, *_W2T, "--size", "0"), "--size"),
+    Case("word2vec-train-window-zero", _files({"c.txt": _W2V_TEXT}, *_W2T, "--window", "0"), "--window"),
+    Case("word2vec-train-sample-nan", _files({"c.txt": _W2V_TEXT}, *_W2T, "--sample", "nan"), "--sample"),
+    Case("word2vec-train-alpha-negative", _files({"c.txt": _W2V_TEXT}, *_W2T, "--alpha", "-1"), "--alpha"),
+    Case("word2vec-train-unknown-model", _files({"c.txt": _W2V_TEXT}, *_W2T, "--model", "glove"), "invalid choice"),
+    Case("word2vec-train-seed-negative", _files({"c.txt": _W2V_TEXT}, *_W2T, "--seed", "-1"), "--seed"),
+    Case("word2vec-train-interrupted-run-there", _files({"c.txt": _W2V_TEXT, "vectors.bin.ckpt.npz": b"x"}, *_W2T),
+         "holds an interrupted run"),
+    Case("word2vec-train-resume-missing", _files({"c.txt": _W2V_TEXT}, *_W2T, "--resume", "no.npz"), "no such checkpoint"),
+    Case("word2vec-train-resume-corrupt", _files({"c.txt": _W2V_TEXT, "r.npz": _BINARY}, *_W2T, "--resume", "r.npz"), "r.npz"),
+    Case("word2vec-train-resume-charrnn-checkpoint",
+         _charrnn_case(None, "word2vec", "train", "t.txt", "--resume", "run/charrnn_epoch000.01_2.5000.npz"),
+         "not a word2vec checkpoint"),
+    Case("word2vec-train-resume-other-corpus", _w2v_case(None, "word2vec", "train", "u.txt", "--resume", "w.ckpt.npz",
+                                                         other=_W2V_TEXT.replace("cat", "dog")),
+         "not the corpus w.ckpt.npz was trained on"),
+    Case("word2vec-train-resume-damaged-config",
+         _w2v_case(_edit_meta(lambda m: m["config"].update(window=0)), *_W2T, "--resume", "w.ckpt.npz"), "damaged"),
+    Case("word2vec-train-resume-unknown-setting",
+         _w2v_case(_edit_meta(lambda m: m["config"].update(layers=3)), *_W2T, "--resume", "w.ckpt.npz"), "layers"),
+    Case("word2vec-train-resume-vocabulary-not-matching",
+         _w2v_case(_edit_meta(lambda m: (m["vocab"].append("dog"), m["extra"]["counts"].append(5))), *_W2T,
+                   "--resume", "w.ckpt.npz"), "ask for syn0"),
+    Case("word2vec-train-resume-no-position",
+         _w2v_case(_edit_meta(lambda m: m["extra"].update(chunks_done="x")), *_W2T, "--resume", "w.ckpt.npz"),
+         "where the run stopped"),
+    Case("word2vec-train-resume-nan-weights", _w2v_case(_nan_syn0, *_W2T, "--resume", "w.ckpt.npz"), "NaN or infinite"),
+    Case("word2vec-similar-missing-vectors", _args("word2vec", "similar", "cat"), "no such vectors file"),
+    Case("word2vec-similar-vectors-folder", _files({"d": None}, "word2vec", "similar", "cat", "-v", "d"), "folder"),
+    Case("word2vec-similar-truncated-vectors", _files({"v.bin": _w2v_vectors()[:40]}, "word2vec", "similar", "cat", "-v",
+                                                      "v.bin"), "truncated"),
+    Case("word2vec-similar-non-numeric-vectors", _files({"v.txt": "2 3\na 1 2 x\nb 1 2 3\n"}, "word2vec", "similar", "a",
+                                                        "-v", "v.txt"), "not a number"),
+    Case("word2vec-similar-absurd-header", _files({"v.txt": "99999999999 100\n"}, "word2vec", "similar", "a", "-v", "v.txt"),
+         "header"),
+    Case("word2vec-similar-binary-garbage", _files({"v.bin": _BINARY}, "word2vec", "similar", "a", "-v", "v.bin"), "v.bin"),
+    Case("word2vec-similar-broken-utf8-word", _files({"v.bin": _broken_utf8_vectors()}, "word2vec", "similar", "the",
+                                                     "-v", "v.bin"), "UTF-8"),
+    Case("word2vec-similar-unknown-word", _files(_WV, "word2vec", "similar", "dog", "-v", "v.bin"),
+         "word 'dog' is not in the vocabulary"),
+    Case("word2vec-similar-output-bad-suffix", _files(_WV, "word2vec", "similar", "cat", "-v", "v.bin", "-o", "n.bmp"),
+         "cannot write a .bmp picture"),
+    Case("word2vec-similar-topn-zero", _files(_WV, "word2vec", "similar", "cat", "-v", "v.bin", "--topn", "0"), "--topn"),
+    Case("word2vec-analogy-unknown-word", _files(_WV, "word2vec", "analogy", "cat", "dog", "mat", "-v", "v.bin"),
+         "word 'dog' is not in the vocabulary"),
+    Case("word2vec-analogy-unknown-method", _files(_WV, "word2vec", "analogy", "cat", "on", "mat", "-v", "v.bin",
+                                                   "--method", "sub"), "invalid choice"),
+    Case("word2vec-eval-missing-questions", _files(_WV, "word2vec", "eval", "-v", "v.bin", "--questions", "q.txt"),
+         "no such file"),
+    Case("word2vec-eval-malformed-question", _files({**_WV, "q.txt": ": s\nthe cat sat\n"}, "word2vec", "eval", "-v", "v.bin",
+                                                    "--questions", "q.txt"), "line 2"),
+    Case("word2vec-eval-malformed-pairs", _files({**_WV, "p.txt": "the cat x\n"}, "word2vec", "eval", "-v", "v.bin",
+                                                 "--pairs", "p.txt"), "p.txt"),
+    Case("word2vec-plot-unknown-list", _files(_WV, "word2vec", "plot", "--pairs", "colours", "-o", "p.png", "-v", "v.bin"),
+         "no pair list or file named 'colours'"),
+    Case("word2vec-plot-malformed-pairs-file", _files({**_WV, "p.txt": "the\n"}, "word2vec", "plot", "--pairs", "p.txt",
+                                                      "-o", "p.png", "-v", "v.bin"), "line 1"),
+    Case("word2vec-plot-too-few-pairs", _files({**_WV, "p.txt": "the cat\ndog fox\n"}, "word2vec", "plot", "--pairs",
+                                               "p.txt", "-o", "p.png", "-v", "v.bin"), "at least 2 pairs"),
+    Case("word2vec-plot-output-is-vectors", _files({"v.png": _w2v_vectors()}, "word2vec", "plot", "--pairs", "male-female",
+                                                   "-o", "v.png", "-v", "v.png"), "the input --vectors"),
+    Case("word2vec-plot-no-output", _files(_WV, "word2vec", "plot", "--pairs", "male-female", "-v", "v.bin"), "-o/--output"),
+    Case("word2vec-plot-neighbours-unknown-word", _files(_WV, "word2vec", "plot", "--neighbours", "dog", "-o", "n.png",
+                                                         "-v", "v.bin"), "word 'dog' is not in the vocabulary"),
+]
+CASES += _W2V_CASES
+
+
 def run_case(case: Case, folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> str:
     """Run one case and check the promises; returns the error line."""
     monkeypatch.chdir(folder)
@@ -733,3 +890,4 @@ def test_bad_input(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
 def test_case_names_are_unique() -> None:
     names = [c.name for c in CASES]
     assert len(names) == len(set(names))
+

@@ -230,6 +230,11 @@ def train(args: argparse.Namespace) -> int:
     check_output(args.output, "--output", inputs=inputs)
     check_output(ckpt_path, "--checkpoint", inputs=[("CORPUS", args.corpus), ("--output", args.output)])
     check_output(args.save_vocab, "--save-vocab", inputs=[*inputs, ("--output", args.output), ("--checkpoint", ckpt_path)])
+    outputs = [("--output", args.output), ("--checkpoint", ckpt_path), ("--save-vocab", args.save_vocab)]
+    for k, (flag, path) in enumerate(outputs):  # files not written yet: compared by name
+        for other, there in outputs[k + 1:]:
+            if path is not None and there is not None and os.path.abspath(path) == os.path.abspath(there):
+                raise UserError(f"{flag} and {other} name the same file {path}; give each its own")
     given = {name: getattr(args, name) for _, name, _, _ in _CONFIG_FLAGS if getattr(args, name) is not None}
     for name in ("hs", "lowercase", "seed"):
         if getattr(args, name) is not None:
@@ -256,10 +261,14 @@ def train(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         try:
             if not args.resume:
-                bar = Progress(total=max(os.path.getsize(path), 1), desc="counting words (bytes)")  # on a terminal only
+                bar = Progress(desc="counting words (bytes)")  # seen on a terminal only: cleared at the end
+
+                def counting(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
                 try:
-                    counted = count_words(path, lowercase=config.lowercase,
-                                          progress=lambda done, total: bar.update(done - bar.n))
+                    counted = count_words(path, lowercase=config.lowercase, progress=counting)
                 finally:
                     bar.clear()
                 vocab = WordVocab.build(counted.counts, min_count=config.min_count, max_vocab=config.max_vocab)
@@ -363,7 +372,8 @@ def load_vectors(args: argparse.Namespace) -> Any:
     try:
         return KeyedVectors.load_word2vec_format(p, unicode_errors=args.unicode_errors, limit=args.limit)
     except ValueError as e:  # FormatError and friends: the file and what is wrong
-        raise UserError(str(e)) from None
+        message = str(e).replace("pass unicode_errors='replace' or 'ignore'", "use --unicode-errors replace or ignore")
+        raise UserError(message) from None
     except OSError as e:
         raise UserError(f"cannot read {p}: {e.strerror or e}") from None
 

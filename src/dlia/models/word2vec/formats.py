@@ -109,9 +109,9 @@ def _header(p: Path, data: mmap.mmap | bytes) -> tuple[int, int, int]:
     line = data[:end if end >= 0 else 200]
     parts = line.split()
     if end < 0 or len(parts) != 2 or not all(x.isdigit() for x in parts) or int(parts[0]) < 1 or int(parts[1]) < 1:
-        shown = line[:60].decode("utf-8", "replace")
+        shown = ascii(line[:60].decode("latin-1"))  # every byte printable: control and non-ASCII bytes as escapes
         raise FormatError(f"{p} is not a word2vec file: its first line should be two positive integers "
-                          f"'WORDS DIMENSIONS', got {shown!r}")
+                          f"'WORDS DIMENSIONS', got {shown}")
     return int(parts[0]), int(parts[1]), end + 1
 
 
