@@ -64,6 +64,11 @@ def test_demo_runs_end_to_end(tmp_path):
     before, after = r.stdout.split("characters: validation loss ")[1].split(" nats/char")[0].split(" → ")
     assert float(after) < float(before) - 1.5  # char-rnn: from uniform guessing (4.06) to ~2.1 in 120 steps
     assert "  | ROMEO:" in r.stdout
+    assert "over 188,963 words (3,322 distinct)" in r.stdout  # word2vec on Shakespeare's words
+    from dlia.backend import w2v
+
+    if w2v.available:  # skip-gram, one thread, seed 1: the analogy the section shows
+        assert "his − he + she = her" in r.stdout and "nearest to father:" in r.stdout
 
 
 def test_demo_is_reproducible(tmp_path):

@@ -108,6 +108,15 @@ def test_text_output_and_the_shipped_benchmarks(trained: Path, capsys: pytest.Ca
     assert "| **total** |" in text and "WordSim-353: no correlation: only 0 of its 353 pairs" in text
 
 
+def test_trains_on_the_shipped_text_from_an_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = run(capsys, "word2vec", "train", "--size", "8", "--epochs", "1", "--lowercase")
+    assert out.startswith("tiny-shakespeare: 202,651 words,"), out
+    assert KeyedVectors.load_word2vec_format(tmp_path / "vectors.bin").vector_size == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vectors.bin"]
+
+
 @pytest.mark.skipif(not w2v.available, reason=f"compiled word2vec kernel: {w2v.reason()}")
 def test_same_seed_same_file_and_max_time_resume_is_bit_identical(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     corpus = tmp_path / "c.txt"

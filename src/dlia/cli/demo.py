@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="a quick tour: autodiff, XOR, an MLP and a CNN on handwritten digits",
                        description="A quick tour of dlia: backprop through one logistic neuron, XOR with a "
                                    "hidden layer, an MLP trained on the 8x8 digits, Octave's conv2 and a CNN, "
-                                   "the dataflow graph, and char-rnn writing Shakespeare.")
+                                   "the dataflow graph, char-rnn writing Shakespeare, and word2vec's vectors of Shakespeare's words.")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=20, help="digits MLP epochs (default 20)")
     p.add_argument("--data", type=path_name, default=None,
@@ -209,6 +209,42 @@ def charrnn_demo(args: argparse.Namespace) -> None:
     print("dlia char-rnn train trains the full 2×128 model; docs/rnn.md says what to expect")
 
 
+def word2vec_demo(args: argparse.Namespace) -> None:
+    _section("7. word2vec: words become vectors (Shakespeare's words)")
+    import re
+    from collections import Counter
+
+    from dlia.backend import w2v
+    from dlia.cli.charrnn import shakespeare
+    from dlia.data import DataNotFoundError
+    from dlia.models.word2vec import Word2Vec, Word2VecConfig
+    from dlia.text import EncodedCorpus, WordVocab
+
+    try:
+        text = shakespeare()
+    except DataNotFoundError as e:
+        print(f"skipped: {e}")
+        return
+    # lower-cased words without punctuation ("king," and "King" are "king"), a line a sentence
+    sentences = [s for s in (re.findall(r"[a-z]+(?:'[a-z]+)?", line.lower()) for line in text.splitlines()) if s]
+    vocab = WordVocab.build(Counter(w for s in sentences for w in s), min_count=5)
+    corpus = EncodedCorpus.from_sentences(sentences, vocab)
+    compiled = bool(w2v.available)  # without the kernel NumPy trains ~50x slower: a shorter run
+    config = Word2VecConfig(model="skipgram" if compiled else "cbow", vector_size=64, epochs=10 if compiled else 3,
+                            seed=args.seed + 1, threads=1)  # one thread: the same seed prints the same words
+    model = Word2Vec(vocab.words, vocab.counts, config)
+    model.train(corpus)
+    print(f"{config.model}, vectors of {config.vector_size}, {config.epochs} epochs over {len(corpus.ids):,} words "
+          f"({len(vocab):,} distinct)" + ("" if compiled else f" (on NumPy: {w2v.reason()})"))
+    wv = model.wv
+    for word in ("father", "love", "sword"):
+        print(f"  nearest to {word + ':':8} " + ", ".join(w for w, _ in wv.most_similar(word, topn=5)))
+    for a, b, c in (("his", "he", "she"), ("him", "he", "she")):
+        answer, score = wv.analogy(a, b, c)[0]
+        print(f"  {a} − {b} + {c} = {answer} (cosine {score:.2f})")
+    print("dlia word2vec train CORPUS trains on your own text; docs/word2vec.md has the analogy benchmark")
+
+
 def _digits(data: str | None) -> tuple[tuple[numpy.ndarray, numpy.ndarray] | None, str]:
     """The digits (images, labels) for sections 3 and 4, loaded once, or (None, why they are missing)."""
     path, missing = digits_file(data)
@@ -231,5 +267,6 @@ def run(args: argparse.Namespace) -> int:
     conv_demo(args)
     graph_demo(args)
     charrnn_demo(args)
+    word2vec_demo(args)
     print("\nNext: see README.md for the library API and docs/ for each part of the lecture.")
     return 0
