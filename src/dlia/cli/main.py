@@ -38,12 +38,21 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+class _Version(argparse._VersionAction):
+    """argparse's ``--version``, printed as one line: argparse would wrap it at the terminal's width."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(self.version)
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="dlia",
         description="Deep Learning in Action: every model of the lecture, runnable and inspectable.",
     )
-    parser.add_argument("--version", action="version", version=f"dlia {__version__} ({_kernels()})")
+    parser.add_argument("--version", action=_Version, version=f"dlia {__version__} ({_kernels()})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS.values():
         importlib.import_module(module).register(sub)
