@@ -154,7 +154,9 @@ HELPER void example(const w2v_params *p, const float *l1, float *neu1e, int64_t 
         for (int d = 0; d < len; d++) scores[d] = dot(l1, p->syn1 + (size_t)point[d] * D, D);
         for (int d = 0; d < len; d++) {
             float f = scores[d];
-            if (f <= -MAX_EXP || f >= MAX_EXP) { scores[d] = 0.0f; continue; }  /* skipped, as the C tool */
+            /* beyond ±6 the node is skipped, as the C tool; so is a NaN (a run that diverged), which
+             * must never reach the table's index */
+            if (!(f > -MAX_EXP && f < MAX_EXP)) { scores[d] = 0.0f; continue; }
             scores[d] = (1.0f - (float)code[d] - sigmoid_table(p->exp_table, f)) * alpha;
         }
         for (int d = 0; d < len; d++) axpy(scores[d], p->syn1 + (size_t)point[d] * D, neu1e, D);
@@ -172,8 +174,8 @@ HELPER void example(const w2v_params *p, const float *l1, float *neu1e, int64_t 
         for (int k = 0; k < n; k++) {
             float f = scores[k], label = k == 0 ? 1.0f : 0.0f, s;
             if (f > MAX_EXP) s = 1.0f;
-            else if (f < -MAX_EXP) s = 0.0f;
-            else s = sigmoid_table(p->exp_table, f);
+            else if (f >= -MAX_EXP) s = sigmoid_table(p->exp_table, f);
+            else s = 0.0f; /* below −6, or NaN (a run that diverged): never an index into the table */
             scores[k] = (label - s) * alpha;
         }
         for (int k = 0; k < n; k++) axpy(scores[k], p->syn1neg + (size_t)targets[k] * D, neu1e, D);
@@ -313,7 +315,7 @@ size_t dlia_w2v_sizeof_w2v_params(void) { return sizeof(w2v_params); }
 
 /* w2v.py loads the library only when this matches its own number, so that a library left over
  * from an older source (a failed rebuild keeps the old file) is never called with new arguments. */
-int dlia_w2v_version(void) { return 2; }
+int dlia_w2v_version(void) { return 3; }
 
 /* An empty module, so that importing dlia.backend._w2v (as tools that walk packages do) works. */
 static struct PyModuleDef w2v_module = {PyModuleDef_HEAD_INIT, "_w2v",

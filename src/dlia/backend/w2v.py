@@ -25,7 +25,7 @@ import numpy
 from dlia.backend.loader import KernelLibrary
 
 #: must equal dlia_w2v_version() in _w2v.c; raise both when the struct or the arguments change
-_VERSION = 2
+_VERSION = 3
 
 _f32p, _ptr = ctypes.POINTER(ctypes.c_float), ctypes.c_void_p
 

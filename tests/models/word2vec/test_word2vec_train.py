@@ -365,3 +365,76 @@ def test_planted_analogies_are_solved(model: str, hs: bool, compiled: bool) -> N
                 total += 1
                 right += _analogy(m.syn0, index, a, b, c2) == index[d]
     assert right / total >= 0.8, f"{right}/{total} country→capital analogies"
+
+
+# -- what the kernel must never see -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field,value", [("window", 2**32 + 1), ("negative", 2**32), ("epochs", 10**19),
+                                         ("vector_size", 0), ("window", 2.5), ("cbow_mean", "no"), ("seed", 1.5),
+                                         ("chunk_words", 10**15), ("hs", 1), ("sample", float("nan")),
+                                         ("alpha", float("inf")), ("threads", True)])
+def test_settings_that_would_wrap_or_mislead_are_refused(field: str, value: object) -> None:
+    with pytest.raises(Word2VecError, match=field.replace("_", "-")):
+        Word2VecConfig(**{field: value})
+
+
+def test_arrays_and_ids_are_checked_before_the_kernel() -> None:
+    counts, c = random_corpus()
+    cfg = Word2VecConfig(vector_size=8, min_count=1, epochs=1)
+    m = Word2Vec(words(len(counts)), counts, cfg)
+    m.syn0 = numpy.zeros((1, 8), numpy.float32)
+    with pytest.raises(Word2VecError, match="syn0 must be"):
+        m.train(c)
+    m = Word2Vec(words(len(counts)), counts, cfg)
+    m.syn0 = m.syn0.astype(numpy.float64)
+    with pytest.raises(Word2VecError, match="float32"):
+        m.train(c)
+    m = Word2Vec(words(len(counts)), counts, cfg)
+    wrapped = corpus(c.ids, c.starts)
+    wrapped.ids = c.ids.astype(numpy.int64) + 2**32  # would wrap into range as int32
+    with pytest.raises(Word2VecError, match="ids"):
+        m.train(wrapped)
+    for bad in (-3, len(c.ids)):  # chunks_done out of range (a tampered checkpoint)
+        m = Word2Vec(words(len(counts)), counts, cfg)
+        m.chunks_done = bad
+        with pytest.raises(Word2VecError, match="chunks_done"):
+            m.train(c)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_diverging_run_is_one_error_not_a_crash(compiled: bool) -> None:
+    if compiled and not kernel.available:
+        pytest.skip(f"compiled word2vec kernel: {kernel.reason()}")
+    counts, c = random_corpus(n=2000)
+    m = Word2Vec(words(len(counts)), counts, Word2VecConfig(vector_size=20, min_count=1, epochs=3, alpha=1e30, sample=0))
+    with pytest.raises(Word2VecError, match="diverged"):
+        m.train(c, use_kernel=compiled)
+
+
+@needs_kernel
+def test_ctrl_c_stops_the_kernel_before_train_returns_and_the_run_resumes_exactly() -> None:
+    import os
+    import signal
+    import threading
+
+    counts, c = random_corpus(v=40, n=100_000, seed=8)
+    cfg = Word2VecConfig(model="skipgram", vector_size=50, window=5, sample=0, epochs=12, min_count=1, threads=1,
+                         chunk_words=2000)
+    whole = Word2Vec(words(40), counts, cfg)
+    whole.train(c)
+    m = Word2Vec(words(40), counts, cfg)
+    threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        m.train(c, poll=0.05)
+    assert 0 < m.chunks_done < 12 * 50
+    frozen = m.syn0.copy()
+    import time
+
+    time.sleep(0.2)
+    assert (m.syn0 == frozen).all()  # the kernel had stopped when train returned
+    resumed = Word2Vec(words(40), counts, cfg)
+    resumed.load_arrays({k: t.numpy() for k, t in m.state_dict().items()})
+    resumed.chunks_done = m.chunks_done
+    resumed.train(c)
+    assert (resumed.syn0 == whole.syn0).all() and (resumed.syn1neg == whole.syn1neg).all()

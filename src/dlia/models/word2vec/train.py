@@ -48,6 +48,17 @@ MAX_CODE = 40
 _M32 = numpy.uint64(0xFFFFFFFF)
 
 
+#: the largest value of each integer setting (larger ones are refused, not wrapped: the kernel keeps
+#: several in 32-bit fields, and none of these makes sense beyond)
+LIMITS = {"vector_size": 1_000_000, "window": 1_000_000, "negative": 1_000_000, "epochs": 1_000_000,
+          "min_count": 2**62, "max_vocab": 2**31 - 1, "threads": 4096, "max_sentence_length": 2**31 - 1,
+          "chunk_words": 100_000_000}
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
 class Word2VecError(ValueError):
     """A configuration or corpus word2vec cannot train on; the message says what to change."""
 
@@ -98,23 +109,28 @@ class Word2VecConfig:
     def __post_init__(self) -> None:
         if self.model not in ("cbow", "skipgram"):
             raise Word2VecError(f"model must be 'cbow' or 'skipgram', not {self.model!r}")
-        for name in ("vector_size", "window", "epochs", "min_count", "threads", "max_sentence_length", "chunk_words"):
-            if int(getattr(self, name)) < 1:
-                raise Word2VecError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.negative < 0:
-            raise Word2VecError(f"negative must be 0 or more, got {self.negative}")
+        for name, high in LIMITS.items():  # the kernel keeps some in 32-bit fields: no silent wrapping
+            value = getattr(self, name)
+            low = 0 if name == "negative" else 1
+            if name == "max_vocab" and value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise Word2VecError(f"{name.replace('_', '-')} must be an integer, got {value!r}")
+            if not low <= value <= high:
+                raise Word2VecError(f"{name.replace('_', '-')} must be within {low}..{high:,}, got {value:,}")
+        for name in ("hs", "cbow_mean", "lowercase"):
+            if not isinstance(getattr(self, name), bool):
+                raise Word2VecError(f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
         if self.negative == 0 and not self.hs:
             raise Word2VecError("with negative 0, hierarchical softmax (hs) must be on: the model needs an output layer")
-        if self.max_vocab is not None and self.max_vocab < 1:
-            raise Word2VecError(f"max-vocab must be at least 1, got {self.max_vocab}")
-        if not self.sample >= 0 or not math.isfinite(self.sample):
-            raise Word2VecError(f"sample must be 0 or more, got {self.sample}")
-        if self.alpha is not None and not (self.alpha > 0 and math.isfinite(self.alpha)):
-            raise Word2VecError(f"alpha must be positive, got {self.alpha}")
-        if not 0 <= self.min_alpha_ratio <= 1:
-            raise Word2VecError(f"min-alpha-ratio must be within [0, 1], got {self.min_alpha_ratio}")
-        if not 0 <= self.seed < 2**64:
-            raise Word2VecError(f"seed must be within [0, 2^64), got {self.seed}")
+        if not _number(self.sample) or not 0 <= self.sample < math.inf:
+            raise Word2VecError(f"sample must be 0 or more, got {self.sample!r}")
+        if self.alpha is not None and not (_number(self.alpha) and 0 < self.alpha < math.inf):
+            raise Word2VecError(f"alpha must be positive, got {self.alpha!r}")
+        if not _number(self.min_alpha_ratio) or not 0 <= self.min_alpha_ratio <= 1:
+            raise Word2VecError(f"min-alpha-ratio must be within [0, 1], got {self.min_alpha_ratio!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**64:
+            raise Word2VecError(f"seed must be an integer within [0, 2^64), got {self.seed!r}")
 
     @property
     def sg(self) -> bool:
@@ -334,20 +350,27 @@ class Word2Vec:
         Returns:
             {"words": corpus words trained on by this call, "kept": words subsampling kept}.
         """
-        ids = numpy.ascontiguousarray(corpus.ids, dtype=numpy.int32)
-        starts = numpy.ascontiguousarray(corpus.starts, dtype=numpy.int64)
+        ids, starts = numpy.asarray(corpus.ids), numpy.asarray(corpus.starts)
         n = len(ids)
         if n == 0:
             raise Word2VecError("the corpus holds no word of the vocabulary")
-        if len(starts) < 2 or starts[0] != 0 or starts[-1] != n or (numpy.diff(starts) < 0).any():
+        # everything the kernel reads is checked here: it trusts its arguments
+        if ids.ndim != 1 or ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= len(self):
+            raise Word2VecError(f"the corpus's word ids must be integers within 0..{len(self) - 1}")
+        if (starts.ndim != 1 or starts.dtype.kind not in "iu" or len(starts) < 2 or starts[0] != 0 or starts[-1] != n
+                or (numpy.diff(starts) < 0).any()):
             raise Word2VecError("the corpus's sentence starts do not cut its words into sentences")
-        if ids.min() < 0 or ids.max() >= len(self):
-            raise Word2VecError(f"the corpus has word ids outside 0..{len(self) - 1}")
+        ids = numpy.ascontiguousarray(ids, dtype=numpy.int32)
+        starts = numpy.ascontiguousarray(starts, dtype=numpy.int64)
+        self._check_arrays()
         cfg = self.config
         per_epoch = -(-n // cfg.chunk_words)
         last = (cfg.epochs if until_epoch is None else min(until_epoch, cfg.epochs)) * per_epoch
         run_words = n * cfg.epochs
         first = self.chunks_done
+        if not isinstance(first, int) or isinstance(first, bool) or not 0 <= first <= cfg.epochs * per_epoch:
+            raise Word2VecError(f"chunks_done must be an integer within 0..{cfg.epochs * per_epoch} for this corpus, "
+                                f"got {first!r}")
         if first >= last:
             return {"words": 0, "kept": 0}
 
@@ -367,29 +390,36 @@ class Word2Vec:
             flag = numpy.zeros(1, dtype=numpy.int32)  # set to stop the kernel after the chunks it is training
             params = self._params(ids, starts, counters, flag, first, last, run_words)
             result: dict[str, Any] = {}
+            finished = threading.Event()  # set when the kernel has returned: only then are the matrices still
 
             def run() -> None:
                 try:
                     result["done"] = kernel.train(params)
                 except BaseException as e:  # noqa: BLE001 (handed to the calling thread)
                     result["error"] = e
+                finally:
+                    finished.set()
 
-            worker = threading.Thread(target=run, name="word2vec", daemon=True)
-            worker.start()
+            threading.Thread(target=run, name="word2vec", daemon=True).start()
             try:
-                while worker.is_alive():
-                    worker.join(poll)
+                while not finished.wait(poll):
                     report(int(counters[0]))
                     if stop is not None and stop():
                         flag[0] = 1
             except KeyboardInterrupt:
-                flag[0] = 1
-                worker.join()
+                flag[0] = 1  # the kernel ends after the chunks it is training; wait for that, even through more Ctrl-C
+                while not finished.is_set():
+                    try:
+                        finished.wait(0.05)
+                    except KeyboardInterrupt:
+                        pass
                 self.chunks_done = result.get("done", first)
                 raise
+            report(int(counters[0]))
             if "error" in result:
                 raise result["error"]
             self.chunks_done = result["done"]
+            self._check_finite()
             return {"words": position(self.chunks_done) - position(first), "kept": int(counters[1])}
         kept, clock = 0, time.monotonic()
         for c in range(first, last):
@@ -401,7 +431,29 @@ class Word2Vec:
                 report(position(c + 1) - position(first))
                 if stop is not None and stop():
                     break
+        self._check_finite()
         return {"words": position(self.chunks_done) - position(first), "kept": kept}
+
+    def _check_arrays(self) -> None:
+        """The matrices are what the kernel will read and write: float32, C-contiguous, of their shapes."""
+        v, d = len(self), self.config.vector_size
+        expected = {"syn0": (v, d), "syn1neg": (v, d) if self.config.negative else None,
+                    "syn1": (max(v - 1, 1), d) if self.config.hs else None}
+        for name, shape in expected.items():
+            a = getattr(self, name)
+            if shape is None:
+                continue
+            if not (isinstance(a, numpy.ndarray) and a.dtype == numpy.float32 and a.shape == shape and a.flags.c_contiguous
+                    and a.flags.writeable):
+                got = f"{a.dtype} {a.shape}" if isinstance(a, numpy.ndarray) else type(a).__name__
+                raise Word2VecError(f"{name} must be a writable C-contiguous float32 array of shape {shape}, got {got}")
+
+    def _check_finite(self) -> None:
+        for name in ("syn0", "syn1neg", "syn1"):
+            a = getattr(self, name)
+            if a is not None and not numpy.isfinite(a).all():
+                raise Word2VecError(f"training diverged ({name} holds NaN or infinite values): lower the learning "
+                                    f"rate (alpha {self.config.start_alpha:g})")
 
     def epoch_of(self, corpus_words: int) -> float:
         """How many epochs of a corpus of ``corpus_words`` words the model has trained (fractional)."""
@@ -430,8 +482,7 @@ class Word2Vec:
                         ("codes", self.codes), ("points", self.points), ("code_len", self.code_len),
                         ("exp_table", self.exp_table), ("progress", counters[0:]), ("kept", counters[1:]),
                         ("stop", flag)):
-            if a is not None:
-                assert a.flags.c_contiguous
+            if a is not None:  # checked by train (_check_arrays) or made contiguous here
                 setattr(p, name, ctypes.c_void_p(a.ctypes.data))
         return p
 
@@ -469,6 +520,7 @@ def draws(key: int, positions: numpy.ndarray, k: numpy.ndarray | int) -> numpy.n
 
 def _sigmoid(table: numpy.ndarray, f: numpy.ndarray) -> numpy.ndarray:
     """σ(f) from the table for |f| < 6 (clipped index elsewhere; the callers mask those)."""
+    f = numpy.where(numpy.abs(f) <= MAX_EXP, f, numpy.float32(0))  # out of range or NaN: masked by the callers
     idx = ((f + numpy.float32(MAX_EXP)) * numpy.float32(EXP_TABLE_SIZE / MAX_EXP / 2)).astype(numpy.int64)
     return table[numpy.clip(idx, 0, EXP_TABLE_SIZE)]
 
@@ -523,8 +575,9 @@ def numpy_train(model: Word2Vec, ids: numpy.ndarray, starts: numpy.ndarray, epoc
     targets, labels, t_mask = _targets(model, key, q[center], words[center], slot)
     for b0 in range(0, len(center), batch):
         sl = slice(b0, b0 + batch)
-        _step(model, inputs[sl], in_mask[sl], {k: v[sl] for k, v in targets.items()}, {k: v[sl] for k, v in labels.items()},
-              {k: v[sl] for k, v in t_mask.items()}, alpha[center[sl]], table)
+        with numpy.errstate(over="ignore", invalid="ignore"):  # a diverging run: train() reports it once
+                _step(model, inputs[sl], in_mask[sl], {k: v[sl] for k, v in targets.items()},
+                  {k: v[sl] for k, v in labels.items()}, {k: v[sl] for k, v in t_mask.items()}, alpha[center[sl]], table)
     return int(mine.sum())
 
 
@@ -574,7 +627,8 @@ def _step(model: Word2Vec, inputs: numpy.ndarray, in_mask: numpy.ndarray, target
             m = m & (f > -MAX_EXP) & (f < MAX_EXP)  # nodes beyond ±6 are skipped
             s = _sigmoid(table, f)
         else:
-            s = numpy.where(f > MAX_EXP, numpy.float32(1), numpy.where(f < -MAX_EXP, numpy.float32(0), _sigmoid(table, f)))
+            # as the kernel: 1 above 6, the table within [−6, 6], 0 below −6 and for NaN (a diverged run)
+            s = numpy.where(f > MAX_EXP, numpy.float32(1), numpy.where(f >= -MAX_EXP, _sigmoid(table, f), numpy.float32(0)))
         g = ((labels[kind] - s) * alpha[:, None] * m).astype(numpy.float32)  # (B, T)
         neu1e += numpy.einsum("bt,btd->bd", g, vt)
         numpy.add.at(out, t[m], (g[:, :, None] * l1[:, None, :])[m])
