@@ -157,3 +157,40 @@ def test_a_run_killed_with_sigkill_resumes_bit_identical(tmp_path: Path) -> None
     assert not (tmp_path / "k.bin").exists()
     subprocess.run([*cli, "-o", str(tmp_path / "k.bin"), "--resume", str(ckpt)], check=True, env=env, capture_output=True)
     assert (tmp_path / "k.bin").read_bytes() == (tmp_path / "whole.bin").read_bytes()
+
+
+@pytest.mark.skipif(not w2v.available, reason=f"compiled word2vec kernel: {w2v.reason()}")
+def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_identical(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(planted_text(sentences=30000, seed=3))
+    common = ["--size", "100", "--epochs", "8", "--sample", "0", "--min-count", "1", "--threads", "1", "--model", "skipgram"]
+    cli = [sys.executable, "-m", "dlia.cli.main", "word2vec", "train", str(corpus)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"), "PYTHONUNBUFFERED": "1"}
+    subprocess.run([*cli, "-o", str(tmp_path / "whole.bin"), *common], check=True, env=env, capture_output=True)
+    proc = subprocess.Popen([*cli, "-o", str(tmp_path / "i.bin"), *common], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # the corpus line, printed just before training starts
+    assert "words" in first
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    ckpt = tmp_path / "i.bin.ckpt.npz"
+    if proc.returncode == 0:
+        pytest.skip("the run ended before Ctrl-C (a very fast machine)")
+    assert "continue it with --resume" in out + err or "continue with --resume" in out + err, (out, err)
+    assert ckpt.is_file() and "Traceback" not in err
+    subprocess.run([*cli, "-o", str(tmp_path / "i.bin"), "--resume", str(ckpt)], check=True, env=env, capture_output=True)
+    assert (tmp_path / "i.bin").read_bytes() == (tmp_path / "whole.bin").read_bytes()
+    assert not ckpt.exists()
+
+
+def test_vectors_written_with_a_mismatched_name_read_back_and_multiword_pictures(
+        trained: Path, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    out = tmp_path / "text-named.bin"
+    run(capsys, "word2vec", "train", str(trained / "corpus.txt"), "-o", str(out), "--format", "text", "--size", "8",
+        "--epochs", "1", "--min-count", "1")
+    assert out.read_bytes()[:20].decode().split("\n")[1].split()[0] == "the"  # text indeed
+    assert len(run(capsys, "word2vec", "similar", "tokyo", "-v", str(out), "--topn", "40").splitlines()) == 40
+    run(capsys, "word2vec", "similar", "paris", "germany", "--minus", "france", "-v", str(trained / "vectors.bin"),
+        "-o", str(tmp_path / "q.png"))
+    assert (tmp_path / "q.png").stat().st_size > 1000

@@ -232,7 +232,7 @@ def word2vec_demo(args: argparse.Namespace) -> None:
     corpus = EncodedCorpus.from_sentences(sentences, vocab)
     compiled = bool(w2v.available)  # without the kernel NumPy trains ~50x slower: a shorter run
     config = Word2VecConfig(model="skipgram" if compiled else "cbow", vector_size=64, epochs=10 if compiled else 3,
-                            seed=args.seed + 1, threads=1)  # one thread: the same seed prints the same words
+                            seed=(args.seed + 1) % 2**64, threads=1)  # one thread: the same seed prints the same words
     model = Word2Vec(vocab.words, vocab.counts, config)
     model.train(corpus)
     print(f"{config.model}, vectors of {config.vector_size}, {config.epochs} epochs over {len(corpus.ids):,} words "

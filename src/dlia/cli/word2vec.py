@@ -225,10 +225,14 @@ def train(args: argparse.Namespace) -> int:
     from dlia.text import TextError, VocabError, WordVocab, count_words, encode_corpus
 
     binary = _output_format(args.output, args.format)
-    ckpt_path = Path(args.checkpoint or f"{args.output}.ckpt.npz")
+    # a resumed run keeps saving into the checkpoint it resumed from (unless told otherwise)
+    ckpt_path = Path(args.checkpoint or args.resume or f"{args.output}.ckpt.npz")
     inputs = [("CORPUS", args.corpus), ("--resume", args.resume)]
     check_output(args.output, "--output", inputs=inputs)
     check_output(ckpt_path, "--checkpoint", inputs=[("CORPUS", args.corpus), ("--output", args.output)])
+    if args.resume and args.checkpoint and ckpt_path.exists() and not _same(ckpt_path, args.resume):
+        raise UserError(f"--checkpoint {ckpt_path} holds another run's state; give a new name, or leave --checkpoint "
+                        f"out to keep saving into {args.resume}")
     check_output(args.save_vocab, "--save-vocab", inputs=[*inputs, ("--output", args.output), ("--checkpoint", ckpt_path)])
     outputs = [("--output", args.output), ("--checkpoint", ckpt_path), ("--save-vocab", args.save_vocab)]
     for k, (flag, path) in enumerate(outputs):  # files not written yet: compared by name
@@ -256,7 +260,7 @@ def train(args: argparse.Namespace) -> int:
         try:
             config = Word2VecConfig(**given)
         except Word2VecError as e:
-            raise UserError(str(e).replace("negative 0", "--negative 0").replace("(hs)", "(--hs)")) from None
+            raise UserError(_in_flags(str(e))) from None
     with _corpus_file(args.corpus) as (path, name):
         started = time.perf_counter()
         try:
@@ -272,27 +276,36 @@ def train(args: argparse.Namespace) -> int:
                 finally:
                     bar.clear()
                 vocab = WordVocab.build(counted.counts, min_count=config.min_count, max_vocab=config.max_vocab)
+            # the corpus's ids take 4 bytes a word (at most one word per 2 bytes of text), the model
+            # its matrices: checked before either is allocated
             check_memory(f"--size {config.vector_size} with {len(vocab):,} words",
                          4 * len(vocab) * config.vector_size * (1 + bool(config.negative) + bool(config.hs))
-                         + 8 * os.path.getsize(path), "use a smaller --size, --max-vocab or a higher --min-count")
+                         + 2 * _size_of(path, name), "use a smaller --size, --max-vocab or a higher --min-count")
             corpus = encode_corpus(path, vocab, lowercase=config.lowercase, max_sentence_length=config.max_sentence_length)
         except (TextError, VocabError) as e:
             raise _text_error(e) from None
         if len(corpus.ids) == 0:
             raise UserError(f"{name}: no word of the vocabulary is in it")
         fingerprint = _fingerprint(corpus)
-        model = Word2Vec(vocab.words, vocab.counts, config)
+        try:
+            model = Word2Vec(vocab.words, vocab.counts, config)
+        except Word2VecError as e:  # counts a resumed checkpoint damaged (all zero, say)
+            raise UserError(f"{args.resume or name}: {e}") from None
         if args.resume:
             ckpt = saved["ckpt"]
             if ckpt.extra["corpus"] != fingerprint:
                 raise UserError(f"{name} is not the corpus {args.resume} was trained on; give that corpus to --resume")
             model.load_arrays(ckpt.model_state)
             model.chunks_done = ckpt.extra["chunks_done"]
+            total = -(-len(corpus.ids) // config.chunk_words) * config.epochs
+            if not 0 <= model.chunks_done <= total:
+                raise UserError(f"{args.resume}: its settings are damaged (it says {model.chunks_done:,} chunks are done "
+                                f"of {total:,})")
         print(f"{name}: {corpus.raw_tokens:,} words, {len(vocab):,} distinct kept (min-count {config.min_count}), "
               f"{len(corpus.ids):,} in the vocabulary; {config.model}, vectors of {config.vector_size}, window "
               f"{config.window}, {'negative sampling ' + str(config.negative) if config.negative else ''}"
               f"{' + ' if config.negative and config.hs else ''}{'hierarchical softmax' if config.hs else ''}, "
-              f"{config.epochs} epochs, {config.threads} thread{'s' * (config.threads != 1)}"
+              f"{config.epochs} epoch{'s' * (config.epochs != 1)}, {config.threads} thread{'s' * (config.threads != 1)}"
               f"{'' if _kernel_available() else ' (NumPy: the compiled kernel is not built, far slower)'}")
         done = _fit(model, corpus, vocab, ckpt_path, fingerprint, name, args)
     vectors = KeyedVectors(vocab.words, model.syn0, vocab.counts)
@@ -310,6 +323,33 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the messages of Word2VecConfig start with its field's name; the user typed a flag
+_FLAG_NAMES = {"vector-size": "--size", "window": "--window", "negative": "--negative", "epochs": "--epochs",
+               "min-count": "--min-count", "max-vocab": "--max-vocab", "threads": "--threads", "sample": "--sample",
+               "alpha": "--alpha", "seed": "--seed"}
+
+
+def _in_flags(message: str) -> str:
+    first, _, rest = message.partition(" ")
+    if first in _FLAG_NAMES:
+        message = f"{_FLAG_NAMES[first]} {rest}"
+    return message.replace("with negative 0", "with --negative 0").replace("(hs)", "(--hs)")
+
+
+def _size_of(path: Path, name: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        raise UserError(f"no such file: {name}") from None
+
+
+def _same(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
 def _kernel_available() -> bool:
     from dlia.backend import w2v
 
@@ -319,6 +359,8 @@ def _kernel_available() -> bool:
 def _fit(model: Any, corpus: Any, vocab: Any, ckpt_path: Path, fingerprint: dict[str, int], name: str,
          args: argparse.Namespace) -> bool:
     """Train to the end (True) or until --max-time (False), saving checkpoints; Ctrl-C saves one and re-raises."""
+    from dlia.models.word2vec import Word2VecError
+
     n = len(corpus.ids)
     run_words = n * model.config.epochs
     bar = Progress(total=run_words, desc="training")
@@ -338,7 +380,11 @@ def _fit(model: Any, corpus: Any, vocab: Any, ckpt_path: Path, fingerprint: dict
                 now = time.perf_counter()
                 return now - since >= every or (deadline is not None and now >= deadline)
 
-            model.train(corpus, progress=progress, stop=stop)
+            try:
+                model.train(corpus, progress=progress, stop=stop)
+            except Word2VecError as e:  # a diverged run: nothing is written
+                bar.clear()
+                raise UserError(str(e).replace("alpha", "--alpha")) from None
             finished = model.chunks_done >= -(-len(corpus.ids) // model.config.chunk_words) * model.config.epochs
             if finished:
                 bar.close()
@@ -400,7 +446,12 @@ def similar(args: argparse.Namespace) -> int:
     if args.output:
         from dlia.viz.embeddings import neighbours_plot
 
-        _draw_neighbours(wv, args.words[0], args.output, args.topn, neighbours_plot)
+        if len(args.words) == 1 and not args.minus:
+            _draw_neighbours(wv, args.words[0], args.output, args.topn, neighbours_plot)
+        else:  # a query of several words is no point of the vectors: its neighbours' similarities only
+            label = " + ".join(args.words) + "".join(f" − {w}" for w in args.minus)
+            written = _query(neighbours_plot, label, rows, None, args.output, title=f"nearest to {label}")
+            print(f"picture → {written.path}")
     return 0
 
 
@@ -441,8 +492,11 @@ def evaluate(args: argparse.Namespace) -> int:
         questions = Path(args.questions) if args.questions else stack.enter_context(_shipped("questions-words.txt"))
         pairs = [Path(p) for p in args.pairs] if args.pairs else [stack.enter_context(_shipped("wordsim353.tsv"))]
         for p in [questions, *pairs]:
-            if not p.is_file():
+            if not p.exists():
                 raise UserError(f"no such file: {p}")
+            if not p.is_file():
+                raise UserError(f"{p} is {'a folder' if p.is_dir() else 'not a regular file (a pipe, socket or device)'}, "
+                                f"not a text file")
         report = _query(wv.evaluate_analogies, questions, restrict_vocab=args.restrict_vocab, method=args.method)
         print(f"analogies ({args.questions or 'questions-words.txt'}, the {args.restrict_vocab:,} most frequent words, "
               f"3Cos{args.method.capitalize()}):")

@@ -202,3 +202,15 @@ def test_evaluation_errors_name_the_file_and_line(tmp_path: Path, planted) -> No
     bad.write_text("boy\tgirl\t3.5\nzzz\tqqq\t1\n", encoding="utf-8")
     with pytest.raises(EvaluationError, match=r"only 1 of its 2 pairs have both words among the first 300,000 words"):
         ours.evaluate_pairs(bad)
+
+
+def test_pair_scores_must_be_finite_and_not_all_equal(tmp_path: Path) -> None:
+
+
+    kv = KeyedVectors(["a", "b", "c", "d"], numpy.eye(4, dtype=numpy.float32) + 0.1)
+    (tmp_path / "nan.txt").write_text("a\tb\t1\nc\td\tnan\na\tc\t2\n")
+    with pytest.raises(FormatError, match="line 2"):
+        kv.evaluate_pairs(tmp_path / "nan.txt")
+    (tmp_path / "flat.txt").write_text("a\tb\t5\nc\td\t5\na\tc\t5\n")
+    with pytest.raises(EvaluationError, match="all equal"):
+        kv.evaluate_pairs(tmp_path / "flat.txt")

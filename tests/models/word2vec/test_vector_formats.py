@@ -160,7 +160,7 @@ MALFORMED = {
     "binary-inf": (b"2 2\n" + record(b"a", [1, 2]) + record(b"b", [numpy.inf, 4]), "vector of word 'b' holds NaN"),
     "binary-wrong-dimension": (b"2 3\n" + record(b"a", [1, 2]) + record(b"b", [3, 4]), "truncated"),
     "binary-smaller-dimension": (b"3 1\n" + record(b"a", [1, 2]) + record(b"b", [3, 4]) + record(b"c", [5, 6]),
-                                 "word 1 .* holds control bytes .* do not hold the 1 values the header says"),
+                                 "word 1 .* holds a NUL or newline byte .* do not hold the 1 values the header says"),
 }
 
 
@@ -187,3 +187,16 @@ def test_missing_empty_and_folder_are_refused(tmp_path: Path) -> None:
         KeyedVectors.load_word2vec_format(tmp_path / "v.bin", unicode_errors="surrogateescape")
     with pytest.raises(ValueError, match="limit must be a positive number"):
         KeyedVectors.load_word2vec_format(tmp_path / "v.bin", limit=0)
+
+
+def test_the_format_is_told_from_the_content_not_the_name(tmp_path: Path) -> None:
+
+
+    kv = KeyedVectors(["cat", "dog", "a\x01b"], numpy.arange(9, dtype=numpy.float32).reshape(3, 3) / 7)
+    for name, binary in (("text.bin", False), ("binary.txt", True), ("short.w2v", False), ("b.vec", True)):
+        kv.save_word2vec_format(tmp_path / name, binary=binary)
+        back = KeyedVectors.load_word2vec_format(tmp_path / name)
+        assert back.index_to_key == kv.index_to_key  # a control byte inside a word is a word (gensim reads it too)
+        numpy.testing.assert_array_equal(back.vectors, kv.vectors)
+    (tmp_path / "tiny.w2v").write_text("2 3\ncat 1 0 0\ndog 0 1 0\n")
+    assert KeyedVectors.load_word2vec_format(tmp_path / "tiny.w2v").index_to_key == ["cat", "dog"]

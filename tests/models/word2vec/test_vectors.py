@@ -190,3 +190,12 @@ def test_bad_construction_and_queries_are_refused() -> None:
         kv.most_similar(positive=[numpy.zeros(3)])
     with pytest.raises(ValueError, match="a word or a vector of 2 finite values"):
         kv.most_similar(positive=["a", numpy.array([numpy.nan, 1.0])])
+
+
+def test_restrict_vocab_zero_means_every_word_as_in_gensim() -> None:
+
+
+    rng = numpy.random.default_rng(0)
+    kv = KeyedVectors([f"w{i}" for i in range(20)], rng.normal(size=(20, 5)).astype(numpy.float32))
+    assert kv.most_similar("w3", restrict_vocab=0) == kv.most_similar("w3")
+    assert kv.most_similar_cosmul("w3", restrict_vocab=0) == kv.most_similar_cosmul("w3")

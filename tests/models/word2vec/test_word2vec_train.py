@@ -299,7 +299,12 @@ def test_two_threads_train_the_same_model_up_to_races() -> None:
     two = Word2Vec(words(40), counts, Word2VecConfig(**base, threads=2))
     one.train(c)
     two.train(c)
-    assert numpy.abs(one.syn0 - two.syn0).max() < 0.05 * numpy.abs(one.syn0).max()
+    # two threads train the chunks in another order (and race): not the same numbers, the same geometry
+    def cosines(x: numpy.ndarray) -> numpy.ndarray:
+        u = x / numpy.linalg.norm(x, axis=1, keepdims=True)
+        return (u @ u.T)[numpy.triu_indices(len(x), 1)]
+
+    assert numpy.corrcoef(cosines(one.syn0), cosines(two.syn0))[0, 1] > 0.9
 
 
 # -- planted structure ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ Pairs with a word outside the vocabulary are skipped and counted.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,9 +326,13 @@ def read_pairs(path: str | os.PathLike[str]) -> list[tuple[str, str, float]]:
         try:
             if len(fields) != 3:
                 raise ValueError
-            pairs.append((fields[0], fields[1], float(fields[2])))
+            score = float(fields[2])
+            if not math.isfinite(score):  # a NaN would silently take a rank
+                raise ValueError
+            pairs.append((fields[0], fields[1], score))
         except ValueError:
-            raise FormatError(f"{path}: line {line_no} should be 'word1<TAB>word2<TAB>score', got {line.strip()!r}") from None
+            raise FormatError(f"{path}: line {line_no} should be 'word1<TAB>word2<TAB>score' (a finite number), "
+                              f"got {line.strip()!r}") from None
     if not pairs:
         raise FormatError(f"{path} holds no word pairs (expected 'word1<TAB>word2<TAB>score' lines)")
     return pairs
@@ -357,6 +362,9 @@ def evaluate_pairs(kv: KeyedVectors, path: str | os.PathLike[str], restrict_voca
     if len(rows) < 2:
         raise EvaluationError(f"{path}: only {len(rows)} of its {len(pairs)} pairs have both words among the first "
                               f"{restrict_vocab:,} words of the vocabulary; a correlation needs at least 2")
+    if len(set(human)) < 2:
+        raise EvaluationError(f"{path}: the human scores of its {len(rows)} pairs in the vocabulary are all equal; "
+                              f"they cannot be correlated")
     i, j = numpy.array(rows).T
     model = numpy.einsum("nd,nd->n", normed[i], normed[j])
     return PairsReport(str(path), spearman(human, model), pearson(human, model), len(rows), len(pairs) - len(rows))

@@ -116,11 +116,22 @@ def _header(p: Path, data: mmap.mmap | bytes) -> tuple[int, int, int]:
 
 
 def _looks_binary(data: mmap.mmap | bytes, start: int, dim: int) -> bool:
-    """Whether the first record after the header is binary: in the text format the ``4 D`` bytes
-    after the word are printable ASCII digits, signs, dots, spaces (a float32 almost never is)."""
-    space = data.find(b" ", start, start + 10_000)
-    chunk = data[space + 1:space + 1 + 4 * dim] if space >= 0 else data[start:start + 4 * dim]
-    return any(not (48 <= ch <= 57 or ch in b" +-.eEnNaAiIfF\n\r\t") for ch in chunk)
+    """Whether the records are binary, from the first one. In the text format its line is a word and
+    numbers separated by white space (``dim`` of them, else the text reader says what is wrong): all
+    fields after the first read as numbers, or the line is printable UTF-8 text. The 4·D raw bytes of
+    a binary record essentially never do either."""
+    end = data.find(b"\n", start, start + 1_000_000)
+    line = data[start:end] if end >= 0 else data[start:start + 1_000_000]
+    fields = line.split()
+    if len(fields) < 2:
+        return True
+    if all(_is_float(x) for x in fields[1:]):
+        return False
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return not all(c.isprintable() or c in "\t\r" for c in text)
 
 
 def _decode(p: Path, raw: bytes, index: int, offset: int, unicode_errors: str) -> tuple[str, bool]:
@@ -165,8 +176,8 @@ def load_word2vec_format(path: str | os.PathLike[str], binary: bool | None = Non
 
     Args:
         path: the file.
-        binary: the format; None guesses it (``.bin`` is binary, ``.txt``/``.vec`` text, anything
-            else by looking at the bytes after the first word).
+        binary: the format; None tells it from the file's first record (whatever the file's name):
+            text when its line is a word and D numbers, else binary.
         unicode_errors: what to do with a word that is not valid UTF-8: "strict" (an error naming
             the word number and byte offset), "replace" (U+FFFD for the broken bytes) or "ignore"
             (drop them).
@@ -186,8 +197,7 @@ def load_word2vec_format(path: str | os.PathLike[str], binary: bool | None = Non
     with open(p, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         count, dim, start = _header(p, data)
         if binary is None:
-            suffix = p.suffix.lower()
-            binary = True if suffix == ".bin" else False if suffix in (".txt", ".vec") else _looks_binary(data, start, dim)
+            binary = _looks_binary(data, start, dim)
         n = count if limit is None else min(count, limit)
         # the least each record can take: a 1-byte word, a space, the values (4 bytes each in binary;
         # a digit and a space each in text); a header claiming more than the file holds is refused
@@ -222,10 +232,12 @@ def _read_binary(p: Path, data: mmap.mmap, pos: int, n: int, dim: int, unicode_e
             raise FormatError(f"{p} is truncated: word {i} of {n:,} (at byte {pos:,}) is incomplete; "
                               f"the header's word count or dimension may be wrong")
         raw = data[pos:space]
-        # no word is empty or holds control bytes; when one seems to, the reading is misaligned:
-        # the records hold more or fewer values than the header's dimension
-        if not raw or min(raw) < 0x20:
-            raise FormatError(f"{p}: word {i} (at byte {pos:,}) is empty or holds control bytes ({raw[:40]!r}): "
+        # no word is empty or holds a NUL or a newline (tokens are split at white space, and text
+        # holds no NUL); when one seems to, the reading is misaligned: the records hold more or
+        # fewer values than the header's dimension. Other control bytes are legal in words (gensim
+        # reads them too).
+        if not raw or b"\x00" in raw or b"\n" in raw:
+            raise FormatError(f"{p}: word {i} (at byte {pos:,}) is empty or holds a NUL or newline byte ({raw[:40]!r}): "
                               f"the records do not hold the {dim:,} values the header says")
         word, lossy = _decode(p, raw, i, pos, unicode_errors)
         if seen.add(word, lossy, i):

@@ -245,7 +245,7 @@ class KeyedVectors:
             return []
         query = (numpy.sum(pos, axis=0, dtype=DTYPE) if pos else 0) - (numpy.sum(neg, axis=0, dtype=DTYPE) if neg else 0)
         query = _unit(numpy.asarray(query, dtype=DTYPE) / DTYPE(len(pos) + len(neg)))
-        scores = self.get_normed_vectors()[:restrict_vocab] @ query
+        scores = self.get_normed_vectors()[:restrict_vocab or None] @ query  # 0 or None: every word, as gensim
         return scores if topn is None else self._top(scores, exclude, topn)
 
     def most_similar_cosmul(self, positive: Term | Sequence[Term] | None = (), negative: Term | Sequence[Term] | None = (),
@@ -275,7 +275,7 @@ class KeyedVectors:
             raise ValueError("most_similar_cosmul needs at least one positive word or vector")
         if topn is not None and topn < 1:
             return []
-        normed = self.get_normed_vectors()[:restrict_vocab]
+        normed = self.get_normed_vectors()[:restrict_vocab or None]  # 0 or None: every word, as gensim
         shifted = [(1 + normed @ t) / 2 for t in pos + neg]
         scores = numpy.prod(shifted[:len(pos)], axis=0) / (numpy.prod(shifted[len(pos):], axis=0) + DTYPE(1e-6))
         return scores if topn is None else self._top(scores, exclude, topn)
