@@ -265,10 +265,12 @@ def backoff_path(lm: Any, word: str, context: list[str]) -> tuple[float, list[st
     Returns:
         (the probability, the lines of the path).
     """
+    from dlia.models.ngram import UNK_ID
+
     index = {w: i for i, w in enumerate(lm.vocab)}
     n, V = lm.order, lm.V
-    ids = [index.get(w, 2) for w in context][max(len(context) - (n - 1), 0):] if n > 1 else []
-    w = index.get(word, 2)
+    ids = [index.get(w, UNK_ID) for w in context][max(len(context) - (n - 1), 0):] if n > 1 else []
+    w = index.get(word, UNK_ID)
     names = [lm.vocab[i] for i in ids] + [lm.vocab[w]]
     lines, factor = [], 1.0
     for m in range(len(ids) + 1, 0, -1):
