@@ -148,3 +148,10 @@ def test_corpus_tokens_unk_and_long_lines(tmp_path: Path, capsys: pytest.Capture
     assert "12,003 words in 2 sentences" in out and "1 words → <unk>" in out
     lm = NGramLM.load(tmp_path / "m.npz")
     assert "<unk>" not in lm.vocab[3:] and lm.prob("<unk>", ["x"]) == pytest.approx(1.0)
+
+
+def test_prob_of_a_unigram_model_is_the_word_frequency(files: Path, capsys: pytest.CaptureFixture) -> None:
+    """By hand: "cat" is 3 of the 32 predicted tokens (27 words and 5 </s>); the context is ignored."""
+    run(capsys, "ngram", "train", str(files / "c.txt"), "--order", "1", "--smoothing", "mle", "-o", str(files / "m.npz"))
+    out = run(capsys, "ngram", "prob", str(files / "m.npz"), "the cat")
+    assert "ignores the words before" in out and f"P(cat | (no context)) = {3 / 32:.6g}" in out

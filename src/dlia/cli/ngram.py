@@ -316,9 +316,10 @@ def prob(args: argparse.Namespace) -> int:
     if unknown:
         print(f"not in the vocabulary, read as <unk>: {', '.join(unknown)}")
     used = context[max(len(context) - (lm.order - 1), 0):] if lm.order > 1 else []
-    if len(used) < len(context):
-        print(f"a {lm.order}-gram model looks at the last {lm.order - 1} word{'s' * (lm.order != 2)} only: "
-              f"{' '.join(used) or '(none)'}")
+    if lm.order == 1 and context:
+        print("a 1-gram model ignores the words before: P(word) alone")
+    elif len(used) < len(context):
+        print(f"a {lm.order}-gram model looks at the last {lm.order - 1} word{'s' * (lm.order != 2)} only: {' '.join(used)}")
     p, lines = backoff_path(lm, word, context)
     for line in lines:
         print("  " + line)
