@@ -876,6 +876,97 @@ _W2V_CASES = [
 CASES += _W2V_CASES
 
 
+# -- dlia ngram ----------------------------------------------------------------------------------------
+
+_NG_TEXT = "the cat sat on the mat\nthe dog sat on the log\n"
+#: a valid bigram ARPA file over the words "the" and "cat"
+_NG_ARPA = """\\data\\
+ngram 1=5
+ngram 2=3
+
+\\1-grams:
+-99\t<s>\t-0.3
+-0.6\t</s>
+-0.9\t<unk>
+-0.4\tthe\t-0.2
+-0.5\tcat\t-0.1
+
+\\2-grams:
+-0.1\t<s> the
+-0.2\tthe cat
+-0.1\tcat </s>
+
+\\end\\
+"""
+_NGT = ("ngram", "train", "c.txt")
+_NGM = {"m.arpa": _NG_ARPA, "t.txt": "the cat\n"}
+_NG_CASES = [
+    Case("ngram-train-missing-corpus", _args(*_NGT), "no such file: c.txt"),
+    Case("ngram-train-empty-corpus", _files({"c.txt": ""}, *_NGT), "is empty"),
+    Case("ngram-train-whitespace-corpus", _files({"c.txt": " \n\t\n"}, *_NGT), "holds no words"),
+    Case("ngram-train-binary-corpus", _files({"c.txt": _BINARY}, *_NGT), "binary file"),
+    Case("ngram-train-latin1-corpus", _files({"c.txt": _LATIN1}, *_NGT), "not UTF-8"),
+    Case("ngram-train-corpus-folder", _files({"c.txt": None}, *_NGT), "folder"),
+    Case("ngram-train-corpus-holds-bos", _files({"c.txt": "<s> the cat\n"}, *_NGT), "holds the token <s>"),
+    Case("ngram-train-order-zero", _files({"c.txt": _NG_TEXT}, *_NGT, "--order", "0"), "--order"),
+    Case("ngram-train-order-negative", _files({"c.txt": _NG_TEXT}, *_NGT, "--order", "-3"), "--order"),
+    Case("ngram-train-order-not-a-number", _files({"c.txt": _NG_TEXT}, *_NGT, "--order", "three"), "--order"),
+    Case("ngram-train-order-absurd", _files({"c.txt": _NG_TEXT}, *_NGT, "--order", str(10**6)), "--order 1000000"),
+    Case("ngram-train-order-beyond-memory", _files({"c.txt": _NG_TEXT}, *_NGT, "--order", str(10**15)), "memory"),
+    Case("ngram-train-k-zero", _files({"c.txt": _NG_TEXT}, *_NGT, "--smoothing", "add-k", "--k", "0"), "--k"),
+    Case("ngram-train-k-negative", _files({"c.txt": _NG_TEXT}, *_NGT, "--smoothing", "add-k", "--k", "-1"), "--k"),
+    Case("ngram-train-k-nan", _files({"c.txt": _NG_TEXT}, *_NGT, "--smoothing", "add-k", "--k", "nan"), "--k"),
+    Case("ngram-train-unknown-smoothing", _files({"c.txt": _NG_TEXT}, *_NGT, "--smoothing", "witten-bell"), "--smoothing"),
+    Case("ngram-train-min-count-zero", _files({"c.txt": _NG_TEXT}, *_NGT, "--min-count", "0"), "--min-count"),
+    Case("ngram-train-min-count-above-every-word", _files({"c.txt": _NG_TEXT}, *_NGT, "--min-count", "99"), "--min-count"),
+    Case("ngram-train-output-is-corpus", _files({"c.arpa": _NG_TEXT}, "ngram", "train", "c.arpa", "-o", "c.arpa"), "destroy"),
+    Case("ngram-train-output-folder", _files({"c.txt": _NG_TEXT, "m.arpa": None}, *_NGT, "-o", "m.arpa"), "folder"),
+    Case("ngram-train-output-bad-suffix", _files({"c.txt": _NG_TEXT}, *_NGT, "-o", "m.txt"), ".arpa"),
+    Case("ngram-train-output-unwritable", _files({"c.txt": _NG_TEXT}, *_NGT, "-o", "/proc/x/m.arpa"),
+         "cannot create files in /proc"),
+    Case("ngram-train-output-under-a-file", _files({"c.txt": _NG_TEXT}, *_NGT, "-o", "c.txt/m.arpa"), "not a folder"),
+    Case("ngram-train-output-empty-name", _files({"c.txt": _NG_TEXT}, *_NGT, "-o", ""), "empty"),
+    Case("ngram-eval-missing-model", _files({"t.txt": "the cat\n"}, "ngram", "eval", "m.arpa", "t.txt"), "no such model file"),
+    Case("ngram-eval-model-folder", _files({"m.arpa": None, "t.txt": "the\n"}, "ngram", "eval", "m.arpa", "t.txt"), "folder"),
+    Case("ngram-eval-model-not-arpa", _files({"m.arpa": "hello\n", "t.txt": "the\n"}, "ngram", "eval", "m.arpa", "t.txt"),
+         "no \\data\\ header"),
+    Case("ngram-eval-model-binary", _files({"m.arpa": _BINARY, "t.txt": "the\n"}, "ngram", "eval", "m.arpa", "t.txt"),
+         "not UTF-8"),
+    Case("ngram-eval-model-truncated", _files({"m.arpa": _NG_ARPA[:150], "t.txt": "the\n"}, "ngram", "eval", "m.arpa",
+                                              "t.txt"), "m.arpa, line"),
+    Case("ngram-eval-model-no-end", _files({"m.arpa": _NG_ARPA.replace("\\end\\", ""), "t.txt": "the\n"}, "ngram", "eval",
+                                           "m.arpa", "t.txt"), "truncated"),
+    Case("ngram-eval-model-count-mismatch", _files({"m.arpa": _NG_ARPA.replace("ngram 2=3", "ngram 2=4"), "t.txt": "the\n"},
+                                                   "ngram", "eval", "m.arpa", "t.txt"), "declares 4 2-grams"),
+    Case("ngram-eval-model-non-numeric", _files({"m.arpa": _NG_ARPA.replace("-0.2\tthe cat", "x\tthe cat"),
+                                                 "t.txt": "the\n"}, "ngram", "eval", "m.arpa", "t.txt"), "not a number"),
+    Case("ngram-eval-model-truncated-npz", _files({"m.npz": b"PK\x03\x04" + b"\x00" * 40, "t.txt": "the\n"}, "ngram", "eval",
+                                                  "m.npz", "t.txt"), "m.npz"),
+    Case("ngram-eval-model-word2vec-checkpoint", _w2v_case(None, "ngram", "eval", "w.ckpt.npz", "c.txt"),
+         "not an n-gram model"),
+    Case("ngram-eval-missing-text", _files({"m.arpa": _NG_ARPA}, "ngram", "eval", "m.arpa", "t.txt"), "no such file: t.txt"),
+    Case("ngram-eval-empty-text", _files({"m.arpa": _NG_ARPA, "t.txt": ""}, "ngram", "eval", "m.arpa", "t.txt"), "empty"),
+    Case("ngram-eval-whitespace-text", _files({"m.arpa": _NG_ARPA, "t.txt": "\n \n"}, "ngram", "eval", "m.arpa", "t.txt"),
+         "no words"),
+    Case("ngram-eval-binary-text", _files({"m.arpa": _NG_ARPA, "t.txt": _BINARY}, "ngram", "eval", "m.arpa", "t.txt"),
+         "binary"),
+    Case("ngram-eval-only-unknown-words", _files({"m.arpa": _NG_ARPA, "t.txt": "zebra yak\ngnu\n"}, "ngram", "eval",
+                                                 "m.arpa", "t.txt"), "none of its 3 words"),
+    Case("ngram-sample-n-zero", _files(_NGM, "ngram", "sample", "m.arpa", "--n", "0"), "--n"),
+    Case("ngram-sample-max-len-zero", _files(_NGM, "ngram", "sample", "m.arpa", "--max-len", "0"), "--max-len"),
+    Case("ngram-sample-negative-seed", _files(_NGM, "ngram", "sample", "m.arpa", "--seed", "-1"), "--seed"),
+    Case("ngram-sample-missing-model", _args("ngram", "sample", "m.arpa"), "no such model file"),
+    Case("ngram-prob-no-words", _files(_NGM, "ngram", "prob", "m.arpa", " "), "at least one word"),
+    Case("ngram-prob-predicts-bos", _files(_NGM, "ngram", "prob", "m.arpa", "the <s>"), "<s> is never predicted"),
+    Case("ngram-prob-model-folder", _files({"m.arpa": None}, "ngram", "prob", "m.arpa", "the cat"), "folder"),
+    Case("ngram-prob-model-word-not-a-unigram", _files({"m.arpa": _NG_ARPA.replace("-0.2\tthe cat", "-0.2\tcat cat")
+                                                        .replace("-0.1\tcat </s>", "-0.1\tdog </s>")},
+                                                       "ngram", "prob", "m.arpa", "the cat"), "not among the unigrams"),
+    Case("ngram-no-action", _args("ngram"), "required"),
+]
+CASES += _NG_CASES
+
+
 def run_case(case: Case, folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> str:
     """Run one case and check the promises; returns the error line."""
     monkeypatch.chdir(folder)

@@ -69,6 +69,13 @@ def test_demo_runs_end_to_end(tmp_path):
 
     if w2v.available:  # skip-gram, one thread, seed 1: the analogy the section shows
         assert "his − he + she = her" in r.stdout and "nearest to father:" in r.stdout
+    # n-grams: the lecture's bigram formula on the toy corpus, by hand and by the library
+    assert "P(am | I) = count(I am) / count(I) = 2 / 3 = 0.667   (dlia.models.ngram: 0.667)" in r.stdout
+    assert "P(Sam | am) = count(am Sam) / count(am) = 1 / 2 = 0.500   (dlia.models.ngram: 0.500)" in r.stdout
+    assert "MLE bigrams: perplexity inf — " in r.stdout  # an unseen held-out bigram
+    kn = [float(r.stdout.split(f"Kneser-Ney {n}-grams: perplexity ")[1].split()[0]) for n in (2, 3)]
+    assert all(100 < p < 200 for p in kn), kn  # 144.4 and 144.8 on tiny-shakespeare's last 10 % of lines
+    assert r.stdout.split("sampled from the Kneser-Ney 3-gram model:\n")[1].count("  | ") >= 3
 
 
 def test_demo_is_reproducible(tmp_path):

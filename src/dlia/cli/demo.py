@@ -18,11 +18,11 @@ from dlia.cli.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="a quick tour: autodiff, XOR, MLP and CNN on digits, graphs, char-rnn, word2vec",
+    p = sub.add_parser("demo", help="a quick tour: autodiff, XOR, MLP and CNN on digits, graphs, char-rnn, word2vec, n-grams",
                        description="A quick tour of dlia: backprop through one logistic neuron, XOR with a "
                                    "hidden layer, an MLP trained on the 8x8 digits, Octave's conv2 and a CNN, "
-                                   "the dataflow graph, char-rnn writing Shakespeare, and word2vec's vectors of "
-                                   "Shakespeare's words.")
+                                   "the dataflow graph, char-rnn writing Shakespeare, word2vec's vectors of "
+                                   "Shakespeare's words, and n-gram language models (counts, perplexity, samples).")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=20, help="digits MLP epochs (default 20)")
     p.add_argument("--data", type=path_name, default=None,
@@ -246,6 +246,51 @@ def word2vec_demo(args: argparse.Namespace) -> None:
     print("dlia word2vec train CORPUS trains on your own text; docs/word2vec.md has the analogy benchmark")
 
 
+def lm_demo(args: argparse.Namespace) -> None:
+    _section("8. Language models: counting n-grams, smoothing, sampling")
+    from collections import Counter
+
+    from dlia.cli.charrnn import shakespeare
+    from dlia.data import DataNotFoundError
+    from dlia.models.ngram import NGramLM
+
+    # the textbook's toy corpus (Jurafsky & Martin): the lecture's bigram formula by hand
+    toy = ["I am Sam", "Sam I am", "I do not like green eggs and ham"]
+    padded = [["<s>", *line.split(), "</s>"] for line in toy]
+    bigrams = Counter((a, b) for s in padded for a, b in zip(s, s[1:]))
+    history = Counter(a for s in padded for a in s[:-1])  # count(w) as a history: every word followed by one
+    print("corpus: " + " / ".join(toy) + "  (a line a sentence, <s> and </s> around it)")
+    print("bigram counts: " + ", ".join(f"{a} {b}: {c}" for (a, b), c in bigrams.most_common(6)) + ", ...")
+    lm = NGramLM(2, "mle").fit([line.split() for line in toy])
+    for prev, word in (("I", "am"), ("<s>", "I"), ("am", "Sam")):
+        print(f"P({word} | {prev}) = count({prev} {word}) / count({prev}) = {bigrams[prev, word]} / {history[prev]} "
+              f"= {bigrams[prev, word] / history[prev]:.3f}   (dlia.models.ngram: {lm.prob(word, [prev]):.3f})")
+    try:
+        text = shakespeare()
+    except DataNotFoundError as e:
+        print(f"Shakespeare skipped: {e}")
+        return
+    lines = [s for s in (line.split() for line in text.splitlines()) if s]
+    cut = len(lines) * 9 // 10  # the first 90 % of the lines to count, the last 10 % held out
+    train, test = lines[:cut], lines[cut:]
+    mle = NGramLM(2, "mle").fit(train, min_count=2)  # words seen once become <unk>, so <unk> is trained too
+    r = mle.evaluate(test)
+    print(f"Shakespeare: {sum(map(len, train)):,} words of {cut:,} lines counted ({mle.V:,} words with <s> </s> <unk>, "
+          f"words seen once are <unk>), {r.tokens:,} held-out tokens")
+    known = set(mle.vocab)
+    unseen = next((a, b) for s in test for a, b in zip(s, s[1:]) if a in known and b in known and mle.prob(b, [a]) == 0)
+    print(f"MLE bigrams: perplexity {r.perplexity} — {r.zero_prob:,} held-out tokens follow their word in a bigram "
+          f"never counted (e.g. '{' '.join(unseen)}'): P = 0, so the probability of the text is 0")
+    for order in (2, 3):
+        kn = NGramLM(order, "kn").fit(train, min_count=2)
+        print(f"Kneser-Ney {order}-grams: perplexity {kn.perplexity(test):.1f} (discounts give unseen n-grams "
+              f"the mass of the lower orders)")
+    print("sentences sampled from the Kneser-Ney 3-gram model:")
+    for sentence in kn.generate(3, max_len=20, seed=args.seed):
+        print("  | " + sentence)
+    print("dlia ngram train CORPUS --order 3 -o model.arpa trains on your own text; docs/language-models.md")
+
+
 def _digits(data: str | None) -> tuple[tuple[numpy.ndarray, numpy.ndarray] | None, str]:
     """The digits (images, labels) for sections 3 and 4, loaded once, or (None, why they are missing)."""
     path, missing = digits_file(data)
@@ -269,5 +314,6 @@ def run(args: argparse.Namespace) -> int:
     graph_demo(args)
     charrnn_demo(args)
     word2vec_demo(args)
+    lm_demo(args)
     print("\nNext: see README.md for the library API and docs/ for each part of the lecture.")
     return 0
