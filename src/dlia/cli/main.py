@@ -26,6 +26,7 @@ COMMANDS = {
     "cnn": "dlia.cli.cnn",
     "char-rnn": "dlia.cli.charrnn",
     "word2vec": "dlia.cli.word2vec",
+    "nnlm": "dlia.cli.nnlm",
     "graph": "dlia.cli.graph",
     "data": "dlia.cli.data",
 }

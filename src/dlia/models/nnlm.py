@@ -66,6 +66,7 @@ class NNLMConfig:
     weight_decay: float = 0.0  # L2 penalty λ·p added to every gradient (the paper's 1e-4 for SGD)
     min_count: int = 2  # training words seen fewer times become <unk>
     lowercase: bool = False  # the corpus is lower-cased before anything else
+    val_frac: float = 0.1  # the last fraction of a corpus's lines that validates (``dlia nnlm train``)
     seed: int = 0  # the initial weights and the order of the batches
 
     def __post_init__(self) -> None:
@@ -80,8 +81,10 @@ class NNLMConfig:
             value, (kind, low, high) = getattr(self, f.name), _RANGES[f.name]
             ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
             if not (ok and math.isfinite(value) and low <= value <= high):
-                what = "an integer" if kind is int else "a number"
-                raise NNLMError(f"nnlm config: {f.name} must be {what} in [{low:g}, {high:g}], got {value!r}")
+                what = f"an integer in [{low:.0f}, {high:.0f}]" if kind is int else f"a number in [{low:g}, {high:g}]"
+                raise NNLMError(f"nnlm config: {f.name} must be {what}, got {value!r}")
+        if not 0 < self.val_frac < 1:
+            raise NNLMError(f"nnlm config: val_frac must be between 0 and 1 (exclusive), got {self.val_frac!r}")
         if self.lr <= 0:
             raise NNLMError(f"nnlm config: lr must be above 0, got {self.lr!r}")
         if self.hidden == 0 and not self.direct:
@@ -105,7 +108,7 @@ class NNLMConfig:
 _RANGES: dict[str, tuple[type, float, float]] = {
     "order": (int, 2, 64), "embedding_dim": (int, 1, 2**31 - 1), "hidden": (int, 0, 2**31 - 1),
     "lr": (float, 0, 1e6), "batch_size": (int, 1, 2**31 - 1), "epochs": (int, 1, 2**31 - 1),
-    "patience": (int, 0, 2**31 - 1), "weight_decay": (float, 0, 1e6), "min_count": (int, 1, 2**31 - 1),
+    "patience": (int, 0, 2**31 - 1), "weight_decay": (float, 0, 1e6), "min_count": (int, 1, 2**31 - 1), "val_frac": (float, 0, 1),
     "seed": (int, 0, 2**63 - 1),
 }
 
