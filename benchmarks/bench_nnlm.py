@@ -3,7 +3,7 @@
 Data: ``../shared/data/enwiki-sample.txt``, the first 80 % of its lines (one article a line), the
 vocabulary of those lines with min-count 2 (``dlia.models.ngram.build_vocab``: ~15.5k words), the
 contexts of order 5 (``dlia.models.nnlm.contexts``). Model: the paper's, with ``NNLMConfig``'s
-defaults: m = 60, h = 100, direct connections, batches of 256, Adam (lr 1e-3).
+defaults: m = 60, h = 100, direct connections, batches of 256, Adam (lr 3e-3).
 
 Each repeat trains both models from the same initial weights (dlia's, copied into the twin) on the
 same ``STEPS`` batches of a seeded permutation, after ``WARMUP`` untimed steps: a slice of an epoch,
@@ -123,6 +123,8 @@ def theirs(X: numpy.ndarray, y: numpy.ndarray, V: int, seed: int, steps: int) ->
 
 
 def run(cfg: Config) -> list[Metric]:
+    from dlia.models.nnlm import NNLMConfig
+
     if not CORPUS.is_file():
         return []
     vocab, X, y = data()
@@ -134,6 +136,6 @@ def run(cfg: Config) -> list[Metric]:
         m.name = f"enwiki order-5 {m.name}"
         m.notes = {"vocabulary": len(vocab), "training tokens": int(len(y)), "min_count": MIN_COUNT, "steps": steps,
                    "warmup": WARMUP, "batch_size": 256, "embedding_dim": 60, "hidden": 100, "direct": True,
-                   "optimizer": "Adam lr 1e-3", "loss_dlia": [x["loss"] for x in mine],
+                   "optimizer": f"Adam lr {NNLMConfig().lr:g}", "loss_dlia": [x["loss"] for x in mine],
                    "loss_torch": [x["loss"] for x in peer]}
     return rows

@@ -49,7 +49,8 @@ class NNLMError(ValueError):
 
 @dataclass
 class NNLMConfig:
-    """Hyper-parameters of ``NNLM`` and its training (``dlia nnlm train``'s flags).
+    """Hyper-parameters of ``NNLM`` and its training (``dlia nnlm train``'s flags), defaults measured
+    in docs/language-models.md.
 
     Checked on construction: a bad value raises ``NNLMError`` naming the field.
     """
@@ -59,7 +60,7 @@ class NNLMConfig:
     hidden: int = 100  # h, tanh hidden units (0: none, the output sees only the direct connections)
     direct: bool = True  # W, direct connections from the word vectors to the output
     optimizer: str = "adam"  # adam | sgd (plain SGD updates only the embedding rows a batch uses)
-    lr: float = 1e-3  # Adam's step; SGD needs far more (~0.1 to 0.5, see docs/language-models.md)
+    lr: float = 3e-3  # Adam's step (3e-3 beat 1e-3 early on enwiki-sample; docs/language-models.md); SGD wants ~0.1-0.5
     batch_size: int = 256  # predicted tokens per step
     epochs: int = 10  # passes over the training tokens at most
     patience: int = 2  # stop after this many epochs without a better validation perplexity (0: never)
