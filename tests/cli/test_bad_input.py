@@ -563,7 +563,7 @@ CASES: list[Case] = [
     Case("data-path-unknown", _args("data", "path", "mnist"), "unknown data set"),
     Case("data-path-not-downloaded", _args("data", "path", "simlex999"), "not downloaded"),
     Case("data-no-action", _args("data"), "required"),
-    Case("xor-hidden-too-large", _args("xor", "--hidden", "2000000000", "--steps", "1"), "--hidden 100000000000"),
+    Case("xor-hidden-too-large", _args("xor", "--hidden", "100000000000", "--steps", "1"), "--hidden 100000000000"),
     Case("xor-compare-seeds-too-large", _args("xor", "--compare", "--seeds", "100000000000", "--steps", "1"),
          "--seeds 100000000000"),
     Case("cnn-train-digits-not-8x8", _files({"d.npz": _digits_7x9_bytes()}, *_TRAIN, "--out", "run"),
