@@ -513,7 +513,8 @@ class NNLMTrainer:
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write the run's state into ``folder`` atomically; returns the path. The checkpoint of the
-        best epoch holds the best weights; the others name it."""
+        best epoch holds the best weights; the others name it. So save after every epoch (as ``fit``
+        does): a best epoch that was never saved leaves a resumed run without its best weights."""
         name = self.checkpoint_file()
         is_best = self.batch == 0 and self.best_epoch == self.epoch and self.best_checkpoint is None and self.epoch > 0
         best_name = name if is_best else self.best_checkpoint
