@@ -55,7 +55,7 @@ def test_max_time_stops_with_a_checkpoint_and_resume_finishes_identically(corpus
     args = ["nnlm", "train", str(corpus), *SMALL, "--epochs", "2", "--patience", "0", "--batch-size", "8"]
     assert main([*args, "--checkpoint-dir", "whole"]) == 0
     capsys.readouterr()
-    assert main([*args, "--checkpoint-dir", "part", "--max-time", "0.00001"]) == 0  # stops after the first batch
+    assert main([*args, "--checkpoint-dir", "part", "--max-time", "1e-12"]) == 0  # stops after the first batch
     out = capsys.readouterr().out
     assert "stopped by --max-time in epoch 1 of 2; continue with --resume part" in out
     saved = [p.name for p in Path("part").iterdir()]
