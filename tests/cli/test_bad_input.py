@@ -965,6 +965,129 @@ _NG_CASES = [
     Case("ngram-no-action", _args("ngram"), "required"),
 ]
 CASES += _NG_CASES
+# -- nnlm --------------------------------------------------------------------------------------------
+_NN_TEXT = "the cat sat on the mat\nthe dog sat on the log\na cat and a dog\n" * 4
+_NNT = ("nnlm", "train", "c.txt")
+_NN_CKPT = "run/nnlm_epoch001_9.0000.npz"
+
+
+@functools.lru_cache
+def _nnlm_checkpoint_entries() -> dict[str, bytes]:
+    """The entries of a real nnlm checkpoint (one epoch on ``_NN_TEXT`` with the CLI's split), as the trainer writes it."""
+    from dlia.models.ngram import build_vocab, encode_sentences
+    from dlia.models.nnlm import NNLMConfig, NNLMTrainer
+
+    lines = [line.split() for line in _NN_TEXT.splitlines()]
+    config = NNLMConfig(order=3, embedding_dim=4, hidden=5, epochs=2, batch_size=8)
+    vocab = build_vocab(lines[:-1], config.min_count)
+    ids = encode_sentences(lines, vocab)
+    trainer = NNLMTrainer(config, vocab, ids[:-1], ids[-1:])
+    trainer.run_epoch()
+    with tempfile.TemporaryDirectory() as d:
+        path = trainer.save(d)
+        with zipfile.ZipFile(path) as z:
+            return {name: z.read(name) for name in z.namelist()}
+
+
+def _nnlm_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str, files: dict[str, str | bytes] | None = None,
+               truncated: str | None = None) -> Callable[[Path], list[str]]:
+    """``argv`` in a folder holding ``c.txt`` (``_NN_TEXT``) and ``run/`` with one nnlm checkpoint
+    (``_NN_CKPT``, the best epoch's) that ``change`` damaged; ``files`` are written besides, and
+    ``truncated`` is a copy of the checkpoint's first 300 bytes."""
+
+    def setup(folder: Path) -> list[str]:
+        entries = dict(_nnlm_checkpoint_entries())
+        if change is not None:
+            change(entries)
+        (folder / "run").mkdir()
+        with zipfile.ZipFile(folder / _NN_CKPT, "w") as z:
+            for name, data in entries.items():
+                z.writestr(name, data)
+        (folder / "c.txt").write_text(_NN_TEXT)
+        for name, data in (files or {}).items():
+            (folder / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+        if truncated is not None:
+            (folder / truncated).write_bytes((folder / _NN_CKPT).read_bytes()[:300])
+        return list(argv)
+
+    return setup
+
+
+def _nnlm_best_elsewhere(entries: dict[str, bytes]) -> None:
+    _edit_meta(lambda m: m["extra"].update(best_checkpoint="nnlm_epoch000_1.0000.npz"))(entries)
+
+
+_NN_FILES = {"c.txt": _NN_TEXT}
+_NNLM_CASES = [
+    Case("nnlm-train-missing-corpus", _args("nnlm", "train", "nope.txt"), "no such file"),
+    Case("nnlm-train-empty-corpus", _write("c.txt", "", "nnlm", "train", "{f}"), "empty"),
+    Case("nnlm-train-blank-corpus", _write("c.txt", " \n\n\t\n", "nnlm", "train", "{f}"), "no words"),
+    Case("nnlm-train-one-line", _write("c.txt", "the cat sat\n", "nnlm", "train", "{f}"), "at least 2"),
+    Case("nnlm-train-binary-corpus", _write("c.bin", _BINARY, "nnlm", "train", "{f}"), "binary"),
+    Case("nnlm-train-latin1-corpus", _write("c.txt", _LATIN1, "nnlm", "train", "{f}"), "not UTF-8"),
+    Case("nnlm-train-corpus-folder", _files({"d": None}, "nnlm", "train", "d"), "folder"),
+    Case("nnlm-train-corpus-fifo", _fifo("nnlm", "train", "{fifo}"), "not a regular file"),
+    Case("nnlm-train-sentence-markers", _write("c.txt", "a <s> b\nc d\n", "nnlm", "train", "{f}"), "<s>"),
+    Case("nnlm-train-every-word-below-min-count", _write("c.txt", "a b c\nd e\n", "nnlm", "train", "{f}"),
+         "lower --min-count"),
+    Case("nnlm-train-order-one", _files(_NN_FILES, *_NNT, "--order", "1"), "--order"),
+    Case("nnlm-train-order-absurd", _files(_NN_FILES, *_NNT, "--order", "1000000"), "--order"),
+    Case("nnlm-train-order-not-a-number", _files(_NN_FILES, *_NNT, "--order", "three"), "--order"),
+    Case("nnlm-train-hidden-absurd", _files(_NN_FILES, *_NNT, "--hidden", "2000000000"), "would need"),
+    Case("nnlm-train-embedding-absurd", _files(_NN_FILES, *_NNT, "--embedding-dim", "2000000000"), "would need"),
+    Case("nnlm-train-batch-absurd", _files(_NN_FILES, *_NNT, "--batch-size", "2000000000"), "would need"),
+    Case("nnlm-train-hidden-too-large", _files(_NN_FILES, *_NNT, "--hidden", "100000000000"), "--hidden must be"),
+    Case("nnlm-train-embedding-zero", _files(_NN_FILES, *_NNT, "--embedding-dim", "0"), "--embedding-dim"),
+    Case("nnlm-train-no-hidden-no-direct", _files(_NN_FILES, *_NNT, "--hidden", "0", "--no-direct"), "--no-direct"),
+    Case("nnlm-train-lr-negative", _files(_NN_FILES, *_NNT, "--lr", "-1"), "--lr"),
+    Case("nnlm-train-lr-nan", _files(_NN_FILES, *_NNT, "--lr", "nan"), "--lr"),
+    Case("nnlm-train-weight-decay-inf", _files(_NN_FILES, *_NNT, "--weight-decay", "inf"), "--weight-decay"),
+    Case("nnlm-train-val-frac-one", _files(_NN_FILES, *_NNT, "--val-frac", "1"), "--val-frac"),
+    Case("nnlm-train-unknown-optimizer", _files(_NN_FILES, *_NNT, "--optimizer", "rmsprop"), "invalid choice"),
+    Case("nnlm-train-seed-negative", _files(_NN_FILES, *_NNT, "--seed", "-1"), "--seed"),
+    Case("nnlm-train-checkpoint-dir-is-file", _files(_NN_FILES, *_NNT, "--checkpoint-dir", "c.txt"), "not a folder"),
+    Case("nnlm-train-checkpoint-dir-unwritable", _files(_NN_FILES, *_NNT, "--checkpoint-dir", "/proc/x/run"),
+         "cannot write --checkpoint-dir"),
+    Case("nnlm-train-earlier-run-there", _nnlm_case(None, *_NNT, "--checkpoint-dir", "run"), "earlier run"),
+    Case("nnlm-train-resume-missing", _files(_NN_FILES, *_NNT, "--resume", "no.npz"), "no such checkpoint"),
+    Case("nnlm-train-resume-empty-folder", _files({**_NN_FILES, "d": None}, *_NNT, "--resume", "d"), "no nnlm checkpoint"),
+    Case("nnlm-train-resume-corrupt", _files({**_NN_FILES, "r.npz": _BINARY}, *_NNT, "--resume", "r.npz"), "r.npz"),
+    Case("nnlm-train-resume-charrnn-checkpoint",
+         _charrnn_case(None, "nnlm", "train", "t.txt", "--resume", "run/charrnn_epoch000.01_2.5000.npz"),
+         "not a nnlm checkpoint"),
+    Case("nnlm-train-resume-other-corpus", _nnlm_case(None, "nnlm", "train", "u.txt", "--resume", _NN_CKPT,
+                                                      files={"u.txt": _NN_TEXT + "one more line\n"}), "other data"),
+    Case("nnlm-train-resume-damaged-config",
+         _nnlm_case(_edit_meta(lambda m: m["config"].update(order=0)), *_NNT, "--resume", _NN_CKPT), "order"),
+    Case("nnlm-train-resume-unknown-setting",
+         _nnlm_case(_edit_meta(lambda m: m["config"].update(layers=3)), *_NNT, "--resume", _NN_CKPT), "layers"),
+    Case("nnlm-train-resume-vocabulary-not-matching",
+         _nnlm_case(_edit_meta(lambda m: m["vocab"].append("zebra")), *_NNT, "--resume", _NN_CKPT), "C.weight"),
+    Case("nnlm-train-resume-damaged-position",
+         _nnlm_case(_edit_meta(lambda m: m["extra"].update(batch="x")), *_NNT, "--resume", _NN_CKPT), "corrupt training state"),
+    Case("nnlm-train-resume-best-epoch-gone", _nnlm_case(_nnlm_best_elsewhere, *_NNT, "--resume", _NN_CKPT), "missing"),
+    Case("nnlm-train-resume-other-folder", _nnlm_case(None, *_NNT, "--resume", _NN_CKPT, "--checkpoint-dir", "new"),
+         "its own folder"),
+    Case("nnlm-eval-missing-checkpoint", _files(_NN_FILES, "nnlm", "eval", "no.npz", "c.txt"), "no such checkpoint"),
+    Case("nnlm-eval-checkpoint-folder", _nnlm_case(None, "nnlm", "eval", "run", "c.txt"), "folder"),
+    Case("nnlm-eval-corrupt-checkpoint", _files({**_NN_FILES, "r.npz": _BINARY}, "nnlm", "eval", "r.npz", "c.txt"), "r.npz"),
+    Case("nnlm-eval-truncated-checkpoint", _nnlm_case(None, "nnlm", "eval", "t.npz", "c.txt", truncated="t.npz"), "t.npz"),
+    Case("nnlm-eval-charrnn-checkpoint", _charrnn_case(None, "nnlm", "eval", "run/charrnn_epoch000.01_2.5000.npz", "t.txt"),
+         "not a nnlm checkpoint"),
+    Case("nnlm-eval-nan-weights", _nnlm_case(lambda e: e.update({"model/U.bias.npy": _npy(np.full(
+        np.load(io.BytesIO(e["model/U.bias.npy"])).shape, np.nan, np.float32))}), "nnlm", "eval", _NN_CKPT, "c.txt"),
+         "NaN or infinite"),
+    Case("nnlm-eval-missing-text", _nnlm_case(None, "nnlm", "eval", _NN_CKPT, "no.txt"), "no such file"),
+    Case("nnlm-eval-empty-text", _nnlm_case(None, "nnlm", "eval", _NN_CKPT, "e.txt", files={"e.txt": ""}), "empty"),
+    Case("nnlm-eval-only-unknown-words", _nnlm_case(None, "nnlm", "eval", _NN_CKPT, "u.txt", files={"u.txt": "zebra yak\n"}),
+         "outside the model's vocabulary"),
+    Case("nnlm-eval-binary-text", _nnlm_case(None, "nnlm", "eval", _NN_CKPT, "b.txt", files={"b.txt": _BINARY}), "binary"),
+    Case("nnlm-sample-missing-checkpoint", _args("nnlm", "sample", "no.npz"), "no such checkpoint"),
+    Case("nnlm-sample-n-zero", _nnlm_case(None, "nnlm", "sample", _NN_CKPT, "--n", "0"), "--n"),
+    Case("nnlm-sample-max-len-zero", _nnlm_case(None, "nnlm", "sample", _NN_CKPT, "--max-len", "0"), "--max-len"),
+    Case("nnlm-sample-seed-negative", _nnlm_case(None, "nnlm", "sample", _NN_CKPT, "--seed", "-1"), "--seed"),
+]
+CASES += _NNLM_CASES
 
 
 def run_case(case: Case, folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> str:

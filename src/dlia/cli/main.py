@@ -27,6 +27,7 @@ COMMANDS = {
     "char-rnn": "dlia.cli.charrnn",
     "word2vec": "dlia.cli.word2vec",
     "ngram": "dlia.cli.ngram",
+    "nnlm": "dlia.cli.nnlm",
     "graph": "dlia.cli.graph",
     "data": "dlia.cli.data",
 }

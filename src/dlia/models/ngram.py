@@ -615,6 +615,22 @@ class NGramLM:
         lp = self._token_logprobs(seq, pos)[pos >= 1]
         return Evaluation(float(lp.sum()), int(lp.size), len(sentences), oov, int(numpy.isneginf(lp).sum()))
 
+    def token_logprobs(self, sentences: Sequence[Any]) -> numpy.ndarray:
+        """log10 P of every predicted token of ``sentences``, in order: each sentence's words (unknown
+        ones as ``<unk>``) then its ``</s>``, the tokens ``perplexity`` averages over, so
+        ``10 ** -token_logprobs(s).mean() == perplexity(s)``. ``-inf`` for a token of probability 0.
+        For mixing with another model's probabilities of the same tokens (``dlia.models.nnlm.mixture``).
+
+        Raises:
+            NGramError: no sentences.
+        """
+        self._check_fitted()
+        sentences = list(sentences)
+        if not sentences:
+            raise NGramError("cannot score an empty test set (no sentences)")
+        seq, pos = _pad(self._ids(sentences))
+        return self._token_logprobs(seq, pos)[pos >= 1]
+
     def perplexity(self, sentences: Sequence[Any]) -> float:
         """10^(−(1/N) Σ log10 P(token | history)) over the N predicted tokens of ``sentences`` (every
         word and each sentence's ``</s>``; see ``evaluate``). ``inf`` when some token has probability 0
