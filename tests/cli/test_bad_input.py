@@ -1090,6 +1090,33 @@ _NNLM_CASES = [
 CASES += _NNLM_CASES
 
 
+# -- lm compare -----------------------------------------------------------------------------------------
+
+_LM_TEXT = "".join(f"the cat sat on mat {i % 5}\n" for i in range(40))
+_LM_CASES = [
+    Case("lm-compare-missing-corpus", _args("lm", "compare", "--corpus", "nope.txt", "--no-nnlm"), "no such file"),
+    Case("lm-compare-empty-corpus", _write("c.txt", "", "lm", "compare", "--corpus", "{f}", "--no-nnlm"), "empty"),
+    Case("lm-compare-binary-corpus", _write("c.bin", _BINARY, "lm", "compare", "--corpus", "{f}", "--no-nnlm"), "binary"),
+    Case("lm-compare-latin1-corpus", _write("c.txt", _LATIN1, "lm", "compare", "--corpus", "{f}", "--no-nnlm"), "not UTF-8"),
+    Case("lm-compare-corpus-folder", _files({"d": None}, "lm", "compare", "--corpus", "d", "--no-nnlm"), "folder"),
+    Case("lm-compare-too-few-lines", _write("c.txt", "a b\nc d\n", "lm", "compare", "--corpus", "{f}", "--no-nnlm"),
+         "at least 10 lines"),
+    Case("lm-compare-output-is-corpus", _files({"c.txt": _LM_TEXT}, "lm", "compare", "--corpus", "c.txt", "-o", "c.txt"),
+         "the input --corpus"),
+    Case("lm-compare-output-unwritable", _files({"c.txt": _LM_TEXT}, "lm", "compare", "--corpus", "c.txt", "-o",
+                                                "/proc/x/t.md"), "cannot write --output"),
+    Case("lm-compare-epochs-zero", _files({"c.txt": _LM_TEXT}, "lm", "compare", "--corpus", "c.txt", "--epochs", "0"),
+         "--epochs"),
+    Case("lm-compare-lr-nan", _files({"c.txt": _LM_TEXT}, "lm", "compare", "--corpus", "c.txt", "--lr", "nan"), "--lr"),
+    Case("lm-compare-hidden-absurd", _files({"c.txt": _LM_TEXT}, "lm", "compare", "--corpus", "c.txt", "--hidden",
+                                            "1000000000000"), "hidden"),
+    Case("lm-compare-batch-absurd", _files({"c.txt": _LM_TEXT}, "lm", "compare", "--corpus", "c.txt", "--batch-size",
+                                           "1000000000"), "would need"),
+    Case("lm-compare-no-action", _args("lm"), "required"),
+]
+CASES += _LM_CASES
+
+
 def run_case(case: Case, folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> str:
     """Run one case and check the promises; returns the error line."""
     monkeypatch.chdir(folder)
