@@ -1086,6 +1086,15 @@ _NNLM_CASES = [
     Case("nnlm-sample-n-zero", _nnlm_case(None, "nnlm", "sample", _NN_CKPT, "--n", "0"), "--n"),
     Case("nnlm-sample-max-len-zero", _nnlm_case(None, "nnlm", "sample", _NN_CKPT, "--max-len", "0"), "--max-len"),
     Case("nnlm-sample-seed-negative", _nnlm_case(None, "nnlm", "sample", _NN_CKPT, "--seed", "-1"), "--seed"),
+    Case("nnlm-sample-n-absurd", _nnlm_case(None, "nnlm", "sample", _NN_CKPT, "--n", "1000000000000"), "--n"),
+    Case("nnlm-sample-max-len-absurd", _nnlm_case(None, "nnlm", "sample", _NN_CKPT, "--max-len", "1000000000000"),
+         "--max-len"),
+    Case("nnlm-train-resume-best-checkpoint-not-a-name",
+         _nnlm_case(_edit_meta(lambda m: m["extra"].update(best_checkpoint=5)), "nnlm", "train", "c.txt", "--resume", _NN_CKPT),
+         "damaged"),
+    Case("nnlm-eval-deeply-nested-metadata",
+         _nnlm_case(lambda e: e.update({"__meta__.npy": _npy(np.frombuffer(b"[" * 100000 + b"]" * 100000, np.uint8))}),
+                    "nnlm", "eval", _NN_CKPT, "c.txt"), "nested too deeply"),
 ]
 CASES += _NNLM_CASES
 
@@ -1112,6 +1121,12 @@ _LM_CASES = [
                                             "1000000000000"), "hidden"),
     Case("lm-compare-batch-absurd", _files({"c.txt": _LM_TEXT}, "lm", "compare", "--corpus", "c.txt", "--batch-size",
                                            "1000000000"), "would need"),
+    Case("lm-compare-no-word-reaches-min-count", _write("c.txt", "".join(f"w{i}\n" for i in range(12)), "lm", "compare",
+                                                        "--corpus", "{f}", "--no-nnlm"), "min-count"),
+    Case("lm-compare-lr-diverges", _files({"c.txt": _LM_TEXT * 5}, "lm", "compare", "--corpus", "c.txt", "--lr", "100000",
+                                          "--epochs", "2", "--hidden", "8", "--embedding-dim", "4"), "diverged"),
+    Case("lm-compare-batch-size-field-named-as-flag", _files({"c.txt": _LM_TEXT}, "lm", "compare", "--corpus", "c.txt",
+                                                             "--batch-size", "3000000000"), "--batch-size must"),
     Case("lm-compare-no-action", _args("lm"), "required"),
 ]
 CASES += _LM_CASES

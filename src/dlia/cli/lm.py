@@ -73,8 +73,14 @@ def compare(args: argparse.Namespace) -> int:
         config = None if args.no_nnlm else nnlm.NNLMConfig(
             order=5, embedding_dim=args.embedding_dim, hidden=args.hidden, direct=args.direct, batch_size=args.batch_size,
             lr=args.lr, epochs=args.epochs, seed=args.seed, min_count=args.min_count)
-    except (CompareError, nnlm.NNLMError) as e:
+    except CompareError as e:
         raise UserError(str(e)) from None
+    except nnlm.NNLMError as e:  # in the user's words: the flag, not the config field
+        message = str(e).removeprefix("nnlm config: ")
+        for field in ("batch_size", "embedding_dim", "hidden", "lr", "epochs", "seed", "min_count"):
+            if message.startswith(field + " "):
+                message = "--" + field.replace("_", "-") + message[len(field):]
+        raise UserError(message) from None
     if config is not None:  # the NNLM's memory, from the vocabulary its training lines give
         from dlia.cli.common import check_memory
         from dlia.models.ngram import build_vocab
@@ -93,8 +99,15 @@ def compare(args: argparse.Namespace) -> int:
         if bar:
             bar.pop().close()
 
-    result = compare(train, valid, test, corpus=name, min_count=args.min_count, nnlm_config=config,
-                     on_batch=on_batch, on_epoch=on_epoch)
+    try:
+        result = compare(train, valid, test, corpus=name, min_count=args.min_count, nnlm_config=config,
+                         on_batch=on_batch, on_epoch=on_epoch)
+    except CompareError as e:
+        raise UserError(f"{name}: {e}") from None
+    except FloatingPointError as e:  # the NNLM diverged
+        if bar:
+            bar[0].clear()
+        raise UserError(f"{e} (--lr {args.lr:g})") from None
     table = result.markdown()
     print(table, end="")
     if args.output:

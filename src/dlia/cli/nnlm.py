@@ -297,9 +297,17 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def sample(args: argparse.Namespace) -> int:
-    from dlia.models.nnlm import generate
+    from dlia.models.nnlm import generate_iter
 
+    if args.n > MAX_SAMPLES:
+        raise UserError(f"--n {args.n:,} is more sentences than anyone reads; at most {MAX_SAMPLES:,}")
+    if args.max_len > MAX_SAMPLES:
+        raise UserError(f"--max-len {args.max_len:,} is more words than a sentence needs; at most {MAX_SAMPLES:,}")
     model, vocab, _ = _load(args.checkpoint)
-    for s in generate(model, args.n, max_len=args.max_len, seed=args.seed):
-        print(" ".join(vocab[i] for i in s))
+    for s in generate_iter(model, args.n, max_len=args.max_len, seed=args.seed):  # each printed as it comes
+        print(" ".join(vocab[i] for i in s), flush=True)
     return 0
+
+
+#: the most sentences ``sample`` draws in one run
+MAX_SAMPLES = 1_000_000

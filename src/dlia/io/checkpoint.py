@@ -127,6 +127,8 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, numpy.ndarray]]:
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path} has corrupt metadata: {e}") from None
+    except RecursionError:  # JSON nested deeper than Python's parser goes: no checkpoint writes that
+        raise CheckpointError(f"{path} has corrupt metadata: nested too deeply") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise CheckpointError(f"{path} is not a dlia checkpoint (format {found!r})")
@@ -313,14 +315,16 @@ def checkpoint_name(prefix: str, epoch: float, val_loss: float | None = None, de
     ``epoch2.35``): ``checkpoint_name("lm", 2.35, 1.2, decimals=2)`` → ``lm_epoch002.35_1.2000.npz``.
     A run that saves ``n`` times per epoch at most keeps names distinct with ``len(str(n))`` decimals.
     """
-    loss = "" if val_loss is None else f"_{val_loss:.4f}"
+    # four decimals, or four significant digits beyond a million (a diverging run's perplexity could
+    # otherwise give a name hundreds of digits long)
+    loss = "" if val_loss is None else f"_{val_loss:.4f}" if abs(val_loss) < 1e6 else f"_{val_loss:.3e}"
     when = f"{epoch:0{4 + decimals}.{decimals}f}" if decimals > 0 else f"{int(epoch):03d}"
     return f"{prefix}_epoch{when}{loss}.npz"
 
 
 def _names(prefix: str) -> str:
     """A regular expression for the file names ``checkpoint_name(prefix, ...)`` gives."""
-    return rf"{re.escape(prefix)}_epoch(\d+(?:\.\d+)?)(?:_[-0-9.naif]+)?\.npz"
+    return rf"{re.escape(prefix)}_epoch(\d+(?:\.\d+)?)(?:_[-+0-9.naife]+)?\.npz"
 
 
 def remove_stale_checkpoint_temps(folder: str | os.PathLike[str], prefix: str) -> list[Path]:

@@ -111,6 +111,8 @@ def compare(train: Sequence[list[str]], valid: Sequence[list[str]], test: Sequen
     ``on_batch``/``on_epoch``/``checkpoint_dir`` are passed to the NNLM's ``NNLMTrainer.fit``.
     """
     vocab = build_vocab(train, min_count=min_count)
+    if len(vocab) <= 3:  # only <s>, </s>, <unk>: every model would predict <unk> and </s> perfectly
+        raise CompareError(f"no training word occurs at least {min_count} times (min-count); nothing to compare")
     tr, va, te = (encode_sentences(x, vocab) for x in (train, valid, test))
     out = Comparison(corpus)
     out.info = {"lines": (len(train), len(valid), len(test)), "min_count": min_count, "vocab": len(vocab),

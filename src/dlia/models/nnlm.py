@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -298,10 +298,15 @@ def generate(model: NNLM, num: int = 1, max_len: int = 50, seed: int | None = No
     """``num`` sentences of word ids drawn word by word from P(w | context), each ending when ``</s>``
     is drawn or after ``max_len`` words (``prefix`` included, kept). ``<s>`` is never drawn (its
     probability is set to 0 and the rest renormalized); the same ``seed`` gives the same sentences."""
+    return list(generate_iter(model, num, max_len, seed, prefix))
+
+
+def generate_iter(model: NNLM, num: int = 1, max_len: int = 50, seed: int | None = None,
+                  prefix: Sequence[int] = ()) -> Iterator[list[int]]:
+    """``generate``, one sentence at a time (for printing them as they come)."""
     if not isinstance(max_len, int) or max_len < 1:
         raise NNLMError(f"max_len must be a positive integer, got {max_len!r}")
     rng = numpy.random.default_rng(seed)
-    out = []
     for _ in range(num):
         words = [int(w) for w in prefix]
         while len(words) < max_len:
@@ -312,8 +317,7 @@ def generate(model: NNLM, num: int = 1, max_len: int = 50, seed: int | None = No
             if w == EOS_ID:
                 break
             words.append(w)
-        out.append(words)
-    return out
+        yield words
 
 
 # -- mixture with an n-gram model ------------------------------------------------------------------
@@ -445,7 +449,16 @@ class NNLMTrainer:
         return loss.item()
 
     def validation_perplexity(self) -> float:
-        return float(math.exp(_nll(self.model, self.Xv, self.yv).mean()))
+        """exp(mean NLL) of the validation tokens.
+
+        Raises:
+            FloatingPointError: the model diverged (a perplexity too large for a float, or NaN).
+        """
+        nll = float(_nll(self.model, self.Xv, self.yv).mean())
+        if not nll < 700:  # exp(700) ≈ 1e304: beyond, or NaN, the weights are useless
+            raise FloatingPointError(f"training diverged in epoch {self.epoch + 1} (validation loss {nll:.4g} nats); "
+                                     f"lower the learning rate")
+        return math.exp(nll)
 
     def run_epoch(self, on_batch: ProgressFn | None = None, stop: Callable[[], bool] | None = None) -> bool:
         """Train the rest of the current epoch (from ``self.batch``), then validate and update the best
@@ -550,6 +563,8 @@ class NNLMTrainer:
                 raise ValueError("the epoch or batch reached is damaged")
             history = {k: [float(v) for v in ckpt.history[k]] for k in trainer.history}
             best_ppl, best_epoch, best_name = float(e["best_ppl"]), int(e["best_epoch"]), e["best_checkpoint"]
+            if best_name is not None and (not isinstance(best_name, str) or Path(best_name).name != best_name):
+                raise ValueError(f"the best checkpoint's name is damaged ({best_name!r})")
             epoch_loss, elapsed = float(e["epoch_loss"]), float(e.get("elapsed_s", 0.0))
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{p} has a corrupt training state: {err}") from None
