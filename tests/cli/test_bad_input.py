@@ -900,6 +900,32 @@ ngram 2=3
 """
 _NGT = ("ngram", "train", "c.txt")
 _NGM = {"m.arpa": _NG_ARPA, "t.txt": "the cat\n"}
+
+
+def _ng_npz(change: Callable[[dict[str, np.ndarray], dict], None]) -> bytes:
+    """A bigram n-gram checkpoint of ``_NG_TEXT`` with ``change(arrays, meta)`` applied (arrays named ``keys_2``...)."""
+    from dlia.models.ngram import NGramLM
+
+    with tempfile.TemporaryDirectory() as d:
+        path = NGramLM(2, "kn").fit([line.split() for line in _NG_TEXT.splitlines()]).save(Path(d) / "m.npz")
+        with np.load(path) as z:
+            arrays = {name.removeprefix("model/"): z[name] for name in z.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes())
+    change(arrays, meta)
+    arrays = {f"model/{n}": a for n, a in arrays.items()}
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _ng_reverse_keys(arrays: dict[str, np.ndarray], meta: dict) -> None:
+    arrays["keys_2"] = arrays["keys_2"][::-1].copy()
+
+
+def _ng_prob_above_one(arrays: dict[str, np.ndarray], meta: dict) -> None:
+    arrays["probs_2"] = arrays["probs_2"] + 1.0
+
 _NG_CASES = [
     Case("ngram-train-missing-corpus", _args(*_NGT), "no such file: c.txt"),
     Case("ngram-train-empty-corpus", _files({"c.txt": ""}, *_NGT), "is empty"),
@@ -963,6 +989,26 @@ _NG_CASES = [
                                                         .replace("-0.1\tcat </s>", "-0.1\tdog </s>")},
                                                        "ngram", "prob", "m.arpa", "the cat"), "not among the unigrams"),
     Case("ngram-no-action", _args("ngram"), "required"),
+    # issue #13
+    Case("ngram-eval-text-holds-bos", _files({"m.arpa": _NG_ARPA, "t.txt": "the cat\nthe <s> cat\n"}, "ngram", "eval",
+                                             "m.arpa", "t.txt"), "t.txt: sentence 1 holds <s> or </s>"),
+    Case("ngram-eval-text-holds-eos", _files({"m.arpa": _NG_ARPA, "t.txt": "the </s>\n"}, "ngram", "eval", "m.arpa",
+                                             "t.txt"), "holds <s> or </s>"),
+    Case("ngram-eval-model-fifo", _fifo("ngram", "eval", "{fifo}", "t.txt"), "not a regular file"),
+    Case("ngram-sample-model-fifo", _fifo("ngram", "sample", "{fifo}"), "not a regular file"),
+    Case("ngram-prob-model-fifo", _fifo("ngram", "prob", "{fifo}", "the cat"), "not a regular file"),
+    Case("ngram-train-k-huge", _files({"c.txt": _NG_TEXT}, *_NGT, "--smoothing", "add-k", "--k", "1e308"),
+         "--k: must be at most 1e+06"),
+    Case("ngram-sample-n-huge", _files(_NGM, "ngram", "sample", "m.arpa", "--n", str(10**12)), "--n: must be at most"),
+    Case("ngram-sample-prefix-bos", _files(_NGM, "ngram", "sample", "m.arpa", "--prefix", "<s> the"), "--prefix holds <s>"),
+    Case("ngram-sample-prefix-eos", _files(_NGM, "ngram", "sample", "m.arpa", "--prefix", "the </s>"), "--prefix holds </s>"),
+    Case("ngram-eval-model-npz-unsorted-keys", _files({"m.npz": _ng_npz(_ng_reverse_keys), "t.txt": "the\n"}, "ngram",
+                                                      "eval", "m.npz", "t.txt"), "m.npz is not a usable n-gram model"),
+    Case("ngram-prob-model-npz-prob-above-one", _files({"m.npz": _ng_npz(_ng_prob_above_one)}, "ngram", "prob", "m.npz",
+                                                       "the cat"), "probs_2 hold a value outside [0, 1]"),
+    Case("ngram-eval-model-arpa-underscore-number", _files({"m.arpa": _NG_ARPA.replace("-0.2\tthe cat", "-0_2\tthe cat"),
+                                                            "t.txt": "the\n"}, "ngram", "eval", "m.arpa", "t.txt"),
+         "not a number"),
 ]
 CASES += _NG_CASES
 # -- nnlm --------------------------------------------------------------------------------------------

@@ -155,3 +155,55 @@ def test_prob_of_a_unigram_model_is_the_word_frequency(files: Path, capsys: pyte
     run(capsys, "ngram", "train", str(files / "c.txt"), "--order", "1", "--smoothing", "mle", "-o", str(files / "m.npz"))
     out = run(capsys, "ngram", "prob", str(files / "m.npz"), "the cat")
     assert "ignores the words before" in out and f"P(cat | (no context)) = {3 / 32:.6g}" in out
+
+
+# --- review fixes (issue #13) --------------------------------------------------------------------
+
+
+def test_lines_are_cut_as_dlia_nnlm_cuts_them(files, capsys):
+    """A lone \\r (old Mac line ends) and the Unicode line breaks end a sentence for dlia ngram as for
+    dlia nnlm's reader (str.splitlines), not only \\n."""
+    from dlia.cli.ngram import _sentences as ngram_sentences
+    from dlia.cli.nnlm import _sentences as nnlm_sentences
+
+    text = "the cat sat\rthe dog sat\r\nthe cat\x0bate\u2028a dog\x85ran\n"
+    (files / "r.txt").write_text(text, newline="")
+    assert ngram_sentences(str(files / "r.txt"), False) == nnlm_sentences(str(files / "r.txt"), False, "TEXT")
+    assert len(ngram_sentences(str(files / "r.txt"), False)) == 6
+    run(capsys, "ngram", "train", str(files / "c.txt"), "--order", "2", "-o", str(files / "m.arpa"))
+    out = run(capsys, "ngram", "eval", str(files / "m.arpa"), str(files / "r.txt"))
+    assert "6 sentences, 12 words" in out
+    (files / "rc.txt").write_text(text, newline="")
+    out = run(capsys, "ngram", "train", str(files / "rc.txt"), "--order", "2", "-o", str(files / "r.arpa"))
+    assert "12 words in 6 sentences" in out
+
+
+def test_sample_prints_each_sentence_as_it_is_drawn(files, capsys, monkeypatch):
+    from dlia.models.ngram import NGramLM
+
+    run(capsys, "ngram", "train", str(files / "c.txt"), "--order", "2", "-o", str(files / "m.arpa"))
+    drawn = []
+    real = NGramLM.sample
+
+    def sample(self, rng, max_len=100, prefix=()):
+        if len(drawn) == 3:
+            raise KeyboardInterrupt  # a user stopping a long run: what was drawn is already out
+        drawn.append(1)
+        return real(self, rng, max_len, prefix)
+
+    monkeypatch.setattr(NGramLM, "sample", sample)
+    code = main(["ngram", "sample", str(files / "m.arpa"), "--n", "1000000"])
+    out = capsys.readouterr()
+    assert code != 0 and "interrupted" in out.err
+    assert len(out.out.splitlines()) == 3
+
+
+def test_prob_of_a_pruned_model_is_the_arpa_rule(tmp_path, capsys):
+    """A context listed with a bow but extended by no n-gram (pruned) still applies its bow, in
+    ``dlia ngram prob`` as in the library's every scoring path."""
+    (tmp_path / "min.arpa").write_text("\\data\\\nngram 1=4\nngram 2=1\n\n\\1-grams:\n-99\t<s>\t0\n-0.5\t</s>\n"
+                                       "-0.5\ta\t-0.5\n-99\t<unk>\n\n\\2-grams:\n-0.3\t<s> a\n\n\\end\\\n")
+    out = run(capsys, "ngram", "prob", str(tmp_path / "min.arpa"), "a </s>")
+    assert "P(</s> | a) = 0.1 " in out
+    lm = NGramLM.load_arpa(tmp_path / "min.arpa")
+    assert lm.prob("</s>", ["a"]) == pytest.approx(0.1)

@@ -489,3 +489,129 @@ def test_orders_of_the_readme_example():
     for method, order in itertools.product(METHODS, (5, 6)):
         lm = NGramLM(order, method).fit(TINY)
         assert math.isfinite(lm.perplexity(TINY))
+
+
+# --- review fixes (issue #13) --------------------------------------------------------------------
+
+#: a bigram model whose context "a" keeps a backoff weight although no bigram extends it (pruned)
+PRUNED_ARPA = ("\\data\\\nngram 1=4\nngram 2=1\n\n\\1-grams:\n-99\t<s>\t0\n-0.5\t</s>\n-0.5\ta\t-0.5\n-99\t<unk>\n\n"
+               "\\2-grams:\n-0.3\t<s> a\n\n\\end\\\n")
+
+
+def test_bow_of_a_listed_ngram_applies_even_if_nothing_extends_it(tmp_path):
+    (tmp_path / "min.arpa").write_text(PRUNED_ARPA)
+    lm = NGramLM.load_arpa(tmp_path / "min.arpa")
+    want = 10 ** -0.5 * 10 ** -0.5  # bow(a) · P(</s>), as KenLM
+    assert lm.prob("</s>", ["a"]) == pytest.approx(want)
+    assert lm.prob_distribution(["a"])[1] == pytest.approx(want)
+    assert 10 ** lm.token_logprobs([["a"]])[1] == pytest.approx(want)
+
+
+def _pruned_arpa(tmp_path: Path) -> Path:
+    """A KN trigram model with every trigram whose context starts with w0 or w2 cut, their bigrams'
+    bows kept (what SRILM's -prune and KenLM's --prune leave)."""
+    lm = NGramLM(3, "kn").fit(random_corpus(5))
+    lines = lm.save_arpa(tmp_path / "full.arpa").read_text().splitlines()
+    start = lines.index("\\3-grams:")
+    end = lines.index("", start)
+    kept = [x for x in lines[start + 1:end] if x.split("\t")[1].split()[0] not in ("w0", "w2")]
+    assert 0 < len(kept) < end - start - 1
+    head = [f"ngram 3={len(kept)}" if x.startswith("ngram 3=") else x for x in lines[:start + 1]]
+    p = tmp_path / "pruned.arpa"
+    p.write_text("\n".join([*head, *kept, *lines[end:]]) + "\n")
+    return p
+
+
+def test_pruned_model_every_way_of_scoring_agrees(tmp_path):
+    from dlia.cli.ngram import backoff_path
+
+    lm = NGramLM.load_arpa(_pruned_arpa(tmp_path))
+    test = random_corpus(6, sentences=40)
+    by_tokens = lm.token_logprobs(test)
+    assert per_token_log10(lm, test) == pytest.approx(by_tokens.sum(), abs=1e-9)
+    assert lm.evaluate(test).log10_prob == pytest.approx(by_tokens.sum(), abs=1e-9)
+    rng = numpy.random.default_rng(0)
+    words, checked = lm.vocab[1:], 0
+    for _ in range(200):
+        context = list(rng.choice(lm.vocab, size=2))
+        w = str(rng.choice(words))
+        p = lm.prob(w, context)
+        assert lm.prob_distribution(context)[lm.vocab.index(w)] == p
+        assert backoff_path(lm, w, context)[0] == pytest.approx(p, rel=1e-12)
+        tail = context[1:] if context[0] == "<s>" else context
+        if not {"<s>", "</s>"} & set(tail):  # a history a sentence can have: score it inside one
+            sentence = [*tail, *([] if w == "</s>" else [w])]
+            assert 10 ** lm.token_logprobs([sentence])[len(tail)] == pytest.approx(p, rel=1e-9)
+            checked += 1
+    assert checked > 50
+
+
+def test_add_k_bounds_k():
+    from dlia.models.ngram import MAX_K
+
+    with pytest.raises(NGramError, match="k <= 1e"):
+        NGramLM(2, "add-k", k=1e308)
+    lm = NGramLM(2, "add-k", k=MAX_K).fit(TINY)
+    assert numpy.isfinite(lm.prob_distribution(["the"])).all()
+
+
+@pytest.mark.parametrize("bad", ["-0_1", "-0.3_0", "-\u0661"])
+def test_arpa_numbers_are_plain_decimals(tmp_path, bad):
+    (tmp_path / "u.arpa").write_text(PRUNED_ARPA.replace("-0.3\t<s> a", f"{bad}\t<s> a"))
+    with pytest.raises(ArpaError, match="line 12: not a number"):
+        NGramLM.load_arpa(tmp_path / "u.arpa")
+
+
+def _damage(tmp_path: Path, change) -> Path:
+    """A saved KN trigram checkpoint with ``change(arrays, meta)`` applied to its tables (``arrays``,
+    named ``keys_2``, ...) and metadata."""
+    import json
+
+    path = NGramLM(3, "kn").fit(random_corpus(3)).save(tmp_path / "m.npz")
+    with numpy.load(path) as z:
+        arrays = {name.removeprefix("model/"): z[name] for name in z.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes())
+    change(arrays, meta)
+    arrays["__meta__"] = numpy.frombuffer(json.dumps(meta).encode(), dtype=numpy.uint8)
+    out = tmp_path / "bad.npz"
+    numpy.savez(out, **{(n if n == "__meta__" else f"model/{n}"): a for n, a in arrays.items()})
+    return out
+
+
+def _set(name, value):
+    def change(arrays, meta):
+        arrays[name] = value(arrays[name]) if callable(value) else value
+    return change
+
+
+def _meta(edit):
+    def change(arrays, meta):
+        edit(meta)
+    return change
+
+
+@pytest.mark.parametrize("change, what", [
+    (_set("keys_2", lambda a: a[::-1].copy()), "keys_2 are not sorted"),
+    (_set("keys_3", lambda a: numpy.concatenate(([-5], a[1:]))), "keys_3 hold a key outside"),
+    (_set("keys_2", lambda a: numpy.concatenate((a[:-1], [10**12]))), "keys_2 hold a key outside"),
+    (_set("probs_2", lambda a: numpy.where(numpy.arange(len(a)) == 3, 1.5, a)), "probs_2 hold a value outside"),
+    (_set("probs_1", lambda a: numpy.where(numpy.arange(len(a)) == 3, -0.1, a)), "probs_1 hold a value outside"),
+    (_set("probs_3", lambda a: numpy.where(numpy.arange(len(a)) == 0, 1.0 + 1e-9, a)), "probs_3 hold a value outside"),
+    (_set("bows_1", lambda a: numpy.where(numpy.arange(len(a)) == 4, -1.0, a)), "bows_1 hold a negative"),
+    (_set("bows_2", lambda a: numpy.where(numpy.arange(len(a)) == 0, -0.5, a)), "bows_2 hold a negative"),  # NaN, inf: dlia.io
+    (_set("keys_2", lambda a: a.astype(numpy.float64)), "keys_2 must be a 1-d integer array"),
+    (_meta(lambda m: m.__setitem__("vocab", [*m["vocab"][:-1], 7])), "vocabulary holds words"),
+    (_meta(lambda m: m.__setitem__("vocab", [*m["vocab"][:-1], m["vocab"][3]])), "repeats words"),
+    (_meta(lambda m: m.__setitem__("vocab", [m["vocab"][1], m["vocab"][0], *m["vocab"][2:]])), "must start with <s>"),
+    (_meta(lambda m: m["config"].__setitem__("order", 2)), "config says order 2, its tables hold 3"),
+    (_meta(lambda m: m["config"].__setitem__("order", 4)), "config says order 4, its tables hold 3"),
+])
+def test_damaged_checkpoint_tables_are_refused(tmp_path, change, what):
+    path = _damage(tmp_path, change)
+    with pytest.raises(NGramError, match=f"bad.npz is not a usable n-gram model checkpoint: .*{what}"):
+        NGramLM.load(path)
+
+
+def test_undamaged_checkpoint_still_loads(tmp_path):
+    lm = NGramLM.load(_damage(tmp_path, lambda arrays, meta: None))
+    assert lm.order == 3

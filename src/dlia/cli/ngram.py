@@ -2,15 +2,18 @@
 Kneser-Ney; ``dlia.models.ngram``), then score held-out text, sample sentences, and ask for one
 probability with the backoff path that gave it.
 
-Text is read as the models read it: a line is a sentence, words are separated by white space
-(``dlia.text.tokenize``), empty lines are no sentence; ``<s>`` and ``</s>`` are added by the
-model, so a corpus that holds them literally is refused; a literal ``<unk>`` is the unknown word.
+Text is read as the models read it: a line is a sentence (lines as ``str.splitlines`` cuts them, as
+``dlia nnlm`` and ``dlia lm compare`` read them: ``\n``, ``\r\n``, a lone ``\r`` and the other Unicode
+line breaks), words are separated by white space (``dlia.text.tokenize``), empty lines are no
+sentence; ``<s>`` and ``</s>`` are added by the model, so a corpus that holds them literally is
+refused; a literal ``<unk>`` is the unknown word.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,29 @@ FORMATS = {".arpa": "ARPA", ".npz": "dlia checkpoint"}
 COUNT_BYTES_PER_TOKEN = 48
 #: a line is one sentence however long (the sentence cut of word2vec's corpus reader is not wanted here)
 NO_SENTENCE_CUT = 1 << 62
+#: bytes per byte of corpus while it is held as text and as lists of words (a short word is a ~55-byte
+#: str plus an 8-byte pointer for ~6 bytes of text)
+READ_BYTES_PER_BYTE = 16
+#: the most sentences ``sample --n`` draws (each is printed as soon as it is drawn)
+MAX_SAMPLES = 10**6
+
+
+def _k(text: str) -> float:
+    """add-k's --k: positive, finite, at most ``dlia.models.ngram.MAX_K``."""
+    from dlia.models.ngram import MAX_K
+
+    value = positive_float(text)
+    if value > MAX_K:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_K:g} (a larger k makes every distribution "
+                                         f"uniform), got {value:g}")
+    return value
+
+
+def _samples(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SAMPLES:,}, got {value:,}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--order", type=positive_int, default=3, help="n, the length of the n-grams (default 3)")
     t.add_argument("--smoothing", choices=SMOOTHINGS, default="kn",
                    help="kn: interpolated modified Kneser-Ney (default); katz: Katz backoff; add-k; mle: maximum likelihood")
-    t.add_argument("--k", type=positive_float, default=1.0, help="add-k's pseudo-count (default 1: Laplace)")
+    t.add_argument("--k", type=_k, default=1.0, help="add-k's pseudo-count, at most 1e6 (default 1: Laplace)")
     t.add_argument("--min-count", type=positive_int, default=1, help="words seen fewer times become <unk> (default 1)")
     t.add_argument("--lowercase", action="store_true", help="lower-case the corpus")
     t.add_argument("-o", "--output", type=path_name, default=MODEL,
@@ -63,9 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = cmds.add_parser("sample", help="generate sentences word by word from the model")
     model_arg(s)
-    s.add_argument("--n", type=positive_int, default=5, help="how many sentences (default 5)")
+    s.add_argument("--n", type=_samples, default=5, help=f"how many sentences (default 5, at most {MAX_SAMPLES:,})")
     s.add_argument("--max-len", type=positive_int, default=50, help="the most words of a sentence (default 50)")
-    s.add_argument("--prefix", default="", metavar="WORDS", help="words every sentence starts with")
+    s.add_argument("--prefix", default="", metavar="WORDS", help="words every sentence starts with (not <s> or </s>)")
     s.add_argument("--seed", type=seed, default=0, help="random seed (default 0): same seed, same sentences")
     s.set_defaults(run=sample)
 
@@ -96,8 +122,14 @@ def load_model(path: str) -> Any:
     p = Path(path)
     if not p.exists():
         raise UserError(f"no such model file: {p} (write one with 'dlia ngram train CORPUS -o {p}')")
-    if p.is_dir():
+    try:
+        mode = p.stat().st_mode
+    except OSError as e:
+        raise UserError(f"cannot read {p}: {e.strerror or e}") from None
+    if stat.S_ISDIR(mode):
         raise UserError(f"{p} is a folder, not a model file")
+    if not stat.S_ISREG(mode):  # a FIFO would block forever, a device never end
+        raise UserError(f"{p} is not a regular file (a pipe, socket or device), so not a model file")
     try:
         with open(p, "rb") as f:
             zipped = f.read(4) == b"PK\x03\x04"  # an .npz is a zip archive, whatever its name
@@ -116,7 +148,9 @@ def _sentences(path: str, lowercase: bool) -> list[list[str]]:
         text = read_text(path)
     except TextError as e:
         raise UserError(str(e)) from None
-    sentences = [s for s in (tokenize(line, lowercase) for line in text.split("\n")) if s]
+    # str.splitlines, as dlia nnlm and dlia lm compare cut lines (dlia.text's streaming readers cut at
+    # "\n" only, which word2vec relies on; a lone "\r" or a Unicode line break is a line end here)
+    sentences = [s for s in (tokenize(line, lowercase) for line in text.splitlines()) if s]
     if not sentences:
         raise UserError(f"{path} holds no words (only whitespace)")
     return sentences
@@ -132,30 +166,41 @@ def _words(given: list[str], lowercase: bool) -> list[str]:
 
 
 def train(args: argparse.Namespace) -> int:
+    from collections import Counter
+
     from dlia.models.ngram import BOS, EOS, UNK, UNK_ID, NGramError, NGramLM
-    from dlia.text import TextError, VocabError, WordVocab, count_words, encode_corpus
+    from dlia.text import EncodedCorpus, VocabError, WordVocab
 
     kind = _format(args.output)
     check_output(args.output, "--output", inputs=[("CORPUS", args.corpus)])
     started = time.perf_counter()
     try:
-        counted = count_words(args.corpus, lowercase=args.lowercase)
-        for special in (BOS, EOS):
-            if special in counted.counts:
-                raise UserError(f"{args.corpus} holds the token {special}; sentence boundaries are added by the model "
-                                f"(a line is a sentence), so remove it from the text")
-        # the counting arrays are ~order × tokens int64s, several at once (COUNT_BYTES_PER_TOKEN)
-        padded = counted.tokens + 2 * counted.lines
-        check_memory(f"--order {args.order} on {counted.tokens:,} words", COUNT_BYTES_PER_TOKEN * args.order * padded,
-                     "use a lower --order or a part of the corpus")
-        counts = {w: c for w, c in counted.counts.items() if w != UNK}  # a literal <unk> is the unknown word
+        size = Path(args.corpus).stat().st_size
+    except OSError:
+        size = 0  # _sentences names what is wrong with the file
+    check_memory(f"reading {args.corpus} ({size:,} bytes)", READ_BYTES_PER_BYTE * size, "use a part of the corpus")
+    sentences = _sentences(args.corpus, args.lowercase)  # lines as dlia nnlm and dlia lm compare cut them
+    counted: Counter[str] = Counter()
+    for s in sentences:
+        counted.update(s)
+    for special in (BOS, EOS):
+        if special in counted:
+            raise UserError(f"{args.corpus} holds the token {special}; sentence boundaries are added by the model "
+                            f"(a line is a sentence), so remove it from the text")
+    # the counting arrays are ~order × tokens int64s, several at once (COUNT_BYTES_PER_TOKEN)
+    tokens = sum(counted.values())
+    padded = tokens + 2 * len(sentences)
+    check_memory(f"--order {args.order} on {tokens:,} words", COUNT_BYTES_PER_TOKEN * args.order * padded,
+                 "use a lower --order or a part of the corpus")
+    try:
+        counts = {w: c for w, c in counted.items() if w != UNK}  # a literal <unk> is the unknown word
         kept = WordVocab.build(counts, min_count=args.min_count) if counts else None
         words = [BOS, EOS, UNK, *(kept.words if kept else [])]
         vocab = WordVocab(words, [0, 0, 0, *(kept.counts.tolist() if kept else [])])
-        corpus = encode_corpus(args.corpus, vocab, lowercase=args.lowercase, max_sentence_length=NO_SENTENCE_CUT,
-                               unknown=UNK_ID)
-    except (TextError, VocabError) as e:
+        corpus = EncodedCorpus.from_sentences(sentences, vocab, max_sentence_length=NO_SENTENCE_CUT, unknown=UNK_ID)
+    except VocabError as e:
         raise UserError(str(e)) from None
+    del sentences
     read = time.perf_counter() - started
     lengths = numpy.diff(corpus.starts)
     longest = int(lengths.max())
@@ -163,7 +208,7 @@ def train(args: argparse.Namespace) -> int:
         raise UserError(f"--order {args.order} is longer than any sentence of {args.corpus} (the longest has {longest} "
                         f"words, {longest + 2} tokens with <s> and </s>); use --order {longest + 2} or less")
     unknown = int((corpus.ids == UNK_ID).sum())
-    print(f"{args.corpus}: {corpus.raw_tokens:,} words in {len(corpus):,} sentences, {len(counted.counts):,} distinct, "
+    print(f"{args.corpus}: {corpus.raw_tokens:,} words in {len(corpus):,} sentences, {len(counted):,} distinct, "
           f"{len(words) - 3:,} kept (--min-count {args.min_count}) + <s> </s> <unk>; {unknown:,} words → <unk>")
     lm = NGramLM(args.order, args.smoothing, k=args.k)
     started = time.perf_counter()
@@ -207,9 +252,14 @@ def _discounts(lm: Any) -> str:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    from dlia.models.ngram import NGramError
+
     lm = load_model(args.model)
     sentences = _sentences(args.text, args.lowercase)
-    r = lm.evaluate(sentences)
+    try:
+        r = lm.evaluate(sentences)
+    except NGramError as e:  # a sentence holding <s> or </s>
+        raise UserError(f"{args.text}: {e}") from None
     words = r.tokens - r.sentences
     if r.oov == words:
         raise UserError(f"{args.text}: none of its {words:,} words is in the model's vocabulary ({lm.V - 3:,} words); "
@@ -226,10 +276,21 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def sample(args: argparse.Namespace) -> int:
-    lm = load_model(args.model)
+    from dlia.models.ngram import BOS, EOS, NGramError
+
     prefix = _words([args.prefix], False)
-    for sentence in lm.generate(args.n, args.max_len, args.seed, prefix):
-        print(sentence if sentence else "(empty: </s> came first)")
+    for special in (BOS, EOS):
+        if special in prefix:
+            raise UserError(f"--prefix holds {special}: every sentence starts after <s> and ends at </s> on its own; "
+                            f"give words only")
+    lm = load_model(args.model)
+    rng = numpy.random.default_rng(args.seed)
+    for _ in range(args.n):  # printed as drawn: a long run shows its first sentences at once
+        try:
+            sentence = " ".join(lm.sample(rng, args.max_len, prefix))
+        except NGramError as e:
+            raise UserError(str(e)) from None
+        print(sentence if sentence else "(empty: </s> came first)", flush=True)
     return 0
 
 
@@ -320,7 +381,12 @@ def prob(args: argparse.Namespace) -> int:
         print("a 1-gram model ignores the words before: P(word) alone")
     elif len(used) < len(context):
         print(f"a {lm.order}-gram model looks at the last {lm.order - 1} word{'s' * (lm.order != 2)} only: {' '.join(used)}")
-    p, lines = backoff_path(lm, word, context)
+    from dlia.models.ngram import NGramError
+
+    try:
+        p, lines = backoff_path(lm, word, context)
+    except NGramError as e:
+        raise UserError(str(e)) from None
     for line in lines:
         print("  " + line)
     log = f"{math.log10(p):.4f}" if p > 0 else "-inf"

@@ -50,6 +50,10 @@ SMOOTHINGS = ("mle", "add-k", "katz", "kn")
 KN_FALLBACK = (0.5, 1.0, 1.5)
 #: log10 probabilities at or below this are read as probability 0 (ARPA writers put -99 for log 0)
 ARPA_LOG_ZERO = -99.0
+#: the largest add-k pseudo-count: with k = 10^6 every context seen fewer than ~10^4 times is already
+#: within 1 % of the uniform distribution, so larger k says nothing more, while k·V (V up to ~10^8
+#: words) must stay far from float64's overflow (k = 1e308 made k·V inf, so NaN probabilities)
+MAX_K = 1e6
 #: the most m-grams ``save_arpa`` writes for an add-k model (which must list every word after every context)
 ADD_K_ARPA_LIMIT = 20_000_000
 
@@ -108,6 +112,9 @@ def encode_sentences(sentences: Iterable[Sequence[str]], vocab: Sequence[str]) -
 
 def _check_vocab(vocab: Sequence[str]) -> list[str]:
     vocab = list(vocab)
+    odd = next((w for w in vocab if not isinstance(w, str)), None)
+    if odd is not None:
+        raise NGramError(f"a vocabulary holds words (str), got {odd!r} ({type(odd).__name__})")
     if vocab[:3] != [BOS, EOS, UNK]:
         raise NGramError(f"a vocabulary must start with {BOS}, {EOS}, {UNK} (ids 0, 1, 2), got {vocab[:3]}")
     if len(set(vocab)) != len(vocab):
@@ -252,7 +259,7 @@ class NGramLM:
     Args:
         order: n, the length of the n-grams (1: unigram).
         smoothing: one of ``"mle"``, ``"add-k"``, ``"katz"``, ``"kn"``.
-        k: the pseudo-count of add-k (> 0).
+        k: the pseudo-count of add-k, 0 < k ≤ ``MAX_K`` (10^6).
         katz_k: Katz discounts the counts 1..katz_k (Katz's 5).
 
     Example:
@@ -266,8 +273,9 @@ class NGramLM:
             raise NGramError(f"the order must be an integer >= 1, got {order!r}")
         if smoothing not in SMOOTHINGS and smoothing != "arpa":
             raise NGramError(f"unknown smoothing {smoothing!r}; choose one of {', '.join(SMOOTHINGS)}")
-        if not (isinstance(k, (int, float)) and math.isfinite(k) and k > 0):
-            raise NGramError(f"add-k needs k > 0 (k = 0 is the MLE), got {k!r}")
+        if not (isinstance(k, (int, float)) and not isinstance(k, bool) and math.isfinite(k) and 0 < k <= MAX_K):
+            raise NGramError(f"add-k needs k > 0 (k = 0 is the MLE) and k <= {MAX_K:g} (a larger k is the uniform "
+                             f"distribution), got {k!r}")
         if not isinstance(katz_k, int) or katz_k < 1:
             raise NGramError(f"katz_k must be an integer >= 1, got {katz_k!r}")
         self.order, self.smoothing, self.k, self.katz_k = order, smoothing, float(k), katz_k
@@ -532,14 +540,18 @@ class NGramLM:
         p = self.probs[1].copy()
         for j in range(1, len(ids) + 1):  # the suffix of length j, then the next longer one
             row = self._row(ids[-j:])
-            if row < 0 or not self._is_context[j][row]:
-                continue  # not seen as a context: this order adds nothing (bow 1, no listed words)
+            if row < 0:
+                continue  # not listed: this order adds nothing (bow 1, no listed words)
+            if self.smoothing != "add-k":
+                # the ARPA rule (as KenLM): a listed context's bow applies whether or not some longer
+                # n-gram extends it (a pruned model keeps bows of n-grams whose extensions were cut)
+                p *= self.bows[j][row]
+            if not self._is_context[j][row]:
+                continue
             lo, hi = numpy.searchsorted(self.keys[j + 1], [row * V, row * V + V])
             if self.smoothing == "add-k":
                 p = numpy.full(V, self.bows[j][row] / (V - 1))
                 p[BOS_ID] = 0.0
-            else:
-                p *= self.bows[j][row]
             p[self.keys[j + 1][lo:hi] % V] = self.probs[j + 1][lo:hi]
         return p
 
@@ -683,6 +695,10 @@ class NGramLM:
 
         Raises:
             dlia.io.CheckpointError: a missing, corrupt or foreign file (not an n-gram checkpoint).
+            NGramError: an n-gram checkpoint whose tables cannot be a model (a vocabulary that is not
+                distinct words starting ``<s> </s> <unk>``, keys unsorted or out of range, probabilities
+                outside [0, 1], backoff weights negative or not finite, an order that does not match
+                the tables), naming the file and what is wrong.
         """
         ck = load_checkpoint(path)
         c, state = ck.config, ck.model_state
@@ -692,21 +708,50 @@ class NGramLM:
             lm = cls(c["order"], c["smoothing"], c["k"], c["katz_k"])
             lm._set_vocab(ck.vocab or [])
             n = lm.order
-            lm.keys = [numpy.empty(0, numpy.int64)] + [state[f"keys_{m}"].astype(numpy.int64) for m in range(1, n + 1)]
-            lm.probs = [numpy.empty(0)] + [state[f"probs_{m}"].astype(numpy.float64) for m in range(1, n + 1)]
-            lm.bows = [numpy.empty(0)] + [state[f"bows_{m}"].astype(numpy.float64) for m in range(1, n)] + [numpy.empty(0)]
+            if f"keys_{n + 1}" in state or any(f"{t}_{n}" not in state for t in ("keys", "probs")):
+                raise NGramError(f"its config says order {n}, its tables hold "
+                                 f"{sum(1 for name in state if name.startswith('keys_'))} orders")
+            lm.keys = [numpy.empty(0, numpy.int64)] + [_ints(state[f"keys_{m}"], f"keys_{m}") for m in range(1, n + 1)]
+            lm.probs = [numpy.empty(0)] + [_floats(state[f"probs_{m}"], f"probs_{m}") for m in range(1, n + 1)]
+            lm.bows = [numpy.empty(0)] + [_floats(state[f"bows_{m}"], f"bows_{m}") for m in range(1, n)] + [numpy.empty(0)]
             if f"counts_{n}" in state:
-                lm.counts = [numpy.empty(0, numpy.int64)] + [state[f"counts_{m}"] for m in range(1, n + 1)]
+                lm.counts = [numpy.empty(0, numpy.int64)] + [_ints(state[f"counts_{m}"], f"counts_{m}")
+                                                             for m in range(1, n + 1)]
             lm.discounts = [tuple(d) for d in c.get("discounts", [])]
             lm.fallback = list(c.get("fallback", []))
-            sizes_ok = all(len(lm.probs[m]) == len(lm.keys[m]) for m in range(1, n + 1)) and len(lm.keys[1]) == lm.V and \
-                all(len(lm.bows[m]) == len(lm.keys[m]) for m in range(1, n))
-            if not sizes_ok:
-                raise ValueError("table sizes do not match")
+            lm._check_tables()
             lm._finish()
+        except NGramError as e:
+            raise NGramError(f"{path} is not a usable n-gram model checkpoint: {e}") from None
         except (KeyError, TypeError, ValueError, IndexError) as e:
             raise CheckpointError(f"{path} is not a usable n-gram model checkpoint ({e})") from None
         return lm
+
+    def _check_tables(self) -> None:
+        """Refuse tables no model could have (``NGramError`` saying which table and what is wrong):
+        every word a unigram (keys 0..V−1), each order's keys strictly increasing and packing a listed
+        (m−1)-gram row with a word id, probabilities in [0, 1], backoff weights finite and ≥ 0 (MLE's
+        are 0), raw counts ≥ 0, every table of an order the same length."""
+        V, n = self.V, self.order
+        if not numpy.array_equal(self.keys[1], numpy.arange(V)):
+            raise NGramError(f"keys_1 must list every word of the {V}-word vocabulary once, in order (0..{V - 1})")
+        for m in range(1, n + 1):
+            keys, probs = self.keys[m], self.probs[m]
+            if len(probs) != len(keys) or (m < n and len(self.bows[m]) != len(keys)) or \
+                    (len(self.counts) > m and len(self.counts[m]) != len(keys)):
+                raise NGramError(f"the tables of order {m} differ in length ({len(keys)} keys, {len(probs)} probabilities)")
+            if m > 1 and len(keys):
+                if (keys[1:] <= keys[:-1]).any():
+                    raise NGramError(f"keys_{m} are not sorted strictly increasing")
+                if keys[0] < 0 or keys[-1] >= len(self.keys[m - 1]) * V:
+                    raise NGramError(f"keys_{m} hold a key outside 0..{len(self.keys[m - 1]) * V - 1} "
+                                     f"(({m - 1}-gram row) × {V} + word id)")
+            if not ((probs >= 0) & (probs <= 1)).all():  # NaN fails both
+                raise NGramError(f"probs_{m} hold a value outside [0, 1] (or NaN)")
+            if m < n and not (numpy.isfinite(self.bows[m]) & (self.bows[m] >= 0)).all():
+                raise NGramError(f"bows_{m} hold a negative or non-finite backoff weight")
+            if len(self.counts) > m and (self.counts[m] < 0).any():
+                raise NGramError(f"counts_{m} hold a negative count")
 
     # --- ARPA --------------------------------------------------------------------------------------
 
@@ -784,6 +829,20 @@ class NGramLM:
                 a truncated file; naming the line number.
         """
         return _read_arpa(Path(path))
+
+
+def _ints(a: Any, name: str) -> numpy.ndarray:
+    a = numpy.asarray(a)
+    if a.ndim != 1 or a.dtype.kind not in "iu":
+        raise NGramError(f"{name} must be a 1-d integer array, got {a.dtype} of shape {a.shape}")
+    return a.astype(numpy.int64)
+
+
+def _floats(a: Any, name: str) -> numpy.ndarray:
+    a = numpy.asarray(a)
+    if a.ndim != 1 or a.dtype.kind not in "iuf":
+        raise NGramError(f"{name} must be a 1-d array of numbers, got {a.dtype} of shape {a.shape}")
+    return a.astype(numpy.float64)
 
 
 class _Tables:
@@ -890,6 +949,11 @@ def _parse_section(lines: list[str], start: int, end: int, order: int, fail: Any
         raise fail(start + int(bad[0]) + 1, f"a {order}-gram line needs a log10 probability, {order} words and an "
                                             f"optional backoff weight, got {sizes[bad[0]]} fields")
     numbers = [[r[0], r[order + 1] if len(r) == order + 2 else "0"] for r in rows]
+    flat = "".join(x for pair in numbers for x in pair)
+    if "_" in flat or not flat.isascii():  # float() also takes 1_000 and non-ASCII digits; ARPA numbers are plain
+        for k, pair in enumerate(numbers):
+            if any("_" in x or not x.isascii() for x in pair):
+                raise fail(start + k + 1, f"not a number: {lines[start + k].strip()[:60]!r}")
     try:
         values = numpy.array(numbers, dtype=numpy.float64).reshape(len(rows), 2)
     except ValueError:
