@@ -13,6 +13,7 @@ reader of parallel "source<TAB>target" files (``read_parallel_tsv``).
 
 from dlia.text.bleu import BleuScore, corpus_bleu, sentence_bleu
 from dlia.text.chars import CharVocab, TextError, read_text
+from dlia.text.parallel import ParallelFormatError, read_parallel_tsv
 from dlia.text.words import (
     MAX_SENTENCE_LENGTH,
     CorpusCounts,
@@ -25,6 +26,7 @@ from dlia.text.words import (
 )
 
 __all__ = [
-    "MAX_SENTENCE_LENGTH", "BleuScore", "CharVocab", "CorpusCounts", "EncodedCorpus", "TextError", "VocabError", "WordVocab",
-    "corpus_bleu", "count_words", "encode_corpus", "read_text", "sentence_bleu", "tokenize",
+    "MAX_SENTENCE_LENGTH", "BleuScore", "CharVocab", "CorpusCounts", "EncodedCorpus", "ParallelFormatError", "TextError",
+    "VocabError", "WordVocab",
+    "corpus_bleu", "count_words", "encode_corpus", "read_parallel_tsv", "read_text", "sentence_bleu", "tokenize",
 ]
