@@ -26,9 +26,9 @@ the pixel box each one was drawn in), for tests and for models that align words 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy
-from PIL import Image, ImageDraw
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 SIZES: tuple[str, ...] = ("small", "large")
@@ -103,7 +103,7 @@ def _cell_bounds(size: int, i: int) -> tuple[int, int]:
     return i * size // 3, (i + 1) * size // 3 - 1
 
 
-def _draw(draw: ImageDraw.ImageDraw, shape: str, box: tuple[int, int, int, int], rgb: tuple[int, int, int]) -> None:
+def _draw(draw: Any, shape: str, box: tuple[int, int, int, int], rgb: tuple[int, int, int]) -> None:
     x0, y0, x1, y1 = box
     if shape == "circle":
         draw.ellipse(box, fill=rgb)
@@ -134,6 +134,8 @@ def scene(rng: numpy.random.Generator, size: int = 64, n_shapes: int | None = No
         n_shapes = int(rng.integers(1, 4))
     if n_shapes not in (1, 2, 3):
         raise ValueError(f"scene: n_shapes must be 1, 2 or 3, got {n_shapes!r}")
+    from PIL import Image, ImageDraw  # here, so that importing dlia.data does not load Pillow
+
     picture = Image.new("RGB", (size, size), BACKGROUND)
     draw = ImageDraw.Draw(picture)
     cells = rng.choice(9, size=n_shapes, replace=False)
