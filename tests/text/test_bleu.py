@@ -167,3 +167,8 @@ def test_bad_input(hyps, refs, kwargs, message) -> None:
     with pytest.raises(ValueError, match=message) as e:
         corpus_bleu(hyps, refs, **kwargs)
     assert "\n" not in str(e.value)
+
+
+def test_sentence_bleu_without_reference() -> None:
+    with pytest.raises(ValueError, match="the hypothesis has no reference"):
+        sentence_bleu(["a"], [])

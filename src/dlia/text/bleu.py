@@ -190,6 +190,8 @@ def sentence_bleu(hypothesis: Sequence[str], references: Sequence, max_n: int = 
         >>> round(sentence_bleu(["a", "red", "circle"], ["a", "red", "circle"]).score, 6)
         1.0
     """
+    if isinstance(references, Sequence) and not isinstance(references, str) and not references:
+        raise ValueError("BLEU: the hypothesis has no reference (give a token list or a list of token lists)")
     refs = references
     if isinstance(references, Sequence) and not isinstance(references, str) and references \
             and all(isinstance(t, str) for t in references):
