@@ -188,8 +188,8 @@ class Seq2Seq(nn.Module):
         (nn.GRU has no packed sequences), so a sentence's results do not depend on its batch.
         """
         src, src_len = self._check("source", src, src_len, self.src_vocab_size)
-        B, S = src.shape
-        H, L, dirs = self.config.hidden_size, self.config.layers, 2 if self.config.bidirectional else 1
+        S = src.shape[1]
+        L, dirs = self.config.layers, 2 if self.config.bidirectional else 1
         emb = self.drop(self.src_embedding(src))
         outs, finals, order = [], [], []
         for length in numpy.unique(src_len):
@@ -219,7 +219,6 @@ class Seq2Seq(nn.Module):
                 h, c = h_n[k], (c_n[k] if c_n is not None else None)
             state.append((h, c) if c is not None else h)
         mask = numpy.arange(S)[None, :] < src_len[:, None]
-        assert outputs.shape == (B, S, self.enc_size) and len(state) == L and H == self.config.hidden_size
         return outputs, mask, state
 
     def _keys(self, outputs: dlia.Tensor) -> dlia.Tensor | None:
