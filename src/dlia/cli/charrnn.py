@@ -4,12 +4,22 @@ default), resume it exactly, and sample text from it, streamed as it is generate
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
 
-from dlia.cli.common import check_memory, check_output, path_name, picture, positive_float, positive_int
+from dlia.cli.common import (
+    check_memory,
+    check_output,
+    duration,
+    non_negative_float,
+    non_negative_int,
+    path_name,
+    picture,
+    positive_float,
+    positive_int,
+    resume_path,
+)
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -33,24 +43,8 @@ def _fraction(low_open: bool) -> type:
     return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
-    return value
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a non-negative finite number, got {value:g}")
-    return value
 
 
 #: train flags that set a ``CharRNNConfig`` field: (flag, field, argparse type, help)
@@ -62,10 +56,10 @@ _CONFIG_FLAGS = [
     ("--batch-size", "batch_size", positive_int, "parallel streams of text per batch"),
     ("--learning-rate", "learning_rate", positive_float, "learning rate"),
     ("--lr-decay", "lr_decay", _fraction(True), "learning-rate factor per epoch"),
-    ("--lr-decay-after", "lr_decay_after", _non_negative_int, "epochs before the decay starts"),
+    ("--lr-decay-after", "lr_decay_after", non_negative_int, "epochs before the decay starts"),
     ("--optimizer", "optimizer", None, "adam or rmsprop"),
     ("--dropout", "dropout", _fraction(False), "dropout between layers and before the output layer"),
-    ("--grad-clip", "grad_clip", _non_negative_float, "clip the global gradient norm to this (0: off)"),
+    ("--grad-clip", "grad_clip", non_negative_float, "clip the global gradient norm to this (0: off)"),
     ("--max-epochs", "max_epochs", positive_int, "epochs to train"),
     ("--train-frac", "train_frac", _fraction(True), "fraction of the batches that train"),
     ("--val-frac", "val_frac", _fraction(True), "fraction of the batches that validate"),
@@ -151,25 +145,8 @@ def _device(name: str):
         raise UserError(str(e)) from None
 
 
-def _resume_path(given: str) -> Path:
-    from dlia.io import latest_checkpoint
-    from dlia.models.charrnn import PREFIX
-
-    p = Path(given)
-    if p.is_dir():
-        found = latest_checkpoint(p, PREFIX)
-        if found is None:
-            raise UserError(f"no char-rnn checkpoint in {p} (files named {PREFIX}_epoch*.npz)")
-        return found
-    if not p.exists():
-        raise UserError(f"no such checkpoint or folder: {p}")
-    return p
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
 def train(args: argparse.Namespace) -> int:
@@ -182,7 +159,7 @@ def train(args: argparse.Namespace) -> int:
     given = {name: getattr(args, name) for _, name, _, _ in _CONFIG_FLAGS if getattr(args, name) is not None}
     if args.seed is not None:
         given["seed"] = args.seed
-    resume_from = _resume_path(args.resume) if args.resume else None
+    resume_from = resume_path(args.resume, PREFIX, "char-rnn") if args.resume else None
     if resume_from is not None:
         config, vocab, _ = read_checkpoint(resume_from)  # checked before anything is built from it
         out = Path(args.checkpoint_dir) if args.checkpoint_dir else resume_from.parent
@@ -248,7 +225,7 @@ def train(args: argparse.Namespace) -> int:
 
     def on_step(loss: float) -> None:
         rate = (trainer.iteration - start_it) / max(time.perf_counter() - started, 1e-9)
-        bar[0].update(loss=loss, **{"chars/s": int(rate * chars), "ETA": _duration((total - trainer.iteration) / rate)})
+        bar[0].update(loss=loss, **{"chars/s": int(rate * chars), "ETA": duration((total - trainer.iteration) / rate)})
 
     def on_eval(val: float, path: Path) -> None:
         bar[0].close()
@@ -271,7 +248,7 @@ def train(args: argparse.Namespace) -> int:
             best = folder / best
             break
     print(f"best validation loss {trainer.best_val_loss:.4f} nats/char: {best} "
-          f"(trained {_duration(trainer.elapsed)} in all)")
+          f"(trained {duration(trainer.elapsed)} in all)")
     if not done:
         print(f"stopped by --max-time at epoch {trainer.epoch:.2f} of {config.max_epochs}; continue with --resume {out}")
     return 0

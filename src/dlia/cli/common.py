@@ -29,6 +29,21 @@ def positive_int(text: str) -> int:
     return _int_at_least(text, 1, "a positive integer")
 
 
+def non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0, "a non-negative integer")
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a non-negative finite number, got {value:g}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -263,3 +278,31 @@ def eight_bit(im):
         top = 65535
     a = numpy.clip(a, 0, None)  # negative values of a signed 32-bit image are below black
     return Image.fromarray(((a * 255 + top // 2) // top).astype(numpy.uint8), mode="L")
+
+
+def resume_path(given: str, prefix: str, kind: str) -> Path:
+    """The checkpoint ``--resume`` names: the file given, or the latest ``<prefix>_epoch*.npz`` in a
+    folder; ``kind`` names the model in the messages ("char-rnn").
+
+    Raises:
+        UserError: no such file or folder, or a folder without such checkpoints.
+    """
+    from dlia.io import latest_checkpoint
+
+    p = Path(given)
+    if p.is_dir():
+        found = latest_checkpoint(p, prefix)
+        if found is None:
+            raise UserError(f"no {kind} checkpoint in {p} (files named {prefix}_epoch*.npz)")
+        return found
+    if not p.exists():
+        raise UserError(f"no such checkpoint or folder: {p}")
+    return p
+
+
+def duration(seconds: float) -> str:
+    """``1h02m`` or ``3m07s``: progress bars' ETA and training times."""
+    seconds = max(0, int(seconds))
+    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+

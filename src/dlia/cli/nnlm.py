@@ -8,7 +8,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dlia.cli.common import check_memory, check_output, path_name, positive_float, positive_int
+from dlia.cli.common import (
+    check_memory,
+    check_output,
+    duration,
+    non_negative_float,
+    non_negative_int,
+    path_name,
+    positive_float,
+    positive_int,
+    resume_path,
+)
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -16,14 +26,6 @@ from dlia.cli.progress import Progress
 RUNS = "runs/nnlm"
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
-    return value
 
 
 def _fraction(text: str) -> float:
@@ -46,28 +48,20 @@ def _order(text: str) -> int:
     return value
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
-    if not (value >= 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a non-negative finite number, got {value:g}")
-    return value
 
 
 #: train flags that set an ``NNLMConfig`` field: (flags, field, argparse type, help)
 _CONFIG_FLAGS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--order",), "order", _order, "n: predict a word from the n−1 before it"),
     (("--embedding-dim",), "embedding_dim", positive_int, "m, the length of the word vectors"),
-    (("--hidden",), "hidden", _non_negative_int, "tanh hidden units (0: only the direct connections)"),
+    (("--hidden",), "hidden", non_negative_int, "tanh hidden units (0: only the direct connections)"),
     (("--optimizer",), "optimizer", None, "adam or sgd"),
     (("--lr",), "lr", positive_float, "learning rate (sgd wants ~0.1 to 0.5)"),
     (("--batch-size",), "batch_size", positive_int, "predicted words per step"),
     (("--epochs",), "epochs", positive_int, "passes over the training words at most"),
-    (("--patience",), "patience", _non_negative_int,
+    (("--patience",), "patience", non_negative_int,
      "stop after this many epochs without a better validation perplexity (0: never)"),
-    (("--weight-decay",), "weight_decay", _non_negative_float, "L2 penalty added to the gradients"),
+    (("--weight-decay",), "weight_decay", non_negative_float, "L2 penalty added to the gradients"),
     (("--min-count",), "min_count", positive_int, "training words seen fewer times become <unk>"),
     (("--val-frac",), "val_frac", _fraction, "the last fraction of the lines held out for validation"),
 ]
@@ -144,25 +138,8 @@ def _split(sentences: list[list[str]], val_frac: float, path: str) -> tuple[list
     return sentences[:-n_val], sentences[-n_val:]
 
 
-def _resume_path(given: str) -> Path:
-    from dlia.io import latest_checkpoint
-    from dlia.models.nnlm import PREFIX
-
-    p = Path(given)
-    if p.is_dir():
-        found = latest_checkpoint(p, PREFIX)
-        if found is None:
-            raise UserError(f"no nnlm checkpoint in {p} (files named {PREFIX}_epoch*.npz)")
-        return found
-    if not p.exists():
-        raise UserError(f"no such checkpoint or folder: {p}")
-    return p
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
 # -- train -----------------------------------------------------------------------------------------
@@ -177,7 +154,7 @@ def train(args: argparse.Namespace) -> int:
     for name in ("direct", "lowercase", "seed"):
         if getattr(args, name) is not None:
             given[name] = getattr(args, name)
-    resume_from = _resume_path(args.resume) if args.resume else None
+    resume_from = resume_path(args.resume, PREFIX, "nnlm") if args.resume else None
     if resume_from is not None:
         config, vocab, _ = read_checkpoint(resume_from)  # checked before anything is built from it
         out = resume_from.parent
@@ -237,7 +214,7 @@ def train(args: argparse.Namespace) -> int:
 
     def on_batch(done: int, total: int, loss: float, rate: float) -> None:
         left = (total - done) + total * (config.epochs - trainer.epoch - 1)
-        bar[0].update(done - bar[0].n, loss=loss, **{"tokens/s": int(rate), "ETA": _duration(left / max(rate, 1e-9))})
+        bar[0].update(done - bar[0].n, loss=loss, **{"tokens/s": int(rate), "ETA": duration(left / max(rate, 1e-9))})
 
     def on_epoch(tr: NNLMTrainer, path: Path | None) -> None:
         bar[0].close()
@@ -261,7 +238,7 @@ def train(args: argparse.Namespace) -> int:
         print(f"stopped by --max-time in epoch {trainer.epoch + 1} of {config.epochs}; continue with --resume {out}")
         return 0
     why = "early stopping" if trainer.epoch < config.epochs else f"{config.epochs} epochs"
-    print(f"done ({why}; {trainer.epoch - start_epoch} epochs in {_duration(time.perf_counter() - started)}): best "
+    print(f"done ({why}; {trainer.epoch - start_epoch} epochs in {duration(time.perf_counter() - started)}): best "
           f"validation perplexity {trainer.best_ppl:.2f} at epoch {trainer.best_epoch}: {out / str(trainer.best_checkpoint)}")
     return 0
 

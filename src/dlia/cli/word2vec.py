@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
-import math
 import os
 import tempfile
 import time
@@ -15,7 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dlia.cli.common import check_memory, check_output, path_name, picture, positive_float, positive_int
+from dlia.cli.common import (
+    check_memory,
+    check_output,
+    non_negative_float,
+    non_negative_int,
+    path_name,
+    picture,
+    positive_float,
+    positive_int,
+)
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
@@ -25,24 +33,8 @@ VECTORS = "vectors.bin"
 MODEL_CLASS = "Word2Vec"
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
-    return value
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a non-negative finite number, got {value:g}")
-    return value
 
 
 #: train flags that set a ``Word2VecConfig`` field: (flags, field, argparse type, help)
@@ -50,8 +42,8 @@ _CONFIG_FLAGS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--model",), "model", None, "cbow or skipgram"),
     (("--size", "--vector-size"), "vector_size", positive_int, "length of the word vectors"),
     (("--window",), "window", positive_int, "largest distance of a neighbour (each word draws a reduced window)"),
-    (("--negative",), "negative", _non_negative_int, "negative samples per example (0: none, then --hs)"),
-    (("--sample",), "sample", _non_negative_float, "subsampling threshold for frequent words (0: off)"),
+    (("--negative",), "negative", non_negative_int, "negative samples per example (0: none, then --hs)"),
+    (("--sample",), "sample", non_negative_float, "subsampling threshold for frequent words (0: off)"),
     (("--epochs", "--iter"), "epochs", positive_int, "passes over the corpus"),
     (("--min-count",), "min_count", positive_int, "drop words seen fewer times"),
     (("--max-vocab",), "max_vocab", positive_int, "keep only the most frequent words"),
