@@ -234,7 +234,7 @@ class WordVocab:
                 UTF-8, or no words at all, naming the file and line.
         """
         p = Path(path)
-        _check_regular_file(p)
+        regular_file_size(p)
         words: list[str] = []
         counts: list[int] = []
         seen: dict[str, int] = {}  # word -> its line, to name both lines of a repeated word
@@ -523,19 +523,19 @@ class _SentenceCutter:
         return EncodedCorpus(ids, starts, self.raw)
 
 
-def _check_regular_file(p: Path) -> int:
-    """The size of ``p``; TextError when it is missing, a folder, or not a regular file (a FIFO
-    would block, a device never end)."""
+def regular_file_size(p: Path, what: str = "a text file", error: type[ValueError] = TextError) -> int:
+    """The size of ``p``; ``error`` (TextError by default) when it is missing, a folder, or not a
+    regular file (a FIFO would block, a device never end); ``what`` names what it should be."""
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise TextError(f"no such file: {p}") from None
+        raise error(f"no such file: {p}") from None
     except OSError as e:
-        raise TextError(f"cannot read {p}: {e.strerror or e}") from None
+        raise error(f"cannot read {p}: {e.strerror or e}") from None
     if stat.S_ISDIR(st.st_mode):
-        raise TextError(f"{p} is a folder, not a text file")
+        raise error(f"{p} is a folder, not {what}")
     if not stat.S_ISREG(st.st_mode):
-        raise TextError(f"{p} is not a regular file (a pipe, socket or device), so not a text file")
+        raise error(f"{p} is not a regular file (a pipe, socket or device), so not {what}")
     return st.st_size
 
 
@@ -559,7 +559,7 @@ def _text_blocks(path: str | os.PathLike[str], chunk_bytes: int, progress: Progr
     if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, int) or chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be a positive integer, got {chunk_bytes!r}")
     p = Path(path)
-    total = _check_regular_file(p)
+    total = regular_file_size(p)
     done = 0
     offset = 0  # offset in the file of the first byte not yet yielded
     line = 1  # its line number

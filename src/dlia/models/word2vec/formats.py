@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import mmap
 import os
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy
 
 from dlia.io.atomic import atomic_write
+from dlia.text.words import regular_file_size
 
 #: the on-disk value type of the binary format: little-endian float32
 DISK = numpy.dtype("<f4")
@@ -88,19 +88,10 @@ def save_word2vec_format(path: str | os.PathLike[str], words: Sequence[str], vec
 
 def _open_regular(p: Path) -> int:
     """The size of ``p``, refused unless it is an existing, non-empty regular file."""
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise FormatError(f"no such file: {p}") from None
-    except OSError as e:
-        raise FormatError(f"cannot read {p}: {e.strerror or e}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise FormatError(f"{p} is a folder, not a word vectors file")
-    if not stat.S_ISREG(st.st_mode):
-        raise FormatError(f"{p} is not a regular file (a pipe, socket or device), so not a word vectors file")
-    if st.st_size == 0:
+    size = regular_file_size(p, "a word vectors file", FormatError)
+    if size == 0:
         raise FormatError(f"{p} is empty, not a word vectors file")
-    return st.st_size
+    return size
 
 
 def _header(p: Path, data: mmap.mmap | bytes) -> tuple[int, int, int]:
