@@ -158,12 +158,7 @@ class CharVocab:
         Raises:
             IndexError: an id outside ``0 .. len(vocab) - 1``.
         """
-        ids = numpy.asarray(ids)
-        if ids.size and ids.dtype.kind not in "iu":
-            raise TypeError(f"ids must be integers, got {ids.dtype}")
-        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
-            bad = ids.min() if ids.min() < 0 else ids.max()
-            raise IndexError(f"id {int(bad)} is outside the vocabulary of {len(self)} characters")
+        ids = checked_ids(ids, len(self), "characters")
         return self._codes[ids.astype(numpy.intp, copy=False)].tobytes().decode("utf-32-le")
 
     def to_list(self) -> list[str]:
@@ -183,3 +178,21 @@ class CharVocab:
         if vocab.chars != chars:
             raise ValueError("the character vocabulary is not sorted by code point")
         return vocab
+
+
+def checked_ids(ids: Any, size: int, unit: str) -> numpy.ndarray:
+    """``ids`` as an integer array, every one within ``0 .. size - 1`` (a vocabulary of ``size``
+    ``unit``, "characters" or "words", for the message).
+
+    Raises:
+        TypeError: ids that are not integers.
+        IndexError: an id outside the vocabulary.
+    """
+    ids = numpy.asarray(ids)
+    if ids.size and ids.dtype.kind not in "iu":
+        raise TypeError(f"ids must be integers, got {ids.dtype}")
+    if ids.size and (ids.min() < 0 or ids.max() >= size):
+        bad = ids.min() if ids.min() < 0 else ids.max()
+        raise IndexError(f"id {int(bad)} is outside the vocabulary of {size} {unit}")
+    return ids
+

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy
 
-from dlia.text.chars import ID_DTYPE, TextError
+from dlia.text.chars import ID_DTYPE, TextError, checked_ids
 
 #: progress callback: (bytes read so far, size of the file in bytes)
 Progress = Callable[[int, int], None]
@@ -203,12 +203,7 @@ class WordVocab:
         Raises:
             IndexError: an id outside ``0 .. len(vocab) - 1``.
         """
-        ids = numpy.asarray(ids)
-        if ids.size and ids.dtype.kind not in "iu":
-            raise TypeError(f"ids must be integers, got {ids.dtype}")
-        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
-            bad = ids.min() if ids.min() < 0 else ids.max()
-            raise IndexError(f"id {int(bad)} is outside the vocabulary of {len(self)} words")
+        ids = checked_ids(ids, len(self), "words")
         return [self.words[i] for i in ids.ravel().tolist()]
 
     def save(self, path: str | os.PathLike[str]) -> None:
