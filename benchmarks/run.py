@@ -34,13 +34,15 @@ from benchmarks import (  # noqa: E402
     bench_nnlm,
     bench_ops,
     bench_rnn,
+    bench_seq2seq,
     bench_w2v,
     bench_xor,
 )
 from benchmarks.harness import REPO_ROOT, Config, Metric, machine_info, table  # noqa: E402
 
 BENCHMARKS = {m.NAME: m for m in (bench_ops, bench_xor, bench_mlp, bench_import, bench_conv, bench_cnn,
-                                             bench_compile, bench_rnn, bench_w2v, bench_lm, bench_nnlm, bench_gpu)}
+                                             bench_compile, bench_rnn, bench_w2v, bench_lm, bench_nnlm, bench_seq2seq,
+                                             bench_gpu)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
