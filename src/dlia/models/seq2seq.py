@@ -26,6 +26,8 @@ import numpy
 
 import dlia
 from dlia import nn
+from dlia.core import ops as _ops
+from dlia.core.ops import rnn as _rnn
 
 PAD, BOS, EOS = 0, 1, 2
 #: the number of reserved ids at the start of each vocabulary
@@ -184,13 +186,36 @@ class Seq2Seq(nn.Module):
         """Encode a padded batch: (outputs (B, S, enc_size), zero at padding; mask (B, S), True on real
         positions; the decoder's initial state, one entry per layer: h, or (h, c) for an LSTM).
 
-        Padding never reaches the encoder: sentences are run in groups of one length, cut to it
-        (nn.GRU has no packed sequences), so a sentence's results do not depend on its batch.
+        Padding never reaches a real position's result, so a sentence's results do not depend on its
+        batch: a GRU or RNN encoder runs the whole batch at once, each row as if cut to its length
+        (``_encode_masked``); an LSTM encoder runs groups of one length, cut to it (its fused op keeps
+        the final cell state only, not the cell state at every row's own last step).
         """
         src, src_len = self._check("source", src, src_len, self.src_vocab_size)
         S = src.shape[1]
         L, dirs = self.config.layers, 2 if self.config.bidirectional else 1
         emb = self.drop(self.src_embedding(src))
+        if self.config.cell == "lstm":
+            outputs, h_n, c_n = self._encode_groups(emb, src_len)
+        else:
+            outputs, h_n = self._encode_masked(emb, src_len)
+            c_n = None
+        state = []
+        for k in range(L):
+            if dirs == 2:
+                h = dlia.tanh(self.bridge(dlia.concatenate([h_n[2 * k], h_n[2 * k + 1]], axis=1)))
+                c = self.bridge_c(dlia.concatenate([c_n[2 * k], c_n[2 * k + 1]], axis=1)) if c_n is not None else None
+            else:
+                h, c = h_n[k], (c_n[k] if c_n is not None else None)
+            state.append((h, c) if c is not None else h)
+        mask = numpy.arange(S)[None, :] < src_len[:, None]
+        return outputs, mask, state
+
+    def _encode_groups(self, emb: dlia.Tensor, src_len: numpy.ndarray
+                       ) -> tuple[dlia.Tensor, dlia.Tensor, dlia.Tensor | None]:
+        """The encoder run on each group of rows of one length, cut to it: (outputs (B, S, enc_size),
+        zero at padding; h_n and c_n (or None), (L·dirs, B, H)), as the module returns them."""
+        S = emb.shape[1]
         outs, finals, order = [], [], []
         for length in numpy.unique(src_len):
             rows = numpy.flatnonzero(src_len == length)
@@ -207,19 +232,45 @@ class Seq2Seq(nn.Module):
             return dlia.concatenate(parts, axis=1)[:, inverse] if len(parts) > 1 else parts[0]
 
         if self.config.cell == "lstm":
-            h_n, c_n = join([f[0] for f in finals]), join([f[1] for f in finals])
-        else:
-            h_n, c_n = join(finals), None
-        state = []
-        for k in range(L):
-            if dirs == 2:
-                h = dlia.tanh(self.bridge(dlia.concatenate([h_n[2 * k], h_n[2 * k + 1]], axis=1)))
-                c = self.bridge_c(dlia.concatenate([c_n[2 * k], c_n[2 * k + 1]], axis=1)) if c_n is not None else None
-            else:
-                h, c = h_n[k], (c_n[k] if c_n is not None else None)
-            state.append((h, c) if c is not None else h)
-        mask = numpy.arange(S)[None, :] < src_len[:, None]
-        return outputs, mask, state
+            return outputs, join([f[0] for f in finals]), join([f[1] for f in finals])
+        return outputs, join(finals), None
+
+    def _encode_masked(self, emb: dlia.Tensor, src_len: numpy.ndarray) -> tuple[dlia.Tensor, dlia.Tensor]:
+        """The GRU/RNN encoder over the whole padded batch, one fused op per layer and direction, each
+        row computed as if cut to its length: (outputs (B, S, enc_size), zero at padding; h_n (L·dirs, B, H)).
+
+        The forward direction simply runs on over the padding: position t sees positions ≤ t only, so
+        the real positions are exact, and a row's final state is its output at its last real step
+        ``len − 1``. The backward direction runs forward over each row reversed *within its length*
+        (index ``len − 1 − t`` for t < len, padding left in place after it): real positions come first,
+        its output at step ``len − 1`` is the final state, and the same permutation (an involution) puts
+        the outputs back in place. One op over (S, B) instead of two per distinct length, with larger
+        products: what a packed sequence does in torch. Padding positions are zeroed at the end.
+        """
+        enc = self.encoder
+        B, S = emb.shape[0], emb.shape[1]
+        t = numpy.arange(S)[:, None]
+        lengths = src_len[None, :]
+        rev = (numpy.where(t < lengths, lengths - 1 - t, t), numpy.arange(B)[None, :])  # (S, B) time-major
+        last = (src_len - 1, numpy.arange(B))
+        op = _rnn.GRU if enc.mode == "GRU" else _rnn.RNN
+        extra = {"relu": True} if enc.mode == "RNN_RELU" else {}
+        h0 = dlia.zeros(B, enc.hidden_size, dtype=emb.dtype)
+        x = emb.transpose(0, 1)  # (S, B, E): the ops are time-major
+        finals = []
+        for layer in range(enc.num_layers):
+            outs = []
+            for d, suffix in enumerate(("", "_reverse")[:enc.num_directions]):
+                inputs = x if d == 0 else x[rev]
+                out = op.apply(inputs, h0, *enc._weights(layer, suffix), **extra)  # (S, B, H)
+                finals.append(out[last])
+                outs.append(out if d == 0 else out[rev])
+            x = outs[0] if len(outs) == 1 else dlia.concatenate(outs, axis=2)
+            if enc.dropout and enc.training and layer < enc.num_layers - 1:
+                x = _ops.dropout(x, enc.dropout, True, enc.generator)  # as the module does
+        mask = (t < lengths)[:, :, None]
+        outputs = dlia.where(mask, x, 0.0).transpose(0, 1)
+        return outputs, dlia.stack(finals, axis=0)
 
     def _keys(self, outputs: dlia.Tensor) -> dlia.Tensor | None:
         if self.config.attention == "bahdanau" or (self.config.attention == "luong" and self.enc_size != self.config.hidden_size):
