@@ -28,14 +28,13 @@ import dlia
 from dlia import nn
 from dlia.core import ops as _ops
 from dlia.core.ops import rnn as _rnn
+from dlia.core.ops.attention import additive_attention, dot_attention
 
 PAD, BOS, EOS = 0, 1, 2
 #: the number of reserved ids at the start of each vocabulary
 SPECIALS = 3
 CELLS = ("gru", "lstm", "rnn")
 ATTENTIONS = ("none", "bahdanau", "luong")
-#: a score masked out of the softmax: exp(−1e30 − max) is exactly 0 in float32 and float64
-_MASKED = -1e30
 
 
 @dataclass
@@ -279,18 +278,27 @@ class Seq2Seq(nn.Module):
 
     def _attend(self, query: dlia.Tensor, keys: dlia.Tensor, outputs: dlia.Tensor, mask: numpy.ndarray
                 ) -> tuple[dlia.Tensor, dlia.Tensor]:
-        """(context (B, enc_size), weights (B, S)) of a query (B, H); padded positions get weight 0."""
+        """(context (B, enc_size), weights (B, S)) of a query (B, H); padded positions get weight 0.
+
+        One op for the scores, the masked softmax and the context (``dlia.core.ops.attention``)."""
         if self.config.attention == "bahdanau":
-            q = self.att_query(query)
-            scores = self.att_v(dlia.tanh(keys + q.reshape(q.shape[0], 1, q.shape[1])))
-            scores = scores.reshape(scores.shape[0], scores.shape[1])
-        else:
-            scores = (keys * query.reshape(query.shape[0], 1, query.shape[1])).sum(axis=2)
-        weights = dlia.softmax(dlia.where(mask, scores, _MASKED), axis=1)
-        context = (outputs * weights.reshape(weights.shape[0], weights.shape[1], 1)).sum(axis=1)
-        return context, weights
+            return additive_attention(self.att_query(query), keys, self.att_v.weight, outputs, mask)
+        return dot_attention(query, keys, outputs, mask)
 
     # -- the decoder -------------------------------------------------------------------------------
+    def _cell(self, cell: nn.Module, x: dlia.Tensor, state: Any) -> Any:
+        """``cell(x, state)``, the same values (to rounding) as one node of the graph: the sequence
+        layers' fused op run over one time step, instead of the cell's dozen element-wise ops (each
+        a node with its own vjp, which at B = 64 cost more in Python than in arithmetic)."""
+        weights = [cell.weight_ih, cell.weight_hh] + [b for b in (cell.bias_ih, cell.bias_hh) if b is not None]
+        x = x.reshape(1, *x.shape)  # (1, B, I): one time step
+        if isinstance(cell, nn.LSTMCell):
+            packed = _rnn.LSTM.apply(x, state[0], state[1], *weights)  # [h_1, c_1]
+            return packed[0], packed[1]
+        if isinstance(cell, nn.GRUCell):
+            return _rnn.GRU.apply(x, state, *weights)[0]
+        return _rnn.RNN.apply(x, state, *weights, relu=cell.nonlinearity == "relu")[0]
+
     def step(self, prev: Any, state: list[Any], outputs: dlia.Tensor, keys: dlia.Tensor | None, mask: numpy.ndarray
              ) -> tuple[dlia.Tensor, list[Any], dlia.Tensor | None]:
         """One decoder step: previous target ids (B,) and state → (logits (B, V), new state, attention
@@ -304,7 +312,7 @@ class Seq2Seq(nn.Module):
             x = dlia.concatenate([x, context], axis=1)
         new_state = []
         for k, cell in enumerate(self.decoder):
-            s = cell(x, state[k])
+            s = self._cell(cell, x, state[k])
             new_state.append(s)
             x = s[0] if isinstance(s, tuple) else s
             if k < len(self.decoder) - 1:
