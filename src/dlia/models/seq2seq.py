@@ -303,6 +303,13 @@ class Seq2Seq(nn.Module):
              ) -> tuple[dlia.Tensor, list[Any], dlia.Tensor | None]:
         """One decoder step: previous target ids (B,) and state → (logits (B, V), new state, attention
         weights (B, S) or None)."""
+        x, new_state, weights = self._features(prev, state, outputs, keys, mask)
+        return self.out(x), new_state, weights
+
+    def _features(self, prev: Any, state: list[Any], outputs: dlia.Tensor, keys: dlia.Tensor | None,
+                  mask: numpy.ndarray) -> tuple[dlia.Tensor, list[Any], dlia.Tensor | None]:
+        """``step`` without its output layer: (what ``self.out`` maps to the logits (B, H), dropout
+        applied; new state; attention weights or None)."""
         x = self.drop(self.tgt_embedding(numpy.asarray(prev, dtype=numpy.int64)))
         weights = None
         attention = self.config.attention
@@ -320,27 +327,31 @@ class Seq2Seq(nn.Module):
         if attention == "luong":  # the query is the new top-layer state; the context joins the output
             context, weights = self._attend(x, keys, outputs, mask)
             x = dlia.tanh(self.att_combine(dlia.concatenate([x, context], axis=1)))
-        return self.out(self.drop(x)), new_state, weights
+        return self.drop(x), new_state, weights
 
     def forward(self, src: Any, src_len: Any, tgt_in: Any, sampling: float = 0.0) -> tuple[dlia.Tensor, dlia.Tensor | None]:
         """Teacher-forced logits (B, T, V) for decoder inputs ``tgt_in`` (B, T) (BOS first), and the
         attention weights (B, T, S) or None. With ``sampling`` = p > 0, each row's input at steps
-        t ≥ 1 is, with probability p, the model's own argmax at step t − 1 (scheduled sampling)."""
+        t ≥ 1 is, with probability p, the model's own argmax at step t − 1 (scheduled sampling).
+
+        The values of ``step`` at every t, with the output layer applied once to all steps together
+        (one product (B·T, H)·(H, V) and one node, instead of T)."""
         outputs, mask, state = self.encode(src, src_len)
         keys = self._keys(outputs)
         tgt_in = numpy.asarray(tgt_in, dtype=numpy.int64)
-        logits, weights, prev = [], [], tgt_in[:, 0]
+        features, weights, prev = [], [], tgt_in[:, 0]
         for t in range(tgt_in.shape[1]):
             if t > 0:
                 prev = tgt_in[:, t]
                 if sampling > 0:
-                    own = logits[-1].numpy().argmax(axis=1)
+                    with dlia.no_grad():  # the previous step's logits, only for their argmax
+                        own = self.out(features[-1]).numpy().argmax(axis=1)
                     prev = numpy.where(self._sampling_rng.random(len(prev)) < sampling, own, prev)
-            lg, state, w = self.step(prev, state, outputs, keys, mask)
-            logits.append(lg)
+            x, state, w = self._features(prev, state, outputs, keys, mask)
+            features.append(x)
             weights.append(w)
         att = dlia.stack(weights, axis=1) if weights[0] is not None else None
-        return dlia.stack(logits, axis=1), att
+        return self.out(dlia.stack(features, axis=1)), att
 
     def loss(self, src: Any, src_len: Any, tgt_in: Any, tgt_out: Any, tgt_len: Any, sampling: float = 0.0) -> dlia.Tensor:
         """Mean cross-entropy over the real target tokens (teacher forcing).

@@ -267,7 +267,7 @@ class LSTM(_Recurrent):
                 fused(s)
         else:
             gh = xp.empty((bsz, 4 * hs), dtype=x.dtype)
-            w_hh_t = transposed(xp, w_hh)
+            w_hh_t = transposed(xp, w_hh) if t > 1 else w_hh.T  # one step: the copy would cost more than it saves
             step = lstm_forward_stepper(xp, acts, gh, cseq, acts, hseq, tc)
             for s in range(t):
                 xp.matmul(hseq[s], w_hh_t, out=gh)
@@ -319,7 +319,7 @@ class GRU(_Recurrent):
         hseq = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
         hseq[0] = h0
         gh = xp.empty((bsz, 3 * hs), dtype=x.dtype)
-        w_hh_t = transposed(xp, w_hh)
+        w_hh_t = transposed(xp, w_hh) if t > 1 else w_hh.T  # one step: the copy would cost more than it saves
         step = gru_forward_stepper(xp, gx, gh, b_hh, hseq, acts)
         for s in range(t):
             xp.matmul(hseq[s], w_hh_t, out=gh)
@@ -368,7 +368,7 @@ class RNN(_Recurrent):
         hseq = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
         hseq[0] = h0
         gh = xp.empty((bsz, hs), dtype=x.dtype)
-        w_hh_t = transposed(xp, w_hh)
+        w_hh_t = transposed(xp, w_hh) if t > 1 else w_hh.T  # one step: the copy would cost more than it saves
         for s in range(t):
             xp.matmul(hseq[s], w_hh_t, out=gh)
             gh += g[s]
