@@ -39,15 +39,20 @@ def test_the_masked_encoder_equals_the_run_by_groups_of_one_length(cell, bidirec
     src[np.arange(7)[None, :] >= LENGTHS[:, None]] = 0
 
     def masked():
-        return m._encode_masked(m.src_embedding(src), LENGTHS)
+        return m._encode_masked(src, LENGTHS, m.src_embedding(src))
+
+    def projected():  # the first layer's projection from the table E·W_ihᵀ
+        return m._encode_masked(src, LENGTHS)
 
     def groups():
         return m._encode_groups(m.src_embedding(src), LENGTHS)[:2]
 
-    ours, ref = _run(m, masked), _run(m, groups)
-    assert (ours[0][np.arange(7)[None, :] >= LENGTHS[:, None]] == 0).all()
-    for a, b in zip(ours, ref):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    ref = _run(m, groups)
+    for fn in (masked, projected):
+        ours = _run(m, fn)
+        assert (ours[0][np.arange(7)[None, :] >= LENGTHS[:, None]] == 0).all()
+        for a, b in zip(ours, ref):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm", "rnn_tanh", "rnn_relu"])

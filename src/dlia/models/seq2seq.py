@@ -193,11 +193,12 @@ class Seq2Seq(nn.Module):
         src, src_len = self._check("source", src, src_len, self.src_vocab_size)
         S = src.shape[1]
         L, dirs = self.config.layers, 2 if self.config.bidirectional else 1
-        emb = self.drop(self.src_embedding(src))
         if self.config.cell == "lstm":
-            outputs, h_n, c_n = self._encode_groups(emb, src_len)
+            outputs, h_n, c_n = self._encode_groups(self.drop(self.src_embedding(src)), src_len)
         else:
-            outputs, h_n = self._encode_masked(emb, src_len)
+            # without dropout on the embeddings the first layer reads its input projection from a table
+            dropped = self.drop.p > 0 and self.drop.training
+            outputs, h_n = self._encode_masked(src, src_len, self.drop(self.src_embedding(src)) if dropped else None)
             c_n = None
         state = []
         for k in range(L):
@@ -234,7 +235,8 @@ class Seq2Seq(nn.Module):
             return outputs, join([f[0] for f in finals]), join([f[1] for f in finals])
         return outputs, join(finals), None
 
-    def _encode_masked(self, emb: dlia.Tensor, src_len: numpy.ndarray) -> tuple[dlia.Tensor, dlia.Tensor]:
+    def _encode_masked(self, src: numpy.ndarray, src_len: numpy.ndarray, emb: dlia.Tensor | None = None
+                       ) -> tuple[dlia.Tensor, dlia.Tensor]:
         """The GRU/RNN encoder over the whole padded batch, one fused op per layer and direction, each
         row computed as if cut to its length: (outputs (B, S, enc_size), zero at padding; h_n (L·dirs, B, H)).
 
@@ -245,23 +247,34 @@ class Seq2Seq(nn.Module):
         its output at step ``len − 1`` is the final state, and the same permutation (an involution) puts
         the outputs back in place. One op over (S, B) instead of two per distinct length, with larger
         products: what a packed sequence does in torch. Padding positions are zeroed at the end.
+
+        ``emb``: the embedded source (B, S, E), dropout applied. Without it (no dropout), the first
+        layer's input projection x·W_ihᵀ is read from the table E·W_ihᵀ (V, k·H) by id, as
+        ``nn.GRU.forward_embedded`` does: a V-row product instead of an (S·B)-row one, and no
+        (S·B)-row products for the gradients of x and W_ih either.
         """
         enc = self.encoder
-        B, S = emb.shape[0], emb.shape[1]
+        B, S = src.shape
         t = numpy.arange(S)[:, None]
         lengths = src_len[None, :]
         rev = (numpy.where(t < lengths, lengths - 1 - t, t), numpy.arange(B)[None, :])  # (S, B) time-major
         last = (src_len - 1, numpy.arange(B))
         op = _rnn.GRU if enc.mode == "GRU" else _rnn.RNN
         extra = {"relu": True} if enc.mode == "RNN_RELU" else {}
-        h0 = dlia.zeros(B, enc.hidden_size, dtype=emb.dtype)
-        x = emb.transpose(0, 1)  # (S, B, E): the ops are time-major
+        h0 = dlia.zeros(B, enc.hidden_size, dtype=enc.weight_hh_l0.dtype)
+        x = emb.transpose(0, 1) if emb is not None else None  # (S, B, E): the ops are time-major
+        ids = src.T
         finals = []
         for layer in range(enc.num_layers):
             outs = []
             for d, suffix in enumerate(("", "_reverse")[:enc.num_directions]):
-                inputs = x if d == 0 else x[rev]
-                out = op.apply(inputs, h0, *enc._weights(layer, suffix), **extra)  # (S, B, H)
+                w = enc._weights(layer, suffix)
+                if x is None:  # layer 0, no dropout: the projection of every id, picked by id
+                    table = _ops.matmul(self.src_embedding.weight, w[0].T)
+                    projected = _ops.embedding(table, ids if d == 0 else ids[rev], padding_idx=PAD)
+                    out = op.apply(projected, h0, *w[1:], projected=True, **extra)  # (S, B, H)
+                else:
+                    out = op.apply(x if d == 0 else x[rev], h0, *w, **extra)
                 finals.append(out[last])
                 outs.append(out if d == 0 else out[rev])
             x = outs[0] if len(outs) == 1 else dlia.concatenate(outs, axis=2)
