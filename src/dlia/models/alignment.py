@@ -16,7 +16,9 @@ The pieces:
 - ``AlignTrainer``: shuffled epochs over generated scenes, evaluation, checkpoints, exact resume.
 - ``align``: for one image and one sentence, each word's best region and its score.
 
-Word ids: 0 is padding, the words of ``dlia.data.shapes.WORDS`` are 1..18 (``VOCAB``).
+Word ids: 0 is padding (``PAD``), then the words of the vocabulary (``make_vocab``: the scene
+grammar's 18 words, ``dlia.data.shapes.WORDS``, for ``dlia caption align``). This module knows
+nothing of how scenes are made: the caller gives images and sentences (``Pairs``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ import numpy
 
 import dlia
 from dlia import nn, optim
-from dlia.data.shapes import WORDS, Scene, scenes_dataset
 from dlia.io import CheckpointError, checkpoint_name, load_checkpoint, save_checkpoint
 from dlia.io.checkpoint import expect_model_class, expect_shapes
 
@@ -41,12 +42,8 @@ from dlia.io.checkpoint import expect_model_class, expect_shapes
 PREFIX = "align"
 CELLS = ("gru", "lstm", "rnn")
 SCORES = ("words", "both")
-#: the vocabulary: padding first, then the scene grammar's words
-VOCAB: tuple[str, ...] = ("<pad>", *WORDS)
 PAD = 0
-#: the seed of the held-out scenes (evaluation, and ``dlia caption rank``'s default candidates), so
-#: that every run is measured on the same scenes whatever its training seed
-HELD_OUT_SEED = 20150607
+PAD_WORD = "<pad>"
 #: a score masked out of a maximum (padding words)
 _MASKED = -1e30
 
@@ -123,20 +120,25 @@ _RANGES: dict[str, tuple[type, float, float]] = {
 
 
 # -- data ------------------------------------------------------------------------------------------
-def encode(sentence: str) -> numpy.ndarray:
-    """The word ids of ``sentence`` (split on white space).
+def make_vocab(words: Sequence[str]) -> list[str]:
+    """The vocabulary of a model: ``PAD_WORD`` (id 0), then ``words`` (sorted, distinct)."""
+    return [PAD_WORD, *sorted(set(words) - {PAD_WORD})]
+
+
+def encode(sentence: str, vocab: Sequence[str]) -> numpy.ndarray:
+    """The word ids of ``sentence`` (split on white space) in ``vocab``.
 
     Raises:
-        AlignError: naming the words that are not in ``VOCAB``.
+        AlignError: an empty sentence, or one with words not in ``vocab`` (named).
     """
     words = sentence.split()
     if not words:
         raise AlignError("an empty sentence has nothing to align")
-    index = {w: i for i, w in enumerate(VOCAB) if i != PAD}
+    index = {w: i for i, w in enumerate(vocab) if i != PAD}
     unknown = sorted({w for w in words if w not in index})
     if unknown:
         raise AlignError(f"{', '.join(repr(w) for w in unknown)} {'is' if len(unknown) == 1 else 'are'} not in the "
-                         f"vocabulary of the scene sentences ({', '.join(WORDS)})")
+                         f"model's vocabulary ({', '.join(vocab[1:])})")
     return numpy.array([index[w] for w in words], dtype=numpy.int64)
 
 
@@ -166,25 +168,15 @@ class Pairs:
     group: numpy.ndarray
 
     @classmethod
-    def from_scenes(cls, scenes: Sequence[Scene]) -> Pairs:
-        sentences = [s.sentence for s in scenes]
+    def make(cls, images: numpy.ndarray, sentences: Sequence[str], vocab: Sequence[str]) -> Pairs:
+        """Pairs of ``images`` (N, S, S, 3) and ``sentences`` (N), encoded with ``vocab``."""
+        sentences = list(sentences)
         first: dict[str, int] = {}
         group = numpy.array([first.setdefault(s, len(first)) for s in sentences], dtype=numpy.int64)
-        images = numpy.stack([s.image for s in scenes]) if scenes else numpy.zeros((0, 1, 1, 3), numpy.uint8)
-        return cls(images, sentences, [encode(s) for s in sentences], group)
+        return cls(numpy.asarray(images), sentences, [encode(s, vocab) for s in sentences], group)
 
     def __len__(self) -> int:
         return len(self.sentences)
-
-
-def training_pairs(config: AlignConfig) -> Pairs:
-    """The ``train_size`` training scenes of ``config`` (from its seed)."""
-    return Pairs.from_scenes(scenes_dataset(config.train_size, seed=config.seed, size=config.image_size))
-
-
-def held_out_pairs(n: int, image_size: int) -> Pairs:
-    """``n`` held-out scenes (``HELD_OUT_SEED``): the same for every run of one image size."""
-    return Pairs.from_scenes(scenes_dataset(n, seed=HELD_OUT_SEED, size=image_size))
 
 
 # -- the model -------------------------------------------------------------------------------------
@@ -214,9 +206,9 @@ class RegionCNN(nn.Module):
         return h.reshape(n, c, 9).transpose(0, 2, 1)
 
 
-def parameter_shapes(config: AlignConfig) -> dict[str, tuple[int, ...]]:
-    """Every parameter of ``Aligner(config)`` and its shape, without building it."""
-    c, E, H, V = config.channels, config.embedding_size, config.hidden_size, len(VOCAB)
+def parameter_shapes(config: AlignConfig, vocab_size: int) -> dict[str, tuple[int, ...]]:
+    """Every parameter of ``Aligner(config, vocab_size)`` and its shape, without building it."""
+    c, E, H, V = config.channels, config.embedding_size, config.hidden_size, vocab_size
     G = {"lstm": 4, "gru": 3, "rnn": 1}[config.cell] * H
     shapes: dict[str, tuple[int, ...]] = {
         "cnn.conv1.weight": (c, 3, 3, 3), "cnn.conv1.bias": (c,), "cnn.conv2.weight": (2 * c, c, 3, 3),
@@ -230,11 +222,11 @@ def parameter_shapes(config: AlignConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def parameter_count(config: AlignConfig) -> int:
-    return sum(math.prod(s) for s in parameter_shapes(config).values())
+def parameter_count(config: AlignConfig, vocab_size: int) -> int:
+    return sum(math.prod(s) for s in parameter_shapes(config, vocab_size).values())
 
 
-def training_bytes(config: AlignConfig) -> int:
+def training_bytes(config: AlignConfig, vocab_size: int) -> int:
     """An estimate of the peak memory of training: the scenes (uint8), the parameters with gradients
     and Adam's moments, and one batch's activations (the CNN's maps, kept for backward, dominate)."""
     S, c, B, H = config.image_size, config.channels, config.batch_size, config.hidden_size
@@ -242,7 +234,7 @@ def training_bytes(config: AlignConfig) -> int:
     per_image = 4 * (3 * S * S + 3 * c * S * S + 6 * c * (S // 2) ** 2)
     per_sentence = 4 * 26 * (config.embedding_size + 10 * H)
     scores = 4 * 3 * B * B * 9 * 26
-    return scenes + 16 * parameter_count(config) + 2 * B * (per_image + per_sentence) + scores
+    return scenes + 16 * parameter_count(config, vocab_size) + 2 * B * (per_image + per_sentence) + scores
 
 
 class Aligner(nn.Module):
@@ -262,19 +254,21 @@ class Aligner(nn.Module):
     Args:
         config: the hyper-parameters (``cell``, ``embedding_size``, ``hidden_size``, ``channels``,
             ``image_size``, ``score``).
+        vocab_size: word ids are ``0 .. vocab_size − 1`` (0 = padding).
         generator: the seeded source of the initial weights.
         dtype: the parameters' dtype (float64 for gradient checks).
     """
 
-    def __init__(self, config: AlignConfig, generator: dlia.Generator | None = None, dtype: Any = numpy.float32) -> None:
+    def __init__(self, config: AlignConfig, vocab_size: int, generator: dlia.Generator | None = None,
+                 dtype: Any = numpy.float32) -> None:
         super().__init__()
         gen = generator or dlia.Generator(config.seed)
-        self.config = config
+        self.config, self.vocab_size = config, vocab_size
         E, H = config.embedding_size, config.hidden_size
         self.cnn = RegionCNN(config.channels, config.image_size, gen)
         self.region = nn.Linear(self.cnn.out_features, H, generator=gen)
         self.where = nn.Parameter(numpy.zeros((9, H), dtype=numpy.float32))
-        self.embedding = nn.Embedding(len(VOCAB), E, generator=gen)
+        self.embedding = nn.Embedding(vocab_size, E, generator=gen)
         layer = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[config.cell]
         self.rnn_forward = layer(E, H, batch_first=True, generator=gen)
         self.rnn_backward = layer(E, H, batch_first=True, generator=gen)
@@ -463,18 +457,19 @@ class Alignment:
     total: float
 
 
-def align(model: Aligner, image: numpy.ndarray, sentence: str) -> Alignment:
+def align(model: Aligner, vocab: Sequence[str], image: numpy.ndarray, sentence: str) -> Alignment:
     """For each word of ``sentence`` the region of ``image`` (uint8 (S, S, 3)) it matches best."""
-    ids = encode(sentence)
+    ids = encode(sentence, vocab)
     v, s, mask = embed(model, image[None], [ids])
     d = v[0] @ s[0].T  # (9, T)
     total = float(score_matrix(v, s, mask, model.config.score)[0, 0])
     return Alignment(sentence.split(), d.argmax(axis=0), d.max(axis=0), d.T.copy(), total)
 
 
-def rank_sentences(model: Aligner, image: numpy.ndarray, sentences: Sequence[str]) -> list[tuple[str, float]]:
+def rank_sentences(model: Aligner, vocab: Sequence[str], image: numpy.ndarray, sentences: Sequence[str]
+                   ) -> list[tuple[str, float]]:
     """``sentences`` sorted by their score against ``image`` (best first), with the scores."""
-    ids = [encode(s) for s in sentences]
+    ids = [encode(s, vocab) for s in sentences]
     v, s, mask = embed(model, image[None], ids)
     S = score_matrix(v, s, mask, model.config.score)[0]
     order = numpy.argsort(-S, kind="stable")
@@ -486,7 +481,7 @@ class AlignTrainer:
     """Training of an ``Aligner``: shuffled epochs over the training scenes, evaluation on held-out
     ones, checkpoints and exact resume.
 
-    The scenes come from ``scenes_dataset(train_size, seed)``; the batch order of epoch e is a
+    The batch order of epoch e is a
     permutation drawn from ``numpy.random.default_rng([seed, e])`` and the initial weights from
     ``dlia.Generator(seed)``. Nothing else is random, so the state of a run is the weights, Adam's
     moments, the iteration (which gives the epoch and the batch), the history and the best result:
@@ -495,17 +490,17 @@ class AlignTrainer:
 
     Args:
         config: hyper-parameters.
-        train, test: training and held-out pairs (default: generated from ``config``).
+        vocab: the words (``make_vocab``), encoded in ``train`` and ``test``.
+        train, test: training and held-out pairs (``dlia caption align`` generates them from the config).
     """
 
-    def __init__(self, config: AlignConfig, train: Pairs | None = None, test: Pairs | None = None) -> None:
-        self.config = config
-        self.train = train if train is not None else training_pairs(config)
-        self.test = test if test is not None else held_out_pairs(config.test_size, config.image_size)
+    def __init__(self, config: AlignConfig, vocab: Sequence[str], train: Pairs, test: Pairs) -> None:
+        self.config, self.vocab = config, list(vocab)
+        self.train, self.test = train, test
         if len(self.train) < config.batch_size:
             raise AlignError(f"{len(self.train)} training scenes are fewer than one batch of {config.batch_size}")
         self.generator = dlia.Generator(config.seed)
-        self.model = Aligner(config, self.generator)
+        self.model = Aligner(config, len(self.vocab), self.generator)
         self.optimizer = optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.iteration = 0
         self.history: dict[str, list[Any]] = {"train_loss": [], "val_iteration": [], "val": []}
@@ -571,23 +566,24 @@ class AlignTrainer:
         extra = {"iteration": self.iteration, "best_r1": best[0], "best_checkpoint": best[1], "elapsed_s": self.elapsed,
                  "scenes": [len(self.train), len(self.test)]}
         path = save_checkpoint(Path(folder) / name, self.model, self.optimizer, step=self.iteration,
-                               generator=self.generator, config=self.config.to_dict(), vocab=list(VOCAB),
+                               generator=self.generator, config=self.config.to_dict(), vocab=self.vocab,
                                history=self.history, extra=extra)
         self.best_r1, self.best_checkpoint = best
         return path
 
     @classmethod
-    def resume(cls, path: str | os.PathLike[str], max_epochs: int | None = None, train: Pairs | None = None,
-               test: Pairs | None = None) -> AlignTrainer:
-        """The trainer of the checkpoint at ``path``, ready to continue; ``max_epochs`` may lengthen it.
+    def resume(cls, path: str | os.PathLike[str], train: Pairs, test: Pairs, max_epochs: int | None = None
+               ) -> AlignTrainer:
+        """The trainer of the checkpoint at ``path``, ready to continue on ``train`` and ``test`` (the
+        pairs it was trained on, encoded with its vocabulary); ``max_epochs`` may lengthen the run.
 
         Raises:
-            CheckpointError: not a usable ranking checkpoint.
+            CheckpointError: not a usable ranking checkpoint, or other pairs.
         """
-        config, ckpt = read_checkpoint(path)
+        config, vocab, ckpt = read_checkpoint(path)
         if max_epochs is not None:
             config = AlignConfig.from_dict({**config.to_dict(), "max_epochs": max_epochs})
-        trainer = cls(config, train, test)
+        trainer = cls(config, vocab, train, test)
         e = ckpt.extra
         try:
             iteration = e["iteration"]
@@ -643,10 +639,10 @@ def fit(trainer: AlignTrainer, folder: str | os.PathLike[str], max_time: float |
 
 
 # -- checkpoints -----------------------------------------------------------------------------------
-def read_checkpoint(path: str | os.PathLike[str]) -> tuple[AlignConfig, Any]:
-    """The config of the ranking checkpoint at ``path`` and the checkpoint, checked before a model is
-    built: an ``Aligner`` checkpoint, a valid config, the scene vocabulary, weights of exactly the
-    shapes the config implies.
+def read_checkpoint(path: str | os.PathLike[str]) -> tuple[AlignConfig, list[str], Any]:
+    """The config and vocabulary of the ranking checkpoint at ``path``, and the checkpoint, checked
+    before a model is built: an ``Aligner`` checkpoint, a valid config, a vocabulary of distinct
+    words after ``PAD_WORD``, weights of exactly the shapes they imply.
 
     Raises:
         CheckpointError: naming the file and what is wrong.
@@ -657,20 +653,23 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[AlignConfig, Any]:
         config = AlignConfig.from_dict(ckpt.config)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: {e}") from None
-    if ckpt.vocab != list(VOCAB):
-        raise CheckpointError(f"{path}: its vocabulary is not the scene sentences' ({len(ckpt.vocab or [])} words)")
-    expected = parameter_shapes(config)
+    vocab = ckpt.vocab
+    if not (isinstance(vocab, list) and len(vocab) >= 2 and vocab[0] == PAD_WORD
+            and all(isinstance(w, str) and w and not any(c.isspace() for c in w) for w in vocab)
+            and len(set(vocab)) == len(vocab)):
+        raise CheckpointError(f"{path}: its vocabulary is damaged (expected {PAD_WORD!r} and distinct words)")
+    expected = parameter_shapes(config, len(vocab))
     expect_shapes(ckpt, expected, "its config asks")
     extra = sorted(set(ckpt.model_state) - set(expected))
     if extra:
         raise CheckpointError(f"{path}: unexpected weights {', '.join(extra)}")
-    return config, ckpt
+    return config, vocab, ckpt
 
 
-def load_model(path: str | os.PathLike[str]) -> tuple[Aligner, AlignConfig]:
-    """The trained model of a checkpoint, in eval mode."""
-    config, ckpt = read_checkpoint(path)
-    model = Aligner(config)
+def load_model(path: str | os.PathLike[str]) -> tuple[Aligner, list[str], Any]:
+    """(the trained model in eval mode, its vocabulary, the checkpoint) of the file at ``path``."""
+    config, vocab, ckpt = read_checkpoint(path)
+    model = Aligner(config, len(vocab))
     model.load_state_dict(ckpt.model_state)
     model.eval()
-    return model, config
+    return model, vocab, ckpt
