@@ -73,7 +73,7 @@ class AlignConfig:
     learning_rate: float = 2e-3  # Adam
     grad_clip: float = 5.0  # the global gradient norm is clipped to this (0: off)
     max_epochs: int = 4
-    eval_every: int = 400  # iterations between evaluations (each writes a checkpoint)
+    eval_every: int = 160  # iterations between evaluations (each writes a checkpoint)
     seed: int = 0  # the initial weights, the training scenes and the order of the batches
 
     def __post_init__(self) -> None:
