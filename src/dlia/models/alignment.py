@@ -583,14 +583,15 @@ class AlignTrainer:
         config, vocab, ckpt = read_checkpoint(path)
         if max_epochs is not None:
             config = AlignConfig.from_dict({**config.to_dict(), "max_epochs": max_epochs})
-        trainer = cls(config, vocab, train, test)
         e = ckpt.extra
+        if e.get("scenes") != [len(train), len(test)]:
+            raise CheckpointError(f"{path} was trained on other scenes ({e.get('scenes')} training and held-out ones, "
+                                  f"not {[len(train), len(test)]})")
+        trainer = cls(config, vocab, train, test)
         try:
             iteration = e["iteration"]
             if not (isinstance(iteration, int) and not isinstance(iteration, bool) and iteration == ckpt.step >= 0):
                 raise ValueError(f"iteration {iteration!r} does not match step {ckpt.step}")
-            if e.get("scenes") != [len(trainer.train), len(trainer.test)]:
-                raise ValueError(f"it was trained on {e.get('scenes')} scenes")
             h = ckpt.history
             history = {k: list(h[k]) for k in trainer.history}
             if not all(isinstance(x, (int, float)) for x in history["train_loss"] + history["val_iteration"]):
