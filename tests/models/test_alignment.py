@@ -228,7 +228,7 @@ def _embedded(model: Aligner, image: numpy.ndarray, sentences: list[str]) -> tup
 
 def test_a_foreign_checkpoint_is_refused(tmp_path: Path) -> None:
     path = save_checkpoint(tmp_path / "x.npz", nn.Linear(2, 3), config={})
-    with pytest.raises(CheckpointError, match="not a image–sentence ranking checkpoint"):
+    with pytest.raises(CheckpointError, match="not a caption-align checkpoint"):
         read_checkpoint(path)
     config = AlignConfig(**TINY)
     model = Aligner(config, len(VOCAB))

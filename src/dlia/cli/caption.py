@@ -119,7 +119,7 @@ def _align(args: argparse.Namespace) -> int:
 
     check_output(args.checkpoint_dir, "--checkpoint-dir", folder=True)
     given = _align_config(args)
-    resume_from = resume_path(args.resume, PREFIX, "image–sentence ranking") if args.resume else None
+    resume_from = resume_path(args.resume, PREFIX, "caption-align") if args.resume else None
     if resume_from is not None:
         config, vocab, _ = read_checkpoint(resume_from)  # checked before anything is built from it
         out = Path(args.checkpoint_dir) if args.checkpoint_dir else resume_from.parent
@@ -293,7 +293,7 @@ def read_sentences(path: str, vocab: list[str]) -> list[str]:
 def _rank(args: argparse.Namespace) -> int:
     from dlia.models.alignment import PREFIX, align, load_model, rank_sentences
 
-    path = model_path(args.checkpoint, PREFIX, "image–sentence ranking", "dlia caption align")
+    path = model_path(args.checkpoint, PREFIX, "caption-align", "dlia caption align")
     check_output(args.show_alignment, "--show-alignment",
                  inputs=[("IMAGE", args.image), ("CKPT_OR_DIR", str(path)), ("--sentences", args.sentences)])
     model, vocab, ckpt = load_model(path)

@@ -649,7 +649,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[AlignConfig, list[str
         CheckpointError: naming the file and what is wrong.
     """
     ckpt = load_checkpoint(path)
-    expect_model_class(ckpt, "Aligner", "image–sentence ranking", "dlia caption align")
+    expect_model_class(ckpt, "Aligner", "caption-align", "dlia caption align")
     try:
         config = AlignConfig.from_dict(ckpt.config)
     except (TypeError, ValueError) as e:
