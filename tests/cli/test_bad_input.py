@@ -1267,6 +1267,8 @@ _CAPTION_RANK_CASES = [
         hidden_size=0))), "hidden_size"),
     Case("caption-rank-damaged-vocabulary", _rank(_AL_CKPT, "s.png", change=_edit_meta(lambda m: m["vocab"].append(
         "zebra"))), "embedding.weight"),
+    Case("caption-rank-absurd-held-out-set", _rank(_AL_CKPT, "s.png", change=_edit_meta(lambda m: m["config"].update(
+        test_size=10**12))), "would need"),
     Case("caption-rank-nan-weights", _rank(_AL_CKPT, "s.png", change=lambda e: e.update({"model/word.bias.npy": _npy(
         np.full(np.load(io.BytesIO(e["model/word.bias.npy"])).shape, np.nan, np.float32))})), "NaN or infinite"),
     Case("caption-rank-sentences-missing", _rank("run", "s.png", "--sentences", "no.txt"), "no such file"),

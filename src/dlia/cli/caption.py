@@ -302,6 +302,8 @@ def _rank(args: argparse.Namespace) -> int:
     if args.sentences is not None:
         candidates, where = read_sentences(args.sentences, vocab), args.sentences
     else:
+        check_memory(f"{path.name}'s held-out scenes (--test-size {config.test_size})",
+                     config.test_size * (3 * config.image_size ** 2 + 200), "give candidates with --sentences")
         pairs = scene_pairs(config.test_size, HELD_OUT_SEED, config.image_size, vocab)
         candidates = list(dict.fromkeys(pairs.sentences))
         where = f"the distinct sentences of the run's {config.test_size:,} held-out scenes"
