@@ -1178,6 +1178,151 @@ _LM_CASES = [
 CASES += _LM_CASES
 
 
+# -- caption align / caption rank (image–sentence ranking) ----------------------------------------------
+
+_AL_CKPT = "run/align_epoch001.0_0.2000.npz"
+_AL = ["caption", "align", "--image-size", "24", "--channels", "2", "--hidden-size", "4", "--embedding-size", "3",
+       "--train-size", "20", "--test-size", "10", "--batch-size", "10"]
+
+
+@functools.lru_cache
+def _align_checkpoint_entries() -> dict[str, bytes]:
+    """The entries of a real caption-align checkpoint (one step of a tiny model on 20 scenes, the CLI's
+    data), as the trainer writes it."""
+    from dlia.cli.caption import HELD_OUT_SEED, scene_pairs, scene_vocab
+    from dlia.models.alignment import AlignConfig, AlignTrainer
+
+    config = AlignConfig(image_size=24, channels=2, hidden_size=4, embedding_size=3, train_size=20, test_size=10,
+                         batch_size=10)
+    vocab = scene_vocab()
+    trainer = AlignTrainer(config, vocab, scene_pairs(20, 0, 24, vocab), scene_pairs(10, HELD_OUT_SEED, 24, vocab))
+    trainer.train_step()
+    trainer.evaluate()
+    with tempfile.TemporaryDirectory() as d:
+        path = trainer.save(d)
+        with zipfile.ZipFile(path) as z:
+            return {name: z.read(name) for name in z.namelist()}
+
+
+def _scene_png(size: int = 24) -> bytes:
+    from dlia.data import scenes_dataset
+
+    buf = io.BytesIO()
+    Image.fromarray(scenes_dataset(1, seed=0, size=size)[0].image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _align_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str,
+                files: dict[str, str | bytes | None] | None = None, truncated: str | None = None) -> Callable[[Path], list[str]]:
+    """``argv`` in a folder holding ``s.png`` (a 24×24 scene) and ``run/`` with one caption-align
+    checkpoint (``_AL_CKPT``) that ``change`` damaged; ``files`` are written besides (None: a folder),
+    and ``truncated`` is a copy of the checkpoint's first 300 bytes."""
+
+    def setup(folder: Path) -> list[str]:
+        entries = dict(_align_checkpoint_entries())
+        if change is not None:
+            change(entries)
+        (folder / "run").mkdir()
+        with zipfile.ZipFile(folder / _AL_CKPT, "w") as z:
+            for name, data in entries.items():
+                z.writestr(name, data)
+        (folder / "s.png").write_bytes(_scene_png())
+        for name, data in (files or {}).items():
+            if data is None:
+                (folder / name).mkdir()
+            else:
+                (folder / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+        if truncated is not None:
+            (folder / truncated).write_bytes((folder / _AL_CKPT).read_bytes()[:300])
+        return list(argv)
+
+    return setup
+
+
+def _rank(*more: str, change: Callable[[dict[str, bytes]], None] | None = None,
+          files: dict[str, str | bytes | None] | None = None, truncated: str | None = None) -> Callable[[Path], list[str]]:
+    return _align_case(change, "caption", "rank", *more, files=files, truncated=truncated)
+
+
+_CAPTION_RANK_CASES = [
+    Case("caption-rank-missing-image", _rank("run", "no.png"), "no such file"),
+    Case("caption-rank-empty-image", _rank("run", "e.png", files={"e.png": b""}), "e.png"),
+    Case("caption-rank-truncated-image", lambda f: _rank("run", "t.png", files={"t.png": _scene_png(48)[:80]})(f),
+         "t.png"),
+    Case("caption-rank-text-as-image", _rank("run", "x.png", files={"x.png": "not a picture\n"}), "not an image"),
+    Case("caption-rank-image-folder", _rank("run", "d", files={"d": None}), "directory"),
+    Case("caption-rank-missing-checkpoint", _files({"s.png": b""}, "caption", "rank", "no.npz", "s.png"),
+         "no such checkpoint"),
+    Case("caption-rank-empty-run-folder", _files({"d": None}, "caption", "rank", "d", "s.png"),
+         "no caption-align checkpoint"),
+    Case("caption-rank-corrupt-checkpoint", _rank("r.npz", "s.png", files={"r.npz": _BINARY}), "r.npz"),
+    Case("caption-rank-truncated-checkpoint", _rank("t.npz", "s.png", truncated="t.npz"), "t.npz"),
+    Case("caption-rank-charrnn-checkpoint",
+         _charrnn_case(None, "caption", "rank", "run/charrnn_epoch000.01_2.5000.npz", "t.txt"),
+         "not a caption-align checkpoint"),
+    Case("caption-rank-cnn-checkpoint",
+         _charrnn_case(None, "caption", "rank", "run/charrnn_epoch000.01_2.5000.npz", "t.txt", cnn=True),
+         "not a caption-align checkpoint"),
+    Case("caption-rank-damaged-config", _rank(_AL_CKPT, "s.png", change=_edit_meta(lambda m: m["config"].update(
+        hidden_size=0))), "hidden_size"),
+    Case("caption-rank-damaged-vocabulary", _rank(_AL_CKPT, "s.png", change=_edit_meta(lambda m: m["vocab"].append(
+        "zebra"))), "embedding.weight"),
+    Case("caption-rank-absurd-held-out-set", _rank(_AL_CKPT, "s.png", change=_edit_meta(lambda m: m["config"].update(
+        test_size=10**12))), "would need"),
+    Case("caption-rank-nan-weights", _rank(_AL_CKPT, "s.png", change=lambda e: e.update({"model/word.bias.npy": _npy(
+        np.full(np.load(io.BytesIO(e["model/word.bias.npy"])).shape, np.nan, np.float32))})), "NaN or infinite"),
+    Case("caption-rank-sentences-missing", _rank("run", "s.png", "--sentences", "no.txt"), "no such file"),
+    Case("caption-rank-sentences-empty", _rank("run", "s.png", "--sentences", "c.txt", files={"c.txt": ""}), "empty"),
+    Case("caption-rank-sentences-blank", _rank("run", "s.png", "--sentences", "c.txt", files={"c.txt": "\n  \n"}),
+         "no sentences"),
+    Case("caption-rank-sentences-binary", _rank("run", "s.png", "--sentences", "c.txt", files={"c.txt": _BINARY}),
+         "binary"),
+    Case("caption-rank-sentences-latin1", _rank("run", "s.png", "--sentences", "c.txt", files={"c.txt": _LATIN1}),
+         "not UTF-8"),
+    Case("caption-rank-sentences-unknown-words",
+         _rank("run", "s.png", "--sentences", "c.txt", files={"c.txt": "a red circle at the top\na purple rhombus\n"}),
+         "line 2: 'purple', 'rhombus' are not in the model's vocabulary"),
+    Case("caption-rank-top-zero", _rank("run", "s.png", "--top", "0"), "--top"),
+    Case("caption-rank-alignment-unwritable", _rank("run", "s.png", "--show-alignment", "/proc/x/a.png"),
+         "cannot write --show-alignment"),
+    Case("caption-rank-alignment-is-the-image", _rank("run", "s.png", "--show-alignment", "s.png"), "the input IMAGE"),
+    Case("caption-rank-alignment-folder", _rank("run", "s.png", "--show-alignment", "d", files={"d": None}), "folder"),
+    Case("caption-rank-alignment-bad-suffix", _rank("run", "s.png", "--show-alignment", "a.txt"), "picture"),
+    Case("caption-align-image-size-not-multiple-of-6", _args(*_AL, "--image-size", "40"), "multiple of 6"),
+    Case("caption-align-image-size-too-small", _args(*_AL, "--image-size", "12"), "--image-size must"),
+    Case("caption-align-image-size-absurd", _args(*_AL, "--image-size", "60000"), "would need"),
+    Case("caption-align-train-size-absurd", _args(*_AL, "--train-size", "1000000000000"), "would need"),
+    Case("caption-align-hidden-size-absurd", _args(*_AL, "--hidden-size", "2000000000"), "would need"),
+    Case("caption-align-batch-size-one", _args(*_AL, "--batch-size", "1"), "--batch-size must"),
+    Case("caption-align-fewer-scenes-than-a-batch", _args(*_AL, "--train-size", "5"), "smaller than one batch"),
+    Case("caption-align-learning-rate-nan", _args(*_AL, "--learning-rate", "nan"), "--learning-rate"),
+    Case("caption-align-margin-negative", _args(*_AL, "--margin", "-1"), "--margin"),
+    Case("caption-align-unknown-cell", _args(*_AL, "--cell", "transformer"), "invalid choice"),
+    Case("caption-align-seed-negative", _args(*_AL, "--seed", "-1"), "--seed"),
+    Case("caption-align-max-time-zero", _args(*_AL, "--max-time", "0"), "--max-time"),
+    Case("caption-align-max-steps-zero", _args(*_AL, "--max-steps", "0"), "--max-steps"),
+    Case("caption-align-checkpoint-dir-is-file", _files({"f": "x"}, *_AL, "--checkpoint-dir", "f"), "not a folder"),
+    Case("caption-align-checkpoint-dir-unwritable", _args(*_AL, "--checkpoint-dir", "/proc/x/run"),
+         "cannot write --checkpoint-dir"),
+    Case("caption-align-earlier-run-there", _align_case(None, *_AL, "--checkpoint-dir", "run"), "earlier run"),
+    Case("caption-align-resume-missing", _args(*_AL, "--resume", "no.npz"), "no such checkpoint"),
+    Case("caption-align-resume-empty-folder", _files({"d": None}, *_AL, "--resume", "d"), "no caption-align checkpoint"),
+    Case("caption-align-resume-corrupt", _files({"r.npz": _BINARY}, *_AL, "--resume", "r.npz"), "r.npz"),
+    Case("caption-align-resume-charrnn-checkpoint",
+         _charrnn_case(None, *_AL, "--resume", "run/charrnn_epoch000.01_2.5000.npz"), "not a caption-align checkpoint"),
+    Case("caption-align-resume-damaged-position",
+         _align_case(_edit_meta(lambda m: m["extra"].update(iteration="x")), *_AL, "--resume", "run"),
+         "corrupt training state"),
+    Case("caption-align-resume-other-scenes",
+         _align_case(_edit_meta(lambda m: m["extra"].update(scenes=[30, 10])), *_AL, "--resume", "run"), "other scenes"),
+    Case("caption-align-resume-into-another-run",
+         _align_case(None, *_AL, "--resume", _AL_CKPT, "--checkpoint-dir", "other",
+                     files={"other": None, "other/align_epoch000.5_0.1000.npz": "x"}), "another run"),
+    Case("caption-no-action", _args("caption"), "required"),
+]
+CASES += _CAPTION_RANK_CASES
+
+
 def run_case(case: Case, folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> str:
     """Run one case and check the promises; returns the error line."""
     monkeypatch.chdir(folder)

@@ -291,6 +291,41 @@ def lm_demo(args: argparse.Namespace) -> None:
     print("dlia ngram train CORPUS --order 3 -o model.arpa trains on your own text; docs/language-models.md")
 
 
+def rank_demo(args: argparse.Namespace) -> None:
+    """Image–sentence ranking (docs/captioning.md): a few seconds of training on generated scenes,
+    retrieval on held-out ones, and one alignment picture (kept in --out, else a temporary folder)."""
+    _section("Images and sentences: ranking and word–region alignment")
+    from dlia.cli.caption import HELD_OUT_SEED, scene_pairs, scene_vocab
+    from dlia.models.alignment import AlignConfig, AlignTrainer, align, evaluate
+    from dlia.viz.alignment import alignment_plot
+
+    config = AlignConfig(image_size=24, channels=8, hidden_size=32, train_size=600, test_size=100, batch_size=25,
+                         learning_rate=5e-3, seed=args.seed)
+    vocab = scene_vocab()
+    test = scene_pairs(config.test_size, HELD_OUT_SEED, config.image_size, vocab)
+    trainer = AlignTrainer(config, vocab, scene_pairs(config.train_size, config.seed, config.image_size, vocab), test)
+    before, steps = evaluate(trainer.model, test), 120
+    bar = Progress(total=steps, desc="ranking")
+    for _ in range(steps):
+        bar.update(loss=trainer.train_step())
+    bar.close()
+    after = evaluate(trainer.model, test)
+    print(f"CNN regions and bidirectional-GRU words in one space, {steps} steps on {config.train_size} scenes; "
+          f"on {config.test_size} held-out pairs:")
+    print(f"  before: {before.line()}")
+    print(f"  after:  {after.line()}")
+    k = int(numpy.argmax([len(s.split()) for s in test.sentences]))  # a scene with the most shapes
+    a = align(trainer.model, vocab, test.images[k], test.sentences[k])
+    with contextlib.ExitStack() as stack:
+        out = Path(args.out) if args.out else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dlia-demo-")))
+        path = alignment_plot(test.images[k], a.words, a.regions, a.scores, out / "alignment.png",
+                              title=f"S = {a.total:.2f}")
+        where = path if args.out else f"{path} (a temporary folder, removed now; --out DIR keeps it)"
+        print(f"which region each word of \"{test.sentences[k]}\" matched → {where}")
+    print("dlia caption align trains the full model (R@1 ≥ 80 % both ways on 1,000 held-out pairs); "
+          "dlia caption rank IMAGE.png lists an image's best sentences")
+
+
 def _digits(data: str | None) -> tuple[tuple[numpy.ndarray, numpy.ndarray] | None, str]:
     """The digits (images, labels) for sections 3 and 4, loaded once, or (None, why they are missing)."""
     path, missing = digits_file(data)

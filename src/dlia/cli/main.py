@@ -29,6 +29,7 @@ COMMANDS = {
     "ngram": "dlia.cli.ngram",
     "nnlm": "dlia.cli.nnlm",
     "lm": "dlia.cli.lm",
+    "caption": "dlia.cli.caption",
     "graph": "dlia.cli.graph",
     "data": "dlia.cli.data",
 }
