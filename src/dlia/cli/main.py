@@ -29,6 +29,7 @@ COMMANDS = {
     "ngram": "dlia.cli.ngram",
     "nnlm": "dlia.cli.nnlm",
     "lm": "dlia.cli.lm",
+    "seq2seq": "dlia.cli.seq2seq",
     "graph": "dlia.cli.graph",
     "data": "dlia.cli.data",
 }

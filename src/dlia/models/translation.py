@@ -283,8 +283,22 @@ def parameter_shapes(config: Seq2SeqConfig, src_size: int, tgt_size: int) -> dic
 
 
 def parameter_count(config: Seq2SeqConfig, src_size: int, tgt_size: int) -> int:
-    """The number of parameters, by formula (instant for any size)."""
-    return sum(math.prod(s) for s in parameter_shapes(config, src_size, tgt_size).values())
+    """The number of parameters (the sum over ``parameter_shapes``), by formula: instant for any size,
+    a million layers included."""
+    E, H, L, G = config.embedding_size, config.hidden_size, config.layers, GATES[config.cell] * config.hidden_size
+    dirs = 2 if config.bidirectional else 1
+    enc = dirs * H
+    recurrent = G * H + 2 * G  # weight_hh and both biases, per layer and direction
+    n = (src_size + tgt_size) * E + dirs * (G * E + recurrent) + (L - 1) * dirs * (G * enc + recurrent)
+    if config.bidirectional:
+        n += (2 if config.cell == "lstm" else 1) * (2 * H * H + H)
+    first = E + (enc if config.attention == "bahdanau" else 0)
+    n += G * first + recurrent + (L - 1) * (G * H + recurrent)
+    if config.attention == "bahdanau":
+        n += H * H + H * enc + H + H
+    elif config.attention == "luong":
+        n += (H * enc if enc != H else 0) + H * (H + enc) + H
+    return n + tgt_size * H + tgt_size
 
 
 def training_bytes(config: Seq2SeqConfig, src_size: int, tgt_size: int, batch_size: int, src_len: int, tgt_len: int) -> int:
@@ -409,6 +423,40 @@ class Evaluation:
     n: int  # pairs
 
 
+def evaluate(model: Seq2Seq, vocabs: tuple[TokenVocab, TokenVocab], pairs: Pairs, beam: int = 1,
+             length_norm: float = 0.0, max_len: int = 50, batch_size: int = 256) -> Evaluation:
+    """Loss, exact match and BLEU of ``model`` on ``pairs``, in eval mode (no dropout), without gradients.
+
+    Unknown tokens of ``pairs`` become ``<unk>``. Outputs are decoded greedily (``beam`` 1) or by
+    beam search (``length_norm``, at most ``max_len`` tokens); BLEU is ``corpus_bleu`` (4-grams, brevity
+    penalty) of the output tokens against the target tokens (characters for a character task).
+    """
+    src_vocab, tgt_vocab = vocabs
+    if not pairs:
+        raise ValueError("no pairs to evaluate")
+    was_training = model.training
+    model.eval()
+    total, tokens, hyps, refs = 0.0, 0, [], []
+    with dlia.no_grad():
+        for i in range(0, len(pairs), batch_size):
+            chunk = pairs[i:i + batch_size]
+            src = [src_vocab.encode(s, strict=False) or [UNK] for s, _ in chunk]
+            tgt = [tgt_vocab.encode(t, strict=False) for _, t in chunk]
+            s, s_len, t_in, t_out, t_len = _arrays(src, tgt)
+            n = int(t_len.sum())
+            total += model.loss(s, s_len, t_in, t_out, t_len).item() * n
+            tokens += n
+            if beam == 1:
+                out = model.greedy_decode(s, s_len, max_len=max_len)
+            else:
+                out = model.beam_search(s, s_len, beam=beam, max_len=max_len, length_norm=length_norm)
+            hyps.extend(tgt_vocab.decode(seq) for seq in out.sequences)
+            refs.extend(tgt_vocab.split(t) for _, t in chunk)
+    model.train(was_training)
+    exact = sum(h == r for h, r in zip(hyps, refs)) / len(pairs)
+    return Evaluation(total / tokens, exact, corpus_bleu(hyps, refs).score, len(pairs))
+
+
 def _arrays(src: list[list[int]], tgt: list[list[int]]) -> tuple[numpy.ndarray, ...]:
     """(src, src_len, tgt_in, tgt_out, tgt_len) of id lists (targets without BOS/EOS)."""
     s, s_len = pad_batch(src)
@@ -499,34 +547,10 @@ class Seq2SeqTrainer:
         self.elapsed += time.perf_counter() - started
         return value, int(t_len.sum())
 
-    def evaluate(self, pairs: Pairs, beam: int | None = None, batch_size: int = 256) -> Evaluation:
-        """Loss, exact match and BLEU on ``pairs``, in eval mode (no dropout), without gradients.
-
-        Unknown tokens of ``pairs`` become ``<unk>``. Outputs are decoded greedily (``beam`` 1) or by
-        beam search (``config.length_norm``); BLEU is ``corpus_bleu`` of the output tokens against the
-        target tokens (characters for a character task).
-        """
-        beam = self.config.beam if beam is None else beam
-        self.model.eval()
-        total, tokens, hyps, refs = 0.0, 0, [], []
-        with dlia.no_grad():
-            for i in range(0, len(pairs), batch_size):
-                chunk = pairs[i:i + batch_size]
-                src = [self.src_vocab.encode(s, strict=False) or [UNK] for s, _ in chunk]
-                tgt = [self.tgt_vocab.encode(t, strict=False) for _, t in chunk]
-                s, s_len, t_in, t_out, t_len = _arrays(src, tgt)
-                n = int(t_len.sum())
-                total += self.model.loss(s, s_len, t_in, t_out, t_len).item() * n
-                tokens += n
-                if beam == 1:
-                    out = self.model.greedy_decode(s, s_len, max_len=self.max_len)
-                else:
-                    out = self.model.beam_search(s, s_len, beam=beam, max_len=self.max_len, length_norm=self.config.length_norm)
-                hyps.extend(self.tgt_vocab.decode(seq) for seq in out.sequences)
-                refs.extend(self.tgt_vocab.split(t) for _, t in chunk)
-        self.model.train()
-        exact = sum(h == r for h, r in zip(hyps, refs)) / len(pairs)
-        return Evaluation(total / tokens, exact, corpus_bleu(hyps, refs).score, len(pairs))
+    def evaluate(self, pairs: Pairs, beam: int | None = None) -> Evaluation:
+        """``evaluate`` of the model on ``pairs`` with the run's beam, length normalisation and ``max_len``."""
+        return evaluate(self.model, (self.src_vocab, self.tgt_vocab), pairs, self.config.beam if beam is None else beam,
+                        self.config.length_norm, self.max_len)
 
     def record_evaluation(self, ev: Evaluation) -> None:
         self.history["val_loss"].append(ev.loss)
@@ -567,7 +591,7 @@ class Seq2SeqTrainer:
         try:
             if task is None:
                 task = task_from_description(saved.task)
-            elif task.description != saved.task:
+            elif _without_path(task.description) != _without_path(saved.task):  # a moved corpus file is the same task
                 raise ValueError(f"it was trained on another task ({_describe(saved.task)}, not {_describe(task.description)})")
         except ValueError as e:
             raise CheckpointError(f"{path}: {e}") from None
@@ -598,6 +622,10 @@ class Seq2SeqTrainer:
         trainer.iteration, trainer.history, trainer.elapsed = iteration, history, elapsed
         trainer.best_val_loss, trainer.best_checkpoint = float(best), best_name
         return trainer
+
+
+def _without_path(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != "path"}
 
 
 def _describe(d: Any) -> str:
