@@ -1190,8 +1190,9 @@ _S2S_FILES = {"n.tsv": _S2S_TSV}
 @functools.lru_cache
 def _s2s_checkpoint_entries() -> dict[str, bytes]:
     """The entries of a real seq2seq checkpoint (a tiny model on ``_S2S_TSV``, characters, one step)."""
+    from dlia.data.tasks import tsv_task
     from dlia.models.seq2seq import Seq2SeqConfig
-    from dlia.models.translation import Seq2SeqTrainer, TrainConfig, tsv_task
+    from dlia.models.translation import Seq2SeqTrainer, TrainConfig
 
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "n.tsv").write_text(_S2S_TSV)

@@ -8,6 +8,7 @@ import numpy
 import pytest
 
 from dlia.data.dates import HELD_OUT_STYLES, TRAIN_STYLES, dates_dataset
+from dlia.data.tasks import dates_task, task_from_description, tsv_task
 from dlia.io import CheckpointError
 from dlia.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from dlia.models.translation import (
@@ -17,16 +18,14 @@ from dlia.models.translation import (
     TokenVocab,
     TrainConfig,
     UnknownTokenError,
-    dates_task,
     evaluate,
     fit,
     parameter_count,
     parameter_shapes,
     read_checkpoint,
-    task_from_description,
     training_bytes,
     translate,
-    tsv_task,
+    vocabularies,
 )
 from dlia.text import corpus_bleu
 
@@ -60,7 +59,7 @@ def test_dates_task_tests_unseen_dates_of_seen_and_held_out_styles() -> None:
         assert not seen & {s for s, _ in pairs}
     assert set(task.tests["held-out styles"]) <= set(dates_dataset(120, HELD_OUT_STYLES, seed=15))
     assert task_from_description(task.description) == task
-    src, tgt = task.vocabularies()  # fixed: every character of any style, held-out ones included
+    src, tgt = vocabularies(task)  # fixed: every character of any style, held-out ones included
     assert all(not src.unknown(s) for s, _ in task.tests["held-out styles"])
 
 
@@ -71,7 +70,7 @@ def test_tsv_task_splits_by_a_seeded_shuffle_and_builds_vocabularies_from_traini
     assert (len(task.train), len(task.val), len(task.tests["test"])) == (16, 2, 2)
     assert sorted(task.train + task.val + task.tests["test"]) == sorted((f"w{i} x{i % 3}", f"v{i}") for i in range(20))
     assert tsv_task(f, "word", seed=1) == task and tsv_task(f, "word", seed=2).train != task.train
-    src, tgt = task.vocabularies()
+    src, tgt = vocabularies(task)
     assert set(tgt.tokens) == {t for _, t in task.train}
     held = task.val[0][1]
     assert tgt.unknown(held) == [held]
@@ -131,7 +130,7 @@ def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path: Path
     fit(part, tmp_path / "part", max_time=0.0)
     assert part.iteration == 1
     first = next((tmp_path / "part").iterdir())
-    resumed = Seq2SeqTrainer.resume(first)
+    resumed = Seq2SeqTrainer.resume(first, task_from_description(read_checkpoint(first).task))
     assert resumed.iteration == 1 and resumed.task == task
     fit(resumed, tmp_path / "part")
     a, b = _params(whole), _params(resumed)

@@ -296,8 +296,9 @@ def lm_demo(args: argparse.Namespace) -> None:
 
 def seq2seq_demo(args: argparse.Namespace) -> None:
     _section("9. seq2seq: dates in any style → ISO 8601, with attention")
+    from dlia.data.tasks import dates_task
     from dlia.models.seq2seq import Seq2SeqConfig
-    from dlia.models.translation import Seq2SeqTrainer, TrainConfig, dates_task, translate
+    from dlia.models.translation import Seq2SeqTrainer, TrainConfig, translate
     from dlia.viz.attention import attention_plot
 
     steps, batch = 300, 32  # each training pair seen once: a few seconds

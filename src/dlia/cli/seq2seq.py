@@ -137,7 +137,7 @@ def _decoding_flags(p: argparse.ArgumentParser) -> None:
 # -- train -----------------------------------------------------------------------------------------
 def _task(name: str | None, tokens: str | None, train_size: int | None, seed: int):
     """The task of --task (dates when None), in the user's words when something is wrong."""
-    from dlia.models.translation import dates_task, tsv_task
+    from dlia.data.tasks import dates_task, tsv_task
     from dlia.text import TextError
 
     if name is None or name == "dates":
@@ -182,9 +182,10 @@ def _given(args: argparse.Namespace) -> list[str]:
 
 
 def train(args: argparse.Namespace) -> int:
+    from dlia.data.tasks import task_from_description
     from dlia.io import CheckpointError, latest_checkpoint
     from dlia.io.checkpoint import remove_stale_checkpoint_temps
-    from dlia.models.translation import PREFIX, Seq2SeqTrainer, read_checkpoint, task_from_description, training_bytes
+    from dlia.models.translation import PREFIX, Seq2SeqTrainer, read_checkpoint, training_bytes, vocabularies
 
     check_output(args.checkpoint_dir, "--checkpoint-dir", folder=True, inputs=[("--task", args.task)])
     resume_from = resume_path(args.resume, PREFIX, "seq2seq") if args.resume else None
@@ -218,7 +219,7 @@ def train(args: argparse.Namespace) -> int:
             raise UserError(f"{out} already holds checkpoints of an earlier run: continue it with --resume {out}, "
                             f"or train into another folder with --checkpoint-dir")
         task = _task(args.task, args.tokens, args.train_size, config.seed)
-        vocabs = task.vocabularies()
+        vocabs = vocabularies(task)
     longest_src = max(len(vocabs[0].split(s)) for s, _ in task.train)
     longest_tgt = max(len(vocabs[1].split(t)) for _, t in task.train)
     check_memory(f"--embedding-size {model_config.embedding_size} --hidden-size {model_config.hidden_size} --layers "
@@ -387,7 +388,8 @@ def translate(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from dlia.models.translation import dates_task, read_checkpoint, task_from_description
+    from dlia.data.tasks import dates_task, task_from_description
+    from dlia.models.translation import read_checkpoint
     from dlia.text import TextError, read_parallel_tsv
 
     path = _checkpoint(args.checkpoint)

@@ -4,8 +4,7 @@ The pieces, each usable on its own:
 
 - ``TokenVocab``: one side's tokens (characters or whitespace-separated words) ↔ the model's ids
   (``SPECIALS`` reserved ids first, then ``<unk>``, then the tokens).
-- ``dates_task`` and ``tsv_task``: the examples of a task, split into training, validation and test
-  sets, with a ``description`` that rebuilds them exactly (a checkpoint keeps it).
+- ``vocabularies``: those of a task (``dlia.data.tasks``: ``dates_task``, ``tsv_task``).
 - ``Buckets``: batches of examples of similar source length, reshuffled per epoch from (seed, epoch).
 - ``Seq2SeqTrainer`` and ``fit``: Adam, gradient clipping, optional scheduled sampling, evaluation
   (loss, exact match, BLEU), checkpoints and a resume that ends bit-identical to an uninterrupted run.
@@ -14,13 +13,11 @@ The pieces, each usable on its own:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +28,7 @@ from dlia import optim
 from dlia.io import CheckpointError, checkpoint_name, load_checkpoint, save_checkpoint
 from dlia.io.checkpoint import expect_model_class, expect_shapes
 from dlia.models.seq2seq import BOS, EOS, SPECIALS, Seq2Seq, Seq2SeqConfig, pad_batch
-from dlia.text import corpus_bleu, read_parallel_tsv
+from dlia.text import corpus_bleu
 
 #: the prefix of checkpoint file names: ``seq2seq_epoch003.250_0.0123.npz``
 PREFIX = "seq2seq"
@@ -135,119 +132,17 @@ class TokenVocab:
         return cls(d.get("kind"), d["tokens"])
 
 
-# -- tasks -----------------------------------------------------------------------------------------
+def vocabularies(task: Any) -> tuple[TokenVocab, TokenVocab]:
+    """(source, target) vocabularies of a ``dlia.data.tasks.Task``: its fixed characters where it has
+    them (the dates task: every character any style writes, so held-out styles are never unknown),
+    else every token of its training pairs (never of validation or test pairs)."""
+    if task.fixed_tokens is not None:
+        return TokenVocab(task.tokens, list(task.fixed_tokens[0])), TokenVocab(task.tokens, list(task.fixed_tokens[1]))
+    return (TokenVocab.from_texts(task.tokens, [s for s, _ in task.train]),
+            TokenVocab.from_texts(task.tokens, [t for _, t in task.train]))
+
+
 Pairs = list[tuple[str, str]]
-
-
-@dataclass
-class Task:
-    """The examples of a translation task.
-
-    Attributes:
-        name: ``"dates"`` or the TSV file's path.
-        tokens: ``"char"`` or ``"word"``.
-        train, val: (source, target) pairs.
-        tests: named test sets (dates: ``"seen styles"`` and ``"held-out styles"``; TSV: ``"test"``).
-        description: JSON that ``task_from_description`` turns back into this task.
-    """
-
-    name: str
-    tokens: str
-    train: Pairs
-    val: Pairs
-    tests: dict[str, Pairs]
-    description: dict[str, Any] = field(default_factory=dict)
-
-    def vocabularies(self) -> tuple[TokenVocab, TokenVocab]:
-        """(source, target) vocabularies. The dates task has fixed ones (every character any style
-        writes, so held-out styles are never unknown); a TSV task's come from its training pairs only."""
-        if self.description.get("task") == "dates":
-            from dlia.data.dates import SOURCE_CHARS, TARGET_CHARS
-
-            return TokenVocab("char", list(SOURCE_CHARS)), TokenVocab("char", list(TARGET_CHARS))
-        return (TokenVocab.from_texts(self.tokens, [s for s, _ in self.train]),
-                TokenVocab.from_texts(self.tokens, [t for _, t in self.train]))
-
-
-def _unseen(pairs: Pairs, seen: set[str], n: int) -> Pairs:
-    return [p for p in pairs if p[0] not in seen][:n]
-
-
-def dates_task(train_size: int = 20_000, seed: int = 0, val_size: int = 1000, test_size: int = 1000) -> Task:
-    """The dates task (``dlia.data.dates``), character level.
-
-    Training pairs: ``dates_dataset(train_size, TRAIN_STYLES, 4·seed)``. Validation and the ``"seen
-    styles"`` test: other draws of the training styles (seeds ``4·seed + 1``, ``+ 2``); the
-    ``"held-out styles"`` test: ``HELD_OUT_STYLES`` (``+ 3``). Sources that occur in the training
-    pairs are left out of validation and tests, so every evaluated date string is new.
-    """
-    from dlia.data.dates import HELD_OUT_STYLES, TRAIN_STYLES, dates_dataset
-
-    for name, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"dates task: {name} must be a positive integer, got {value!r}")
-    train = dates_dataset(train_size, TRAIN_STYLES, seed=4 * seed)
-    seen = {s for s, _ in train}
-    val = _unseen(dates_dataset(2 * val_size, TRAIN_STYLES, seed=4 * seed + 1), seen, val_size)
-    tests = {"seen styles": _unseen(dates_dataset(2 * test_size, TRAIN_STYLES, seed=4 * seed + 2), seen, test_size),
-             "held-out styles": _unseen(dates_dataset(2 * test_size, HELD_OUT_STYLES, seed=4 * seed + 3), seen, test_size)}
-    description = {"task": "dates", "train_size": train_size, "seed": seed, "val_size": val_size, "test_size": test_size}
-    return Task("dates", "char", train, val, tests, description)
-
-
-def pairs_fingerprint(pairs: Pairs) -> str:
-    """SHA-256 of the pairs: a resumed run checks it trains on the same corpus."""
-    return hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode("utf-8")).hexdigest()
-
-
-def tsv_task(path: str | os.PathLike[str], tokens: str = "word", seed: int = 0, val_frac: float = 0.1,
-             test_frac: float = 0.1) -> Task:
-    """A parallel corpus read with ``read_parallel_tsv``, split by a seeded shuffle.
-
-    The pairs are permuted by ``numpy.random.default_rng(seed)``; the first ``max(1, round(val_frac·n))``
-    validate, the next ``max(1, round(test_frac·n))`` test, the rest (at least one) train.
-
-    Raises:
-        TextError: the file cannot be read or a line is malformed (naming its line number).
-        ValueError: fewer than 3 pairs, or bad fractions.
-    """
-    if tokens not in TOKEN_KINDS:
-        raise ValueError(f"tokens must be one of {', '.join(TOKEN_KINDS)}, got {tokens!r}")
-    if not (0 < val_frac < 1 and 0 < test_frac < 1 and val_frac + test_frac < 1):
-        raise ValueError(f"validation and test fractions must be in (0, 1) with a sum below 1, got {val_frac} and {test_frac}")
-    pairs = read_parallel_tsv(path)
-    n = len(pairs)
-    n_val, n_test = max(1, round(val_frac * n)), max(1, round(test_frac * n))
-    if n - n_val - n_test < 1:
-        raise ValueError(f"{path} has {n} pair{'s' * (n != 1)}; training, validation and test need at least "
-                         f"{n_val + n_test + 1}")
-    order = numpy.random.default_rng(seed).permutation(n)
-    shuffled = [pairs[i] for i in order]
-    val, test, train = shuffled[:n_val], shuffled[n_val:n_val + n_test], shuffled[n_val + n_test:]
-    description = {"task": "tsv", "path": str(path), "tokens": tokens, "seed": seed, "val_frac": val_frac,
-                   "test_frac": test_frac, "sha256": pairs_fingerprint(pairs)}
-    return Task(str(path), tokens, train, val, {"test": test}, description)
-
-
-def task_from_description(d: Any, path: str | os.PathLike[str] | None = None) -> Task:
-    """The task a checkpoint's description names, rebuilt; a TSV task reads ``path`` (default: the
-    recorded one) and checks it holds the same pairs.
-
-    Raises:
-        ValueError: a damaged description, or a file that is not the corpus the run was trained on.
-    """
-    if not isinstance(d, dict) or d.get("task") not in ("dates", "tsv"):
-        raise ValueError("the task description is damaged")
-    try:
-        if d["task"] == "dates":
-            return dates_task(d["train_size"], d["seed"], d["val_size"], d["test_size"])
-        source = path if path is not None else d["path"]
-        task = tsv_task(source, d["tokens"], d["seed"], d["val_frac"], d["test_frac"])
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"the task description is damaged ({e})") from None
-    if task.description["sha256"] != d.get("sha256"):
-        raise ValueError(f"{source} is not the corpus the run was trained on (its pairs differ)")
-    return task
 
 
 # -- sizes -----------------------------------------------------------------------------------------
@@ -480,14 +375,14 @@ class Seq2SeqTrainer:
     Args:
         model_config: the model's hyper-parameters.
         config: the training's.
-        task: the examples.
-        vocabs: (source, target) vocabularies (default: ``task.vocabularies()``).
+        task: the examples, a ``dlia.data.tasks.Task`` (``dates_task``, ``tsv_task``).
+        vocabs: (source, target) vocabularies (default: ``vocabularies(task)``).
     """
 
-    def __init__(self, model_config: Seq2SeqConfig, config: TrainConfig, task: Task,
+    def __init__(self, model_config: Seq2SeqConfig, config: TrainConfig, task: Any,
                  vocabs: tuple[TokenVocab, TokenVocab] | None = None) -> None:
         self.model_config, self.config, self.task = model_config, config, task
-        self.src_vocab, self.tgt_vocab = vocabs or task.vocabularies()
+        self.src_vocab, self.tgt_vocab = vocabs or vocabularies(task)
         self.generator = dlia.Generator(model_config.seed)
         self.model = Seq2Seq(model_config, self.src_vocab.size, self.tgt_vocab.size, self.generator)
         self.optimizer = optim.Adam(self.model.parameters(), lr=config.learning_rate)
@@ -578,23 +473,20 @@ class Seq2SeqTrainer:
         return path
 
     @classmethod
-    def resume(cls, path: str | os.PathLike[str], task: Task | None = None, max_epochs: int | None = None,
+    def resume(cls, path: str | os.PathLike[str], task: Any, max_epochs: int | None = None,
                max_steps: int | None = None) -> Seq2SeqTrainer:
-        """The trainer of the checkpoint at ``path``, ready to continue. ``task`` (default: rebuilt from
-        the checkpoint's description) must be the run's; ``max_epochs``/``max_steps`` may lengthen the run.
+        """The trainer of the checkpoint at ``path``, ready to continue on ``task`` (the run's own,
+        rebuilt with ``dlia.data.tasks.task_from_description(read_checkpoint(path).task)``: checked
+        against the recorded description). ``max_epochs``/``max_steps`` may lengthen the run.
 
         Raises:
             CheckpointError: not a usable seq2seq checkpoint, or not the run's task.
         """
         saved = read_checkpoint(path)
         ckpt, extra = saved.checkpoint, saved.checkpoint.extra
-        try:
-            if task is None:
-                task = task_from_description(saved.task)
-            elif _without_path(task.description) != _without_path(saved.task):  # a moved corpus file is the same task
-                raise ValueError(f"it was trained on another task ({_describe(saved.task)}, not {_describe(task.description)})")
-        except ValueError as e:
-            raise CheckpointError(f"{path}: {e}") from None
+        if _without_path(task.description) != _without_path(saved.task):  # a moved corpus file is the same task
+            raise CheckpointError(f"{path}: it was trained on another task ({_describe(saved.task)}, "
+                                  f"not {_describe(task.description)})")
         changes = {k: v for k, v in (("max_epochs", max_epochs), ("max_steps", max_steps)) if v is not None}
         config = TrainConfig.from_dict({**saved.train.to_dict(), **changes})
         trainer = cls(saved.model_config, config, task, (saved.src_vocab, saved.tgt_vocab))
