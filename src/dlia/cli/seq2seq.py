@@ -62,7 +62,7 @@ _MODEL_FLAGS = [
     ("--hidden-size", "hidden_size", positive_int, 64, "hidden units (per encoder direction)"),
     ("--layers", "layers", positive_int, 1, "stacked recurrent layers in the encoder and the decoder"),
     ("--attention", "attention", None, "bahdanau", "none, bahdanau (additive) or luong (dot)"),
-    ("--dropout", "dropout", _dropout, 0.0, "dropout on embeddings, between layers and before the output layer"),
+    ("--dropout", "dropout", _dropout, 0.2, "dropout on embeddings, between layers and before the output layer"),
 ]
 _TRAIN_FLAGS = [
     ("--batch-size", "batch_size", positive_int, 64, "pairs per batch"),
@@ -248,7 +248,7 @@ def train(args: argparse.Namespace) -> int:
     else:
         _train_loop(trainer, out, args.max_time)
     best = _best_path(trainer, out, resume_from)
-    print(f"best validation loss {trainer.best_val_loss:.4f}: {best} (trained {duration(trainer.elapsed)} in all)")
+    print(f"best validation loss {trainer.best_val_loss:.4g}: {best} (trained {duration(trainer.elapsed)} in all)")
     if trainer.iteration < total:
         print(f"stopped by --max-time at epoch {trainer.epoch:.2f}; continue with --resume {out}")
         return 0
@@ -278,7 +278,7 @@ def _train_loop(trainer: Any, out: Path, max_time: float | None) -> None:
 
     def on_eval(ev: Any, path: Path) -> None:
         bar[0].close()
-        print(f"  validation: loss {ev.loss:.4f}, exact match {ev.exact:.1%}, BLEU {100 * ev.bleu:.1f} → {path}")
+        print(f"  validation: loss {ev.loss:.4g}, exact match {ev.exact:.1%}, BLEU {100 * ev.bleu:.1f} → {path}")
         if trainer.iteration < total:
             new_bar()
 
@@ -312,7 +312,7 @@ def _report_tests(model: Any, vocabs: Any, tests: dict[str, list], beam: int, le
     width = max(map(len, sets))
     for name, pairs in sets.items():
         ev = measure(model, vocabs, pairs, beam, length_norm, max_len)
-        print(f"  {name:<{width}}  {ev.n:6,} pairs: exact match {ev.exact:7.2%}, BLEU {100 * ev.bleu:5.1f}, loss {ev.loss:.4f}")
+        print(f"  {name:<{width}}  {ev.n:6,} pairs: exact match {ev.exact:7.2%}, BLEU {100 * ev.bleu:5.1f}, loss {ev.loss:.4g}")
 
 
 # -- translate and eval ----------------------------------------------------------------------------
