@@ -41,7 +41,7 @@ def attention_plot(examples: Sequence[tuple[Sequence[str], Sequence[str], numpy.
     plt = _pyplot()
     widths = [max(len(src), 4) for src, _, _ in examples]
     height = max(numpy.asarray(w).shape[0] for _, _, w in examples)
-    fig, axes = plt.subplots(1, len(examples), figsize=(min(0.32 * sum(widths) + 1.5 * len(examples), 40), 0.32 * height + 2),
+    fig, axes = plt.subplots(1, len(examples), figsize=(min(0.32 * sum(widths) + 1.5 * len(examples), 40), 0.32 * height + 1),
                              gridspec_kw={"width_ratios": widths}, squeeze=False)
     for ax, (src, out, w) in zip(axes[0], examples):
         w = numpy.asarray(w, dtype=float)
