@@ -59,8 +59,8 @@ class TokenVocab:
     Example:
         >>> v = TokenVocab.from_texts("char", ["25.11.2026"])
         >>> v.encode("2026")
-        [6, 4, 6, 9]
-        >>> v.join(v.decode([6, 4, 6, 9]))
+        [7, 5, 7, 9]
+        >>> v.join(v.decode([7, 5, 7, 9]))
         '2026'
     """
 
