@@ -1200,6 +1200,28 @@ def _align_checkpoint_entries() -> dict[str, bytes]:
     trainer.evaluate()
     with tempfile.TemporaryDirectory() as d:
         path = trainer.save(d)
+# -- seq2seq --------------------------------------------------------------------------------------------
+
+_S2S_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+_S2S_TSV = "".join(f"{_S2S_WORDS[i // 10]} {_S2S_WORDS[i % 10]}\t{i // 10}{i % 10}\n" for i in range(30))
+_S2S_CKPT = "run/seq2seq_epoch000.50_2.5000.npz"
+_S2T = ("seq2seq", "train", "--task", "n.tsv")
+_S2S_FILES = {"n.tsv": _S2S_TSV}
+
+
+@functools.lru_cache
+def _s2s_checkpoint_entries() -> dict[str, bytes]:
+    """The entries of a real seq2seq checkpoint (a tiny model on ``_S2S_TSV``, characters, one step)."""
+    from dlia.data.tasks import tsv_task
+    from dlia.models.seq2seq import Seq2SeqConfig
+    from dlia.models.translation import Seq2SeqTrainer, TrainConfig
+
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "n.tsv").write_text(_S2S_TSV)
+        task = tsv_task(Path(d) / "n.tsv", "char")
+        trainer = Seq2SeqTrainer(Seq2SeqConfig(embedding_size=4, hidden_size=5), TrainConfig(batch_size=8), task)
+        trainer.train_step()
+        path = trainer.save(d, 2.5)
         with zipfile.ZipFile(path) as z:
             return {name: z.read(name) for name in z.namelist()}
 
@@ -1234,6 +1256,24 @@ def _align_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str,
                 (folder / name).write_bytes(data if isinstance(data, bytes) else data.encode())
         if truncated is not None:
             (folder / truncated).write_bytes((folder / _AL_CKPT).read_bytes()[:300])
+def _s2s_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str,
+              files: dict[str, str | bytes] | None = None, copy: str | None = None) -> Callable[[Path], list[str]]:
+    """``argv`` in a folder holding ``n.tsv`` and ``run/`` with one seq2seq checkpoint (``_S2S_CKPT``)
+    that ``change`` damaged; ``files`` are written besides, and ``copy`` is a copy of the checkpoint."""
+
+    def setup(folder: Path) -> list[str]:
+        entries = dict(_s2s_checkpoint_entries())
+        if change is not None:
+            change(entries)
+        (folder / "run").mkdir()
+        with zipfile.ZipFile(folder / _S2S_CKPT, "w") as z:
+            for name, data in entries.items():
+                z.writestr(name, data)
+        (folder / "n.tsv").write_text(_S2S_TSV)
+        for name, data in (files or {}).items():
+            (folder / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+        if copy is not None:
+            (folder / copy).write_bytes((folder / _S2S_CKPT).read_bytes())
         return list(argv)
 
     return setup
@@ -1321,6 +1361,87 @@ _CAPTION_RANK_CASES = [
     Case("caption-no-action", _args("caption"), "required"),
 ]
 CASES += _CAPTION_RANK_CASES
+_S2TR = ("seq2seq", "translate", _S2S_CKPT)
+_SEQ2SEQ_CASES = [
+    Case("seq2seq-train-tsv-missing", _args(*_S2T), "no such file"),
+    Case("seq2seq-train-tsv-empty", _write("n.tsv", "", *_S2T), "empty"),
+    Case("seq2seq-train-tsv-binary", _write("n.tsv", _BINARY, *_S2T), "binary"),
+    Case("seq2seq-train-tsv-latin1", _write("n.tsv", _LATIN1, *_S2T), "not UTF-8"),
+    Case("seq2seq-train-tsv-malformed-line", _write("n.tsv", "one\t1\ntwo 2\nthree\t3\n", *_S2T), "line 2"),
+    Case("seq2seq-train-tsv-two-tabs", _write("n.tsv", "one\t1\n" * 5 + "two\t2\t2\n", *_S2T), "line 6"),
+    Case("seq2seq-train-tsv-too-few-lines", _write("n.tsv", "one\t1\ntwo\t2\n", *_S2T), "has 2 pairs"),
+    Case("seq2seq-train-tsv-folder", _files({"d": None}, "seq2seq", "train", "--task", "d"), "folder"),
+    Case("seq2seq-train-hidden-absurd", _args("seq2seq", "train", "--hidden-size", "1000000000"), "would need"),
+    Case("seq2seq-train-embedding-absurd", _args("seq2seq", "train", "--embedding-size", "1000000000"), "would need"),
+    Case("seq2seq-train-layers-absurd", _args("seq2seq", "train", "--layers", "100000000"), "would need"),
+    Case("seq2seq-train-batch-absurd", _args("seq2seq", "train", "--batch-size", "2000000000"), "would need"),
+    Case("seq2seq-train-train-size-absurd", _args("seq2seq", "train", "--train-size", "1000000000000"), "--train-size"),
+    Case("seq2seq-train-hidden-zero", _args("seq2seq", "train", "--hidden-size", "0"), "--hidden-size"),
+    Case("seq2seq-train-lr-nan", _args("seq2seq", "train", "--learning-rate", "nan"), "--learning-rate"),
+    Case("seq2seq-train-lr-too-large", _args("seq2seq", "train", "--learning-rate", "1e300"), "--learning-rate must"),
+    Case("seq2seq-train-sampling-above-one", _args("seq2seq", "train", "--sampling", "1.5"), "--sampling"),
+    Case("seq2seq-train-dropout-one", _args("seq2seq", "train", "--dropout", "1"), "--dropout"),
+    Case("seq2seq-train-unknown-cell", _args("seq2seq", "train", "--cell", "transformer"), "invalid choice"),
+    Case("seq2seq-train-unknown-attention", _args("seq2seq", "train", "--attention", "dot"), "invalid choice"),
+    Case("seq2seq-train-seed-negative", _args("seq2seq", "train", "--seed", "-1"), "--seed"),
+    Case("seq2seq-train-beam-absurd", _args("seq2seq", "train", "--beam", "1000000000"), "--beam"),
+    Case("seq2seq-train-word-tokens-for-dates", _args("seq2seq", "train", "--tokens", "word"), "character-level"),
+    Case("seq2seq-train-train-size-with-tsv", _files(_S2S_FILES, *_S2T, "--train-size", "10"), "--train-size"),
+    Case("seq2seq-train-checkpoint-dir-is-file", _files(_S2S_FILES, *_S2T, "--checkpoint-dir", "n.tsv"), "not a folder"),
+    Case("seq2seq-train-checkpoint-dir-unwritable", _files(_S2S_FILES, *_S2T, "--checkpoint-dir", "/proc/x/run"),
+         "cannot write --checkpoint-dir"),
+    Case("seq2seq-train-earlier-run-there", _s2s_case(None, *_S2T, "--checkpoint-dir", "run"), "earlier run"),
+    Case("seq2seq-train-resume-missing", _files(_S2S_FILES, *_S2T, "--resume", "no.npz"), "no such checkpoint"),
+    Case("seq2seq-train-resume-empty-folder", _files({**_S2S_FILES, "d": None}, *_S2T, "--resume", "d"),
+         "no seq2seq checkpoint"),
+    Case("seq2seq-train-resume-corrupt", _files({**_S2S_FILES, "r.npz": _BINARY}, *_S2T, "--resume", "r.npz"), "r.npz"),
+    Case("seq2seq-train-resume-charrnn-checkpoint",
+         _charrnn_case(None, "seq2seq", "train", "--resume", "run/charrnn_epoch000.01_2.5000.npz"), "not a seq2seq checkpoint"),
+    Case("seq2seq-train-resume-other-corpus",
+         _s2s_case(None, *_S2T[:3], "u.tsv", "--resume", _S2S_CKPT, files={"u.tsv": _S2S_TSV + "ten\t10\n"}),
+         "not the corpus"),
+    Case("seq2seq-train-resume-dates-for-tsv", _s2s_case(None, "seq2seq", "train", "--task", "dates", "--resume", _S2S_CKPT),
+         "not --task dates"),
+    Case("seq2seq-train-resume-damaged-config",
+         _s2s_case(_edit_meta(lambda m: m["config"].update(hidden_size=0)), *_S2T, "--resume", _S2S_CKPT), "hidden_size"),
+    Case("seq2seq-train-resume-huge-layers",
+         _s2s_case(_edit_meta(lambda m: m["config"].update(layers=10**9)), *_S2T, "--resume", _S2S_CKPT), "layers"),
+    Case("seq2seq-train-resume-vocabulary-not-matching",
+         _s2s_case(_edit_meta(lambda m: m["extra"]["vocabs"]["target"]["tokens"].append("x")), *_S2T, "--resume", _S2S_CKPT),
+         "tgt_embedding.weight"),
+    Case("seq2seq-train-resume-damaged-position",
+         _s2s_case(_edit_meta(lambda m: m["extra"].update(iteration="x")), *_S2T, "--resume", _S2S_CKPT),
+         "corrupt training state"),
+    Case("seq2seq-train-resume-damaged-task",
+         _s2s_case(_edit_meta(lambda m: m["extra"].update(task={"task": "chess"})), *_S2T, "--resume", _S2S_CKPT),
+         "task description"),
+    Case("seq2seq-translate-missing-checkpoint", _args("seq2seq", "translate", "no.npz", "x"), "no such checkpoint"),
+    Case("seq2seq-translate-empty-folder", _files({"d": None}, "seq2seq", "translate", "d", "x"), "no seq2seq checkpoint"),
+    Case("seq2seq-translate-corrupt-checkpoint", _files({"r.npz": _BINARY}, "seq2seq", "translate", "r.npz", "x"), "r.npz"),
+    Case("seq2seq-translate-charrnn-checkpoint",
+         _charrnn_case(None, "seq2seq", "translate", "run/charrnn_epoch000.01_2.5000.npz", "x"), "not a seq2seq checkpoint"),
+    Case("seq2seq-translate-nan-weights", _s2s_case(lambda e: e.update({"model/out.bias.npy": _npy(np.full(
+        np.load(io.BytesIO(e["model/out.bias.npy"])).shape, np.nan, np.float32))}), *_S2TR, "one"), "NaN or infinite"),
+    Case("seq2seq-translate-unknown-characters", _s2s_case(None, *_S2TR, "one two", "twenty €"), "unknown characters 'y', '€'"),
+    Case("seq2seq-translate-empty-text", _s2s_case(None, *_S2TR, ""), "empty text"),
+    Case("seq2seq-translate-beam-zero", _s2s_case(None, *_S2TR, "one", "--beam", "0"), "--beam"),
+    Case("seq2seq-translate-beam-absurd", _s2s_case(None, *_S2TR, "one", "--beam", "100000000"), "--beam"),
+    Case("seq2seq-translate-max-len-absurd", _s2s_case(None, *_S2TR, "one", "--max-len", "10000000000"), "--max-len"),
+    Case("seq2seq-translate-length-norm-negative", _s2s_case(None, *_S2TR, "one", "--length-norm", "-1"), "--length-norm"),
+    Case("seq2seq-translate-attention-unwritable", _s2s_case(None, *_S2TR, "one", "--show-attention", "/proc/x/a.png"),
+         "cannot write --show-attention"),
+    Case("seq2seq-translate-attention-is-checkpoint",
+         _s2s_case(None, "seq2seq", "translate", "m.png", "one", "--show-attention", "m.png", copy="m.png"), "the input"),
+    Case("seq2seq-translate-attention-bad-suffix", _s2s_case(None, *_S2TR, "one", "--show-attention", "a.txt"), ".txt"),
+    Case("seq2seq-eval-missing-checkpoint", _args("seq2seq", "eval", "no.npz"), "no such checkpoint"),
+    Case("seq2seq-eval-binary-tsv", _s2s_case(None, "seq2seq", "eval", _S2S_CKPT, "--task", "b.tsv", files={"b.tsv": _BINARY}),
+         "binary"),
+    Case("seq2seq-eval-malformed-tsv", _s2s_case(None, "seq2seq", "eval", _S2S_CKPT, "--task", "b.tsv",
+                                                 files={"b.tsv": "one\t1\n\ntwo\n"}), "line 3"),
+    Case("seq2seq-eval-run-corpus-gone", _s2s_case(None, "seq2seq", "eval", _S2S_CKPT), "no such file"),
+    Case("seq2seq-no-action", _args("seq2seq"), "required"),
+]
+CASES += _SEQ2SEQ_CASES
 
 
 def run_case(case: Case, folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> str:

@@ -76,6 +76,9 @@ def test_demo_runs_end_to_end(tmp_path):
     kn = [float(r.stdout.split(f"Kneser-Ney {n}-grams: perplexity ")[1].split()[0]) for n in (2, 3)]
     assert all(100 < p < 200 for p in kn), kn  # 144.4 and 144.8 on tiny-shakespeare's last 10 % of lines
     assert r.stdout.split("sampled from the Kneser-Ney 3-gram model:\n")[1].count("  | ") >= 3
+    # seq2seq: a few seconds of dates training, translations of held-out styles, an attention picture
+    assert "on styles never seen in training" in r.stdout and r.stdout.count("(a held-out style)") == 2
+    assert (tmp_path / "seq2seq_attention.png").is_file()
 
 
 def test_demo_is_reproducible(tmp_path):

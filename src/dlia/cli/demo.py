@@ -18,16 +18,19 @@ from dlia.cli.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="a quick tour: autodiff, XOR, MLP and CNN on digits, graphs, char-rnn, word2vec, n-grams",
+    p = sub.add_parser("demo", help="a quick tour: autodiff, XOR, MLP and CNN on digits, graphs, char-rnn, word2vec, "
+                                    "n-grams, seq2seq",
                        description="A quick tour of dlia: backprop through one logistic neuron, XOR with a "
                                    "hidden layer, an MLP trained on the 8x8 digits, Octave's conv2 and a CNN, "
                                    "the dataflow graph, char-rnn writing Shakespeare, word2vec's vectors of "
-                                   "Shakespeare's words, and n-gram language models (counts, perplexity, samples).")
+                                   "Shakespeare's words, n-gram language models (counts, perplexity, samples) and a "
+                                   "seq2seq model translating dates, with its attention.")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=20, help="digits MLP epochs (default 20)")
     p.add_argument("--data", type=path_name, default=None,
                    help="digits.npz or its folder (default: the copy shipped with dlia)")
-    p.add_argument("--out", type=path_name, default=None, help="folder for the demo checkpoint (default: a temporary folder)")
+    p.add_argument("--out", type=path_name, default=None,
+                   help="folder for the demo checkpoint and pictures (default: a temporary folder)")
     p.set_defaults(run=run)
 
 
@@ -324,6 +327,39 @@ def rank_demo(args: argparse.Namespace) -> None:
         print(f"which region each word of \"{test.sentences[k]}\" matched → {where}")
     print("dlia caption align trains the full model (R@1 ≥ 80 % both ways on 1,000 held-out pairs); "
           "dlia caption rank IMAGE.png lists an image's best sentences")
+def seq2seq_demo(args: argparse.Namespace) -> None:
+    _section("9. seq2seq: dates in any style → ISO 8601, with attention")
+    from dlia.data.tasks import dates_task
+    from dlia.models.seq2seq import Seq2SeqConfig
+    from dlia.models.translation import Seq2SeqTrainer, TrainConfig, translate
+    from dlia.viz.attention import attention_plot
+
+    steps, batch = 300, 32  # each training pair seen once: a few seconds
+    task = dates_task(steps * batch, seed=args.seed, val_size=200, test_size=200)
+    config = Seq2SeqConfig(embedding_size=16, hidden_size=32, bidirectional=True, attention="bahdanau", seed=args.seed)
+    trainer = Seq2SeqTrainer(config, TrainConfig(batch_size=batch, learning_rate=1e-2, seed=args.seed), task)
+    bar = Progress(total=steps, desc="seq2seq")
+    for _ in range(steps):
+        loss, _ = trainer.train_step()
+        bar.update(loss=loss)
+    bar.close()
+    scores = {name: trainer.evaluate(pairs).exact for name, pairs in task.tests.items()}
+    print(f"a bidirectional GRU encoder and a GRU decoder with Bahdanau attention, {steps} steps of {batch} dates: "
+          f"exact match {scores['seen styles']:.0%} on unseen dates of the training styles, "
+          f"{scores['held-out styles']:.0%} on styles never seen in training")
+    texts = ["the 14th of July, 1989", "03-Mar-2001", "Nov 25, '26", "twenty-fifth november two thousand twenty-six"]
+    truth = ["1989-07-14", "2001-03-03", "2026-11-25", "2026-11-25"]
+    results = translate(trainer.model, (trainer.src_vocab, trainer.tgt_vocab), texts, max_len=trainer.max_len)
+    for text, r, want, held in zip(texts, results, truth, (True, True, False, False)):
+        line = f"  {text!r:50} → {r.text:12} {'right' if r.text == want else f'wrong ({want})':16}"
+        print((line + ("(a held-out style)" if held else "")).rstrip())
+    with contextlib.ExitStack() as stack:  # without --out the picture goes to a folder removed afterwards
+        out = Path(args.out) if args.out else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dlia-demo-")))
+        attention_plot([(r.source, r.tokens, r.attention) for r in results[:2]], out / "seq2seq_attention.png",
+                       "which source characters each output character looked at")
+        where = "the --out folder" if args.out else "a temporary folder, removed now (--out DIR keeps it)"
+        print(f"attention of the first two → seq2seq_attention.png in {where}")
+    print("dlia seq2seq train reaches ≥ 99 % on both in a few minutes; docs/seq2seq.md")
 
 
 def _digits(data: str | None) -> tuple[tuple[numpy.ndarray, numpy.ndarray] | None, str]:
@@ -350,5 +386,6 @@ def run(args: argparse.Namespace) -> int:
     charrnn_demo(args)
     word2vec_demo(args)
     lm_demo(args)
+    seq2seq_demo(args)
     print("\nNext: see README.md for the library API and docs/ for each part of the lecture.")
     return 0

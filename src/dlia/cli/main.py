@@ -30,6 +30,7 @@ COMMANDS = {
     "nnlm": "dlia.cli.nnlm",
     "lm": "dlia.cli.lm",
     "caption": "dlia.cli.caption",
+    "seq2seq": "dlia.cli.seq2seq",
     "graph": "dlia.cli.graph",
     "data": "dlia.cli.data",
 }

@@ -1,0 +1,113 @@
+"""``dlia seq2seq train``, ``translate`` and ``eval``: runs end to end on the dates task and on TSV
+files, the same seed giving the same run, and a run killed with SIGKILL and resumed ending with the
+weights of an uninterrupted one."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy
+import pytest
+
+import dlia
+from dlia.cli.main import main
+
+TINY = ["--embedding-size", "8", "--hidden-size", "12"]
+#: a TSV task: numbers written out → digits, at the character level
+WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+TSV = "".join(f"{WORDS[i // 10]} {WORDS[i % 10]}\t{i // 10}{i % 10}\n" for i in range(100))
+
+
+def _arrays(path: Path) -> dict[str, numpy.ndarray]:
+    with numpy.load(path) as z:
+        return {k: z[k] for k in z.files if k != "__meta__"}
+
+
+def test_train_dates_then_translate_and_eval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["seq2seq", "train", *TINY, "--train-size", "200", "--max-steps", "6", "--eval-every", "3",
+                 "--batch-size", "32", "--checkpoint-dir", "run"]) == 0
+    out = capsys.readouterr().out
+    names = sorted(p.name for p in Path("run").iterdir())
+    assert [n[:19] for n in names] == ["seq2seq_epoch000.30", "seq2seq_epoch000.60"]  # 10 batches per epoch
+    assert "dates: 200 training, 1,000 validation pairs" in out and out.count("validation: loss") == 2
+    for name in ("seen styles", "held-out styles", "all  "):
+        assert f"  {name}" in out
+    assert "exact match" in out and "BLEU" in out
+    capsys.readouterr()
+    assert main(["seq2seq", "translate", "run", "25th of November 2026", "25-Nov-2026", "--show-attention", "a.png"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 2 and all(set(line) <= set("0123456789-") for line in lines)
+    assert Path("a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "attention of 2 translations" in captured.err
+    monkeypatch.setattr(sys, "stdin", io.StringIO("25th of November 2026\n\n25-Nov-2026\n"))
+    assert main(["seq2seq", "translate", "run", "--beam", "3"]) == 0
+    streamed = capsys.readouterr().out.splitlines()
+    assert len(streamed) == 3 and streamed[1] == ""  # a blank line gives a blank line
+    assert main(["seq2seq", "eval", f"run/{names[-1]}", "--task", "dates"]) == 0
+    assert "held-out styles" in capsys.readouterr().out
+
+
+def test_a_tsv_task_with_words_reports_bleu_and_the_same_seed_gives_the_same_run(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                                 capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("n.tsv").write_text(TSV.replace("\t", "\tsays ").replace("says 0", "says zero "), encoding="utf-8")
+    args = ["seq2seq", "train", "--task", "n.tsv", *TINY, "--max-steps", "4", "--batch-size", "16", "--seed", "3",
+            "--dropout", "0.1", "--sampling", "0.5"]
+    assert main([*args, "--checkpoint-dir", "a"]) == 0
+    out = capsys.readouterr().out
+    assert "n.tsv: 80 training, 10 validation pairs, 10 test (test); word tokens" in out
+    assert "BLEU" in out and "  test " in out
+    assert main([*args, "--checkpoint-dir", "b"]) == 0
+    (a,), (b,) = Path("a").iterdir(), Path("b").iterdir()
+    assert a.name == b.name
+    x, y = _arrays(a), _arrays(b)
+    assert all(numpy.array_equal(x[k], y[k]) for k in x)
+    capsys.readouterr()
+    assert main(["seq2seq", "eval", "a"]) == 0
+    assert "on the run's test sets" in capsys.readouterr().out
+
+
+def _dlia(*args: str) -> list[str]:
+    return [sys.executable, "-c", "import sys; from dlia.cli.main import main; sys.exit(main(sys.argv[1:]))", *args]
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    (tmp_path / "n.tsv").write_text(TSV, encoding="utf-8")
+    args = ["seq2seq", "train", "--task", "n.tsv", "--tokens", "char", *TINY, "--batch-size", "8", "--max-steps", "60",
+            "--eval-every", "4", "--dropout", "0.2", "--sampling", "0.3", "--seed", "7", "--cell", "lstm"]
+    env = {**os.environ, "PYTHONPATH": str(Path(dlia.__file__).parents[1])}
+    run = lambda *more: subprocess.run(_dlia(*args, *more), cwd=tmp_path, env=env, capture_output=True,  # noqa: E731
+                                       text=True, check=True, timeout=300)
+    run("--checkpoint-dir", "whole")
+    killed = subprocess.Popen(_dlia(*args, "--checkpoint-dir", "killed"), cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not any((tmp_path / "killed").glob("seq2seq_*.npz")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+    assert killed.returncode == -signal.SIGKILL, "the run ended before it was killed: make it longer"
+    # what a kill in the middle of a save leaves: a half-written temporary file, which the resume removes
+    first = next((tmp_path / "killed").glob("seq2seq_*.npz"))
+    (tmp_path / "killed" / f".{first.name}.999999999.k1lled0x.tmp").write_bytes(first.read_bytes()[:100])
+    result = run("--resume", "killed")
+    assert "resuming from killed/seq2seq_epoch" in result.stdout
+    final = sorted((tmp_path / "whole").glob("seq2seq_epoch005.45_*.npz"))  # 11 batches per epoch, 60 steps
+    assert len(final) == 1
+    assert sorted(p.name for p in (tmp_path / "killed").iterdir())[-1] == final[0].name
+    a, b = _arrays(final[0]), _arrays(tmp_path / "killed" / final[0].name)
+    assert sorted(a) == sorted(b) and any(k.startswith("optim/") for k in a)
+    for k in a:
+        assert numpy.array_equal(a[k], b[k]), k
+    assert not list((tmp_path / "killed").glob(".*.tmp"))
