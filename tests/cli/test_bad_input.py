@@ -1200,28 +1200,6 @@ def _align_checkpoint_entries() -> dict[str, bytes]:
     trainer.evaluate()
     with tempfile.TemporaryDirectory() as d:
         path = trainer.save(d)
-# -- seq2seq --------------------------------------------------------------------------------------------
-
-_S2S_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-_S2S_TSV = "".join(f"{_S2S_WORDS[i // 10]} {_S2S_WORDS[i % 10]}\t{i // 10}{i % 10}\n" for i in range(30))
-_S2S_CKPT = "run/seq2seq_epoch000.50_2.5000.npz"
-_S2T = ("seq2seq", "train", "--task", "n.tsv")
-_S2S_FILES = {"n.tsv": _S2S_TSV}
-
-
-@functools.lru_cache
-def _s2s_checkpoint_entries() -> dict[str, bytes]:
-    """The entries of a real seq2seq checkpoint (a tiny model on ``_S2S_TSV``, characters, one step)."""
-    from dlia.data.tasks import tsv_task
-    from dlia.models.seq2seq import Seq2SeqConfig
-    from dlia.models.translation import Seq2SeqTrainer, TrainConfig
-
-    with tempfile.TemporaryDirectory() as d:
-        (Path(d) / "n.tsv").write_text(_S2S_TSV)
-        task = tsv_task(Path(d) / "n.tsv", "char")
-        trainer = Seq2SeqTrainer(Seq2SeqConfig(embedding_size=4, hidden_size=5), TrainConfig(batch_size=8), task)
-        trainer.train_step()
-        path = trainer.save(d, 2.5)
         with zipfile.ZipFile(path) as z:
             return {name: z.read(name) for name in z.namelist()}
 
@@ -1256,24 +1234,6 @@ def _align_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str,
                 (folder / name).write_bytes(data if isinstance(data, bytes) else data.encode())
         if truncated is not None:
             (folder / truncated).write_bytes((folder / _AL_CKPT).read_bytes()[:300])
-def _s2s_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str,
-              files: dict[str, str | bytes] | None = None, copy: str | None = None) -> Callable[[Path], list[str]]:
-    """``argv`` in a folder holding ``n.tsv`` and ``run/`` with one seq2seq checkpoint (``_S2S_CKPT``)
-    that ``change`` damaged; ``files`` are written besides, and ``copy`` is a copy of the checkpoint."""
-
-    def setup(folder: Path) -> list[str]:
-        entries = dict(_s2s_checkpoint_entries())
-        if change is not None:
-            change(entries)
-        (folder / "run").mkdir()
-        with zipfile.ZipFile(folder / _S2S_CKPT, "w") as z:
-            for name, data in entries.items():
-                z.writestr(name, data)
-        (folder / "n.tsv").write_text(_S2S_TSV)
-        for name, data in (files or {}).items():
-            (folder / name).write_bytes(data if isinstance(data, bytes) else data.encode())
-        if copy is not None:
-            (folder / copy).write_bytes((folder / _S2S_CKPT).read_bytes())
         return list(argv)
 
     return setup
@@ -1361,6 +1321,55 @@ _CAPTION_RANK_CASES = [
     Case("caption-no-action", _args("caption"), "required"),
 ]
 CASES += _CAPTION_RANK_CASES
+# -- seq2seq --------------------------------------------------------------------------------------------
+
+_S2S_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+_S2S_TSV = "".join(f"{_S2S_WORDS[i // 10]} {_S2S_WORDS[i % 10]}\t{i // 10}{i % 10}\n" for i in range(30))
+_S2S_CKPT = "run/seq2seq_epoch000.50_2.5000.npz"
+_S2T = ("seq2seq", "train", "--task", "n.tsv")
+_S2S_FILES = {"n.tsv": _S2S_TSV}
+
+
+@functools.lru_cache
+def _s2s_checkpoint_entries() -> dict[str, bytes]:
+    """The entries of a real seq2seq checkpoint (a tiny model on ``_S2S_TSV``, characters, one step)."""
+    from dlia.data.tasks import tsv_task
+    from dlia.models.seq2seq import Seq2SeqConfig
+    from dlia.models.translation import Seq2SeqTrainer, TrainConfig
+
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "n.tsv").write_text(_S2S_TSV)
+        task = tsv_task(Path(d) / "n.tsv", "char")
+        trainer = Seq2SeqTrainer(Seq2SeqConfig(embedding_size=4, hidden_size=5), TrainConfig(batch_size=8), task)
+        trainer.train_step()
+        path = trainer.save(d, 2.5)
+        with zipfile.ZipFile(path) as z:
+            return {name: z.read(name) for name in z.namelist()}
+
+
+def _s2s_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str,
+              files: dict[str, str | bytes] | None = None, copy: str | None = None) -> Callable[[Path], list[str]]:
+    """``argv`` in a folder holding ``n.tsv`` and ``run/`` with one seq2seq checkpoint (``_S2S_CKPT``)
+    that ``change`` damaged; ``files`` are written besides, and ``copy`` is a copy of the checkpoint."""
+
+    def setup(folder: Path) -> list[str]:
+        entries = dict(_s2s_checkpoint_entries())
+        if change is not None:
+            change(entries)
+        (folder / "run").mkdir()
+        with zipfile.ZipFile(folder / _S2S_CKPT, "w") as z:
+            for name, data in entries.items():
+                z.writestr(name, data)
+        (folder / "n.tsv").write_text(_S2S_TSV)
+        for name, data in (files or {}).items():
+            (folder / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+        if copy is not None:
+            (folder / copy).write_bytes((folder / _S2S_CKPT).read_bytes())
+        return list(argv)
+
+    return setup
+
+
 _S2TR = ("seq2seq", "translate", _S2S_CKPT)
 _SEQ2SEQ_CASES = [
     Case("seq2seq-train-tsv-missing", _args(*_S2T), "no such file"),
