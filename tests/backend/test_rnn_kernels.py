@@ -284,7 +284,7 @@ def test_every_address_a_step_passes_lies_in_an_array_it_keeps_alive(view, monke
     monkeypatch.setattr(kernels, "entry_points", lambda: kernels.EntryPoints(
         recorder(real.lstm_fwd, (4, 4, 1, 4, 1, 1, 1)), recorder(real.lstm_bwd, (4, 1, 1, 1, 1, 1, 4)),
         recorder(real.gru_fwd, (3, 3, 1, 1, 4, 1)), recorder(real.gru_bwd, (4, 1, 1, 1, 1, 3, 3)),  # b_hh: 3H = 1·rows·H
-        recorder(real.lstm_fwd_fused, (4, 1, packed, 1, 4, 1, 1, 1))))
+        recorder(real.lstm_fwd_fused, (4, 1, packed, 1, 4, 1, 1, 1)), real.lstm_fwd_seq, real.lstm_bwd_seq))
     steppers = []
     real_bind = ops._bind
     monkeypatch.setattr(ops, "_bind", lambda *a: steppers.append(real_bind(*a)) or steppers[-1])
