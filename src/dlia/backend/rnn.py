@@ -17,10 +17,12 @@ Two ways to call them:
 - ``lstm_fwd(gx, gh, c_prev, acts, c, h, tc)`` and its three siblings take arrays, check them and
   call the kernel: for tests and occasional use (~10 µs per call, mostly reading the seven arrays'
   addresses: ``a.ctypes.data`` costs ~0.9 µs).
-- ``entry_points()`` gives the four C functions themselves, which take raw addresses (ints):
+- ``entry_points()`` gives the C functions themselves, which take raw addresses (ints):
   a loop over time steps computes ``base + s * stride`` per step and pays only ctypes' call
   (~0.9 µs with ten arguments; ~1.3 µs through a stepper, measured on the 2-core machine).
-  ``dlia.core.ops.rnn``'s ``*_stepper`` functions do this for the layer ops.
+  ``dlia.core.ops.rnn``'s ``*_stepper`` functions do this for the layer ops. The LSTM op calls
+  ``lstm_fwd_seq`` and ``lstm_bwd_seq`` instead where it can: every time step in one call, the
+  batch rows split between the threads once (``lstm_forward_sequence`` / ``lstm_backward_sequence``).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class EntryPoints(NamedTuple):
 
 
 def entry_points() -> EntryPoints | None:
-    """The four kernels taking raw addresses, or None where they are off (``use(False)``) or not built."""
+    """The kernels taking raw addresses, or None where they are off (``use(False)``) or not built."""
     lib = _KERNELS.lib if _KERNELS.enabled else None
     if lib is None:
         return None

@@ -8,7 +8,9 @@ one cell, fused (``*_cell_forward``); the backward runs the cells' vjps in rever
 (``*_cell_backward``), one product ``δ·W_hh`` per step for the recurrent gradient, and after the
 loop the weight gradients as three large products over all steps at once. The cell functions
 below are the NumPy reference; ``dlia.backend.rnn`` holds the same math compiled (float32 on the
-CPU), and tests compare the two.
+CPU), and tests compare the two. Where the compiled kernels apply, the LSTM runs its whole time
+loop, forward or backward with the per-step products, in one compiled call
+(``lstm_forward_sequence``, ``lstm_backward_sequence``).
 
 Gate orders and equations are PyTorch's (so ``torch.nn.LSTM``'s weights load unchanged):
 LSTM ``i, f, g, o``: c' = σ(f)∘c + σ(i)∘tanh(g), h' = σ(o)∘tanh(c');
