@@ -466,14 +466,14 @@ def whole_sequence(t, b, h, seed=0, sequence=True, dy_view=None):
 
 
 @needs_kernels
-@pytest.mark.parametrize(("b", "h"), [(1, 1), (2, 5), (7, 16), (13, 17), (25, 64), (50, 65), (31, 130)])
+@pytest.mark.parametrize(("b", "h"), [(0, 3), (1, 1), (2, 5), (7, 16), (13, 17), (25, 64), (50, 65), (31, 130)])
 def test_sequence_kernels_match_the_numpy_cells_and_products(b, h):
     """Batch sizes around the row blocks (≤ 6 rows) and the thread split, hidden sizes around the
     forward's 16-unit panels, the backward's 64-column panels and the 128-row chunks of a sum."""
     ours = whole_sequence(5, b, h)
     reference = whole_sequence(5, b, h, sequence=False)
     for a, r in zip(ours, reference):
-        np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(r).max()))
+        np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(r).max(initial=0.0)))
 
 
 @needs_kernels
@@ -494,7 +494,12 @@ def test_sequence_results_do_not_depend_on_the_thread_count(cores, monkeypatch):
     with mock.patch.object(loader, "cores", lambda: cores):
         assert kernels.seq_threads(3, 13, 70) == cores
         other = whole_sequence(3, 13, 70)
+        monkeypatch.setattr(loader, "cores", lambda: 5)  # more threads than rows: some have none
+        monkeypatch.setattr(kernels._KERNELS, "threads", lambda rows: 5)
+        fewer_rows = whole_sequence(3, 2, 9)
     for a, c in zip(other, base):
+        np.testing.assert_array_equal(a, c)
+    for a, c in zip(fewer_rows, whole_sequence(3, 2, 9)):
         np.testing.assert_array_equal(a, c)
 
 

@@ -472,6 +472,7 @@ HELPER void blocks_product(int r0, int r1, int nb, int K, const float *x, size_t
  * from memory once per step and then from L1. */
 HELPER void lstm_fwd_seq_rows(int T, int B, int H, int r0, int r1, const float *gx, float *hseq, const float *packed,
                               float *cseq, float *acts, float *tcseq) {
+    if (r1 <= r0) return; /* no rows (batch 0, or more threads than rows) */
     int P = (H + 15) / 16, nb = n_blocks(r0, r1);
     size_t s1 = (size_t)B * H, s4 = 4 * s1; /* one step of a (T, B, H) and of a (T, B, 4H) array */
     float *pre = malloc((size_t)nb * PANEL_ROWS * 64 * sizeof(float)); /* the product of every row block */
@@ -532,6 +533,7 @@ void dlia_rnn_lstm_pack_bwd(int H, const float *w_hh, float *packed) {
 HELPER void lstm_bwd_seq_rows(int T, int B, int H, int r0, int r1, const float *acts, const float *cseq,
                               const float *tcseq, const float *dy, const float *packed_bwd, float *dh, float *dc,
                               float *dpre) {
+    if (r1 <= r0) return; /* no rows (batch 0, or more threads than rows) */
     int P = (H + 63) / 64, nb = n_blocks(r0, r1);
     size_t s1 = (size_t)B * H, s4 = 4 * s1;
     float *out = malloc((size_t)nb * PANEL_ROWS * 64 * sizeof(float)); /* the product of every row block */
