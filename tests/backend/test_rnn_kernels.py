@@ -284,7 +284,7 @@ def test_every_address_a_step_passes_lies_in_an_array_it_keeps_alive(view, monke
     monkeypatch.setattr(kernels, "entry_points", lambda: kernels.EntryPoints(
         recorder(real.lstm_fwd, (4, 4, 1, 4, 1, 1, 1)), recorder(real.lstm_bwd, (4, 1, 1, 1, 1, 1, 4)),
         recorder(real.gru_fwd, (3, 3, 1, 1, 4, 1)), recorder(real.gru_bwd, (4, 1, 1, 1, 1, 3, 3)),  # b_hh: 3H = 1·rows·H
-        recorder(real.lstm_fwd_fused, (4, 1, packed, 1, 4, 1, 1, 1))))
+        recorder(real.lstm_fwd_fused, (4, 1, packed, 1, 4, 1, 1, 1)), real.lstm_fwd_seq, real.lstm_bwd_seq))
     steppers = []
     real_bind = ops._bind
     monkeypatch.setattr(ops, "_bind", lambda *a: steppers.append(real_bind(*a)) or steppers[-1])
@@ -437,3 +437,127 @@ def test_fused_results_do_not_depend_on_the_thread_count(cores, monkeypatch):
         other = fused_sequence(3, 7, 70)
     for a, c in zip(other, base):
         np.testing.assert_array_equal(a, c)
+
+
+# -- whole sequences in one call: the LSTM forward and backward with their products, rows split ----
+def whole_sequence(t, b, h, seed=0, sequence=True, dy_view=None):
+    """t LSTM steps forward, then back, from a random W_hh (4H, H), projection, initial state, output
+    gradients and final-state gradients: with the sequence kernels (both must apply), or step by
+    step on the NumPy reference cells and NumPy products (``sequence=False``)."""
+    rng = np.random.default_rng(seed)
+    w_hh = randn(rng, 4 * h, h, scale=0.3)
+    acts = randn(rng, t, b, 4 * h)  # the projection, overwritten with the gates
+    hseq, cseq = (np.empty((t + 1, b, h), np.float32) for _ in range(2))
+    tc = np.empty((t, b, h), np.float32)
+    hseq[0], cseq[0] = randn(rng, b, h), randn(rng, b, h)
+    g, dh, dc = randn(rng, t, b, h), randn(rng, b, h), randn(rng, b, h)
+    dy = g if dy_view is None else dy_view(g)
+    dpre = np.empty((t, b, 4 * h), np.float32)
+    if sequence:
+        assert ops.lstm_forward_sequence(w_hh, acts, hseq, cseq, acts, tc)
+        assert ops.lstm_backward_sequence(w_hh, acts, cseq, tc, dy, dh, dc, dpre)
+    else:
+        for s in range(t):
+            ops.lstm_cell_forward(np, acts[s], hseq[s] @ w_hh.T, cseq[s], acts[s], cseq[s + 1], hseq[s + 1], tc[s])
+        for s in range(t - 1, -1, -1):
+            ops.lstm_cell_backward(np, acts[s], cseq[s], tc[s], dy[s], dh, dc, dpre[s])
+            dh[...] = dpre[s] @ w_hh
+    return [acts, hseq, cseq, tc, dpre, dh, dc]
+
+
+@needs_kernels
+@pytest.mark.parametrize(("b", "h"), [(0, 3), (1, 1), (2, 5), (7, 16), (13, 17), (25, 64), (50, 65), (31, 130)])
+def test_sequence_kernels_match_the_numpy_cells_and_products(b, h):
+    """Batch sizes around the row blocks (≤ 6 rows) and the thread split, hidden sizes around the
+    forward's 16-unit panels, the backward's 64-column panels and the 128-row chunks of a sum."""
+    ours = whole_sequence(5, b, h)
+    reference = whole_sequence(5, b, h, sequence=False)
+    for a, r in zip(ours, reference):
+        np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(r).max(initial=0.0)))
+
+
+@needs_kernels
+@pytest.mark.parametrize("view", ["reversed", "broadcast"])
+def test_the_sequence_backward_reads_any_output_gradient_layout(view):
+    ours = whole_sequence(4, 3, 9, dy_view=VIEWS[view])
+    reference = whole_sequence(4, 3, 9, dy_view=lambda g: np.ascontiguousarray(VIEWS[view](g)))
+    for a, r in zip(ours, reference):
+        np.testing.assert_array_equal(a, r)
+
+
+@needs_kernels
+@pytest.mark.parametrize("cores", [2, 3])
+def test_sequence_results_do_not_depend_on_the_thread_count(cores, monkeypatch):
+    """Each thread runs whole rows, in the same order of sums: bit-identical results."""
+    base = whole_sequence(3, 13, 70)
+    monkeypatch.setattr(kernels, "_SEQ_SERIAL_BELOW", 0)
+    with mock.patch.object(loader, "cores", lambda: cores):
+        assert kernels.seq_threads(3, 13, 70) == cores
+        other = whole_sequence(3, 13, 70)
+        monkeypatch.setattr(loader, "cores", lambda: 5)  # more threads than rows: some have none
+        monkeypatch.setattr(kernels._KERNELS, "threads", lambda rows: 5)
+        fewer_rows = whole_sequence(3, 2, 9)
+    for a, c in zip(other, base):
+        np.testing.assert_array_equal(a, c)
+    for a, c in zip(fewer_rows, whole_sequence(3, 2, 9)):
+        np.testing.assert_array_equal(a, c)
+
+
+@needs_kernels
+@pytest.mark.parametrize("why", ["use(False)", "float64", "a non-contiguous array", "switched off"])
+def test_the_sequence_kernels_decline_without_touching_anything(why, monkeypatch):
+    t, b, h = 2, 3, 4
+    w = np.ones((4 * h, h), np.float64 if why == "float64" else np.float32)
+    acts, dpre = np.ones((t, b, 4 * h), np.float32), np.ones((t, b, 4 * h), np.float32)
+    hseq, cseq, tc = np.ones((t + 1, b, h), np.float32), np.ones((t + 1, b, h), np.float32), np.ones((t, b, h), np.float32)
+    dy, dh, dc = np.ones((t, b, h), np.float32), np.ones((b, h), np.float32), np.ones((b, h), np.float32)
+    if why == "a non-contiguous array":
+        hseq = np.ones((t + 1, b, 2 * h), np.float32)[:, :, :h]
+        dpre = np.ones((t, b, 8 * h), np.float32)[:, :, ::2]
+    if why == "switched off":
+        monkeypatch.setattr(ops, "SEQUENCE_KERNELS", False)
+    arrays = [acts, hseq, cseq, tc, dy, dh, dc, dpre]
+    before = [a.copy() for a in arrays]
+    with kernels.use(why != "use(False)"):
+        assert not ops.lstm_forward_sequence(w, acts, hseq, cseq, acts, tc)
+        assert not ops.lstm_backward_sequence(w, acts, cseq, tc, dy, dh, dc, dpre)
+    for a, c in zip(arrays, before):
+        np.testing.assert_array_equal(a, c)
+
+
+@needs_kernels
+@pytest.mark.parametrize("h", [1, 64, 70])
+def test_lstm_pack_bwd_puts_64_columns_of_w_hh_in_each_row_of_a_panel(h):
+    w = np.random.default_rng(0).standard_normal((4 * h, h)).astype(np.float32)
+    packed = kernels.lstm_pack_bwd(w)
+    assert packed.shape == ((h + 63) // 64, 4 * h, 64)
+    padded = np.zeros((4 * h, packed.shape[0] * 64), np.float32)
+    padded[:, :h] = w
+    for p in range(packed.shape[0]):
+        np.testing.assert_array_equal(packed[p], padded[:, 64 * p:64 * p + 64])
+    with pytest.raises(ValueError, match="shape"):
+        kernels.lstm_pack_bwd(w[:-1])
+
+
+@needs_kernels
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_lstm_op_gives_the_same_values_and_gradients_with_and_without_the_sequence_kernels(reverse, monkeypatch):
+    import dlia
+
+    rng = np.random.default_rng(1)
+    t, b, i, h = 6, 7, 5, 20
+    inputs = [randn(rng, t, b, i), randn(rng, b, h), randn(rng, b, h), randn(rng, 4 * h, i, scale=0.3),
+              randn(rng, 4 * h, h, scale=0.3), randn(rng, 4 * h), randn(rng, 4 * h)]
+    g = randn(rng, t + 1, b, h)
+    results = []
+    for flag in (True, False):
+        monkeypatch.setattr(ops, "SEQUENCE_KERNELS", flag)
+        calls = mock.patch.object(ops, "lstm_backward_stepper", wraps=ops.lstm_backward_stepper)
+        tensors = [dlia.Tensor(a, requires_grad=True) for a in inputs]
+        with calls as stepper:
+            out = ops.LSTM.apply(*tensors, reverse=reverse)
+            (out * dlia.Tensor(g)).sum().backward()
+        assert stepper.called != flag  # the sequence kernels ran where they were on
+        results.append([out.numpy()] + [x.grad.numpy() for x in tensors])
+    for a, r in zip(*results):
+        np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(r).max()))

@@ -378,6 +378,200 @@ CLONES void dlia_rnn_lstm_fwd_fused(int B, int H, const float *gx, const float *
                              h, tc);
 }
 
+/* ---- whole sequences in one call: every time step of the forward, or of the backward ----------- */
+/* Why: at char-rnn's sizes (batch 50, H = 128) a step is ~50 µs, and per step the Python loop, the
+ * ctypes call and (backward) OpenBLAS's product each cost a fixed few µs; worse, one step is too
+ * small to split between two cores (waking the second core costs more than it saves, and a busy
+ * core makes every step wait). But the batch rows of a recurrence are independent of each other:
+ * row b of step s needs only row b of step s − 1. So these kernels run the whole time loop in C and
+ * split the ROWS between the threads once per sequence: each thread runs every step on its own rows,
+ * with no synchronisation between steps. Each row's arithmetic is the same whatever the number of
+ * threads (same order of every sum), so results do not depend on it.
+ *
+ * The products use packed copies of W_hh, made once per sequence (see the two pack functions), and
+ * run in register blocks of up to PANEL_ROWS rows × 64 columns (rows_product); a thread splits its
+ * rows into near-equal blocks (25 rows: 5 blocks of 5, not 4 of 6 and one of 1, which would cost a
+ * whole block's pass over the weights for one row). Sequences are time-major and C-contiguous:
+ * step s of a (T, B, n) array starts at s·B·n. */
+
+/* out[r·64 + l] (+)= Σ_{k<K} x[r·ldx + k] · panel[k·64 + l] for r < R (R a compile-time constant after
+ * inlining, so the R × 4 accumulators stay in registers; stored once at the end, as in
+ * panel_product). `add`: start from out's values instead of 0 (the next K_CHUNK of a longer sum). */
+HELPER void rows_product_n(const int R, int K, const float *x, size_t ldx, const float *panel, float *out, int add) {
+    v16 acc[PANEL_ROWS][4];
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < 4; q++) acc[r][q] = add ? ((v16 *)out)[r * 4 + q] : (v16){0};
+    for (int k = 0; k < K; k++) {
+        const v16 *wk = (const v16 *)(panel + (size_t)k * 64);
+        v16 w0 = wk[0], w1 = wk[1], w2 = wk[2], w3 = wk[3];
+        for (int r = 0; r < R; r++) {
+            float xv = x[r * ldx + k];
+            acc[r][0] += xv * w0;
+            acc[r][1] += xv * w1;
+            acc[r][2] += xv * w2;
+            acc[r][3] += xv * w3;
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < 4; q++) ((v16 *)out)[r * 4 + q] = acc[r][q];
+}
+
+/* rows_product_n for 1 ≤ R ≤ PANEL_ROWS rows, one specialised copy per R */
+CLONES __attribute__((noinline)) static void rows_product(int R, int K, const float *x, size_t ldx, const float *panel,
+                                                        float *out, int add) {
+    switch (R) {
+    case 1: rows_product_n(1, K, x, ldx, panel, out, add); break;
+    case 2: rows_product_n(2, K, x, ldx, panel, out, add); break;
+    case 3: rows_product_n(3, K, x, ldx, panel, out, add); break;
+    case 4: rows_product_n(4, K, x, ldx, panel, out, add); break;
+    case 5: rows_product_n(5, K, x, ldx, panel, out, add); break;
+    default: rows_product_n(6, K, x, ldx, panel, out, add); break;
+    }
+}
+
+/* A panel is K rows of 64 floats: 128 KB at K = 512, more than L1 (48 KB here), and every row block
+ * reads all of it, at L2's speed (measured: 57 GFLOP/s at H = 512 against 78 at H = 128, whose
+ * forward panels fit L1). So the sum over k runs in chunks of K_CHUNK rows (32 KB), each chunk
+ * read by every row block while it is in L1, the partial sums kept in memory between chunks (a
+ * few KB). The order of each sum is unchanged (k ascending). */
+#define K_CHUNK 128
+
+/* out + i·PANEL_ROWS·64 (block i) = the rows of block i of x times the panel (K rows), for the nb
+ * blocks of rows [r0, r1) (x points at row 0, rows ldx apart) */
+HELPER void blocks_product(int r0, int r1, int nb, int K, const float *x, size_t ldx, const float *panel, float *out);
+
+/* Rows [r0, r1) in blocks of at most PANEL_ROWS, near-equal: block i is [block_start(i), block_start(i+1)). */
+HELPER int n_blocks(int r0, int r1) { return (r1 - r0 + PANEL_ROWS - 1) / PANEL_ROWS; }
+HELPER int block_start(int r0, int r1, int nb, int i) { return r0 + (int)((long)(r1 - r0) * i / nb); }
+
+HELPER void blocks_product(int r0, int r1, int nb, int K, const float *x, size_t ldx, const float *panel, float *out) {
+    for (int k0 = 0; k0 < K; k0 += K_CHUNK) {
+        int kn = K - k0 < K_CHUNK ? K - k0 : K_CHUNK;
+        for (int i = 0; i < nb; i++) {
+            int b0 = block_start(r0, r1, nb, i), R = block_start(r0, r1, nb, i + 1) - b0;
+            rows_product(R, kn, x + (size_t)b0 * ldx + k0, ldx, panel + (size_t)k0 * 64, out + i * PANEL_ROWS * 64,
+                         k0 > 0);
+        }
+    }
+}
+
+/* The thread's share of B rows: [B·id/n, B·(id+1)/n). */
+#ifdef _OPENMP
+#include <omp.h>
+#define SHARE(B, r0, r1)                                                                                           \
+    int r0 = (int)((long)(B) * omp_get_thread_num() / omp_get_num_threads());                                     \
+    int r1 = (int)((long)(B) * (omp_get_thread_num() + 1) / omp_get_num_threads())
+#else
+#define SHARE(B, r0, r1) int r0 = 0, r1 = (B)
+#endif
+
+/* Forward, rows [r0, r1), steps 0 .. T−1: at step s, gates = gx[s] + h[s]·W_hhᵀ (packed by
+ * dlia_rnn_lstm_pack), then lstm_units: acts[s], c[s + 1], h[s + 1], tc[s]. h and c are (T + 1, B, H)
+ * with the initial state in block 0; acts may be gx. Per step the loop runs panel by panel, and
+ * within a panel over the thread's row blocks, so a panel (16 units' 4 gates: H·64 floats) is read
+ * from memory once per step and then from L1. */
+HELPER void lstm_fwd_seq_rows(int T, int B, int H, int r0, int r1, const float *gx, float *hseq, const float *packed,
+                              float *cseq, float *acts, float *tcseq) {
+    if (r1 <= r0) return; /* no rows (batch 0, or more threads than rows) */
+    int P = (H + 15) / 16, nb = n_blocks(r0, r1);
+    size_t s1 = (size_t)B * H, s4 = 4 * s1; /* one step of a (T, B, H) and of a (T, B, 4H) array */
+    float *pre = malloc((size_t)nb * PANEL_ROWS * 64 * sizeof(float)); /* the product of every row block */
+    if (!pre) abort(); /* out of memory for a few KB: nothing sensible is left to do */
+    for (int s = 0; s < T; s++) {
+        const float *h_prev = hseq + s * s1, *c_prev = cseq + s * s1, *gxs = gx + s * s4;
+        float *h = hseq + (s + 1) * s1, *c = cseq + (s + 1) * s1, *as = acts + s * s4, *tc = tcseq + s * s1;
+        for (int p = 0; p < P; p++) {
+            int u0 = 16 * p, n = H - u0 < 16 ? H - u0 : 16;
+            blocks_product(r0, r1, nb, H, h_prev, H, packed + (size_t)p * H * 64, pre);
+            for (int i = 0; i < nb; i++) {
+                int b0 = block_start(r0, r1, nb, i), R = block_start(r0, r1, nb, i + 1) - b0;
+                for (int r = 0; r < R; r++) {
+                    size_t b = (size_t)(b0 + r), r1_ = b * H + u0, r4 = b * 4 * H + u0;
+                    const float *xi = gxs + r4, *hi = pre + (i * PANEL_ROWS + r) * 64; /* 4 gates, 16 apart */
+                    float *ai = as + r4;
+                    lstm_units(n, xi, xi + H, xi + 2 * H, xi + 3 * H, hi, hi + 16, hi + 32, hi + 48, c_prev + r1_, ai,
+                               ai + H, ai + 2 * H, ai + 3 * H, c + r1_, h + r1_, tc + r1_);
+                }
+            }
+        }
+    }
+    free(pre);
+}
+
+/* The forward of one LSTM layer over T steps (shapes as in lstm_fwd_seq_rows), rows split between
+ * `threads` threads. */
+CLONES void dlia_rnn_lstm_fwd_seq(int T, int B, int H, const float *gx, float *hseq, const float *packed, float *cseq,
+                                  float *acts, float *tcseq, int threads) {
+    if (threads <= 1) {
+        lstm_fwd_seq_rows(T, B, H, 0, B, gx, hseq, packed, cseq, acts, tcseq);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        SHARE(B, r0, r1);
+        lstm_fwd_seq_rows(T, B, H, r0, r1, gx, hseq, packed, cseq, acts, tcseq);
+    }
+}
+
+/* W_hh (4H, H) packed for the backward product dh = dpre·W_hh (dpre (B, 4H)): ceil(H/64) panels of
+ * 4H rows × 64 floats, panel p row j holding W_hh[j, 64p .. 64p + 63] (0 past H), contiguous so the
+ * product streams it in order. */
+void dlia_rnn_lstm_pack_bwd(int H, const float *w_hh, float *packed) {
+    int P = (H + 63) / 64;
+    for (int p = 0; p < P; p++)
+        for (int j = 0; j < 4 * H; j++)
+            for (int l = 0; l < 64; l++) {
+                int k = 64 * p + l;
+                packed[((size_t)p * 4 * H + j) * 64 + l] = k < H ? w_hh[(size_t)j * H + k] : 0.0f;
+            }
+}
+
+/* Backward, rows [r0, r1), steps T−1 down to 0: lstm_bwd_row on step s (dy[s], acts[s], c[s] = c_{s−1},
+ * tc[s]; dh and dc (B, H) carry the gradients reaching h_s and c_s), then dh = dpre[s]·W_hh for the
+ * step before (packed_bwd by dlia_rnn_lstm_pack_bwd). A row's dh is read by its gate backward before
+ * its product overwrites it. */
+HELPER void lstm_bwd_seq_rows(int T, int B, int H, int r0, int r1, const float *acts, const float *cseq,
+                              const float *tcseq, const float *dy, const float *packed_bwd, float *dh, float *dc,
+                              float *dpre) {
+    if (r1 <= r0) return; /* no rows (batch 0, or more threads than rows) */
+    int P = (H + 63) / 64, nb = n_blocks(r0, r1);
+    size_t s1 = (size_t)B * H, s4 = 4 * s1;
+    float *out = malloc((size_t)nb * PANEL_ROWS * 64 * sizeof(float)); /* the product of every row block */
+    if (!out) abort();
+    for (int s = T - 1; s >= 0; s--) {
+        const float *as = acts + s * s4;
+        float *ds = dpre + s * s4;
+        for (int b = r0; b < r1; b++) lstm_bwd_row(b, H, as, cseq + s * s1, tcseq + s * s1, dy + s * s1, dh, dc, ds);
+        for (int p = 0; p < P; p++) {
+            int k0 = 64 * p, n = H - k0 < 64 ? H - k0 : 64;
+            blocks_product(r0, r1, nb, 4 * H, ds, 4 * H, packed_bwd + (size_t)p * 4 * H * 64, out);
+            for (int i = 0; i < nb; i++) {
+                int b0 = block_start(r0, r1, nb, i), R = block_start(r0, r1, nb, i + 1) - b0;
+                for (int r = 0; r < R; r++)
+                    memcpy(dh + (size_t)(b0 + r) * H + k0, out + (i * PANEL_ROWS + r) * 64, n * sizeof(float));
+            }
+        }
+    }
+    free(out);
+}
+
+/* The backward of one LSTM layer over T steps (shapes as in lstm_bwd_seq_rows): dpre (T, B, 4H) out,
+ * dh and dc (B, H) in (the gradients reaching h_T and c_T from later batches: zeros, and the final
+ * state's) and out (those reaching h_0 and c_0). dy (T, B, H) is read only. */
+CLONES void dlia_rnn_lstm_bwd_seq(int T, int B, int H, const float *acts, const float *cseq, const float *tcseq,
+                                  const float *dy, const float *packed_bwd, float *dh, float *dc, float *dpre,
+                                  int threads) {
+    if (threads <= 1) {
+        lstm_bwd_seq_rows(T, B, H, 0, B, acts, cseq, tcseq, dy, packed_bwd, dh, dc, dpre);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        SHARE(B, r0, r1);
+        lstm_bwd_seq_rows(T, B, H, r0, r1, acts, cseq, tcseq, dy, packed_bwd, dh, dc, dpre);
+    }
+}
+
 /* The elementary functions on their own, for the tests of their accuracy: out[k] = f(x[k]) with
  * f = exp (0), σ (1) or tanh (2). */
 CLONES void dlia_rnn_elementary(int which, long n, const float *x, float *out) {
@@ -395,7 +589,7 @@ CLONES void dlia_rnn_elementary(int which, long n, const float *x, float *out) {
 
 /* rnn.py loads the library only when this matches its own number, so that a library left over
  * from an older source (a failed rebuild keeps the old file) is never called with new arguments. */
-int dlia_rnn_version(void) { return 3; }
+int dlia_rnn_version(void) { return 4; }
 
 /* An empty module, so that importing dlia.backend._rnn (as tools that walk packages do) works. */
 static struct PyModuleDef rnn_module = {PyModuleDef_HEAD_INIT, "_rnn",

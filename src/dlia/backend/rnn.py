@@ -17,10 +17,12 @@ Two ways to call them:
 - ``lstm_fwd(gx, gh, c_prev, acts, c, h, tc)`` and its three siblings take arrays, check them and
   call the kernel: for tests and occasional use (~10 µs per call, mostly reading the seven arrays'
   addresses: ``a.ctypes.data`` costs ~0.9 µs).
-- ``entry_points()`` gives the four C functions themselves, which take raw addresses (ints):
+- ``entry_points()`` gives the C functions themselves, which take raw addresses (ints):
   a loop over time steps computes ``base + s * stride`` per step and pays only ctypes' call
   (~0.9 µs with ten arguments; ~1.3 µs through a stepper, measured on the 2-core machine).
-  ``dlia.core.ops.rnn``'s ``*_stepper`` functions do this for the layer ops.
+  ``dlia.core.ops.rnn``'s ``*_stepper`` functions do this for the layer ops. The LSTM op calls
+  ``lstm_fwd_seq`` and ``lstm_bwd_seq`` instead where it can: every time step in one call, the
+  batch rows split between the threads once (``lstm_forward_sequence`` / ``lstm_backward_sequence``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import numpy
 from dlia.backend.loader import KernelLibrary
 
 #: must equal dlia_rnn_version() in _rnn.c; raise both when the C functions' arguments change
-_VERSION = 3
+_VERSION = 4
 
 _ptr, _int = ctypes.c_void_p, ctypes.c_int
 _KERNELS = KernelLibrary(
@@ -45,6 +47,9 @@ _KERNELS = KernelLibrary(
                "dlia_rnn_gru_bwd": ([_int, _int] + [_ptr] * 7 + [_int], None),
                "dlia_rnn_lstm_pack": ([_int, _ptr, _ptr], None),
                "dlia_rnn_lstm_fwd_fused": ([_int, _int] + [_ptr] * 8 + [_int], None),
+               "dlia_rnn_lstm_fwd_seq": ([_int, _int, _int] + [_ptr] * 6 + [_int], None),
+               "dlia_rnn_lstm_pack_bwd": ([_int, _ptr, _ptr], None),
+               "dlia_rnn_lstm_bwd_seq": ([_int, _int, _int] + [_ptr] * 8 + [_int], None),
                "dlia_rnn_elementary": ([_int, ctypes.c_long, _ptr, _ptr], None)})
 
 
@@ -75,15 +80,21 @@ class EntryPoints(NamedTuple):
     #: ``(B, H, gx, h_prev, packed, c_prev, acts, c, h, tc, threads)``: lstm_fwd with gh = h_prev·W_hhᵀ
     #: computed inside from ``lstm_pack(w_hh)``
     lstm_fwd_fused: Any
+    #: ``(T, B, H, gx, hseq, packed, cseq, acts, tcseq, threads)``: every step of ``lstm_fwd_fused``
+    #: over (T, ·, ·) sequences (hseq and cseq (T + 1, B, H), the initial state in block 0)
+    lstm_fwd_seq: Any
+    #: ``(T, B, H, acts, cseq, tcseq, dy, packed_bwd, dh, dc, dpre, threads)``: every step of
+    #: ``lstm_bwd`` from T − 1 down to 0, each followed by dh = dpre[s]·W_hh (``lstm_pack_bwd``)
+    lstm_bwd_seq: Any
 
 
 def entry_points() -> EntryPoints | None:
-    """The four kernels taking raw addresses, or None where they are off (``use(False)``) or not built."""
+    """The kernels taking raw addresses, or None where they are off (``use(False)``) or not built."""
     lib = _KERNELS.lib if _KERNELS.enabled else None
     if lib is None:
         return None
     return EntryPoints(lib.dlia_rnn_lstm_fwd, lib.dlia_rnn_lstm_bwd, lib.dlia_rnn_gru_fwd, lib.dlia_rnn_gru_bwd,
-                       lib.dlia_rnn_lstm_fwd_fused)
+                       lib.dlia_rnn_lstm_fwd_fused, lib.dlia_rnn_lstm_fwd_seq, lib.dlia_rnn_lstm_bwd_seq)
 
 
 def lstm_pack(w_hh: Any) -> Any:
@@ -95,6 +106,18 @@ def lstm_pack(w_hh: Any) -> Any:
         raise ValueError(f"w_hh must have shape (4·H, H), got {w.shape}")
     packed = numpy.empty(((hs + 15) // 16, hs, 64), numpy.float32)
     _lib().dlia_rnn_lstm_pack(hs, w.ctypes.data, packed.ctypes.data)
+    return packed
+
+
+def lstm_pack_bwd(w_hh: Any) -> Any:
+    """W_hh (4H, H), float32, packed for ``lstm_bwd_seq``'s products dh = dpre·W_hh: ceil(H/64)
+    panels of 4H rows × 64 floats, row j of panel p holding W_hh[j, 64p .. 64p + 63] (0 past H)."""
+    w = numpy.ascontiguousarray(w_hh, dtype=numpy.float32)
+    hs = w.shape[1]
+    if w.shape != (4 * hs, hs):
+        raise ValueError(f"w_hh must have shape (4·H, H), got {w.shape}")
+    packed = numpy.empty(((hs + 63) // 64, 4 * hs, 64), numpy.float32)
+    _lib().dlia_rnn_lstm_pack_bwd(hs, w.ctypes.data, packed.ctypes.data)
     return packed
 
 
@@ -142,6 +165,19 @@ def fused_threads(rows: int, hidden: int) -> int:
     if rows * hidden * 4 * hidden < _FUSED_SERIAL_BELOW:
         return 1
     return _KERNELS.threads((hidden + 15) // 16)
+
+
+# The whole-sequence kernels split the batch rows between threads once per call (no synchronisation
+# between steps), so a second thread pays from a small size on: from this many multiply-adds per
+# call (T·B·4H·H; a few hundred µs of work), one thread per core.
+_SEQ_SERIAL_BELOW = 1_000_000
+
+
+def seq_threads(steps: int, rows: int, hidden: int) -> int:
+    """OpenMP threads for ``lstm_fwd_seq`` / ``lstm_bwd_seq`` over ``steps`` steps of ``rows`` rows."""
+    if steps * rows * 4 * hidden * hidden < _SEQ_SERIAL_BELOW:
+        return 1
+    return _KERNELS.threads(rows)
 
 
 # -- the array form: checked, for tests and occasional calls ---------------------------------------

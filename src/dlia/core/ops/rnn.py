@@ -8,7 +8,9 @@ one cell, fused (``*_cell_forward``); the backward runs the cells' vjps in rever
 (``*_cell_backward``), one product ``δ·W_hh`` per step for the recurrent gradient, and after the
 loop the weight gradients as three large products over all steps at once. The cell functions
 below are the NumPy reference; ``dlia.backend.rnn`` holds the same math compiled (float32 on the
-CPU), and tests compare the two.
+CPU), and tests compare the two. Where the compiled kernels apply, the LSTM runs its whole time
+loop, forward or backward with the per-step products, in one compiled call
+(``lstm_forward_sequence``, ``lstm_backward_sequence``).
 
 Gate orders and equations are PyTorch's (so ``torch.nn.LSTM``'s weights load unchanged):
 LSTM ``i, f, g, o``: c' = σ(f)∘c + σ(i)∘tanh(g), h' = σ(o)∘tanh(c');
@@ -261,9 +263,10 @@ class LSTM(_Recurrent):
         cseq = xp.empty((t + 1, bsz, hs), dtype=x.dtype)
         tc = xp.empty((t, bsz, hs), dtype=x.dtype)
         hseq[0], cseq[0] = h0, c0
-        fused = lstm_fused_forward_stepper(xp, w_hh, acts, cseq, acts, hseq, tc) if _fuse(bsz, hs) else None
-        if fused is not None:  # the product and the gate math in one compiled call per step
-            for s in range(t):
+        if lstm_forward_sequence(w_hh, acts, hseq, cseq, acts, tc):  # every step in one compiled call
+            pass
+        elif (fused := lstm_fused_forward_stepper(xp, w_hh, acts, cseq, acts, hseq, tc) if _fuse(bsz, hs) else None):
+            for s in range(t):  # the product and the gate math in one compiled call per step
                 fused(s)
         else:
             gh = xp.empty((bsz, 4 * hs), dtype=x.dtype)
@@ -290,10 +293,11 @@ class LSTM(_Recurrent):
         dh = xp.zeros((bsz, hs), dtype=g.dtype)
         dc = xp.array(g[t])
         acts, cseq, tc, w_hh = self.acts, self.cseq, self.tc, self.w_hh
-        step = lstm_backward_stepper(xp, acts, cseq, tc, dy, dh, dc, dpre)
-        for s in range(t - 1, -1, -1):
-            step(s)
-            xp.matmul(dpre[s], w_hh, out=dh)
+        if not lstm_backward_sequence(w_hh, acts, cseq, tc, dy, dh, dc, dpre):  # else step by step:
+            step = lstm_backward_stepper(xp, acts, cseq, tc, dy, dh, dc, dpre)
+            for s in range(t - 1, -1, -1):
+                step(s)
+                xp.matmul(dpre[s], w_hh, out=dh)
         dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
         needs = self._needs()
         dw_hh = dpre.reshape(t * bsz, dpre.shape[2]).T @ self.hseq[:t].reshape(t * bsz, hs) if needs[4] else None
@@ -494,6 +498,63 @@ def lstm_fused_forward_stepper(xp: Any, w_hh: Any, gx_seq: Any, c_seq: Any, acts
     return _bind(k.lstm_fwd_fused, rows, hs, kernels.fused_threads(rows, hs),
                  [(gx_seq, 0, g4), (h_seq, 0, g1), (packed, _WHOLE, packed.shape), (c_seq, 0, g1), (acts_seq, 0, g4),
                   (c_seq, 1, g1), (h_seq, 1, g1), (tc_seq, 0, g1)])
+
+
+#: whether the LSTM op runs whole sequences in one compiled call where it can (``lstm_forward_sequence``,
+#: ``lstm_backward_sequence``); False: one call per step (the tests compare the two)
+SEQUENCE_KERNELS = True
+
+
+def _sequences(arrays: list[tuple[Any, tuple[int, ...]]]) -> bool:
+    """Whether each array is C-contiguous and of its shape (what the C code assumes and cannot check)."""
+    return all(a.shape == shape and a.flags.c_contiguous for a, shape in arrays)
+
+
+def lstm_forward_sequence(w_hh: Any, gx_seq: Any, h_seq: Any, c_seq: Any, acts_seq: Any, tc_seq: Any) -> bool:
+    """Every step ``s`` of ``lstm_cell_forward(xp, gx_seq[s], h_seq[s]·W_hhᵀ, c_seq[s], acts_seq[s],
+    c_seq[s + 1], h_seq[s + 1], tc_seq[s])`` in one compiled call (``dlia_rnn_lstm_fwd_seq``: the rows
+    split between the cores once, the time loop in C); False, having done nothing, where it does not
+    apply. ``acts_seq`` may be ``gx_seq``."""
+    from dlia.backend import rnn as kernels
+
+    if not SEQUENCE_KERNELS or not kernels.applies(w_hh, gx_seq, h_seq, c_seq, acts_seq, tc_seq):
+        return False
+    k = kernels.entry_points()
+    t, rows, hs = tc_seq.shape
+    g4, g1 = (t, rows, 4 * hs), (t + 1, rows, hs)
+    if k is None or not _sequences([(w_hh, (4 * hs, hs)), (gx_seq, g4), (acts_seq, g4), (h_seq, g1), (c_seq, g1),
+                                    (tc_seq, (t, rows, hs))]):
+        return False
+    packed = kernels.lstm_pack(w_hh)
+    k.lstm_fwd_seq(t, rows, hs, gx_seq.ctypes.data, h_seq.ctypes.data, packed.ctypes.data, c_seq.ctypes.data,
+                   acts_seq.ctypes.data, tc_seq.ctypes.data, kernels.seq_threads(t, rows, hs))
+    return True
+
+
+def lstm_backward_sequence(w_hh: Any, acts_seq: Any, c_seq: Any, tc_seq: Any, dy_seq: Any, dh: Any, dc: Any,
+                           dpre_seq: Any) -> bool:
+    """For s from T − 1 down to 0: ``lstm_cell_backward(xp, acts_seq[s], c_seq[s], tc_seq[s], dy_seq[s],
+    dh, dc, dpre_seq[s])`` then ``dh = dpre_seq[s]·W_hh``, in one compiled call
+    (``dlia_rnn_lstm_bwd_seq``); ``dh`` and ``dc`` end as the gradients reaching the initial state.
+    False, having done nothing, where it does not apply."""
+    from dlia.backend import rnn as kernels
+
+    if not SEQUENCE_KERNELS or not kernels.applies(w_hh, acts_seq, c_seq, tc_seq, dy_seq, dh, dc, dpre_seq):
+        return False
+    k = kernels.entry_points()
+    t, rows, hs = tc_seq.shape
+    g4, g1 = (t, rows, 4 * hs), (t, rows, hs)
+    if k is None or not _sequences([(w_hh, (4 * hs, hs)), (acts_seq, g4), (dpre_seq, g4), (c_seq[:t], g1),
+                                    (tc_seq, g1), (dh, (rows, hs)), (dc, (rows, hs))]):
+        return False
+    if dy_seq.shape != g1:
+        return False
+    dy_seq = dy_seq if dy_seq.flags.c_contiguous else dy_seq.copy()  # reversed, or a broadcast: read only
+    packed = kernels.lstm_pack_bwd(w_hh)
+    k.lstm_bwd_seq(t, rows, hs, acts_seq.ctypes.data, c_seq.ctypes.data, tc_seq.ctypes.data, dy_seq.ctypes.data,
+                   packed.ctypes.data, dh.ctypes.data, dc.ctypes.data, dpre_seq.ctypes.data,
+                   kernels.seq_threads(t, rows, hs))
+    return True
 
 
 def lstm_backward_stepper(xp: Any, acts_seq: Any, c_seq: Any, tc_seq: Any, dy_seq: Any, dh: Any, dc: Any,
