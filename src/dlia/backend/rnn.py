@@ -167,10 +167,13 @@ def fused_threads(rows: int, hidden: int) -> int:
     return _KERNELS.threads((hidden + 15) // 16)
 
 
-# The whole-sequence kernels split the batch rows between threads once per call (no synchronisation
-# between steps), so a second thread pays from a small size on: from this many multiply-adds per
-# call (T·B·4H·H; a few hundred µs of work), one thread per core.
-_SEQ_SERIAL_BELOW = 1_000_000
+# The whole-sequence kernels can split the batch rows between threads once per call (no
+# synchronisation between steps), but measured on the quiet 2-core machine inside a char-rnn training
+# step a second thread loses: 2×128 LSTM 43k chars/s on two threads against 71k on one (2×512: equal),
+# because the kernel's OpenMP threads and OpenBLAS's threads of the surrounding products spin for the
+# same cores. So one thread below this many multiply-adds per call (T·B·4H·H), i.e. always at the
+# sizes measured; tests lower it to exercise the split.
+_SEQ_SERIAL_BELOW = 10**12
 
 
 def seq_threads(steps: int, rows: int, hidden: int) -> int:
