@@ -28,6 +28,7 @@ COMMANDS = {
     "word2vec": "dlia.cli.word2vec",
     "ngram": "dlia.cli.ngram",
     "nnlm": "dlia.cli.nnlm",
+    "caption": "dlia.cli.caption",
     "lm": "dlia.cli.lm",
     "graph": "dlia.cli.graph",
     "data": "dlia.cli.data",
