@@ -1255,7 +1255,7 @@ _CAPTION_CASES = [
          _charrnn_case(None, "caption", "describe", "run/charrnn_epoch000.01_2.5000.npz", "t.txt"),
          "not a caption checkpoint"),
     Case("caption-describe-damaged-config",
-         _caption_case(_edit_meta(lambda m: m["config"].update(hidden_size=9)), *_CAPD, "s.png"), "rnn.weight_hh"),
+         _caption_case(_edit_meta(lambda m: m["config"].update(hidden_size=9)), *_CAPD, "s.png"), "rnn.weight_ih_l0"),
     Case("caption-describe-absurd-config",
          _caption_case(_edit_meta(lambda m: m["config"].update(hidden_size=60000, embedding_size=60000)), *_CAPD, "s.png"),
          "parameters"),
