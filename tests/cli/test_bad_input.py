@@ -1187,11 +1187,12 @@ _CAP_CKPT = "cap/caption_epoch001.0_2.5000.npz"
 def _caption_checkpoint_entries() -> dict[str, bytes]:
     """The zip entries of a checkpoint as ``dlia caption train`` writes it (a tiny captioner after
     one step), made once per session."""
+    from dlia.cli.caption import SceneData
     from dlia.models.caption import CaptionConfig, CaptionTrainer
 
     config = CaptionConfig(embedding_size=4, hidden_size=5, channels=(2,), image_size=8, train_size=4, val_size=2,
                            batch_size=4)
-    trainer = CaptionTrainer(config)
+    trainer = CaptionTrainer(config, SceneData(config))
     trainer.train_step()
     with tempfile.TemporaryDirectory() as d:
         path = trainer.save(d, 2.5)

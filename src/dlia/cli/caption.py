@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from dlia.cli.common import (
     check_memory,
@@ -29,6 +30,41 @@ from dlia.cli.common import (
 )
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
+
+if TYPE_CHECKING:
+    from dlia.models.caption import CaptionConfig
+
+
+class SceneData:
+    """Training and validation scenes of a ``CaptionConfig`` (seeds ``config.scene_seeds()``), drawn at
+    ``SCENE_SIZE`` and prepared once; what ``CaptionTrainer`` trains and validates on.
+
+    Attributes:
+        images: float32 (train_size, 3, S, S); ``captions``: their word ids.
+        val_images, val_sentences: the validation scenes.
+    """
+
+    def __init__(self, config: CaptionConfig) -> None:
+        from dlia.data.shapes import scenes_dataset
+        from dlia.models.caption import SCENE_SIZE, encode, prepare_images
+
+        self.config = config
+        train_seed, val_seed, _ = config.scene_seeds()
+        train = scenes_dataset(config.train_size, train_seed, SCENE_SIZE)
+        val = scenes_dataset(config.val_size, val_seed, SCENE_SIZE)
+        self.images = prepare_images([s.image for s in train], config.image_size)
+        self.captions = [encode(s.sentence) for s in train]
+        self.val_images = prepare_images([s.image for s in val], config.image_size)
+        self.val_sentences = [s.sentence for s in val]
+
+    def test_scenes(self, n: int) -> tuple[list[Any], Any]:
+        """``n`` scenes of the test seed (never trained or validated on), and their prepared pictures."""
+        from dlia.data.shapes import scenes_dataset
+        from dlia.models.caption import SCENE_SIZE, prepare_images
+
+        scenes = scenes_dataset(n, self.config.scene_seeds()[2], SCENE_SIZE)
+        return scenes, prepare_images([s.image for s in scenes], self.config.image_size)
+
 
 #: the default of --checkpoint-dir
 RUNS = "runs/caption"
@@ -122,7 +158,7 @@ def _config(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> int:
     from dlia.io import latest_checkpoint
     from dlia.io.checkpoint import remove_stale_checkpoint_temps
-    from dlia.models.caption import PREFIX, CaptionTrainer, SceneData, evaluate, load_model, read_checkpoint, training_bytes
+    from dlia.models.caption import PREFIX, CaptionTrainer, evaluate, load_model, read_checkpoint, training_bytes
 
     check_output(args.checkpoint_dir, "--checkpoint-dir", folder=True)
     config, given = _config(args)
@@ -150,7 +186,7 @@ def _train(args: argparse.Namespace) -> int:
     data = SceneData(config)
     if resume_from is not None:
         remove_stale_checkpoint_temps(resume_from.parent, PREFIX)  # a save killed mid-write left its temporary file
-        trainer = CaptionTrainer.resume(resume_from, max_epochs=config.max_epochs, data=data)
+        trainer = CaptionTrainer.resume(resume_from, lambda _: data, max_epochs=config.max_epochs)
         print(f"resuming from {resume_from} (iteration {trainer.iteration}, epoch {trainer.epoch:.2f})")
     else:
         trainer = CaptionTrainer(config, data)
