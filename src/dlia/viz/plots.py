@@ -192,7 +192,7 @@ def captions_plot(images: Sequence[numpy.ndarray], captions: Sequence[str], trut
     n = len(images)
     cols = max(1, min(columns, n))
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.9 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 4.8 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, image, caption, truth in zip(axes.ravel(), images, captions, truths, strict=False):
