@@ -329,9 +329,9 @@ def caption_demo(args: argparse.Namespace) -> None:
     if args.out is not None:
         from dlia.viz.plots import captions_plot
 
-        path = captions_plot([s.image for s in test[:8]], ev.captions[:8], truths[:8],
-                             "captions of new one-shape scenes (green: exact)", Path(args.out) / "captions.png")
-        print(f"the scenes with their captions → {path}")
+        captions_plot([s.image for s in test[:8]], ev.captions[:8], truths[:8],
+                      "captions of new one-shape scenes (green: exact)", Path(args.out) / "captions.png")
+        print("the scenes with their captions → captions.png in the --out folder")  # no path: the output is compared
     print("dlia caption train learns whole sentences of 1-3 shapes; dlia caption describe captions your pictures")
 
 
