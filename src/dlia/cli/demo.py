@@ -323,7 +323,7 @@ def caption_demo(args: argparse.Namespace) -> None:
     truths = [words(s) for s in test]
     ev = evaluate(model, xt, truths)
     print(f"CNN 8-16 + GRU 128 (the picture is the GRU's first input), {steps} steps on 600 one-shape scenes; "
-          f"on 100 new scenes: exact match {100 * ev.exact:.0f} %, BLEU-4 {ev.bleu:.2f}")
+          f"on 100 new scenes: exact match {100 * ev.exact:.0f} %")
     for t, c in list(zip(truths, ev.captions))[:5]:
         print(f"  true: {t:<24} said: {c}{'' if c == t else '   ✗'}")
     if args.out is not None:
