@@ -1,10 +1,10 @@
 """Captioning: a training step of dlia's ``Captioner`` against an equivalent torch model.
 
 The model is that of ``dlia caption train`` with its default sizes (``CaptionConfig()``): pictures
-of 32×32 through three blocks of conv 3×3 → BatchNorm → ReLU → max-pool 2 (16, 32, 64 filters), the
-4×4×64 map flattened through a Linear into a 64-wide image embedding that is the GRU's first input,
-then the embedded BOS and words, a GRU of 128, a Linear to the 21 words; cross-entropy over the real
-tokens (padding masked), Adam 2e-3, the global gradient norm clipped to 5. The torch twin has the
+of 48×48 through four blocks of conv 3×3 → BatchNorm → ReLU → max-pool 2 (16, 32, 32, 64 filters),
+the 3×3×64 map flattened through a Linear into a 64-wide image embedding that is the GRU's first
+input, then the embedded BOS and words, a GRU of 256, a Linear to the 21 words; cross-entropy over the real
+tokens (padding masked), Adam 3e-3, the global gradient norm clipped to 5. The torch twin has the
 same layers under the same names and starts from dlia's weights (copied by name); both see the same
 batches of 32 generated scenes (1-3 shapes, sentences of 8-26 words), so their losses after the
 same steps must agree to float32 rounding: the "loss after N steps" row prints both.

@@ -1274,7 +1274,7 @@ _CAPTION_CASES = [
     Case("caption-train-image-size-not-multiple", _args(*_CAPT, "--image-size", "20"), "--image-size must be a multiple"),
     Case("caption-train-hidden-absurd", _args(*_CAPT, "--hidden-size", "100000000"), "--hidden-size must be"),
     Case("caption-train-train-size-absurd", _args(*_CAPT, "--train-size", "90000000"), "would need"),
-    Case("caption-train-image-size-absurd", _args(*_CAPT, "--image-size", "1000", "--batch-size", "5000000"),
+    Case("caption-train-image-size-absurd", _args(*_CAPT, "--image-size", "1008", "--batch-size", "5000000"),
          "would need"),
     Case("caption-train-batch-zero", _args(*_CAPT, "--batch-size", "0"), "--batch-size"),
     Case("caption-train-lr-nan", _args(*_CAPT, "--learning-rate", "nan"), "--learning-rate"),

@@ -70,7 +70,7 @@ def test_caption_batch_layout() -> None:
 @pytest.mark.parametrize("bad,message", [
     (dict(cell="rnn"), "cell must be one of gru, lstm"),
     (dict(hidden_size=0), "hidden_size must be an integer"),
-    (dict(image_size=20), "image_size must be a multiple of 8"),
+    (dict(image_size=20), "image_size must be a multiple of 16"),
     (dict(channels=(4, 0)), "channels must be"),
     (dict(learning_rate=float("nan")), "learning_rate must be a finite number > 0"),
     (dict(seed=-1), "seed must be"),

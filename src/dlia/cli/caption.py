@@ -93,7 +93,7 @@ _CONFIG_FLAGS = [
     ("--cell", "cell", None, "the decoder: gru or lstm"),
     ("--embedding-size", "embedding_size", positive_int, "size of the word and image embeddings"),
     ("--hidden-size", "hidden_size", positive_int, "the decoder's state size"),
-    ("--image-size", "image_size", positive_int, "pictures are resized to this side (a multiple of 8)"),
+    ("--image-size", "image_size", positive_int, "pictures are resized to this side (a multiple of 16)"),
     ("--train-size", "train_size", positive_int, "training scenes"),
     ("--val-size", "val_size", positive_int, "validation scenes"),
     ("--batch-size", "batch_size", positive_int, "scenes per batch"),
