@@ -24,6 +24,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import (  # noqa: E402
+    bench_caption,
     bench_cnn,
     bench_compile,
     bench_conv,
@@ -42,7 +43,7 @@ from benchmarks.harness import REPO_ROOT, Config, Metric, machine_info, table  #
 
 BENCHMARKS = {m.NAME: m for m in (bench_ops, bench_xor, bench_mlp, bench_import, bench_conv, bench_cnn,
                                              bench_compile, bench_rnn, bench_w2v, bench_lm, bench_nnlm, bench_seq2seq,
-                                             bench_gpu)}
+                                             bench_caption, bench_gpu)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

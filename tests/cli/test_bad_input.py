@@ -1451,6 +1451,141 @@ _SEQ2SEQ_CASES = [
     Case("seq2seq-no-action", _args("seq2seq"), "required"),
 ]
 CASES += _SEQ2SEQ_CASES
+# -- caption --------------------------------------------------------------------------------------------
+
+_CAP_CKPT = "cap/caption_epoch001.0_2.5000.npz"
+
+
+@functools.cache
+def _caption_checkpoint_entries() -> dict[str, bytes]:
+    """The zip entries of a checkpoint as ``dlia caption train`` writes it (a tiny captioner after
+    one step), made once per session."""
+    from dlia.cli.caption import SceneData
+    from dlia.models.caption import CaptionConfig, CaptionTrainer
+
+    config = CaptionConfig(embedding_size=4, hidden_size=5, channels=(2,), image_size=8, train_size=4, val_size=2,
+                           batch_size=4)
+    trainer = CaptionTrainer(config, SceneData(config))
+    trainer.train_step()
+    with tempfile.TemporaryDirectory() as d:
+        path = trainer.save(d, 2.5)
+        with zipfile.ZipFile(path) as z:
+            return {i.filename: z.read(i) for i in z.infolist()}
+
+
+def _scene_png(size: int = 64) -> bytes:
+    from dlia.data.shapes import scenes_dataset
+
+    buf = io.BytesIO()
+    Image.fromarray(scenes_dataset(1, 0, size)[0].image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _caption_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str,
+                  files: dict[str, bytes | str | None] | None = None, truncated: str | None = None
+                  ) -> Callable[[Path], list[str]]:
+    """``argv`` in a folder holding ``cap/`` with one caption checkpoint that ``change`` damaged, a
+    scene ``s.png``, and ``files`` besides; ``truncated`` is a copy of the checkpoint's first 300 bytes."""
+
+    def setup(folder: Path) -> list[str]:
+        entries = dict(_caption_checkpoint_entries())
+        if change is not None:
+            change(entries)
+        (folder / "cap").mkdir()
+        with zipfile.ZipFile(folder / _CAP_CKPT, "w") as z:
+            for name, data in entries.items():
+                z.writestr(name, data)
+        (folder / "s.png").write_bytes(_scene_png())
+        if truncated is not None:
+            (folder / truncated).write_bytes((folder / _CAP_CKPT).read_bytes()[:300])
+        return _files(files or {}, *argv)(folder)
+
+    return setup
+
+
+_CAPD = ("caption", "describe", _CAP_CKPT)
+_CAPT = ("caption", "train", "--train-size", "8", "--val-size", "2", "--max-epochs", "1")
+_CAPTION_CASES = [
+    Case("caption-no-action", _args("caption"), "required"),
+    Case("caption-describe-missing-image", _caption_case(None, *_CAPD, "no.png"), "no such file"),
+    Case("caption-describe-empty-image", _caption_case(None, *_CAPD, "e.png", files={"e.png": b""}), "empty"),
+    Case("caption-describe-text-named-png", _caption_case(None, *_CAPD, "t.png", files={"t.png": "not a picture\n"}),
+         "not an image"),
+    Case("caption-describe-truncated-png", _caption_case(None, *_CAPD, "t.png", files={"t.png": _scene_png()[:300]}),
+         "cannot read t.png"),
+    Case("caption-describe-image-is-folder", _caption_case(None, *_CAPD, "d", files={"d": None}), "directory"),
+    Case("caption-describe-png-bomb", _caption_case(None, *_CAPD, "b.png", files={"b.png": _png_bomb()}), "too large"),
+    Case("caption-describe-bad-image-after-good-one", _caption_case(None, *_CAPD, "s.png", "t.png",
+                                                                    files={"t.png": _BINARY}), "t.png"),
+    Case("caption-describe-missing-checkpoint", _caption_case(None, "caption", "describe", "no.npz", "s.png"),
+         "no such checkpoint"),
+    Case("caption-describe-folder-without-checkpoints", _caption_case(None, "caption", "describe", "d", "s.png",
+                                                                      files={"d": None}), "no caption checkpoint"),
+    Case("caption-describe-corrupt-checkpoint", _caption_case(None, "caption", "describe", "r.npz", "s.png",
+                                                              files={"r.npz": _BINARY}), "r.npz"),
+    Case("caption-describe-truncated-checkpoint",
+         _caption_case(None, "caption", "describe", "t.npz", "s.png", truncated="t.npz"), "t.npz"),
+    Case("caption-describe-charrnn-checkpoint",
+         _charrnn_case(None, "caption", "describe", "run/charrnn_epoch000.01_2.5000.npz", "t.txt"),
+         "not a caption checkpoint"),
+    Case("caption-describe-damaged-config",
+         _caption_case(_edit_meta(lambda m: m["config"].update(hidden_size=9)), *_CAPD, "s.png"), "rnn.weight_ih_l0"),
+    Case("caption-describe-absurd-config",
+         _caption_case(_edit_meta(lambda m: m["config"].update(hidden_size=60000, embedding_size=60000)), *_CAPD, "s.png"),
+         "parameters"),
+    Case("caption-describe-unknown-setting",
+         _caption_case(_edit_meta(lambda m: m["config"].update(layers=2)), *_CAPD, "s.png"), "layers"),
+    Case("caption-describe-other-vocabulary",
+         _caption_case(_edit_meta(lambda m: m["vocab"].append("zebra")), *_CAPD, "s.png"), "vocabulary"),
+    Case("caption-describe-nan-weights", _caption_case(lambda e: e.update({"model/out.bias.npy": _npy(np.full(
+        np.load(io.BytesIO(e["model/out.bias.npy"])).shape, np.nan, np.float32))}), *_CAPD, "s.png"), "NaN or infinite"),
+    Case("caption-describe-beam-zero", _caption_case(None, *_CAPD, "s.png", "--beam", "0"), "--beam"),
+    Case("caption-describe-beam-absurd", _caption_case(None, *_CAPD, "s.png", "--beam", "1000000"), "--beam"),
+    Case("caption-describe-show-is-the-image", _caption_case(None, *_CAPD, "s.png", "--show", "s.png"), "the input IMAGE"),
+    Case("caption-describe-show-bad-format", _caption_case(None, *_CAPD, "s.png", "--show", "x.gif"), "--show"),
+    Case("caption-train-cell-unknown", _args(*_CAPT, "--cell", "rnn"), "invalid choice"),
+    Case("caption-train-image-size-not-multiple", _args(*_CAPT, "--image-size", "20"), "--image-size must be a multiple"),
+    Case("caption-train-hidden-absurd", _args(*_CAPT, "--hidden-size", "100000000"), "--hidden-size must be"),
+    Case("caption-train-train-size-absurd", _args(*_CAPT, "--train-size", "90000000"), "would need"),
+    Case("caption-train-image-size-absurd", _args(*_CAPT, "--image-size", "1008", "--batch-size", "5000000"),
+         "would need"),
+    Case("caption-train-batch-zero", _args(*_CAPT, "--batch-size", "0"), "--batch-size"),
+    Case("caption-train-lr-nan", _args(*_CAPT, "--learning-rate", "nan"), "--learning-rate"),
+    Case("caption-train-lr-text", _args(*_CAPT, "--learning-rate", "fast"), "--learning-rate"),
+    Case("caption-train-seed-negative", _args(*_CAPT, "--seed", "-1"), "--seed"),
+    Case("caption-train-max-steps-zero", _args(*_CAPT, "--max-steps", "0"), "--max-steps"),
+    Case("caption-train-checkpoint-dir-is-file", _files({"f": "x"}, *_CAPT, "--checkpoint-dir", "f"), "not a folder"),
+    Case("caption-train-checkpoint-dir-unwritable", _args(*_CAPT, "--checkpoint-dir", "/proc/x/run"),
+         "cannot write --checkpoint-dir"),
+    Case("caption-train-earlier-run-there", _caption_case(None, *_CAPT, "--checkpoint-dir", "cap"), "earlier run"),
+    Case("caption-train-resume-missing", _args(*_CAPT, "--resume", "no.npz"), "no such checkpoint"),
+    Case("caption-train-resume-corrupt", _files({"r.npz": _BINARY}, *_CAPT, "--resume", "r.npz"), "r.npz"),
+    Case("caption-train-resume-charrnn-checkpoint",
+         _charrnn_case(None, *_CAPT, "--resume", "run/charrnn_epoch000.01_2.5000.npz"), "not a caption checkpoint"),
+    Case("caption-train-resume-damaged-position",
+         _caption_case(_edit_meta(lambda m: m["extra"].update(iteration="x")), *_CAPT, "--resume", "cap"),
+         "corrupt training state"),
+    Case("caption-train-resume-best-name-not-a-name",
+         _caption_case(_edit_meta(lambda m: m["extra"].update(best_checkpoint="../x.npz")), *_CAPT, "--resume", "cap"),
+         "damaged"),
+    Case("caption-train-resume-into-another-run",
+         _caption_case(None, *_CAPT, "--resume", _CAP_CKPT, "--checkpoint-dir", "other",
+                       files={"other/caption_epoch001.0_2.0000.npz": b"x"}), "another run"),
+    Case("caption-eval-missing-checkpoint", _args("caption", "eval", "no.npz"), "no such checkpoint"),
+    Case("caption-eval-scenes-zero", _caption_case(None, "caption", "eval", _CAP_CKPT, "--scenes", "0"), "--scenes"),
+    Case("caption-eval-scenes-absurd", _caption_case(None, "caption", "eval", _CAP_CKPT, "--scenes", "10000000"),
+         "--scenes"),
+    Case("caption-eval-scene-seed-negative", _caption_case(None, "caption", "eval", _CAP_CKPT, "--scene-seed", "-2"),
+         "--scene-seed"),
+    Case("caption-eval-show-unwritable", _caption_case(None, "caption", "eval", _CAP_CKPT, "--show", "/proc/x/s.png"),
+         "cannot write --show"),
+    Case("caption-scenes-folder-is-file", _files({"f": "x"}, "caption", "scenes", "f"), "not a folder"),
+    Case("caption-scenes-size-too-small", _args("caption", "scenes", "out", "--size", "10"), "--size"),
+    Case("caption-scenes-count-zero", _args("caption", "scenes", "out", "-n", "0"), "--count"),
+    Case("caption-scenes-would-overwrite", _files({"out/scene_000.png": b"mine"}, "caption", "scenes", "out"),
+         "already holds scene_000.png"),
+]
+CASES += _CAPTION_CASES
 
 
 def run_case(case: Case, folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> str:

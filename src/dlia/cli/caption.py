@@ -1,8 +1,14 @@
-"""``dlia caption``: images and descriptions on generated shape scenes (docs/captioning.md).
+"""``dlia caption``: pictures and sentences of shape scenes (docs/captioning.md).
 
-Each action has its own parser-building function and run function, registered from ``register``:
-``align`` (``_add_align``/``_align``) trains the image–sentence ranking model, ``rank``
-(``_add_rank``/``_rank``) lists the best sentences for an image and draws the alignment.
+Each action has its own parser-building function (``_add_<action>``) and run function
+(``_<action>``), registered together in ``_ACTIONS``:
+
+- ``train``: a CNN encoder + RNN decoder captioner on generated scenes, with checkpoints and exact resume;
+- ``describe``: captions of the user's pictures (PNG, JPEG, ... of any size);
+- ``eval``: loss, exact match and BLEU-4 of a checkpoint on held-out scenes;
+- ``scenes``: writes generated scenes as PNG files with their sentences, pictures to describe;
+- ``align``: trains the image–sentence ranking model (Karpathy & Fei-Fei's alignment in small);
+- ``rank``: lists the best sentences for an image and draws which words matched which regions.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlia.cli.common import (
     check_memory,
@@ -21,24 +27,373 @@ from dlia.cli.common import (
     picture,
     positive_float,
     positive_int,
+    read_image,
     resume_path,
 )
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
 
+if TYPE_CHECKING:
+    from dlia.models.caption import CaptionConfig
+
+
+class SceneData:
+    """Training and validation scenes of a ``CaptionConfig`` (seeds ``config.scene_seeds()``), drawn at
+    ``SCENE_SIZE`` and prepared once; what ``CaptionTrainer`` trains and validates on.
+
+    Attributes:
+        images: float32 (train_size, 3, S, S); ``captions``: their word ids.
+        val_images, val_sentences: the validation scenes.
+    """
+
+    def __init__(self, config: CaptionConfig) -> None:
+        from dlia.data.shapes import scenes_dataset
+        from dlia.models.caption import SCENE_SIZE, encode, prepare_images
+
+        self.config = config
+        train_seed, val_seed, _ = config.scene_seeds()
+        train = scenes_dataset(config.train_size, train_seed, SCENE_SIZE)
+        val = scenes_dataset(config.val_size, val_seed, SCENE_SIZE)
+        self.images = prepare_images([s.image for s in train], config.image_size)
+        self.captions = [encode(s.sentence) for s in train]
+        self.val_images = prepare_images([s.image for s in val], config.image_size)
+        self.val_sentences = [s.sentence for s in val]
+
+    def test_scenes(self, n: int) -> tuple[list[Any], Any]:
+        """``n`` scenes of the test seed (never trained or validated on), and their prepared pictures."""
+        from dlia.data.shapes import scenes_dataset
+        from dlia.models.caption import SCENE_SIZE, prepare_images
+
+        scenes = scenes_dataset(n, self.config.scene_seeds()[2], SCENE_SIZE)
+        return scenes, prepare_images([s.image for s in scenes], self.config.image_size)
+
+
+#: the default of --checkpoint-dir
+RUNS = "runs/caption"
 #: the default of ``dlia caption align --checkpoint-dir``
 ALIGN_RUNS = "runs/caption-align"
 #: the seed of the held-out scenes of ``dlia caption align`` (its evaluation, and ``dlia caption
 #: rank``'s default candidates): every run is measured on the same scenes, whatever its own seed
 HELD_OUT_SEED = 20150607
+#: the largest beam width accepted (each width costs one decoder step per hypothesis per word)
+MAX_BEAM = 100
+#: the most scenes eval and scenes accept
+MAX_SCENES = 1_000_000
+
+
+def _beam(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_BEAM:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_BEAM}, got {value}")
+    return value
+
+
+def _scene_count(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_SCENES:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SCENES:,}, got {value}")
+    return value
+
+
+#: train flags that set a ``CaptionConfig`` field: (flag, field, argparse type, help)
+_CONFIG_FLAGS = [
+    ("--cell", "cell", None, "the decoder: gru or lstm"),
+    ("--embedding-size", "embedding_size", positive_int, "size of the word and image embeddings"),
+    ("--hidden-size", "hidden_size", positive_int, "the decoder's state size"),
+    ("--image-size", "image_size", positive_int, "pictures are resized to this side (a multiple of 16)"),
+    ("--train-size", "train_size", positive_int, "training scenes"),
+    ("--val-size", "val_size", positive_int, "validation scenes"),
+    ("--batch-size", "batch_size", positive_int, "scenes per batch"),
+    ("--learning-rate", "learning_rate", positive_float, "Adam's learning rate"),
+    ("--grad-clip", "grad_clip", non_negative_float, "clip the global gradient norm to this (0: off)"),
+    ("--max-epochs", "max_epochs", positive_int, "epochs to train"),
+    ("--eval-every", "eval_every", positive_int, "iterations between validations (each writes a checkpoint)"),
+]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("caption", help="images and descriptions: image–sentence ranking on generated shape scenes",
-                       description="Images and descriptions on generated shape scenes (docs/captioning.md).")
+    p = sub.add_parser("caption", help="images and descriptions: captions of shape scenes and image–sentence ranking",
+                       description="Images and descriptions (docs/captioning.md): train a captioner on generated "
+                                   "scenes of coloured shapes, describe pictures, evaluate, write scenes as PNG; "
+                                   "train and query an image–sentence ranking model.")
     cmds = p.add_subparsers(dest="caption_command", metavar="ACTION", required=True)
-    _add_align(cmds)
-    _add_rank(cmds)
+    for add in _ACTIONS:
+        add(cmds)
+
+
+# -- train -----------------------------------------------------------------------------------------
+def _add_train(cmds: argparse._SubParsersAction) -> None:
+    from dlia.models.caption import CELLS, CaptionConfig
+
+    t = cmds.add_parser("train", help="train a captioner on generated scenes; --resume continues exactly",
+                        description="Train a CNN encoder + GRU/LSTM decoder (the image embedding is the decoder's first "
+                                    "input) on generated scenes; validation loss, exact match and BLEU-4 at every "
+                                    "evaluation, test figures on held-out scenes at the end.")
+    defaults = CaptionConfig()
+    for flag, name, kind, text in _CONFIG_FLAGS:
+        t.add_argument(flag, dest=name, type=kind, choices=CELLS if name == "cell" else None, default=None,
+                       help=f"{text} (default {getattr(defaults, name)})")
+    t.add_argument("--max-steps", type=positive_int, default=None,
+                   help="stop after this many iterations of this session, with a checkpoint")
+    t.add_argument("--max-time", type=positive_float, metavar="MINUTES",
+                   help="stop after this many minutes of training, with a checkpoint")
+    t.add_argument("--checkpoint-dir", type=path_name, default=None,
+                   help=f"folder of the checkpoints (default {RUNS}; with --resume, the resumed checkpoint's folder)")
+    t.add_argument("--resume", type=path_name, metavar="CKPT_OR_DIR",
+                   help="continue a run exactly from a checkpoint (or the latest in a folder)")
+    t.add_argument("--test-size", type=_scene_count, default=500, help="held-out scenes of the final test (default 500)")
+    t.add_argument("--beam", type=_beam, default=1, help="beam width of the final test's captions (default 1: greedy)")
+    t.add_argument("--seed", type=int, default=None, help="random seed: weights, batch order and scenes (default 0)")
+    t.set_defaults(run=_train)
+
+
+def _config(args: argparse.Namespace):
+    """The ``CaptionConfig`` of the flags given, errors in the flags' words."""
+    from dlia.models.caption import CaptionConfig
+
+    given = {name: getattr(args, name) for _, name, _, _ in _CONFIG_FLAGS if getattr(args, name) is not None}
+    if args.seed is not None:
+        given["seed"] = args.seed
+    try:
+        return CaptionConfig(**given), given
+    except ValueError as e:
+        message = str(e).removeprefix("caption config: ")
+        for flag, name, _, _ in _CONFIG_FLAGS:
+            message = message.replace(f"{name} must", f"{flag} must")
+        raise UserError(message.replace("seed must", "--seed must")) from None
+
+
+def _train(args: argparse.Namespace) -> int:
+    from dlia.io import latest_checkpoint
+    from dlia.io.checkpoint import remove_stale_checkpoint_temps
+    from dlia.models.caption import PREFIX, CaptionTrainer, evaluate, load_model, read_checkpoint, training_bytes
+
+    check_output(args.checkpoint_dir, "--checkpoint-dir", folder=True)
+    config, given = _config(args)
+    resume_from = resume_path(args.resume, PREFIX, "caption") if args.resume else None
+    if resume_from is not None:
+        config, _ = read_checkpoint(resume_from)  # checked before anything is built from it
+        out = Path(args.checkpoint_dir) if args.checkpoint_dir else resume_from.parent
+        other = latest_checkpoint(out, PREFIX) if out.resolve() != resume_from.parent.resolve() else None
+        if other is not None:  # never mix two runs' checkpoints
+            raise UserError(f"--checkpoint-dir {out} already holds checkpoints of another run ({other.name}); "
+                            f"continue into {resume_from.parent} (leave out --checkpoint-dir) or an empty folder")
+        ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k != "max_epochs" and v != getattr(config, k)]
+        if ignored:
+            print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
+        if "max_epochs" in given:
+            config.max_epochs = given["max_epochs"]
+    else:
+        out = Path(args.checkpoint_dir or RUNS)
+        if latest_checkpoint(out, PREFIX) is not None:
+            raise UserError(f"{out} already holds checkpoints of an earlier run: continue it with --resume {out}, "
+                            f"or train into another folder with --checkpoint-dir")
+    check_memory(f"--image-size {config.image_size} --batch-size {config.batch_size} --hidden-size {config.hidden_size} "
+                 f"--embedding-size {config.embedding_size} --train-size {config.train_size} --val-size {config.val_size}",
+                 training_bytes(config), "use a smaller model, batch or data set")
+    data = SceneData(config)
+    if resume_from is not None:
+        remove_stale_checkpoint_temps(resume_from.parent, PREFIX)  # a save killed mid-write left its temporary file
+        trainer = CaptionTrainer.resume(resume_from, lambda _: data, max_epochs=config.max_epochs)
+        print(f"resuming from {resume_from} (iteration {trainer.iteration}, epoch {trainer.epoch:.2f})")
+    else:
+        trainer = CaptionTrainer(config, data)
+    total = trainer.total_iterations
+    print(f"scenes: {config.train_size:,} training, {config.val_size:,} validation ({config.image_size}×{config.image_size}); "
+          f"CNN {'-'.join(map(str, config.channels))} + {config.cell.upper()} {config.hidden_size}, "
+          f"{sum(p.size for p in trainer.model.parameters()):,} parameters; {trainer.batches_per_epoch} batches of "
+          f"{config.batch_size} per epoch")
+    if trainer.iteration >= total:
+        print(f"already trained for {config.max_epochs} epochs; nothing to do (raise --max-epochs to continue)")
+        return 0
+    start_it, started = trainer.iteration, time.perf_counter()
+    bar: list[Progress] = []
+
+    def new_bar() -> None:
+        left = min(config.eval_every - trainer.iteration % config.eval_every, total - trainer.iteration)
+        bar[:] = [Progress(total=left, desc=f"epoch {trainer.epoch:.2f}/{config.max_epochs}")]
+
+    def on_step(loss: float) -> None:
+        rate = (trainer.iteration - start_it) / max(time.perf_counter() - started, 1e-9)
+        bar[0].update(loss=loss, **{"images/s": int(rate * config.batch_size),
+                                    "ETA": duration((total - trainer.iteration) / rate)})
+
+    def on_eval(ev, path: Path) -> None:
+        bar[0].close()
+        print(f"  validation: loss {ev.loss:.4f} nats/word, exact match {100 * ev.exact:.1f} %, "
+              f"BLEU-4 {ev.bleu:.3f} → {path}")
+        if trainer.iteration < total:
+            new_bar()
+
+    new_bar()
+    try:
+        done = trainer.fit(out, None if args.max_time is None else 60 * args.max_time, args.max_steps, on_step, on_eval)
+    except FloatingPointError as e:  # the last good checkpoint stays; no broken one is written
+        bar[0].clear()
+        raise UserError(f"{e}; lower --learning-rate (now {config.learning_rate:g}) or --grad-clip") from None
+    except BaseException:  # a full disk, Ctrl-C: the error line, not a half-drawn bar
+        bar[0].clear()
+        raise
+    best = trainer.best_checkpoint
+    for folder in (out, resume_from.parent if resume_from is not None else out):
+        if best is not None and (folder / best).is_file():  # a resumed run's best may be in the old folder
+            best = folder / best
+            break
+    print(f"best validation loss {trainer.best_val_loss:.4f} nats/word: {best} (trained {duration(trainer.elapsed)} in all)")
+    if not done:
+        print(f"stopped at epoch {trainer.epoch:.2f} of {config.max_epochs}; continue with --resume {out}")
+        return 0
+    if isinstance(best, Path):
+        model, _ = load_model(best)
+        scenes, images = data.test_scenes(args.test_size)
+        ev = evaluate(model, images, [s.sentence for s in scenes], beam=args.beam)
+        how = "greedy" if args.beam == 1 else f"beam {args.beam}"
+        print(f"test ({args.test_size:,} held-out scenes, {how}, best checkpoint): exact match {100 * ev.exact:.1f} %, "
+              f"BLEU-4 {ev.bleu:.3f}, loss {ev.loss:.4f} nats/word")
+    return 0
+
+
+# -- describe --------------------------------------------------------------------------------------
+def _add_describe(cmds: argparse._SubParsersAction) -> None:
+    d = cmds.add_parser("describe", help="caption pictures (PNG, JPEG, ...; resized to the model's size)",
+                        description="Print a caption for each picture: 'PICTURE: caption'. Pictures of any size are "
+                                    "resized to the model's image size (box filter), RGBA composited over black, "
+                                    "greyscale expanded to RGB.")
+    d.add_argument("checkpoint", type=path_name, metavar="CKPT_OR_DIR",
+                   help="a checkpoint, or a run folder (its best checkpoint is used)")
+    d.add_argument("images", type=path_name, nargs="+", metavar="IMAGE", help="pictures to describe")
+    d.add_argument("--beam", type=_beam, default=1, help="beam width (default 1: greedy)")
+    d.add_argument("--show", type=picture, metavar="PNG", help="also draw the pictures with their captions")
+    d.set_defaults(run=_describe)
+
+
+def _checkpoint_path(given: str) -> Path:
+    """The checkpoint a command reads: the file given, or in a run folder its best checkpoint (the
+    latest one's record of it), else the latest."""
+    from dlia.io import CheckpointError, latest_checkpoint, load_checkpoint
+    from dlia.models.caption import PREFIX
+
+    p = Path(given)
+    if not p.is_dir():
+        if not p.exists():
+            raise UserError(f"no such checkpoint or folder: {p}")
+        return p
+    latest = latest_checkpoint(p, PREFIX)
+    if latest is None:
+        raise UserError(f"no caption checkpoint in {p} (files named {PREFIX}_epoch*.npz)")
+    try:
+        best = load_checkpoint(latest).extra.get("best_checkpoint")
+    except CheckpointError:
+        return latest  # reported in full when it is read again
+    if isinstance(best, str) and "/" not in best and (p / best).is_file():
+        return p / best
+    return latest
+
+
+def _describe(args: argparse.Namespace) -> int:
+    from dlia.models.caption import load_model, picture_to_rgb, prepare_images
+
+    path = _checkpoint_path(args.checkpoint)
+    check_output(args.show, "--show", inputs=[("CKPT_OR_DIR", str(path)), *(("IMAGE", i) for i in args.images)])
+    model, config = load_model(path)
+    pictures = []
+    for name in args.images:  # every picture is read before anything is printed
+        if Path(name).is_file() and Path(name).stat().st_size == 0:
+            raise UserError(f"{name} is empty")
+        pictures.append(picture_to_rgb(read_image(name, bytes_per_pixel=8)))
+    captions = model.caption(prepare_images(pictures, config.image_size), args.beam)
+    for name, caption in zip(args.images, captions, strict=True):
+        print(f"{name}: {caption}")
+    if args.show:
+        from dlia.viz.plots import captions_plot
+
+        captions_plot(pictures, captions, [None] * len(pictures), f"captions by {path.name}", args.show)
+        print(f"pictures with their captions → {args.show}")
+    return 0
+
+
+# -- eval ------------------------------------------------------------------------------------------
+def _add_eval(cmds: argparse._SubParsersAction) -> None:
+    e = cmds.add_parser("eval", help="loss, exact match and BLEU-4 of a checkpoint on held-out scenes")
+    e.add_argument("checkpoint", type=path_name, metavar="CKPT_OR_DIR",
+                   help="a checkpoint, or a run folder (its best checkpoint is used)")
+    e.add_argument("--scenes", type=_scene_count, default=500, help="held-out scenes (default 500)")
+    e.add_argument("--scene-seed", type=int, default=None,
+                   help="seed of the scenes (default: the run's test seed, 3·seed + 2, never trained on)")
+    e.add_argument("--beam", type=_beam, default=1, help="beam width (default 1: greedy)")
+    e.add_argument("--show", type=picture, metavar="PNG", help="draw the first 8 scenes with their captions")
+    e.set_defaults(run=_eval)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from dlia.data.shapes import scenes_dataset
+    from dlia.models.caption import SCENE_SIZE, evaluate, load_model, prepare_images
+
+    path = _checkpoint_path(args.checkpoint)
+    check_output(args.show, "--show", inputs=[("CKPT_OR_DIR", str(path))])
+    if args.scene_seed is not None and args.scene_seed < 0:
+        raise UserError(f"--scene-seed must be a non-negative integer, got {args.scene_seed}")
+    check_memory(f"--scenes {args.scenes}", args.scenes * SCENE_SIZE * SCENE_SIZE * 3 * 5, "evaluate fewer scenes")
+    model, config = load_model(path)
+    seed = config.scene_seeds()[2] if args.scene_seed is None else args.scene_seed
+    scenes = scenes_dataset(args.scenes, seed, SCENE_SIZE)
+    ev = evaluate(model, prepare_images([s.image for s in scenes], config.image_size), [s.sentence for s in scenes],
+                  beam=args.beam)
+    how = "greedy" if args.beam == 1 else f"beam {args.beam}"
+    print(f"{path.name} on {args.scenes:,} scenes of seed {seed} ({how}): exact match {100 * ev.exact:.1f} %, "
+          f"BLEU-4 {ev.bleu:.3f}, loss {ev.loss:.4f} nats/word")
+    if args.show:
+        from dlia.viz.plots import captions_plot
+
+        k = min(8, len(scenes))
+        captions_plot([s.image for s in scenes[:k]], ev.captions[:k], [s.sentence for s in scenes[:k]],
+                      f"{path.name}: held-out scenes (green: exact)", args.show)
+        print(f"scenes with their captions → {args.show}")
+    return 0
+
+
+# -- scenes ----------------------------------------------------------------------------------------
+def _add_scenes(cmds: argparse._SubParsersAction) -> None:
+    s = cmds.add_parser("scenes", help="write generated scenes as PNG files, with their sentences (pictures to describe)")
+    s.add_argument("folder", type=path_name, metavar="DIR", help="where scene_000.png, ... and sentences.tsv go")
+    s.add_argument("-n", "--count", type=_scene_count, default=8, help="scenes to write (default 8)")
+    s.add_argument("--size", type=positive_int, default=64, help="picture side in pixels, 24 to 1024 (default 64)")
+    s.add_argument("--seed", type=int, default=0, help="random seed of the scenes (default 0)")
+    s.set_defaults(run=_scenes)
+
+
+def _scenes(args: argparse.Namespace) -> int:
+    import io
+
+    import numpy
+    from PIL import Image
+
+    from dlia.data.shapes import scene
+    from dlia.io.atomic import atomic_write
+
+    check_output(args.folder, "DIR", folder=True)
+    if not 24 <= args.size <= 1024:
+        raise UserError(f"--size must be 24 to 1024 pixels, got {args.size}")
+    folder = Path(args.folder)
+    width = max(3, len(str(args.count - 1)))
+    names = [f"scene_{i:0{width}d}.png" for i in range(args.count)]
+    taken = [n for n in [*names, "sentences.tsv"] if (folder / n).exists()]
+    if taken:
+        raise UserError(f"{folder} already holds {taken[0]}; write the scenes into another folder")
+    rng = numpy.random.Generator(numpy.random.PCG64(args.seed))  # scenes_dataset's draws, one scene at a time
+    lines = []
+    for name in names:
+        s = scene(rng, args.size)
+        buf = io.BytesIO()
+        Image.fromarray(s.image).save(buf, format="PNG")
+        with atomic_write(folder / name) as f:
+            f.write(buf.getvalue())
+        lines.append(f"{name}\t{s.sentence}\n")
+    with atomic_write(folder / "sentences.tsv", "w") as f:
+        f.writelines(lines)
+    print(f"{args.count} scenes of seed {args.seed} ({args.size}×{args.size}) → {folder}/{names[0]} ... "
+          f"and their sentences in {folder}/sentences.tsv")
+    return 0
 
 
 # -- scenes ----------------------------------------------------------------------------------------
@@ -320,3 +675,7 @@ def _rank(args: argparse.Namespace) -> int:
                        title=f"{Path(args.image).name}: S = {a.total:.2f}")
         print(f"alignment of the best sentence → {args.show_alignment}")
     return 0
+
+
+#: every action: its parser-building function, which sets its run function
+_ACTIONS = [_add_train, _add_describe, _add_eval, _add_scenes, _add_align, _add_rank]

@@ -180,3 +180,28 @@ def filters_plot(filters: numpy.ndarray, image: numpy.ndarray, maps: numpy.ndarr
         axes[1 + rows + r, k].set_title(f"map {i}", fontsize=7)
     fig.suptitle("first conv layer: 3×3 filters and their feature maps")
     return save(fig, path)
+
+
+def captions_plot(images: Sequence[numpy.ndarray], captions: Sequence[str], truths: Sequence[str | None], title: str,
+                  path: str | os.PathLike[str], columns: int = 4) -> Path:
+    """Pictures in a grid, each with its generated caption below (green when it equals the true
+    sentence, red otherwise, the true one under it; black when there is no true one)."""
+    import textwrap
+
+    plt = _pyplot()
+    n = len(images)
+    cols = max(1, min(columns, n))
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 4.8 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, caption, truth in zip(axes.ravel(), images, captions, truths, strict=False):
+        ax.imshow(image, interpolation="nearest")
+        colour = "black" if truth is None else "tab:green" if caption == truth else "tab:red"
+        text = "\n".join(textwrap.wrap(caption or "(empty)", 34))
+        if truth is not None and caption != truth:
+            text += "\ntrue: " + "\n".join(textwrap.wrap(truth, 34))
+        ax.set_title(text, fontsize=7, color=colour, loc="left")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save(fig, path)
