@@ -28,10 +28,9 @@ COMMANDS = {
     "word2vec": "dlia.cli.word2vec",
     "ngram": "dlia.cli.ngram",
     "nnlm": "dlia.cli.nnlm",
-    "caption": "dlia.cli.caption",
     "lm": "dlia.cli.lm",
-    "caption": "dlia.cli.caption",
     "seq2seq": "dlia.cli.seq2seq",
+    "caption": "dlia.cli.caption",
     "graph": "dlia.cli.graph",
     "data": "dlia.cli.data",
 }
