@@ -1451,6 +1451,20 @@ _SEQ2SEQ_CASES = [
     Case("seq2seq-no-action", _args("seq2seq"), "required"),
 ]
 CASES += _SEQ2SEQ_CASES
+
+
+def _then_fifo(setup: Callable[[Path], list[str]]) -> Callable[[Path], list[str]]:
+    """``setup``, then a named pipe next to the working folder; ``{fifo}`` in its argv is the pipe's path."""
+
+    def then(folder: Path) -> list[str]:
+        argv = setup(folder)
+        fifo = folder.parent / "fifo"
+        os.mkfifo(fifo)
+        return [a.replace("{fifo}", str(fifo)) for a in argv]
+
+    return then
+
+
 # -- caption --------------------------------------------------------------------------------------------
 
 _CAP_CKPT = "cap/caption_epoch001.0_2.5000.npz"
@@ -1585,6 +1599,15 @@ _CAPTION_CASES = [
          "already holds scene_000.png"),
 ]
 CASES += _CAPTION_CASES
+
+
+# an image that is a pipe would block Pillow's read forever
+_IMAGE_PIPE_CASES = [
+    Case("caption-describe-image-is-pipe", _then_fifo(_caption_case(None, "caption", "describe", "cap", "{fifo}")),
+         "not a regular file"),
+    Case("caption-rank-image-is-pipe", _then_fifo(_rank("run", "{fifo}")), "not a regular file"),
+]
+CASES += _IMAGE_PIPE_CASES
 
 
 def run_case(case: Case, folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> str:

@@ -111,3 +111,27 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path: Path) -
     for k in a:
         assert numpy.array_equal(a[k], b[k]), k
     assert not list((tmp_path / "killed").glob(".*.tmp"))
+
+
+def test_unk_words_in_a_corpus_stdin_that_is_not_utf8_and_a_run_scored_from_another_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # a corpus that marks rare words with <unk> (Penn Treebank style) trains: <unk> is the unknown id
+    (tmp_path / "in").mkdir()
+    monkeypatch.chdir(tmp_path)
+    rows = [f"{WORDS[i % 10]} <unk>\t{i % 10} <unk>" for i in range(30)]
+    Path("in/u.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert main(["seq2seq", "train", "--task", "in/u.tsv", *TINY, "--max-steps", "2", "--batch-size", "8",
+                 "--checkpoint-dir", "run"]) == 0
+    (ckpt,) = Path("run").iterdir()
+    capsys.readouterr()
+    assert main(["seq2seq", "translate", str(ckpt), "three <unk>"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    # stdin is decoded line by line: a line that is not UTF-8 is one error naming it
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"one <unk>\n\xff\xfe\n")))
+    assert main(["seq2seq", "translate", str(ckpt)]) == 2
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1 and err.strip() == "dlia seq2seq: error: line 2 of stdin is not UTF-8 text"
+    # the TSV's path is kept absolute, so the run's own test split is found from another folder
+    monkeypatch.chdir(tmp_path / "in")
+    assert main(["seq2seq", "eval", "../run"]) == 0
+    assert "on the run's test sets" in capsys.readouterr().out

@@ -230,11 +230,16 @@ def read_image(path: str, bytes_per_pixel: int = 0):
     Returns:
         The decoded ``PIL.Image.Image``, in the file's own mode (see ``eight_bit``).
     """
+    import stat
     import warnings
 
     from PIL import Image, UnidentifiedImageError
 
     try:
+        # a FIFO or a device would block Pillow's read forever (or never end): only regular files
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            raise UserError(f"{path} is not a regular file (a pipe or a device?), not an image")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", Image.DecompressionBombWarning)
             im = Image.open(path)

@@ -26,7 +26,8 @@ from dlia.cli.progress import Progress
 #: the default of --checkpoint-dir
 RUNS = "runs/seq2seq"
 #: the most examples drawn for the dates task, beam width and output length (larger ones are refused)
-MAX_TRAIN_SIZE, MAX_BEAM, MAX_LEN = 10_000_000, 1000, 10_000
+MAX_TRAIN_SIZE, MAX_BEAM = 10_000_000, 1000
+MAX_LEN = 10_000  # = dlia.models.translation.MAX_DECODE_LEN (the models are imported only when a command runs)
 #: examples drawn with --show-attention when translating many texts
 MAX_PICTURES = 4
 
@@ -364,7 +365,7 @@ def translate(args: argparse.Namespace) -> int:
     model = saved.model()
     max_len = args.max_len or saved.max_len
     shown = []
-    lines = args.texts if args.texts else (line.rstrip("\r\n") for line in sys.stdin)
+    lines = args.texts if args.texts else _stdin_lines()
     for text in lines:
         if not vocabs[0].split(text) and not args.texts:  # a blank line of stdin: a blank output line
             print(flush=True)
@@ -385,6 +386,20 @@ def translate(args: argparse.Namespace) -> int:
                                       f"attention of {path.name} ({'greedy' if args.beam == 1 else f'beam {args.beam}'})")
         print(f"attention of {len(shown)} translation{'s' * (len(shown) > 1)} → {picture_path}", file=sys.stderr)
     return 0
+
+
+def _stdin_lines() -> Any:
+    """The lines of stdin as text, one at a time (streamed), each decoded as UTF-8 on its own: a line
+    that is not UTF-8 is one error naming its number (the lines before it are translated already)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream without bytes under it (tests that replace sys.stdin)
+        yield from (line.rstrip("\r\n") for line in sys.stdin)
+        return
+    for number, raw in enumerate(stream, 1):
+        try:
+            yield raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise UserError(f"line {number} of stdin is not UTF-8 text") from None
 
 
 def evaluate(args: argparse.Namespace) -> int:

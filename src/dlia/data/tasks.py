@@ -97,7 +97,7 @@ def tsv_task(path: str | os.PathLike[str], tokens: str = "word", seed: int = 0, 
     order = numpy.random.default_rng(seed).permutation(n)
     shuffled = [pairs[i] for i in order]
     val, test, train = shuffled[:n_val], shuffled[n_val:n_val + n_test], shuffled[n_val + n_test:]
-    description = {"task": "tsv", "path": str(path), "tokens": tokens, "seed": seed, "val_frac": val_frac,
+    description = {"task": "tsv", "path": os.path.abspath(path), "tokens": tokens, "seed": seed, "val_frac": val_frac,
                    "test_frac": test_frac, "sha256": pairs_fingerprint(pairs)}
     return Task(str(path), tokens, train, val, {"test": test}, description)
 

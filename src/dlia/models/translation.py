@@ -36,6 +36,8 @@ TOKEN_KINDS = ("char", "word")
 #: the id of the unknown token in every ``TokenVocab`` (the first id after the specials)
 UNK = SPECIALS
 UNK_TOKEN = "<unk>"
+#: the most output tokens a decode may run (the CLI's --max-len cap, and a checkpoint's max_len)
+MAX_DECODE_LEN = 10_000
 #: gate blocks per recurrent layer (torch's layout)
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
@@ -104,8 +106,11 @@ class TokenVocab:
         return ("" if self.kind == "char" else " ").join(tokens)
 
     def unknown(self, text: str) -> list[str]:
-        """The distinct tokens of ``text`` not in the vocabulary, in order of appearance."""
-        return [t for t in dict.fromkeys(self.split(text)) if t not in self._ids]
+        """The distinct tokens of ``text`` not in the vocabulary, in order of appearance.
+
+        The word ``<unk>`` itself is known: corpora that already mark rare words with it (Penn
+        Treebank's style) read it as the ``UNK`` id, in training and at translate time alike."""
+        return [t for t in dict.fromkeys(self.split(text)) if t not in self._ids and t != UNK_TOKEN]
 
     def encode(self, text: str, strict: bool = True) -> list[int]:
         """``text`` → ids. Unknown tokens raise ``UnknownTokenError`` naming them (``strict``), else become ``UNK``."""
@@ -390,7 +395,7 @@ class Seq2SeqTrainer:
         self.train_tgt = [self.tgt_vocab.encode(t) for _, t in task.train]
         self.buckets = Buckets([len(s) for s in self.train_src], config.batch_size, config.seed)
         #: the decoders' limit: twice the longest training target, and room for EOS
-        self.max_len = 2 * max(len(t) for t in self.train_tgt) + 1
+        self.max_len = min(2 * max(len(t) for t in self.train_tgt) + 1, MAX_DECODE_LEN)
         self.iteration = 0
         self.history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_iteration": [], "val_exact": [],
                                                 "val_bleu": []}
@@ -607,7 +612,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> SavedRun:
         if not isinstance(task, dict) or task.get("task") not in ("dates", "tsv"):
             raise ValueError("the task description is damaged")
         max_len = extra.get("max_len")
-        if isinstance(max_len, bool) or not isinstance(max_len, int) or not 1 <= max_len <= 100_000:
+        if isinstance(max_len, bool) or not isinstance(max_len, int) or not 1 <= max_len <= MAX_DECODE_LEN:
             raise ValueError(f"max_len {max_len!r} is damaged")
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: {e}") from None
