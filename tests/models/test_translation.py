@@ -137,8 +137,9 @@ def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path: Path
     assert all(numpy.array_equal(a[k], b[k]) for k in a)
     for sa, sb in zip(whole.optimizer.state_dict()["state"].values(), resumed.optimizer.state_dict()["state"].values()):
         assert all(numpy.array_equal(numpy.asarray(sa[k]), numpy.asarray(sb[k])) for k in sa)
-    assert whole.history["train_loss"] == resumed.history["train_loss"]
-    assert whole.best_val_loss == resumed.best_val_loss
+    # the stop at iteration 1 (between two evaluations) wrote a checkpoint but recorded nothing
+    assert whole.history == resumed.history and whole.history["val_iteration"] == [5, 10, 14]
+    assert (whole.best_val_loss, whole.best_checkpoint) == (resumed.best_val_loss, resumed.best_checkpoint)
     saved = read_checkpoint(sorted((tmp_path / "whole").iterdir())[-1])
     assert saved.src_vocab == whole.src_vocab and saved.task == task.description and saved.train == config
     other = dates_task(301, seed=1, val_size=20, test_size=20)

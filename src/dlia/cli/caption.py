@@ -555,7 +555,11 @@ def _align(args: argparse.Namespace) -> int:
         if best is not None and (folder / best).is_file():
             best = folder / best
             break
-    print(f"best mean R@1 {100 * trainer.best_r1:.1f}%: {best} (trained {duration(trainer.elapsed)} in all)")
+    if trainer.best_checkpoint is None:  # stopped before the first scheduled evaluation
+        print(f"no scheduled evaluation yet (every {config.eval_every} iterations) "
+              f"(trained {duration(trainer.elapsed)} in all)")
+    else:
+        print(f"best mean R@1 {100 * trainer.best_r1:.1f}%: {best} (trained {duration(trainer.elapsed)} in all)")
     if not done:
         print(f"stopped by --max-time at epoch {trainer.epoch:.2f} of {config.max_epochs}; continue with --resume {out}")
     elif trainer.iteration < trainer.total_iterations:

@@ -545,24 +545,28 @@ class AlignTrainer:
         self.elapsed += time.perf_counter() - started
         return value
 
-    def evaluate(self) -> Retrieval:
-        """Retrieval on the held-out pairs, recorded in the history."""
+    def evaluate(self, record: bool = True) -> Retrieval:
+        """Retrieval on the held-out pairs, recorded in the history (``record``; a run stopped between
+        two evaluations by ``max_time``/``max_steps`` evaluates only to name its checkpoint, so that
+        the resumed run's history is the uninterrupted run's)."""
         result = evaluate(self.model, self.test)
-        self.history["val_iteration"].append(self.iteration)
-        self.history["val"].append(result.to_dict())
+        if record:
+            self.history["val_iteration"].append(self.iteration)
+            self.history["val"].append(result.to_dict())
         self.last = result
         return result
 
     def checkpoint_file(self, r1: float) -> str:
         return checkpoint_name(PREFIX, self.epoch, r1, decimals=len(str(self.batches_per_epoch)))
 
-    def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write a checkpoint into ``folder`` atomically (after ``evaluate``); returns its path."""
+    def save(self, folder: str | os.PathLike[str], candidate: bool = True) -> Path:
+        """Write a checkpoint into ``folder`` atomically (after ``evaluate``); returns its path. Only a
+        ``candidate`` (a recorded evaluation, not a stop between two) may become the best checkpoint."""
         if self.last is None:
             raise RuntimeError("evaluate before saving: the file name holds the validation R@1")
         r1 = self.last.mean_r1
         name = self.checkpoint_file(r1)
-        best = (r1, name) if r1 > self.best_r1 else (self.best_r1, self.best_checkpoint)
+        best = (r1, name) if candidate and r1 > self.best_r1 else (self.best_r1, self.best_checkpoint)
         extra = {"iteration": self.iteration, "best_r1": best[0], "best_checkpoint": best[1], "elapsed_s": self.elapsed,
                  "scenes": [len(self.train), len(self.test)]}
         path = save_checkpoint(Path(folder) / name, self.model, self.optimizer, step=self.iteration,
@@ -629,9 +633,12 @@ def fit(trainer: AlignTrainer, folder: str | os.PathLike[str], max_time: float |
         if on_step is not None:
             on_step(loss)
         out_of_time = max_time is not None and time.perf_counter() - started >= max_time
-        if trainer.iteration % trainer.config.eval_every == 0 or trainer.iteration == total or out_of_time:
-            result = trainer.evaluate()
-            path = trainer.save(folder)
+        scheduled = trainer.iteration % trainer.config.eval_every == 0 or trainer.iteration == trainer.total_iterations
+        if scheduled or trainer.iteration == total or out_of_time:
+            # a stop between two scheduled evaluations writes a checkpoint to resume from, but records
+            # nothing: the resumed run's history and best checkpoint are the uninterrupted run's
+            result = trainer.evaluate(record=scheduled)
+            path = trainer.save(folder, candidate=scheduled)
             if on_eval is not None:
                 on_eval(result, path)
         if out_of_time:

@@ -462,10 +462,12 @@ class Seq2SeqTrainer:
         """``seq2seq_epoch{epoch}_{val_loss}.npz``, with enough decimals that two evaluations never share a name."""
         return checkpoint_name(PREFIX, self.epoch, val_loss, decimals=len(str(self.n_batches)))
 
-    def save(self, folder: str | os.PathLike[str], val_loss: float) -> Path:
-        """Write a checkpoint of everything into ``folder`` (atomically); returns its path."""
+    def save(self, folder: str | os.PathLike[str], val_loss: float, candidate: bool = True) -> Path:
+        """Write a checkpoint of everything into ``folder`` (atomically); returns its path. Only a
+        ``candidate`` (a recorded evaluation, not a stop between two) may become the best checkpoint."""
         name = self.checkpoint_file(val_loss)
-        best = (val_loss, name) if val_loss < self.best_val_loss else (self.best_val_loss, self.best_checkpoint)
+        best = ((val_loss, name) if candidate and val_loss < self.best_val_loss
+                else (self.best_val_loss, self.best_checkpoint))
         extra = {"iteration": self.iteration, "best_val_loss": best[0], "best_checkpoint": best[1],
                  "elapsed_s": self.elapsed, "train": self.config.to_dict(), "task": self.task.description,
                  "vocabs": {"source": self.src_vocab.to_dict(), "target": self.tgt_vocab.to_dict()},
@@ -557,11 +559,14 @@ def fit(trainer: Seq2SeqTrainer, folder: str | os.PathLike[str], max_time: float
         if on_step is not None:
             on_step(loss, tokens)
         out_of_time = max_time is not None and time.perf_counter() - started >= max_time
-        end = trainer.iteration == trainer.total_iterations
-        if trainer.iteration % trainer.eval_every == 0 or end or out_of_time:
+        scheduled = trainer.iteration % trainer.eval_every == 0 or trainer.iteration == trainer.total_iterations
+        if scheduled or out_of_time:
             ev = trainer.evaluate(trainer.task.val)
-            trainer.record_evaluation(ev)
-            path = trainer.save(folder, ev.loss)
+            # a stop between two scheduled evaluations writes a checkpoint to resume from, but records
+            # nothing: the resumed run's history and best checkpoint are the uninterrupted run's
+            if scheduled:
+                trainer.record_evaluation(ev)
+            path = trainer.save(folder, ev.loss, candidate=scheduled)
             if on_eval is not None:
                 on_eval(ev, path)
         if out_of_time:
