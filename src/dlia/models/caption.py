@@ -31,6 +31,8 @@ import numpy
 
 import dlia
 from dlia import nn, optim
+from dlia.core.ops import rnn as _rnn
+from dlia.core.ops.attention import additive_attention
 from dlia.io import CheckpointError, checkpoint_name, load_checkpoint, save_checkpoint
 from dlia.io.checkpoint import expect_model_class, expect_shapes
 from dlia.models.decoding import beam_search
@@ -39,6 +41,7 @@ from dlia.models.seq2seq import BOS, EOS, PAD, SPECIALS, pad_batch
 #: the prefix of checkpoint file names: ``caption_epoch003.50_0.1234.npz``
 PREFIX = "caption"
 CELLS = ("gru", "lstm")
+ATTENTIONS = ("none", "bahdanau")
 #: the scene words, sorted: ``dlia.data.shapes.WORDS`` (models may not import dlia.data, a sibling
 #: package; a test checks the two are equal)
 WORDS: tuple[str, ...] = ("a", "and", "at", "blue", "bottom", "center", "circle", "green", "large", "left", "red",
@@ -73,6 +76,7 @@ class CaptionConfig:
     reach). A bad value raises ``ValueError`` naming the field."""
 
     cell: str = "gru"  # gru | lstm: the decoder
+    attention: str = "bahdanau"  # none | bahdanau: attention over the feature map's cells at every word
     embedding_size: int = 64  # word embeddings and the image embedding (the decoder's input)
     hidden_size: int = 256  # the decoder's state (a small state forgets the picture within a few words)
     channels: tuple[int, ...] = (16, 32, 32, 64)  # filters of the conv blocks; each halves the picture
@@ -81,14 +85,16 @@ class CaptionConfig:
     val_size: int = 500  # validation scenes (seed 3·seed + 1); the test scenes use 3·seed + 2
     batch_size: int = 32
     learning_rate: float = 3e-3  # Adam
-    max_epochs: int = 15
-    eval_every: int = 1000  # iterations between evaluations (each writes a checkpoint)
+    max_epochs: int = 4  # with attention: ≥ 90 % exact after 2 epochs, ~99 % after 4 (docs/captioning.md)
+    eval_every: int = 500  # iterations between evaluations (each writes a checkpoint)
     grad_clip: float = 5.0  # global gradient-norm clipping (0: off)
     seed: int = 0  # weights, batch order and the scenes
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"caption config: cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"caption config: attention must be one of {', '.join(ATTENTIONS)}, got {self.attention!r}")
         if isinstance(self.channels, list):
             self.channels = tuple(self.channels)
         if not (isinstance(self.channels, tuple) and 1 <= len(self.channels) <= 5
@@ -196,11 +202,21 @@ class SceneCNN(nn.Module):
 
 
 class Captioner(nn.Module):
-    """CNN encoder + RNN decoder with the image embedding as the first input.
+    """CNN encoder + RNN decoder with the image embedding as the first input, and optionally
+    attention over the feature map's cells (Show, Attend and Tell, Xu et al. 2015).
 
     For a picture I and words w_1..w_n the decoder reads x_0 = CNN(I), x_1 = E[BOS], x_t = E[w_{t−1}]
     (t = 2..n+1) from a zero state; the output h_t at t ≥ 1 gives p(w_t | I, w_<t) = softmax(W h_t + b),
     with w_{n+1} = EOS. The output at t = 0 predicts nothing: it only carries the picture into the state.
+
+    With ``attention = "bahdanau"`` each of the G = grid² cells of the feature map is a region vector
+    r_i = f_i + p_i (f_i the CNN's C features of cell i, p_i a learned vector of the cell's position:
+    a max-pooled feature does not know where it is), keys k_i = W_k r_i + b_k are computed once per
+    picture, and every step t attends with the previous state:
+    e_ti = v·tanh(k_i + W_q h_{t−1}), α_t = softmax(e_t), c_t = Σ_i α_ti r_i, and the cell reads
+    [x_t; c_t] (E + C numbers) instead of x_t. The sentence lists the shapes column by column, so
+    each mention is "look at the next occupied cell": the state no longer has to carry the whole
+    picture through the sentence.
 
     Args:
         config: the hyper-parameters (only the model's are used here).
@@ -211,12 +227,19 @@ class Captioner(nn.Module):
         super().__init__()
         gen = generator or dlia.Generator(config.seed)
         self.config = config
-        E, H, V = config.embedding_size, config.hidden_size, len(VOCAB)
+        E, H, V, C = config.embedding_size, config.hidden_size, len(VOCAB), config.channels[-1]
+        self.attends = config.attention == "bahdanau"
         self.encoder = SceneCNN(config.channels, config.image_size, E, generator=gen)
         self.embedding = nn.Embedding(V, E, padding_idx=PAD, generator=gen)
         layer = {"gru": nn.GRU, "lstm": nn.LSTM}[config.cell]
-        self.rnn = layer(E, H, batch_first=True, generator=gen)
+        self.rnn = layer(E + C if self.attends else E, H, batch_first=True, generator=gen)
         self.out = nn.Linear(H, V, generator=gen)
+        if self.attends:
+            G = self.encoder.grid ** 2
+            self.position = nn.Parameter(numpy.zeros((G, C), dtype=numpy.float32))  # p_i, learned from zero
+            self.att_key = nn.Linear(C, H, generator=gen)
+            self.att_query = nn.Linear(H, H, bias=False, generator=gen)
+            self.att_v = nn.Linear(H, 1, bias=False, generator=gen)
 
     def _images(self, images: Any) -> dlia.Tensor:
         x = numpy.asarray(images.numpy() if isinstance(images, dlia.Tensor) else images)
@@ -225,17 +248,66 @@ class Captioner(nn.Module):
             raise ValueError(f"caption: images must be (N, 3, {S}, {S}) (prepare_images), got shape {x.shape}")
         return images if isinstance(images, dlia.Tensor) else dlia.tensor(x)
 
+    def encode(self, images: Any) -> tuple[dlia.Tensor, dlia.Tensor | None, dlia.Tensor | None]:
+        """(image embedding (N, E), regions r (N, G, C) and keys k (N, G, H), or None without attention)."""
+        maps = self.encoder.features(self._images(images))  # (N, C, g, g)
+        img = self.encoder.head(maps.flatten(1))
+        if not self.attends:
+            return img, None, None
+        N, C = maps.shape[0], maps.shape[1]
+        regions = maps.reshape(N, C, -1).transpose(0, 2, 1) + self.position  # cells in reading order
+        return img, regions, self.att_key(regions)
+
+    def _attend(self, h: dlia.Tensor, regions: dlia.Tensor, keys: dlia.Tensor) -> tuple[dlia.Tensor, dlia.Tensor]:
+        """(context (N, C), weights (N, G)) for the previous state h (N, H); every cell is real."""
+        mask = numpy.ones(keys.shape[:2], dtype=bool)
+        return additive_attention(self.att_query(h), keys, self.att_v.weight, regions, mask)
+
+    def _cell(self, x: dlia.Tensor, state: Any) -> Any:
+        """One step of the decoder's cell on x (N, I) from state h (N, H) or (h, c): the sequence
+        layer's fused op over one time step (one graph node instead of a dozen element-wise ones)."""
+        weights = self.rnn._weights(0, "")
+        x = x.reshape(1, *x.shape)
+        if self.config.cell == "lstm":
+            packed = _rnn.LSTM.apply(x, state[0], state[1], *weights)  # [h_1, c_1]
+            return packed[0], packed[1]
+        return _rnn.GRU.apply(x, state, *weights)[0]
+
+    def _zero_state(self, n: int, like: dlia.Tensor) -> Any:
+        h = dlia.zeros(n, self.config.hidden_size, dtype=like.dtype)
+        return (h, dlia.zeros(n, self.config.hidden_size, dtype=like.dtype)) if self.config.cell == "lstm" else h
+
+    def _advance(self, x: dlia.Tensor, state: Any, regions: dlia.Tensor, keys: dlia.Tensor
+                 ) -> tuple[dlia.Tensor, Any, dlia.Tensor]:
+        """An attending step: input x (N, E) → (output h (N, H), new state, attention weights (N, G))."""
+        h = state[0] if isinstance(state, tuple) else state
+        context, weights = self._attend(h, regions, keys)
+        state = self._cell(dlia.concatenate([x, context], axis=1), state)
+        return (state[0] if isinstance(state, tuple) else state), state, weights
+
     def forward(self, images: Any, tokens_in: Any) -> dlia.Tensor:
         """Teacher-forced logits (N, T, V): ``tokens_in`` (N, T) is BOS then the words (padded with
         anything after a row's end: the RNN is causal, so padding never changes earlier logits)."""
-        img = self.encoder(self._images(images))
+        return self.forward_with_attention(images, tokens_in)[0]
+
+    def forward_with_attention(self, images: Any, tokens_in: Any) -> tuple[dlia.Tensor, dlia.Tensor | None]:
+        """``forward``'s logits and the attention weights (N, T, G) of the word steps (None without attention)."""
+        img, regions, keys = self.encode(images)
         tokens_in = numpy.asarray(tokens_in, dtype=numpy.int64)
         N, T = tokens_in.shape
+        H, V = self.config.hidden_size, len(VOCAB)
         words = self.embedding(tokens_in)
-        x = dlia.concatenate([img.reshape(N, 1, img.shape[1]), words], axis=1)
-        out, _ = self.rnn(x)
-        H = self.config.hidden_size
-        return self.out(out[:, 1:].reshape(N * T, H)).reshape(N, T, len(VOCAB))
+        if not self.attends:  # the whole sequence in one fused op
+            x = dlia.concatenate([img.reshape(N, 1, img.shape[1]), words], axis=1)
+            out, _ = self.rnn(x)
+            return self.out(out[:, 1:].reshape(N * T, H)).reshape(N, T, V), None
+        _, state, _ = self._advance(img, self._zero_state(N, img), regions, keys)
+        outs, weights = [], []
+        for t in range(T):
+            h, state, w = self._advance(words[:, t], state, regions, keys)
+            outs.append(h)
+            weights.append(w)
+        return self.out(dlia.stack(outs, axis=1).reshape(N * T, H)).reshape(N, T, V), dlia.stack(weights, axis=1)
 
     def loss(self, images: Any, captions: Sequence[Sequence[int]]) -> dlia.Tensor:
         """Mean cross-entropy (nats per token) of the words and EOS of ``captions`` (lists of word
@@ -247,43 +319,72 @@ class Captioner(nn.Module):
         return dlia.cross_entropy(logits.reshape(N * T, V), numpy.where(real, tokens_out, -100).reshape(-1))
 
     # -- decoding ----------------------------------------------------------------------------------
-    def start(self, images: Any) -> Any:
-        """The decoder's state after reading the image embedding: h (1, N, H), or (h, c) for an LSTM."""
-        img = self.encoder(self._images(images))
-        _, state = self.rnn(img.reshape(img.shape[0], 1, img.shape[1]))
-        return state
+    # The decoding state is a tuple of tensors whose first axis is the picture (beam search picks
+    # rows of each): (h,) or (h, c), then the regions and keys when the model attends.
+    def start(self, images: Any) -> tuple[dlia.Tensor, ...]:
+        """The decoding state after reading the image embedding."""
+        img, regions, keys = self.encode(images)
+        if not self.attends:
+            _, state = self.rnn(img.reshape(img.shape[0], 1, img.shape[1]))
+            return tuple(s[0] for s in state) if isinstance(state, tuple) else (state[0],)
+        _, state, _ = self._advance(img, self._zero_state(img.shape[0], img), regions, keys)
+        return (*(state if isinstance(state, tuple) else (state,)), regions, keys)
 
-    def step(self, prev: numpy.ndarray, state: Any) -> tuple[numpy.ndarray, Any]:
+    def step_with_attention(self, prev: numpy.ndarray, state: tuple[dlia.Tensor, ...]
+                            ) -> tuple[numpy.ndarray, tuple[dlia.Tensor, ...], numpy.ndarray | None]:
+        """``step`` and the attention weights (n, G) of this word (None without attention)."""
+        x = self.embedding(numpy.asarray(prev, dtype=numpy.int64))
+        k = 2 if self.config.cell == "lstm" else 1
+        rnn_state = state[:k] if k == 2 else state[0]
+        if self.attends:
+            h, rnn_state, w = self._advance(x, rnn_state, *state[k:])
+            weights: numpy.ndarray | None = w.numpy()
+        else:
+            hidden = tuple(s.reshape(1, *s.shape) for s in state) if k == 2 else state[0].reshape(1, *state[0].shape)
+            out, rnn_state = self.rnn(x.reshape(x.shape[0], 1, x.shape[1]), hidden)
+            rnn_state = tuple(s[0] for s in rnn_state) if k == 2 else rnn_state[0]
+            h, weights = out.reshape(out.shape[0], out.shape[2]), None
+        logp = self.out(h).log_softmax(axis=1).numpy().astype(numpy.float64)
+        logp[:, [PAD, BOS]] = -numpy.inf
+        new = (*(rnn_state if isinstance(rnn_state, tuple) else (rnn_state,)), *state[k:])
+        return logp, new, weights
+
+    def step(self, prev: numpy.ndarray, state: tuple[dlia.Tensor, ...]) -> tuple[numpy.ndarray, tuple[dlia.Tensor, ...]]:
         """One decoding step: previous tokens (n,) and state → (log-probabilities (n, V) as float64,
         with PAD and BOS never emitted (−inf), and the new state)."""
-        x = self.embedding(numpy.asarray(prev, dtype=numpy.int64))
-        out, state = self.rnn(x.reshape(x.shape[0], 1, x.shape[1]), state)
-        logits = self.out(out.reshape(out.shape[0], out.shape[2]))
-        logp = logits.log_softmax(axis=1).numpy().astype(numpy.float64)
-        logp[:, [PAD, BOS]] = -numpy.inf
+        logp, state, _ = self.step_with_attention(prev, state)
         return logp, state
 
     def greedy(self, images: Any, max_len: int = MAX_TOKENS) -> list[list[int]]:
         """The argmax word at every step until EOS or ``max_len`` tokens; word ids without EOS."""
+        return self.greedy_with_attention(images, max_len)[0]
+
+    def greedy_with_attention(self, images: Any, max_len: int = MAX_TOKENS
+                              ) -> tuple[list[list[int]], list[list[numpy.ndarray]]]:
+        """``greedy``'s word ids and, per picture, the attention weights (G,) of each word (empty
+        lists without attention)."""
         if not _int(max_len) or max_len < 1:
             raise ValueError(f"caption: max_len must be an integer ≥ 1, got {max_len!r}")
         with dlia.no_grad():
             state = self.start(images)
-            n = (state[0] if isinstance(state, tuple) else state).shape[1]
+            n = state[0].shape[0]
             prev = numpy.full(n, BOS, dtype=numpy.int64)
             done = numpy.zeros(n, dtype=bool)
             seqs: list[list[int]] = [[] for _ in range(n)]
+            atts: list[list[numpy.ndarray]] = [[] for _ in range(n)]
             for _ in range(max_len):
-                logp, state = self.step(prev, state)
+                logp, state, w = self.step_with_attention(prev, state)
                 prev = logp.argmax(axis=1)
                 for b in numpy.flatnonzero(~done):
                     if prev[b] == EOS:
                         done[b] = True
                     else:
                         seqs[b].append(int(prev[b]))
+                        if w is not None:
+                            atts[b].append(w[b])
                 if done.all():
                     break
-        return seqs
+        return seqs, atts
 
     def beam(self, images: Any, beam: int = 3, max_len: int = MAX_TOKENS, alpha: float = 0.7) -> list[list[int]]:
         """Beam-search captions (``dlia.models.decoding.beam_search``, GNMT length normalisation
@@ -295,8 +396,8 @@ class Captioner(nn.Module):
             logp, state = self.step(prev, state)
             return logp, state, None
 
-        def select(state: Any, rows: numpy.ndarray) -> Any:
-            return tuple(s[:, rows] for s in state) if isinstance(state, tuple) else state[:, rows]
+        def select(state: tuple[dlia.Tensor, ...], rows: numpy.ndarray) -> tuple[dlia.Tensor, ...]:
+            return tuple(s[rows] for s in state)
 
         with dlia.no_grad():
             for i in range(x.shape[0]):
@@ -341,7 +442,11 @@ def parameter_count(config: CaptionConfig) -> int:
         previous = c
     grid = S // 2 ** len(config.channels)
     gates = 3 if config.cell == "gru" else 4
-    return conv + previous * grid * grid * E + E + V * E + gates * H * (E + H + 2) + H * V + V
+    if config.attention == "none":
+        return conv + previous * grid * grid * E + E + V * E + gates * H * (E + H + 2) + H * V + V
+    C, G = previous, grid * grid  # the cell reads [x; context]; position, keys, query, v
+    attention = G * C + C * H + H + H * H + H
+    return conv + C * G * E + E + V * E + gates * H * (E + C + H + 2) + H * V + V + attention
 
 
 def training_bytes(config: CaptionConfig) -> int:
@@ -356,6 +461,9 @@ def training_bytes(config: CaptionConfig) -> int:
         previous = c
     gates = 3 if config.cell == "gru" else 4
     rnn = (MAX_TOKENS + 1) * ((gates + 4) * config.hidden_size + 3 * len(VOCAB) + config.embedding_size)
+    if config.attention != "none":  # per step: tanh(k + q) (G, H), the weights, the context and the input
+        G, C = (S // 2 ** len(config.channels)) ** 2, config.channels[-1]
+        rnn += (MAX_TOKENS + 1) * (2 * G * config.hidden_size + 2 * G + 2 * C + config.embedding_size)
     scenes = (config.train_size + config.val_size) * (SCENE_SIZE * SCENE_SIZE * 3 + 4 * 3 * S * S)
     return 4 * (4 * parameter_count(config) + B * (conv + rnn)) + scenes
 
@@ -573,7 +681,9 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[CaptionConfig, Any]:
     ckpt = load_checkpoint(path)
     expect_model_class(ckpt, "Captioner", "caption", "dlia caption train")
     try:
-        config = CaptionConfig.from_dict(ckpt.config)
+        # checkpoints written before attention existed hold no "attention": they are of the plain model
+        values = {"attention": "none", **ckpt.config} if isinstance(ckpt.config, dict) else ckpt.config
+        config = CaptionConfig.from_dict(values)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: {e}") from None
     if ckpt.vocab != list(VOCAB):
@@ -602,7 +712,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Captioner, CaptionConfig]:
     return model, config
 
 
-__all__ = ["CELLS", "MAX_TOKENS", "PREFIX", "SCENE_SIZE", "VOCAB", "CaptionConfig", "CaptionTrainer", "Captioner",
+__all__ = ["ATTENTIONS", "CELLS", "MAX_TOKENS", "PREFIX", "SCENE_SIZE", "VOCAB", "CaptionConfig", "CaptionTrainer", "Captioner",
            "Evaluation", "SceneCNN", "WORDS", "caption_batch", "decode", "encode", "evaluate", "load_model",
            "parameter_count", "parameter_shapes", "picture_to_rgb", "prepare_images", "read_checkpoint",
            "training_bytes"]
