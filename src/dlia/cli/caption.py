@@ -9,6 +9,12 @@ Each action has its own parser-building function (``_add_<action>``) and run fun
 - ``scenes``: writes generated scenes as PNG files with their sentences, pictures to describe;
 - ``align``: trains the image–sentence ranking model (Karpathy & Fei-Fei's alignment in small);
 - ``rank``: lists the best sentences for an image and draws which words matched which regions.
+
+Both models' commands share ``model_path`` (a checkpoint or a run folder's best) and ``read_picture``
+(a user's picture as RGB). Their scenes stay apart: ``SceneData`` draws the captioner's scenes at 64
+pixels and box-resizes them, with the captioner's vocabulary; ``scene_pairs`` draws the ranker's at
+its own size, with its vocabulary. Changing either would change the data a ``--resume`` regenerates
+from the seed, so a run resumed across the change would no longer end where it would have.
 """
 
 from __future__ import annotations
@@ -129,7 +135,8 @@ def _add_train(cmds: argparse._SubParsersAction) -> None:
 
     t = cmds.add_parser("train", help="train a captioner on generated scenes; --resume continues exactly",
                         description="Train a CNN encoder + GRU/LSTM decoder (the image embedding is the decoder's first "
-                                    "input) on generated scenes; validation loss, exact match and BLEU-4 at every "
+                                    "input; by default the decoder also attends over the CNN's 3×3 cells at every word) "
+                                    "on generated scenes; validation loss, exact match and BLEU-4 at every "
                                     "evaluation, test figures on held-out scenes at the end.")
     defaults = CaptionConfig()
     for flag, name, kind, text in _CONFIG_FLAGS:
