@@ -1506,7 +1506,6 @@ def _caption_case(change: Callable[[dict[str, bytes]], None] | None, *argv: str,
 _CAPD = ("caption", "describe", _CAP_CKPT)
 _CAPT = ("caption", "train", "--train-size", "8", "--val-size", "2", "--max-epochs", "1")
 _CAPTION_CASES = [
-    Case("caption-no-action", _args("caption"), "required"),
     Case("caption-describe-missing-image", _caption_case(None, *_CAPD, "no.png"), "no such file"),
     Case("caption-describe-empty-image", _caption_case(None, *_CAPD, "e.png", files={"e.png": b""}), "empty"),
     Case("caption-describe-text-named-png", _caption_case(None, *_CAPD, "t.png", files={"t.png": "not a picture\n"}),
