@@ -53,10 +53,19 @@ def test_train_scenes_describe_eval(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert main(["caption", "describe", "run", str(pics[0]), "--beam", "3", "--show", "shown.png"]) == 0
     assert Path("shown.png").read_bytes()[:4] == b"\x89PNG"
     capsys.readouterr()
+    assert main(["caption", "describe", "run", str(pics[0]), "--show-attention", "att.png"]) == 0
+    assert Path("att.png").read_bytes()[:4] == b"\x89PNG" and "att.png" in capsys.readouterr().out
 
     assert main(["caption", "eval", "run", "--scenes", "6", "--beam", "2", "--show", "eval.png"]) == 0
     out = capsys.readouterr().out
     assert "on 6 scenes of seed 2 (beam 2): exact match" in out and Path("eval.png").is_file()
+
+    # a model without attention captions as well, and says it has no attention to draw
+    assert main(["caption", "train", *TINY, "--attention", "none", "--max-steps", "2", "--checkpoint-dir", "plain"]) == 0
+    assert main(["caption", "describe", "plain", str(pics[0])]) == 0
+    capsys.readouterr()
+    assert main(["caption", "describe", "plain", str(pics[0]), "--show-attention", "none.png"]) == 2
+    assert "has no attention" in capsys.readouterr().err and not Path("none.png").exists()
 
 
 def test_max_steps_stops_with_a_checkpoint_and_resume_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -69,6 +69,7 @@ def test_caption_batch_layout() -> None:
 
 @pytest.mark.parametrize("bad,message", [
     (dict(cell="rnn"), "cell must be one of gru, lstm"),
+    (dict(attention="luong"), "attention must be one of none, bahdanau"),
     (dict(hidden_size=0), "hidden_size must be an integer"),
     (dict(image_size=20), "image_size must be a multiple of 16"),
     (dict(channels=(4, 0)), "channels must be"),
@@ -83,9 +84,10 @@ def test_config_is_checked(bad: dict, message: str) -> None:
         CaptionConfig.from_dict({"layers": 2})
 
 
+@pytest.mark.parametrize("attention", ["none", "bahdanau"])
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_parameter_count_and_shapes_follow_the_config(cell: str) -> None:
-    c = tiny(cell)
+def test_parameter_count_and_shapes_follow_the_config(cell: str, attention: str) -> None:
+    c = tiny(cell, attention=attention)
     m = Captioner(c)
     assert parameter_count(c) == sum(p.size for p in m.parameters())
     assert parameter_shapes(c) == {k: tuple(v.shape) for k, v in m.state_dict().items()}
@@ -103,50 +105,34 @@ def test_prepare_images_resizes_with_a_box_filter() -> None:
 
 
 def _torch_twin(m: Captioner):
-    torch = pytest.importorskip("torch")
-    c = m.config
-    layers, previous = [], 3
-    for ch in c.channels:
-        layers += [torch.nn.Conv2d(previous, ch, 3, padding=1), torch.nn.BatchNorm2d(ch), torch.nn.ReLU(),
-                   torch.nn.MaxPool2d(2)]
-        previous = ch
-    t = torch.nn.Module()
-    t.encoder = torch.nn.Module()
-    t.encoder.blocks = torch.nn.Sequential(*layers)
-    grid = c.image_size // 2 ** len(c.channels)
-    t.encoder.head = torch.nn.Linear(previous * grid * grid, c.embedding_size)
-    t.embedding = torch.nn.Embedding(len(VOCAB), c.embedding_size, padding_idx=PAD)
-    t.rnn = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[c.cell](c.embedding_size, c.hidden_size, batch_first=True)
-    t.out = torch.nn.Linear(c.hidden_size, len(VOCAB))
-    t.double()
-    ours = {k: v.numpy() for k, v in m.state_dict().items()}
-    theirs = t.state_dict()
-    assert sorted(ours) == sorted(theirs)
-    t.load_state_dict({k: torch.tensor(v) for k, v in ours.items()})
-    return t
+    pytest.importorskip("torch")
+    from benchmarks.bench_caption import torch_twin
+
+    return torch_twin(m)  # float64 like m; load_state_dict is strict: the same names and shapes
 
 
-def _torch_loss(t, images: numpy.ndarray, captions: list[list[int]]):
+def _torch_loss(t, config: CaptionConfig, images: numpy.ndarray, captions: list[list[int]]):
     import torch
+    from benchmarks.bench_caption import torch_logits
 
     tin, tout, lengths = caption_batch(captions)
-    img = t.encoder.head(t.encoder.blocks(torch.tensor(images)).flatten(1))
-    x = torch.cat([img[:, None], t.embedding(torch.tensor(tin))], dim=1)
-    out, _ = t.rnn(x)
-    logits = t.out(out[:, 1:])
+    logits = torch_logits(t, config, torch.tensor(images), torch.tensor(tin))
     real = numpy.arange(tin.shape[1])[None, :] < lengths[:, None]
     target = torch.tensor(numpy.where(real, tout, -100))
     return torch.nn.functional.cross_entropy(logits.reshape(-1, len(VOCAB)), target.reshape(-1), ignore_index=-100)
 
 
+@pytest.mark.parametrize("attention", ["none", "bahdanau"])
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_loss_and_gradients_equal_a_torch_twin(cell: str) -> None:
-    m = Captioner(tiny(cell, seed=3)).double()
+def test_loss_and_gradients_equal_a_torch_twin(cell: str, attention: str) -> None:
+    m = Captioner(tiny(cell, seed=3, attention=attention)).double()
+    if attention == "bahdanau":  # position vectors start at zero: make them matter
+        m.position.data[...] = numpy.random.default_rng(1).standard_normal(m.position.shape)
     t = _torch_twin(m)
     images = pictures(3).astype(numpy.float64)
     ours = m.loss(images, CAPTIONS)
     ours.backward()
-    theirs = _torch_loss(t, images, CAPTIONS)
+    theirs = _torch_loss(t, m.config, images, CAPTIONS)
     theirs.backward()
     assert ours.item() == pytest.approx(theirs.item(), rel=1e-10)
     grads = dict(t.named_parameters())
@@ -157,9 +143,9 @@ def test_loss_and_gradients_equal_a_torch_twin(cell: str) -> None:
                                   t.state_dict()["encoder.blocks.1.running_var"].numpy(), rtol=1e-10)
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_loss_gradients_match_finite_differences(cell: str) -> None:
-    m = Captioner(tiny(cell, seed=4)).double()
+@pytest.mark.parametrize("cell,attention", [("gru", "none"), ("lstm", "none"), ("gru", "bahdanau"), ("lstm", "bahdanau")])
+def test_loss_gradients_match_finite_differences(cell: str, attention: str) -> None:
+    m = Captioner(tiny(cell, seed=4, attention=attention)).double()
     images = pictures(3, seed=1).astype(numpy.float64)
     m.zero_grad()
     m.loss(images, CAPTIONS).backward()
@@ -193,9 +179,10 @@ def test_padding_and_batch_neighbours_do_not_change_a_caption_loss() -> None:
         numpy.testing.assert_array_equal(a[i, :n], b[i, :n])
 
 
+@pytest.mark.parametrize("attention", ["none", "bahdanau"])
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_beam_one_equals_greedy(cell: str) -> None:
-    m = Captioner(tiny(cell, seed=6))
+def test_beam_one_equals_greedy(cell: str, attention: str) -> None:
+    m = Captioner(tiny(cell, seed=6, attention=attention))
     m.eval()
     images = pictures(5, seed=3)
     greedy = m.greedy(images, max_len=9)
@@ -289,3 +276,37 @@ def test_same_seed_same_scenes_and_weights() -> None:
     assert c.data.val_sentences != a.data.val_sentences
     # training, validation and test scenes come from three different seeds
     assert len(set(tiny(seed=9).scene_seeds()) | set(tiny(seed=10).scene_seeds())) == 6
+
+
+def test_attention_weights_are_a_distribution_over_the_cells_and_follow_greedy() -> None:
+    m = Captioner(tiny(seed=11, attention="bahdanau"))
+    m.eval()
+    images = pictures(4, seed=5)
+    seqs, atts = m.greedy_with_attention(images, max_len=6)
+    assert seqs == m.greedy(images, max_len=6)
+    G = m.encoder.grid ** 2
+    for s, a in zip(seqs, atts, strict=True):
+        assert len(a) == len(s)  # one picture of weights per word, none for EOS
+        for w in a:
+            assert w.shape == (G,) and (w >= 0).all() and w.sum() == pytest.approx(1, abs=1e-6)
+    tin, _, _ = caption_batch(CAPTIONS)
+    with dlia.no_grad():
+        _, weights = m.forward_with_attention(pictures(3), tin)
+    assert weights.shape == (3, tin.shape[1], G)
+    numpy.testing.assert_allclose(weights.numpy().sum(axis=2), 1, atol=1e-6)
+    assert Captioner(tiny(attention="none")).forward_with_attention(pictures(3), tin)[1] is None
+
+
+def test_a_checkpoint_without_the_attention_field_is_the_plain_model(tmp_path) -> None:
+    """Checkpoints written before attention existed have no "attention" in their config."""
+    from dlia.io import save_checkpoint
+
+    config = tiny(seed=12, attention="none")
+    m = Captioner(config)
+    old = {k: v for k, v in config.to_dict().items() if k != "attention"}
+    path = save_checkpoint(tmp_path / "old.npz", m, config=old, vocab=list(VOCAB))
+    c, _ = read_checkpoint(path)
+    assert c.attention == "none"
+    model, _ = load_model(path)
+    m.eval()
+    assert model.caption(pictures(2)) == m.caption(pictures(2))

@@ -9,6 +9,12 @@ Each action has its own parser-building function (``_add_<action>``) and run fun
 - ``scenes``: writes generated scenes as PNG files with their sentences, pictures to describe;
 - ``align``: trains the image–sentence ranking model (Karpathy & Fei-Fei's alignment in small);
 - ``rank``: lists the best sentences for an image and draws which words matched which regions.
+
+Both models' commands share ``model_path`` (a checkpoint or a run folder's best) and ``read_picture``
+(a user's picture as RGB). Their scenes stay apart: ``SceneData`` draws the captioner's scenes at 64
+pixels and box-resizes them, with the captioner's vocabulary; ``scene_pairs`` draws the ranker's at
+its own size, with its vocabulary. Changing either would change the data a ``--resume`` regenerates
+from the seed, so a run resumed across the change would no longer end where it would have.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dlia.cli.common import (
     check_memory,
     check_output,
     duration,
+    eight_bit,
     non_negative_float,
     path_name,
     picture,
@@ -98,6 +105,7 @@ def _scene_count(text: str) -> int:
 #: train flags that set a ``CaptionConfig`` field: (flag, field, argparse type, help)
 _CONFIG_FLAGS = [
     ("--cell", "cell", None, "the decoder: gru or lstm"),
+    ("--attention", "attention", None, "attention over the feature map's cells: none or bahdanau"),
     ("--embedding-size", "embedding_size", positive_int, "size of the word and image embeddings"),
     ("--hidden-size", "hidden_size", positive_int, "the decoder's state size"),
     ("--image-size", "image_size", positive_int, "pictures are resized to this side (a multiple of 16)"),
@@ -123,15 +131,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # -- train -----------------------------------------------------------------------------------------
 def _add_train(cmds: argparse._SubParsersAction) -> None:
-    from dlia.models.caption import CELLS, CaptionConfig
+    from dlia.models.caption import ATTENTIONS, CELLS, CaptionConfig
 
     t = cmds.add_parser("train", help="train a captioner on generated scenes; --resume continues exactly",
                         description="Train a CNN encoder + GRU/LSTM decoder (the image embedding is the decoder's first "
-                                    "input) on generated scenes; validation loss, exact match and BLEU-4 at every "
+                                    "input; by default the decoder also attends over the CNN's 3×3 cells at every word) "
+                                    "on generated scenes; validation loss, exact match and BLEU-4 at every "
                                     "evaluation, test figures on held-out scenes at the end.")
     defaults = CaptionConfig()
     for flag, name, kind, text in _CONFIG_FLAGS:
-        t.add_argument(flag, dest=name, type=kind, choices=CELLS if name == "cell" else None, default=None,
+        choices = {"cell": CELLS, "attention": ATTENTIONS}.get(name)
+        t.add_argument(flag, dest=name, type=kind, choices=choices, default=None,
                        help=f"{text} (default {getattr(defaults, name)})")
     t.add_argument("--max-steps", type=positive_int, default=None,
                    help="stop after this many iterations of this session, with a checkpoint")
@@ -264,43 +274,27 @@ def _add_describe(cmds: argparse._SubParsersAction) -> None:
     d.add_argument("images", type=path_name, nargs="+", metavar="IMAGE", help="pictures to describe")
     d.add_argument("--beam", type=_beam, default=1, help="beam width (default 1: greedy)")
     d.add_argument("--show", type=picture, metavar="PNG", help="also draw the pictures with their captions")
+    d.add_argument("--show-attention", type=picture, metavar="PNG",
+                   help="draw where the model looked (its attention over the picture's cells) for each word of the "
+                        "first picture's greedy caption")
     d.set_defaults(run=_describe)
 
 
-def _checkpoint_path(given: str) -> Path:
-    """The checkpoint a command reads: the file given, or in a run folder its best checkpoint (the
-    latest one's record of it), else the latest."""
-    from dlia.io import CheckpointError, latest_checkpoint, load_checkpoint
-    from dlia.models.caption import PREFIX
-
-    p = Path(given)
-    if not p.is_dir():
-        if not p.exists():
-            raise UserError(f"no such checkpoint or folder: {p}")
-        return p
-    latest = latest_checkpoint(p, PREFIX)
-    if latest is None:
-        raise UserError(f"no caption checkpoint in {p} (files named {PREFIX}_epoch*.npz)")
-    try:
-        best = load_checkpoint(latest).extra.get("best_checkpoint")
-    except CheckpointError:
-        return latest  # reported in full when it is read again
-    if isinstance(best, str) and "/" not in best and (p / best).is_file():
-        return p / best
-    return latest
-
-
 def _describe(args: argparse.Namespace) -> int:
-    from dlia.models.caption import load_model, picture_to_rgb, prepare_images
+    from dlia.models.caption import PREFIX, load_model, prepare_images
 
-    path = _checkpoint_path(args.checkpoint)
-    check_output(args.show, "--show", inputs=[("CKPT_OR_DIR", str(path)), *(("IMAGE", i) for i in args.images)])
+    path = model_path(args.checkpoint, PREFIX, "caption", "dlia caption train")
+    inputs = [("CKPT_OR_DIR", str(path)), *(("IMAGE", i) for i in args.images)]
+    check_output(args.show, "--show", inputs=inputs)
+    check_output(args.show_attention, "--show-attention", inputs=inputs)
+    if args.show and args.show_attention and Path(args.show).resolve() == Path(args.show_attention).resolve():
+        raise UserError(f"--show and --show-attention both name {args.show}: give two files")
     model, config = load_model(path)
+    if args.show_attention is not None and config.attention == "none":
+        raise UserError(f"--show-attention: {path.name} has no attention (it was trained with --attention none)")
     pictures = []
     for name in args.images:  # every picture is read before anything is printed
-        if Path(name).is_file() and Path(name).stat().st_size == 0:
-            raise UserError(f"{name} is empty")
-        pictures.append(picture_to_rgb(read_image(name, bytes_per_pixel=8)))
+        pictures.append(read_picture(name))
     captions = model.caption(prepare_images(pictures, config.image_size), args.beam)
     for name, caption in zip(args.images, captions, strict=True):
         print(f"{name}: {caption}")
@@ -309,6 +303,15 @@ def _describe(args: argparse.Namespace) -> int:
 
         captions_plot(pictures, captions, [None] * len(pictures), f"captions by {path.name}", args.show)
         print(f"pictures with their captions → {args.show}")
+    if args.show_attention:
+        from dlia.models.caption import decode
+        from dlia.viz.alignment import caption_attention_plot
+
+        ids, weights = model.greedy_with_attention(prepare_images(pictures[:1], config.image_size))
+        words = decode(ids[0]).split()
+        caption_attention_plot(pictures[0], words, weights[0], args.show_attention,
+                               title=f"{Path(args.images[0]).name}: where {path.name} looked for each word")
+        print(f"the attention of each word of {args.images[0]}'s caption → {args.show_attention}")
     return 0
 
 
@@ -327,9 +330,9 @@ def _add_eval(cmds: argparse._SubParsersAction) -> None:
 
 def _eval(args: argparse.Namespace) -> int:
     from dlia.data.shapes import scenes_dataset
-    from dlia.models.caption import SCENE_SIZE, evaluate, load_model, prepare_images
+    from dlia.models.caption import PREFIX, SCENE_SIZE, evaluate, load_model, prepare_images
 
-    path = _checkpoint_path(args.checkpoint)
+    path = model_path(args.checkpoint, PREFIX, "caption", "dlia caption train")
     check_output(args.show, "--show", inputs=[("CKPT_OR_DIR", str(path))])
     if args.scene_seed is not None and args.scene_seed < 0:
         raise UserError(f"--scene-seed must be a non-negative integer, got {args.scene_seed}")
@@ -606,22 +609,33 @@ def model_path(given: str, prefix: str, kind: str, command: str) -> Path:
     return latest
 
 
-def read_scene_image(path: str, size: int) -> Any:
-    """The picture at ``path`` as uint8 (size, size, 3) RGB; another size is resized (nearest pixel,
-    so the scene's flat colours stay exact), a note says so."""
-    import numpy
-    from PIL import Image
+def read_picture(path: str) -> Any:
+    """The picture at ``path`` as uint8 (H, W, 3) RGB, for both models: 16-bit and float images are
+    scaled to 8 bits, transparency is composited over black (the scenes' background), greyscale and
+    palette images are expanded. An empty file, a picture without pixels or one Pillow cannot read
+    is one ``UserError`` line."""
+    from dlia.models.caption import picture_to_rgb
 
-    from dlia.cli.common import eight_bit, read_image
-
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise UserError(f"{path} is empty")
     im = read_image(path, bytes_per_pixel=8)
     if im.width == 0 or im.height == 0:
         raise UserError(f"{path} has no pixels")
-    im = eight_bit(im).convert("RGB")
-    if im.size != (size, size):
-        print(f"note: {path} is {im.width}×{im.height}; the model reads {size}×{size} scenes, so it is resized")
-        im = im.resize((size, size), Image.NEAREST)
-    return numpy.asarray(im, dtype=numpy.uint8).copy()
+    return picture_to_rgb(eight_bit(im))
+
+
+def read_scene_image(path: str, size: int) -> Any:
+    """``read_picture`` at the ranking model's size: another size is resized to (size, size) with the
+    nearest pixel (the ranker trains on scenes drawn at its own size, so flat colours stay exact),
+    and a note says so. (The captioner resizes with a box filter instead, as it trains: ``prepare_images``.)"""
+    import numpy
+    from PIL import Image
+
+    rgb = read_picture(path)
+    if rgb.shape[:2] != (size, size):
+        print(f"note: {path} is {rgb.shape[1]}×{rgb.shape[0]}; the model reads {size}×{size} scenes, so it is resized")
+        rgb = numpy.asarray(Image.fromarray(rgb).resize((size, size), Image.NEAREST), dtype=numpy.uint8).copy()
+    return rgb
 
 
 def read_sentences(path: str, vocab: list[str]) -> list[str]:

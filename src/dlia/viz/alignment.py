@@ -75,3 +75,39 @@ def alignment_plot(image: numpy.ndarray, words: Sequence[str], regions: Sequence
     if title:
         fig.suptitle(title, fontsize=9, x=0.02, ha="left")
     return save(fig, path)
+
+
+def caption_attention_plot(image: numpy.ndarray, words: Sequence[str], weights: Sequence[numpy.ndarray],
+                           path: str | os.PathLike[str], title: str = "", columns: int = 7) -> Path:
+    """Where a captioner looked for each word (``dlia caption describe --show-attention``): one small
+    copy of ``image`` (uint8 (S, S, 3)) per word, darkened outside the cells it attended to.
+
+    Args:
+        image: the picture.
+        words: the caption's words, in order.
+        weights: each word's attention weights over the feature map's g × g cells (g² numbers,
+            reading order, summing to 1).
+        path: the picture to write (its suffix chooses PNG, SVG, PDF or JPEG).
+        title: a line above the panels.
+    """
+    plt = _pyplot()
+    n = max(1, len(words))
+    cols = min(columns, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, 1.6 * rows + 0.3), squeeze=False)
+    S = image.shape[0]
+    for k, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if k >= len(words):
+            continue
+        w = numpy.asarray(weights[k], dtype=float)
+        g = int(round(w.size ** 0.5))
+        # each cell's weight relative to the largest, as the opacity of a black veil over the others
+        veil = numpy.zeros((g, g, 4))
+        veil[..., 3] = 0.8 * (1 - w.reshape(g, g) / max(w.max(), 1e-12))
+        ax.imshow(image, interpolation="nearest", extent=(0, S, S, 0))
+        ax.imshow(veil, interpolation="nearest", extent=(0, S, S, 0))
+        ax.set_title(words[k], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9, x=0.02, ha="left")
+    return save(fig, path)
