@@ -589,11 +589,13 @@ class CaptionTrainer:
         """``caption_epoch{epoch}_{val_loss}.npz``, with enough decimals that two evaluations of a run never share a name."""
         return checkpoint_name(PREFIX, self.epoch, val_loss, decimals=len(str(self.batches_per_epoch)))
 
-    def save(self, folder: str | os.PathLike[str], val_loss: float) -> Path:
+    def save(self, folder: str | os.PathLike[str], val_loss: float, candidate: bool = True) -> Path:
         """Write a checkpoint of everything into ``folder`` (atomically); returns its path. When
-        ``val_loss`` is the best so far the checkpoint becomes the run's best."""
+        ``val_loss`` of a ``candidate`` (a recorded evaluation, not a stop between two) is the best so
+        far the checkpoint becomes the run's best."""
         name = self.checkpoint_file(val_loss)
-        best = (val_loss, name) if val_loss < self.best_val_loss else (self.best_val_loss, self.best_checkpoint)
+        best = ((val_loss, name) if candidate and val_loss < self.best_val_loss
+                else (self.best_val_loss, self.best_checkpoint))
         extra = {"iteration": self.iteration, "best_val_loss": best[0], "best_checkpoint": best[1],
                  "elapsed_s": self.elapsed}
         path = save_checkpoint(Path(folder) / name, self.model, self.optimizer, step=self.iteration,
@@ -642,7 +644,7 @@ class CaptionTrainer:
             on_eval: Callable[[Evaluation, Path], None] | None = None) -> bool:
         """Train until ``max_epochs`` (or ``max_time`` seconds or ``max_steps`` iterations of this
         session), evaluating and writing a checkpoint into ``folder`` every ``eval_every``
-        iterations, at the end and when stopped.
+        iterations and at the end (a stop in between writes a checkpoint and records nothing).
 
         Returns:
             True when the run is complete, False when ``max_time`` or ``max_steps`` stopped it first.
@@ -660,10 +662,14 @@ class CaptionTrainer:
                 on_step(loss)
             stop = ((max_time is not None and time.perf_counter() - started >= max_time)
                     or (max_steps is not None and steps >= max_steps))
-            if self.iteration % self.config.eval_every == 0 or self.iteration == self.total_iterations or stop:
+            scheduled = self.iteration % self.config.eval_every == 0 or self.iteration == self.total_iterations
+            if scheduled or stop:
                 ev = self.evaluate()
-                self.record_evaluation(ev)
-                path = self.save(folder, ev.loss)
+                # a stop between two scheduled evaluations writes a checkpoint to resume from, but
+                # records nothing: the resumed run's history and best checkpoint are the uninterrupted run's
+                if scheduled:
+                    self.record_evaluation(ev)
+                path = self.save(folder, ev.loss, candidate=scheduled)
                 if on_eval is not None:
                     on_eval(ev, path)
             if stop:
