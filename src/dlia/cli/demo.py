@@ -19,12 +19,13 @@ from dlia.cli.progress import Progress
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="a quick tour: autodiff, XOR, MLP and CNN on digits, graphs, char-rnn, word2vec, "
-                                    "n-grams, seq2seq",
+                                    "n-grams, seq2seq, captioning, image–sentence ranking",
                        description="A quick tour of dlia: backprop through one logistic neuron, XOR with a "
                                    "hidden layer, an MLP trained on the 8x8 digits, Octave's conv2 and a CNN, "
                                    "the dataflow graph, char-rnn writing Shakespeare, word2vec's vectors of "
                                    "Shakespeare's words, n-gram language models (counts, perplexity, samples) and a "
-                                   "seq2seq model translating dates, with its attention.")
+                                   "seq2seq model translating dates, with its attention, a captioner describing shape "
+                                   "scenes and an image–sentence ranking model with its word–region alignment.")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=20, help="digits MLP epochs (default 20)")
     p.add_argument("--data", type=path_name, default=None,
