@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlia.cli.common import (
+    best_file,
     check_memory,
     check_output,
     duration,
     eight_bit,
+    model_path,
     non_negative_float,
     path_name,
     picture,
@@ -36,6 +38,7 @@ from dlia.cli.common import (
     positive_int,
     read_image,
     resume_path,
+    run_folder,
 )
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
@@ -174,7 +177,6 @@ def _config(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from dlia.io import latest_checkpoint
     from dlia.io.checkpoint import remove_stale_checkpoint_temps
     from dlia.models.caption import PREFIX, CaptionTrainer, evaluate, load_model, read_checkpoint, training_bytes
 
@@ -183,21 +185,14 @@ def _train(args: argparse.Namespace) -> int:
     resume_from = resume_path(args.resume, PREFIX, "caption") if args.resume else None
     if resume_from is not None:
         config, _ = read_checkpoint(resume_from)  # checked before anything is built from it
-        out = Path(args.checkpoint_dir) if args.checkpoint_dir else resume_from.parent
-        other = latest_checkpoint(out, PREFIX) if out.resolve() != resume_from.parent.resolve() else None
-        if other is not None:  # never mix two runs' checkpoints
-            raise UserError(f"--checkpoint-dir {out} already holds checkpoints of another run ({other.name}); "
-                            f"continue into {resume_from.parent} (leave out --checkpoint-dir) or an empty folder")
+        out = run_folder(args.checkpoint_dir, resume_from, PREFIX, RUNS)  # never mix two runs' checkpoints
         ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k != "max_epochs" and v != getattr(config, k)]
         if ignored:
             print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
         if "max_epochs" in given:
             config.max_epochs = given["max_epochs"]
     else:
-        out = Path(args.checkpoint_dir or RUNS)
-        if latest_checkpoint(out, PREFIX) is not None:
-            raise UserError(f"{out} already holds checkpoints of an earlier run: continue it with --resume {out}, "
-                            f"or train into another folder with --checkpoint-dir")
+        out = run_folder(args.checkpoint_dir, None, PREFIX, RUNS)
     check_memory(f"--image-size {config.image_size} --batch-size {config.batch_size} --hidden-size {config.hidden_size} "
                  f"--embedding-size {config.embedding_size} --train-size {config.train_size} --val-size {config.val_size}",
                  training_bytes(config), "use a smaller model, batch or data set")
@@ -244,17 +239,14 @@ def _train(args: argparse.Namespace) -> int:
     except BaseException:  # a full disk, Ctrl-C: the error line, not a half-drawn bar
         bar[0].clear()
         raise
-    best = trainer.best_checkpoint
-    for folder in (out, resume_from.parent if resume_from is not None else out):
-        if best is not None and (folder / best).is_file():  # a resumed run's best may be in the old folder
-            best = folder / best
-            break
-    print(f"best validation loss {trainer.best_val_loss:.4f} nats/word: {best} (trained {duration(trainer.elapsed)} in all)")
+    found = best_file(trainer.best_checkpoint, out, resume_from)
+    print(f"best validation loss {trainer.best_val_loss:.4f} nats/word: {found or trainer.best_checkpoint} "
+          f"(trained {duration(trainer.elapsed)} in all)")
     if not done:
         print(f"stopped at epoch {trainer.epoch:.2f} of {config.max_epochs}; continue with --resume {out}")
         return 0
-    if isinstance(best, Path):
-        model, _ = load_model(best)
+    if found is not None:
+        model, _ = load_model(found)
         scenes, images = data.test_scenes(args.test_size)
         ev = evaluate(model, images, [s.sentence for s in scenes], beam=args.beam)
         how = "greedy" if args.beam == 1 else f"beam {args.beam}"
@@ -471,7 +463,6 @@ def _align_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _align(args: argparse.Namespace) -> int:
-    from dlia.io import latest_checkpoint
     from dlia.io.checkpoint import remove_stale_checkpoint_temps
     from dlia.models.alignment import PREFIX, AlignConfig, AlignError, AlignTrainer, fit, read_checkpoint, training_bytes
 
@@ -480,11 +471,7 @@ def _align(args: argparse.Namespace) -> int:
     resume_from = resume_path(args.resume, PREFIX, "caption-align") if args.resume else None
     if resume_from is not None:
         config, vocab, _ = read_checkpoint(resume_from)  # checked before anything is built from it
-        out = Path(args.checkpoint_dir) if args.checkpoint_dir else resume_from.parent
-        other = latest_checkpoint(out, PREFIX) if out.resolve() != resume_from.parent.resolve() else None
-        if other is not None:  # never mix two runs' checkpoints
-            raise UserError(f"--checkpoint-dir {out} already holds checkpoints of another run ({other.name}); "
-                            f"continue into {resume_from.parent} (leave out --checkpoint-dir) or an empty folder")
+        out = run_folder(args.checkpoint_dir, resume_from, PREFIX, ALIGN_RUNS)  # never mix two runs' checkpoints
         ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k != "max_epochs" and v != getattr(config, k)]
         if ignored:
             print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
@@ -501,10 +488,7 @@ def _align(args: argparse.Namespace) -> int:
         if config.train_size < config.batch_size:
             raise UserError(f"--train-size {config.train_size} is smaller than one batch (--batch-size {config.batch_size})")
         vocab = scene_vocab()
-        out = Path(args.checkpoint_dir or ALIGN_RUNS)
-        if latest_checkpoint(out, PREFIX) is not None:  # never mix two runs' checkpoints
-            raise UserError(f"{out} already holds checkpoints of an earlier run: continue it with --resume {out}, "
-                            f"or train into another folder with --checkpoint-dir")
+        out = run_folder(args.checkpoint_dir, None, PREFIX, ALIGN_RUNS)
     check_memory(f"--image-size {config.image_size} --train-size {config.train_size} --test-size {config.test_size} "
                  f"--batch-size {config.batch_size} --hidden-size {config.hidden_size} --channels {config.channels}",
                  training_bytes(config, len(vocab)), "use fewer or smaller scenes, or a smaller model or batch")
@@ -553,11 +537,7 @@ def _align(args: argparse.Namespace) -> int:
     except BaseException:
         bar[0].clear()
         raise
-    best = trainer.best_checkpoint
-    for folder in (out, resume_from.parent if resume_from is not None else out):
-        if best is not None and (folder / best).is_file():
-            best = folder / best
-            break
+    best = best_file(trainer.best_checkpoint, out, resume_from) or trainer.best_checkpoint
     if trainer.best_checkpoint is None:  # stopped before the first scheduled evaluation
         print(f"no scheduled evaluation yet (every {config.eval_every} iterations) "
               f"(trained {duration(trainer.elapsed)} in all)")
@@ -585,28 +565,6 @@ def _add_rank(cmds: argparse._SubParsersAction) -> None:
     r.add_argument("--show-alignment", type=picture, metavar="PNG",
                    help="draw the image, its regions and the best sentence's words linked to the regions they matched")
     r.set_defaults(run=_rank)
-
-
-def model_path(given: str, prefix: str, kind: str, command: str) -> Path:
-    """The checkpoint a command reads: the file given, or in a run folder its best checkpoint (the
-    latest one's record of it), else the latest."""
-    from dlia.io import CheckpointError, latest_checkpoint, load_checkpoint
-
-    p = Path(given)
-    if not p.is_dir():
-        if not p.exists():
-            raise UserError(f"no such checkpoint or folder: {p}")
-        return p
-    latest = latest_checkpoint(p, prefix)
-    if latest is None:
-        raise UserError(f"no {kind} checkpoint in {p} (files named {prefix}_epoch*.npz, written by '{command}')")
-    try:
-        best = load_checkpoint(latest).extra.get("best_checkpoint")
-    except CheckpointError:
-        return latest  # reported in full when it is read again
-    if isinstance(best, str) and "/" not in best and (p / best).is_file():
-        return p / best
-    return latest
 
 
 def read_picture(path: str) -> Any:

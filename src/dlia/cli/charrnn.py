@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 from dlia.cli.common import (
+    best_file,
     check_memory,
     check_output,
     duration,
+    model_path,
     non_negative_float,
     non_negative_int,
     path_name,
@@ -19,6 +21,7 @@ from dlia.cli.common import (
     positive_float,
     positive_int,
     resume_path,
+    run_folder,
 )
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
@@ -150,7 +153,6 @@ def _device(name: str):
 
 
 def train(args: argparse.Namespace) -> int:
-    from dlia.io import latest_checkpoint
     from dlia.io.checkpoint import remove_stale_checkpoint_temps
     from dlia.models.charrnn import PREFIX, CharData, CharRNNConfig, CharRNNTrainer, fit, read_checkpoint, training_bytes
     from dlia.text import CharVocab
@@ -162,11 +164,7 @@ def train(args: argparse.Namespace) -> int:
     resume_from = resume_path(args.resume, PREFIX, "char-rnn") if args.resume else None
     if resume_from is not None:
         config, vocab, _ = read_checkpoint(resume_from)  # checked before anything is built from it
-        out = Path(args.checkpoint_dir) if args.checkpoint_dir else resume_from.parent
-        other = latest_checkpoint(out, PREFIX) if out.resolve() != resume_from.parent.resolve() else None
-        if other is not None:  # never mix two runs' checkpoints
-            raise UserError(f"--checkpoint-dir {out} already holds checkpoints of another run ({other.name}); "
-                            f"continue into {resume_from.parent} (leave out --checkpoint-dir) or an empty folder")
+        out = run_folder(args.checkpoint_dir, resume_from, PREFIX, RUNS)  # never mix two runs' checkpoints
         ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k != "max_epochs" and v != getattr(config, k)]
         if ignored:
             print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
@@ -183,10 +181,7 @@ def train(args: argparse.Namespace) -> int:
             for flag, name, _, _ in _CONFIG_FLAGS:
                 message = message.replace(f"{name} must", f"{flag} must")
             raise UserError(message) from None
-        out = Path(args.checkpoint_dir or RUNS)
-        if latest_checkpoint(out, PREFIX) is not None:  # never mix two runs' checkpoints
-            raise UserError(f"{out} already holds checkpoints of an earlier run: continue it with --resume {out}, "
-                            f"or train into another folder with --checkpoint-dir")
+        out = run_folder(args.checkpoint_dir, None, PREFIX, RUNS)
     text, name = _corpus(args.file)
     if resume_from is None:
         vocab = CharVocab.from_text(text)
@@ -242,11 +237,7 @@ def train(args: argparse.Namespace) -> int:
     except BaseException:  # a full disk, Ctrl-C: the error line, not a half-drawn bar
         bar[0].clear()
         raise
-    best = trainer.best_checkpoint
-    for folder in (out, resume_from.parent if resume_from is not None else out):
-        if best is not None and (folder / best).is_file():  # a resumed run's best may be in the old folder
-            best = folder / best
-            break
+    best = best_file(trainer.best_checkpoint, out, resume_from) or trainer.best_checkpoint
     print(f"best validation loss {trainer.best_val_loss:.4f} nats/char: {best} "
           f"(trained {duration(trainer.elapsed)} in all)")
     if not done:
@@ -254,33 +245,10 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sample_path(given: str) -> Path:
-    """The checkpoint to sample from: the file given, or in a run folder its best checkpoint (the
-    latest one's record of it), else the latest."""
-    from dlia.io import CheckpointError, latest_checkpoint, load_checkpoint
-    from dlia.models.charrnn import PREFIX
-
-    p = Path(given)
-    if not p.is_dir():
-        if not p.exists():
-            raise UserError(f"no such checkpoint or folder: {p}")
-        return p
-    latest = latest_checkpoint(p, PREFIX)
-    if latest is None:
-        raise UserError(f"no char-rnn checkpoint in {p} (files named {PREFIX}_epoch*.npz)")
-    try:
-        best = load_checkpoint(latest).extra.get("best_checkpoint")
-    except CheckpointError:
-        return latest  # reported in full when it is read again
-    if isinstance(best, str) and "/" not in best and (p / best).is_file():
-        return p / best
-    return latest
-
-
 def sample(args: argparse.Namespace) -> int:
     from dlia.models import charrnn
 
-    path = _sample_path(args.checkpoint)
+    path = model_path(args.checkpoint, charrnn.PREFIX, "char-rnn")
     config, vocab, ckpt = charrnn.read_checkpoint(path)
     unknown = vocab.unknown(args.prime)
     if unknown:
@@ -306,7 +274,7 @@ def plot(args: argparse.Namespace) -> int:
     from dlia.models import charrnn
     from dlia.viz.plots import loss_curve_plot
 
-    path = _sample_path(args.checkpoint)
+    path = model_path(args.checkpoint, charrnn.PREFIX, "char-rnn")
     check_output(args.output, "--output", inputs=[("CKPT_OR_DIR", str(path))])
     config, vocab, ckpt = charrnn.read_checkpoint(path)
     history = ckpt.history or {}

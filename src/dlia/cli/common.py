@@ -305,6 +305,68 @@ def resume_path(given: str, prefix: str, kind: str) -> Path:
     return p
 
 
+def model_path(given: str, prefix: str, kind: str, command: str | None = None) -> Path:
+    """The checkpoint a command reads (``sample``, ``translate``, ``describe``, ...): the file given,
+    or in a run folder its best checkpoint (the latest one's record of it), else the latest.
+    ``command`` (e.g. "dlia caption train"), when given, is named as the writer of such files.
+
+    Raises:
+        UserError: no such file or folder, or a folder without ``<prefix>_epoch*.npz`` checkpoints.
+    """
+    from dlia.io import CheckpointError, latest_checkpoint, load_checkpoint
+
+    p = Path(given)
+    if not p.is_dir():
+        if not p.exists():
+            raise UserError(f"no such checkpoint or folder: {p}")
+        return p
+    latest = latest_checkpoint(p, prefix)
+    if latest is None:
+        writer = f", written by '{command}'" if command else ""
+        raise UserError(f"no {kind} checkpoint in {p} (files named {prefix}_epoch*.npz{writer})")
+    try:
+        best = load_checkpoint(latest).extra.get("best_checkpoint")
+    except CheckpointError:
+        return latest  # reported in full when it is read again
+    if isinstance(best, str) and "/" not in best and (p / best).is_file():
+        return p / best
+    return latest
+
+
+def run_folder(checkpoint_dir: str | None, resume_from: Path | None, prefix: str, default: str) -> Path:
+    """The folder a training run writes its ``<prefix>_epoch*.npz`` checkpoints into, checked so that
+    two runs' checkpoints never mix: a new run (``resume_from`` None) goes to ``checkpoint_dir`` or
+    ``default``, which must hold none yet; a resumed run continues in its checkpoint's folder, or in
+    ``checkpoint_dir`` if that holds none of another run.
+
+    Raises:
+        UserError: the folder holds another run's checkpoints, saying what to do instead.
+    """
+    from dlia.io import latest_checkpoint
+
+    if resume_from is None:
+        out = Path(checkpoint_dir or default)
+        if latest_checkpoint(out, prefix) is not None:
+            raise UserError(f"{out} already holds checkpoints of an earlier run: continue it with --resume {out}, "
+                            f"or train into another folder with --checkpoint-dir")
+        return out
+    out = Path(checkpoint_dir) if checkpoint_dir else resume_from.parent
+    other = latest_checkpoint(out, prefix) if out.resolve() != resume_from.parent.resolve() else None
+    if other is not None:
+        raise UserError(f"--checkpoint-dir {out} already holds checkpoints of another run ({other.name}); "
+                        f"continue into {resume_from.parent} (leave out --checkpoint-dir) or an empty folder")
+    return out
+
+
+def best_file(best: str | None, out: Path, resume_from: Path | None) -> Path | None:
+    """Where a finished session's best checkpoint (its file name ``best``) is: in ``out``, or, for a
+    run resumed into another folder, in the resumed checkpoint's folder; None when there is none."""
+    for folder in (out, resume_from.parent if resume_from is not None else out):
+        if best is not None and (folder / best).is_file():
+            return folder / best
+    return None
+
+
 def duration(seconds: float) -> str:
     """``1h02m`` or ``3m07s``: progress bars' ETA and training times."""
     seconds = max(0, int(seconds))

@@ -18,6 +18,7 @@ from dlia.cli.common import (
     positive_float,
     positive_int,
     resume_path,
+    run_folder,
 )
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
@@ -144,7 +145,6 @@ def _split(sentences: list[list[str]], val_frac: float, path: str) -> tuple[list
 
 # -- train -----------------------------------------------------------------------------------------
 def train(args: argparse.Namespace) -> int:
-    from dlia.io import latest_checkpoint
     from dlia.io.checkpoint import remove_stale_checkpoint_temps
     from dlia.models.ngram import NGramError, build_vocab
     from dlia.models.nnlm import PREFIX, NNLMConfig, NNLMError, NNLMTrainer, read_checkpoint, training_bytes
@@ -173,10 +173,7 @@ def train(args: argparse.Namespace) -> int:
             for flags, name, _, _ in _CONFIG_FLAGS:
                 message = message.replace(f"{name} must", f"{flags[0]} must")
             raise UserError(message.replace("hidden 0 without direct connections", "--hidden 0 with --no-direct")) from None
-        out = Path(args.checkpoint_dir or RUNS)
-        if latest_checkpoint(out, PREFIX) is not None:  # never mix two runs' checkpoints
-            raise UserError(f"{out} already holds checkpoints of an earlier run: continue it with --resume {out}, "
-                            f"or train into another folder with --checkpoint-dir")
+        out = run_folder(args.checkpoint_dir, None, PREFIX, RUNS)  # never mix two runs' checkpoints
     sentences = _sentences(args.corpus, config.lowercase, "CORPUS")
     train_s, val_s = _split(sentences, config.val_frac, args.corpus)
     if resume_from is None:

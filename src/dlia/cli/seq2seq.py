@@ -10,15 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from dlia.cli.common import (
+    best_file,
     check_memory,
     check_output,
     duration,
+    model_path,
     non_negative_float,
     path_name,
     picture,
     positive_float,
     positive_int,
     resume_path,
+    run_folder,
 )
 from dlia.cli.errors import UserError
 from dlia.cli.progress import Progress
@@ -184,7 +187,7 @@ def _given(args: argparse.Namespace) -> list[str]:
 
 def train(args: argparse.Namespace) -> int:
     from dlia.data.tasks import task_from_description
-    from dlia.io import CheckpointError, latest_checkpoint
+    from dlia.io import CheckpointError
     from dlia.io.checkpoint import remove_stale_checkpoint_temps
     from dlia.models.translation import PREFIX, Seq2SeqTrainer, read_checkpoint, training_bytes, vocabularies
 
@@ -192,11 +195,7 @@ def train(args: argparse.Namespace) -> int:
     resume_from = resume_path(args.resume, PREFIX, "seq2seq") if args.resume else None
     if resume_from is not None:
         saved = read_checkpoint(resume_from)  # checked before anything is built from it
-        out = Path(args.checkpoint_dir) if args.checkpoint_dir else resume_from.parent
-        other = latest_checkpoint(out, PREFIX) if out.resolve() != resume_from.parent.resolve() else None
-        if other is not None:  # never mix two runs' checkpoints
-            raise UserError(f"--checkpoint-dir {out} already holds checkpoints of another run ({other.name}); "
-                            f"continue into {resume_from.parent} (leave out --checkpoint-dir) or an empty folder")
+        out = run_folder(args.checkpoint_dir, resume_from, PREFIX, RUNS)  # never mix two runs' checkpoints
         ignored = _given(args)
         if ignored:
             print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
@@ -215,10 +214,7 @@ def train(args: argparse.Namespace) -> int:
             config.max_steps = args.max_steps
     else:
         model_config, config = _configs(args)
-        out = Path(args.checkpoint_dir or RUNS)
-        if latest_checkpoint(out, PREFIX) is not None:  # never mix two runs' checkpoints
-            raise UserError(f"{out} already holds checkpoints of an earlier run: continue it with --resume {out}, "
-                            f"or train into another folder with --checkpoint-dir")
+        out = run_folder(args.checkpoint_dir, None, PREFIX, RUNS)
         task = _task(args.task, args.tokens, args.train_size, config.seed)
         vocabs = vocabularies(task)
     longest_src = max(len(vocabs[0].split(s)) for s, _ in task.train)
@@ -295,11 +291,8 @@ def _train_loop(trainer: Any, out: Path, max_time: float | None) -> None:
 
 
 def _best_path(trainer: Any, out: Path, resume_from: Path | None) -> Path | None:
-    best = trainer.best_checkpoint
-    for folder in (out, resume_from.parent if resume_from is not None else out):
-        if best is not None and (folder / best).is_file():  # a resumed run's best may be in the old folder
-            return folder / best
-    return None if best is None else out / best
+    best = best_file(trainer.best_checkpoint, out, resume_from)
+    return best if best is not None or trainer.best_checkpoint is None else out / trainer.best_checkpoint
 
 
 def _report_tests(model: Any, vocabs: Any, tests: dict[str, list], beam: int, length_norm: float, max_len: int,
@@ -317,29 +310,6 @@ def _report_tests(model: Any, vocabs: Any, tests: dict[str, list], beam: int, le
 
 
 # -- translate and eval ----------------------------------------------------------------------------
-def _checkpoint(given: str) -> Path:
-    """The checkpoint to use: the file given, or in a run folder its best checkpoint (the latest
-    one's record of it), else the latest."""
-    from dlia.io import CheckpointError, latest_checkpoint, load_checkpoint
-    from dlia.models.translation import PREFIX
-
-    p = Path(given)
-    if not p.is_dir():
-        if not p.exists():
-            raise UserError(f"no such checkpoint or folder: {p}")
-        return p
-    latest = latest_checkpoint(p, PREFIX)
-    if latest is None:
-        raise UserError(f"no seq2seq checkpoint in {p} (files named {PREFIX}_epoch*.npz)")
-    try:
-        best = load_checkpoint(latest).extra.get("best_checkpoint")
-    except CheckpointError:
-        return latest  # reported in full when it is read again
-    if isinstance(best, str) and "/" not in best and (p / best).is_file():
-        return p / best
-    return latest
-
-
 def _check_text(vocab: Any, text: str) -> None:
     """Refuse an empty text, or one with tokens the model does not know (named)."""
     from dlia.models.translation import UnknownTokenError
@@ -353,10 +323,10 @@ def _check_text(vocab: Any, text: str) -> None:
 
 
 def translate(args: argparse.Namespace) -> int:
-    from dlia.models.translation import read_checkpoint
+    from dlia.models.translation import PREFIX, read_checkpoint
     from dlia.models.translation import translate as run
 
-    path = _checkpoint(args.checkpoint)
+    path = model_path(args.checkpoint, PREFIX, "seq2seq")
     check_output(args.show_attention, "--show-attention", inputs=[("CKPT_OR_DIR", str(path))])
     saved = read_checkpoint(path)
     vocabs = (saved.src_vocab, saved.tgt_vocab)
@@ -404,10 +374,10 @@ def _stdin_lines() -> Any:
 
 def evaluate(args: argparse.Namespace) -> int:
     from dlia.data.tasks import dates_task, task_from_description
-    from dlia.models.translation import read_checkpoint
+    from dlia.models.translation import PREFIX, read_checkpoint
     from dlia.text import TextError, read_parallel_tsv
 
-    path = _checkpoint(args.checkpoint)
+    path = model_path(args.checkpoint, PREFIX, "seq2seq")
     saved = read_checkpoint(path)
     if args.task is None:
         try:
