@@ -3,8 +3,8 @@
 A model gives a ``step(prev, state) → (log-probabilities (n, V), new state, per-row extra or None)``
 for ``n`` hypotheses at once and a ``select(state, rows)`` that keeps some rows of a state; this
 module keeps the ``beam`` most probable prefixes, retires those that emit EOS, and ranks the finished
-ones with GNMT's length normalisation. ``dlia.models.caption`` decodes with it; ``Seq2Seq._beam_one``
-runs the same algorithm on its own (with attention rows as the per-row extra).
+ones with GNMT's length normalisation. ``dlia.models.caption`` and ``Seq2Seq.beam_search`` decode with
+it (seq2seq with each step's attention row as the per-row extra).
 """
 
 from __future__ import annotations

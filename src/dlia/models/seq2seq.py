@@ -29,6 +29,7 @@ from dlia import nn
 from dlia.core import ops as _ops
 from dlia.core.ops import rnn as _rnn
 from dlia.core.ops.attention import additive_attention, dot_attention
+from dlia.models.decoding import beam_search, length_penalty  # noqa: F401 (length_penalty: part of this module's API)
 
 PAD, BOS, EOS = 0, 1, 2
 #: the number of reserved ids at the start of each vocabulary
@@ -108,11 +109,6 @@ def _emittable(logits: dlia.Tensor) -> numpy.ndarray:
     logp = logits.log_softmax(axis=1).numpy().astype(numpy.float64)
     logp[:, [PAD, BOS]] = -numpy.inf
     return logp
-
-
-def length_penalty(length: int, alpha: float) -> float:
-    """GNMT's length penalty ``((5 + length)/6)^alpha`` (Wu et al. 2016); 1 at ``alpha = 0``."""
-    return ((5.0 + length) / 6.0) ** alpha
 
 
 class Seq2Seq(nn.Module):
@@ -448,42 +444,21 @@ class Seq2Seq(nn.Module):
 
     def _beam_one(self, src: numpy.ndarray, src_len: numpy.ndarray, K: int, max_len: int, alpha: float
                   ) -> tuple[list[int], float, float, numpy.ndarray]:
+        """One sentence's beam search: ``dlia.models.decoding.beam_search`` over the decoder's steps,
+        with each step's attention row as the hypotheses' extra."""
         outputs, mask, state = self.encode(src, src_len)
         keys = self._keys(outputs)
-        V = self.tgt_vocab_size
-        live = [([], 0.0, [])]  # (tokens, log-prob sum, attention rows)
-        finished = []
-        for _ in range(max_len):
-            n = len(live)
-            rep = numpy.zeros(n, dtype=numpy.int64)
-            prev = numpy.array([h[0][-1] if h[0] else BOS for h in live], dtype=numpy.int64)
+
+        def step(prev: numpy.ndarray, state: list[Any]) -> tuple[numpy.ndarray, list[Any], numpy.ndarray | None]:
+            rep = numpy.zeros(len(prev), dtype=numpy.int64)  # every hypothesis reads the one source
             logits, new_state, w = self.step(prev, state, outputs[rep], keys[rep] if keys is not None else None,
-                                             numpy.repeat(mask, n, axis=0))
-            logp = _emittable(logits)
-            total = numpy.array([h[1] for h in live])[:, None] + logp
-            flat = numpy.argsort(-total.reshape(-1), kind="stable")[:K]
-            keep, nxt = [], []
-            wn = w.numpy() if w is not None else None
-            for f in flat:
-                i, tok = divmod(int(f), V)
-                hyp = (live[i][0] + [tok], float(total[i, tok]), live[i][2] + ([wn[i]] if wn is not None else []))
-                if tok == EOS:
-                    finished.append(hyp)
-                else:
-                    keep.append(i)
-                    nxt.append(hyp)
-            if not nxt:
-                break
-            idx = numpy.array(keep)
-            state = [(s[0][idx], s[1][idx]) if isinstance(s, tuple) else s[idx] for s in new_state]
-            live = nxt
-        else:
-            finished.extend(live)
+                                             numpy.repeat(mask, len(prev), axis=0))
+            return _emittable(logits), new_state, (w.numpy() if w is not None else None)
 
-        def normalized(h: tuple) -> float:
-            return h[1] / length_penalty(len(h[0]), alpha)
+        def select(state: list[Any], rows: numpy.ndarray) -> list[Any]:
+            return [(s[0][rows], s[1][rows]) if isinstance(s, tuple) else s[rows] for s in state]
 
-        best = max(finished, key=normalized)  # max keeps the first of equals: the earliest found
-        tokens = best[0][:-1] if best[0] and best[0][-1] == EOS else best[0]
-        att = numpy.array(best[2]).reshape(len(best[2]), src.shape[1])
-        return tokens, best[1], normalized(best), att
+        best = beam_search(step, select, state, BOS, EOS, K, max_len, alpha)
+        tokens = best.tokens[:-1] if best.tokens and best.tokens[-1] == EOS else best.tokens
+        att = numpy.array(best.extras).reshape(len(best.extras), src.shape[1])
+        return tokens, best.score, best.normalized, att
