@@ -3,18 +3,13 @@ seed giving the same run, and a run killed with SIGKILL resuming to the weights 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy
 import pytest
+from killrun import assert_same_checkpoint, kill_and_resume
 from PIL import Image
 
-import dlia
 from dlia.cli.main import main
 
 TINY = ["--embedding-size", "8", "--hidden-size", "12", "--image-size", "16", "--train-size", "40", "--val-size", "8",
@@ -92,34 +87,9 @@ def test_same_seed_same_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap
     assert all(numpy.array_equal(x[k], y[k]) for k in x)
 
 
-def _dlia(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from dlia.cli.main import main; sys.exit(main(sys.argv[1:]))", *args]
-
-
 def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path: Path) -> None:
     args = ["caption", "train", *TINY, "--max-epochs", "12", "--eval-every", "3", "--seed", "7", "--cell", "lstm"]
-    env = {**os.environ, "PYTHONPATH": str(Path(dlia.__file__).parents[1])}
-    run = lambda *more: subprocess.run(_dlia(*args, *more), cwd=tmp_path, env=env, capture_output=True,  # noqa: E731
-                                       text=True, check=True, timeout=300)
-    run("--checkpoint-dir", "whole")
-    killed = subprocess.Popen(_dlia(*args, "--checkpoint-dir", "killed"), cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not any((tmp_path / "killed").glob("caption_*.npz")) and time.monotonic() < deadline:
-            time.sleep(0.005)
-    finally:
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
-    assert killed.returncode == -signal.SIGKILL, "the run ended before it was killed: make it longer"
-    # what a kill in the middle of a save leaves: a half-written temporary file, which resume removes
-    first = next((tmp_path / "killed").glob("caption_*.npz"))
-    (tmp_path / "killed" / f".{first.name}.999999999.k1lled0x.tmp").write_bytes(first.read_bytes()[:100])
-    run("--resume", "killed")
+    kill_and_resume(tmp_path, args, "caption", timeout=300, wait=120)
     final = sorted((tmp_path / "whole").glob("caption_epoch012.0_*.npz"))
     assert len(final) == 1
-    a, b = _arrays(final[0]), _arrays(tmp_path / "killed" / final[0].name)
-    assert sorted(a) == sorted(b) and any(k.startswith("optim/") for k in a)
-    for k in a:
-        assert numpy.array_equal(a[k], b[k]), k
-    assert not list((tmp_path / "killed").glob(".*.tmp"))
+    assert_same_checkpoint(final[0], tmp_path / "killed")

@@ -4,18 +4,13 @@ the weights of an uninterrupted one."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy
 import pytest
+from killrun import assert_same_checkpoint, kill_and_resume
 from PIL import Image
 
-import dlia
 from dlia.cli.main import main
 from dlia.data import scenes_dataset
 
@@ -69,34 +64,10 @@ def test_the_same_seed_gives_the_same_run(tmp_path: Path, monkeypatch: pytest.Mo
     assert not all(numpy.array_equal(wa[k], wc[k]) for k in wa)
 
 
-def _dlia(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from dlia.cli.main import main; sys.exit(main(sys.argv[1:]))", *args]
-
-
 def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path: Path) -> None:
     args = ["caption", "align", *TINY, "--max-epochs", "8", "--eval-every", "5", "--seed", "2"]
-    env = {**os.environ, "PYTHONPATH": str(Path(dlia.__file__).parents[1])}
-    run = lambda *more: subprocess.run(_dlia(*args, *more), cwd=tmp_path, env=env, capture_output=True,  # noqa: E731
-                                       text=True, check=True, timeout=120)
-    run("--checkpoint-dir", "whole")
-    killed = subprocess.Popen(_dlia(*args, "--checkpoint-dir", "killed"), cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not any((tmp_path / "killed").glob("align_*.npz")) and time.monotonic() < deadline:
-            time.sleep(0.005)
-    finally:
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
-    assert killed.returncode == -signal.SIGKILL, "the run ended before it was killed: make it longer"
-    first = next((tmp_path / "killed").glob("align_*.npz"))
-    (tmp_path / "killed" / f".{first.name}.999999999.k1lled0x.tmp").write_bytes(first.read_bytes()[:100])
-    out = run("--resume", "killed").stdout
+    out = kill_and_resume(tmp_path, args, "align", timeout=120, wait=60).stdout
     assert "resuming from killed/align_epoch" in out
     final = sorted((tmp_path / "whole").glob("align_epoch008.0_*.npz"))
     assert len(final) == 1
-    a, b = _arrays(final[0]), _arrays(tmp_path / "killed" / final[0].name)
-    assert sorted(a) == sorted(b) and any(k.startswith("optim/") for k in a)
-    for k in a:
-        assert numpy.array_equal(a[k], b[k]), k
-    assert not list((tmp_path / "killed").glob(".*.tmp"))
+    assert_same_checkpoint(final[0], tmp_path / "killed")

@@ -3,17 +3,12 @@ and resumed ending with the weights of an uninterrupted one."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy
 import pytest
+from killrun import assert_same_checkpoint, kill_and_resume
 
-import dlia
 from dlia.cli.main import main
 
 TEXT = "the cat sat on the mat; the dog ate the hat. café 🙂\n" * 12
@@ -77,37 +72,11 @@ def test_max_time_stops_with_a_checkpoint_and_resume_finishes(tmp_path: Path, mo
     assert "already trained for 1 epochs" in capsys.readouterr().out
 
 
-def _dlia(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from dlia.cli.main import main; sys.exit(main(sys.argv[1:]))", *args]
-
-
 def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path: Path) -> None:
     (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
     args = ["char-rnn", "train", "t.txt", *TINY, "--max-epochs", "25", "--eval-every", "9", "--dropout", "0.2",
             "--seed", "7"]
-    env = {**os.environ, "PYTHONPATH": str(Path(dlia.__file__).parents[1])}
-    run = lambda *more, **kw: subprocess.run(_dlia(*args, *more), cwd=tmp_path, env=env, capture_output=True,  # noqa: E731
-                                             text=True, check=True, timeout=120, **kw)
-    run("--checkpoint-dir", "whole")
-    killed = subprocess.Popen(_dlia(*args, "--checkpoint-dir", "killed"), cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not any((tmp_path / "killed").glob("charrnn_*.npz")) and time.monotonic() < deadline:
-            time.sleep(0.005)
-    finally:
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
-    assert killed.returncode == -signal.SIGKILL, "the run ended before it was killed: make it longer"
-    # and what a kill in the middle of a save leaves, whenever this one fell: the writer's half-written
-    # temporary file (its process is dead), which the resume must ignore and remove
-    first = next((tmp_path / "killed").glob("charrnn_*.npz"))
-    (tmp_path / "killed" / f".{first.name}.999999999.k1lled0x.tmp").write_bytes(first.read_bytes()[:100])
-    run("--resume", "killed")
+    kill_and_resume(tmp_path, args, "charrnn", timeout=120, wait=60)
     final = sorted((tmp_path / "whole").glob("charrnn_epoch025.00_*.npz"))
     assert len(final) == 1
-    a, b = _arrays(final[0]), _arrays(tmp_path / "killed" / final[0].name)
-    assert sorted(a) == sorted(b) and any(k.startswith("optim/") for k in a)
-    for k in a:
-        assert numpy.array_equal(a[k], b[k]), k
-    assert not list((tmp_path / "killed").glob(".*.tmp"))  # a save killed midway left nothing behind
+    assert_same_checkpoint(final[0], tmp_path / "killed")

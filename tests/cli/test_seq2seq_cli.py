@@ -5,17 +5,13 @@ weights of an uninterrupted one."""
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy
 import pytest
+from killrun import assert_same_checkpoint, kill_and_resume
 
-import dlia
 from dlia.cli.main import main
 
 TINY = ["--embedding-size", "8", "--hidden-size", "12"]
@@ -76,41 +72,16 @@ def test_a_tsv_task_with_words_reports_bleu_and_the_same_seed_gives_the_same_run
     assert "on the run's test sets" in capsys.readouterr().out
 
 
-def _dlia(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from dlia.cli.main import main; sys.exit(main(sys.argv[1:]))", *args]
-
-
 def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path: Path) -> None:
     (tmp_path / "n.tsv").write_text(TSV, encoding="utf-8")
     args = ["seq2seq", "train", "--task", "n.tsv", "--tokens", "char", *TINY, "--batch-size", "8", "--max-steps", "60",
             "--eval-every", "4", "--dropout", "0.2", "--sampling", "0.3", "--seed", "7", "--cell", "lstm"]
-    env = {**os.environ, "PYTHONPATH": str(Path(dlia.__file__).parents[1])}
-    run = lambda *more: subprocess.run(_dlia(*args, *more), cwd=tmp_path, env=env, capture_output=True,  # noqa: E731
-                                       text=True, check=True, timeout=300)
-    run("--checkpoint-dir", "whole")
-    killed = subprocess.Popen(_dlia(*args, "--checkpoint-dir", "killed"), cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not any((tmp_path / "killed").glob("seq2seq_*.npz")) and time.monotonic() < deadline:
-            time.sleep(0.005)
-    finally:
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
-    assert killed.returncode == -signal.SIGKILL, "the run ended before it was killed: make it longer"
-    # what a kill in the middle of a save leaves: a half-written temporary file, which the resume removes
-    first = next((tmp_path / "killed").glob("seq2seq_*.npz"))
-    (tmp_path / "killed" / f".{first.name}.999999999.k1lled0x.tmp").write_bytes(first.read_bytes()[:100])
-    result = run("--resume", "killed")
+    result = kill_and_resume(tmp_path, args, "seq2seq", timeout=300, wait=120)
     assert "resuming from killed/seq2seq_epoch" in result.stdout
     final = sorted((tmp_path / "whole").glob("seq2seq_epoch005.45_*.npz"))  # 11 batches per epoch, 60 steps
     assert len(final) == 1
     assert sorted(p.name for p in (tmp_path / "killed").iterdir())[-1] == final[0].name
-    a, b = _arrays(final[0]), _arrays(tmp_path / "killed" / final[0].name)
-    assert sorted(a) == sorted(b) and any(k.startswith("optim/") for k in a)
-    for k in a:
-        assert numpy.array_equal(a[k], b[k]), k
-    assert not list((tmp_path / "killed").glob(".*.tmp"))
+    assert_same_checkpoint(final[0], tmp_path / "killed")
 
 
 def test_unk_words_in_a_corpus_stdin_that_is_not_utf8_and_a_run_scored_from_another_folder(
