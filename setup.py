@@ -30,6 +30,7 @@ KERNELS = [
     ("dlia.backend._native", "src/dlia/backend/_native.c", "convolutions run on NumPy (im2col + BLAS), more slowly"),
     ("dlia.backend._rnn", "src/dlia/backend/_rnn.c", "the LSTM and GRU gate math runs on NumPy, more slowly"),
     ("dlia.backend._w2v", "src/dlia/backend/_w2v.c", "word2vec trains on NumPy, far more slowly"),
+    ("dlia.backend._blas", "src/dlia/backend/_blas.c", "large products run on OpenBLAS's own threads"),
 ]
 
 

@@ -97,10 +97,13 @@ def _detach(state: Any) -> Any:
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
-def train_dlia(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], vocab: int) -> dict[str, float]:
-    """One warm-up step on ``data[0]``, then the rest timed; chars/s and the last step's loss."""
+def train_dlia(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], vocab: int, cell: str) -> dict[str, float]:
+    """One warm-up step on ``data[0]``, then the rest timed; chars/s and the last step's loss. Each
+    step runs under the threading ``dlia char-rnn train`` gives a ``cell`` model
+    (``dlia.models.charrnn.step_threads``: an LSTM's products on dlia's threads)."""
     import dlia
     from dlia import optim
+    from dlia.models.charrnn import step_threads
 
     opt = optim.Adam(model.parameters(), lr=LR)
     params = list(model.parameters())
@@ -111,9 +114,10 @@ def train_dlia(model: Any, data: list[tuple[numpy.ndarray, numpy.ndarray]], voca
         opt.zero_grad()
         # = model.rnn(model.embed(x), state), as CharRNN.forward runs it: layer 0 projects the
         # embedding table instead of every embedded character (nn.LSTM.forward_embedded)
-        out, state = model.rnn.forward_embedded(model.embed.weight, x, state)
-        loss = dlia.cross_entropy(model.head(out).reshape(-1, vocab), y.reshape(-1))
-        loss.backward()
+        with step_threads(cell.lower()):
+            out, state = model.rnn.forward_embedded(model.embed.weight, x, state)
+            loss = dlia.cross_entropy(model.head(out).reshape(-1, vocab), y.reshape(-1))
+            loss.backward()
         optim.clip_grad_norm_(params, CLIP)
         opt.step()
         state = _detach(state)  # truncated BPTT: the next batch starts from this state, without its history
@@ -205,7 +209,7 @@ def run(cfg: Config) -> list[Metric]:
         data = batches(ids, n)
 
         def ours(r: int, cell: str = cell, hidden: int = hidden, data: list = data) -> dict[str, float]:
-            return train_dlia(models(cell, vocab, hidden, r)[0], data, vocab)
+            return train_dlia(models(cell, vocab, hidden, r)[0], data, vocab, cell)
 
         def theirs(r: int, cell: str = cell, hidden: int = hidden, data: list = data) -> dict[str, float]:
             return train_torch(models(cell, vocab, hidden, r)[1], data, vocab)

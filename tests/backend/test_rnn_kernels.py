@@ -491,6 +491,7 @@ def test_sequence_results_do_not_depend_on_the_thread_count(cores, monkeypatch):
     """Each thread runs whole rows, in the same order of sums: bit-identical results."""
     base = whole_sequence(3, 13, 70)
     monkeypatch.setattr(kernels, "_SEQ_SERIAL_BELOW", 0)
+    monkeypatch.setattr(kernels.blas, "in_use", lambda: True)  # as inside blas.own_threads()
     with mock.patch.object(loader, "cores", lambda: cores):
         assert kernels.seq_threads(3, 13, 70) == cores
         other = whole_sequence(3, 13, 70)

@@ -22,12 +22,13 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0
-    from dlia.backend import native, rnn, w2v
+    from dlia.backend import blas, native, rnn, w2v
 
     conv = "compiled conv kernels" if native.available else f"conv on NumPy: {native.reason()}"
     cells = "compiled LSTM/GRU kernels" if rnn.available else f"LSTM/GRU on NumPy: {rnn.reason()}"
     words = "compiled word2vec kernels" if w2v.available else f"word2vec on NumPy: {w2v.reason()}"
-    assert capsys.readouterr().out.strip() == f"dlia {dlia.__version__} ({conv}; {cells}; {words})"
+    products = "compiled matmul kernels" if blas.available else f"matmul on NumPy: {blas.reason()}"
+    assert capsys.readouterr().out.strip() == f"dlia {dlia.__version__} ({conv}; {cells}; {words}; {products})"
 
 
 def test_version_says_which_kernels_are_missing_and_why(capsys, monkeypatch):

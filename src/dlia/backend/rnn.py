@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 import numpy
 
+from dlia.backend import blas
 from dlia.backend.loader import KernelLibrary
 
 #: must equal dlia_rnn_version() in _rnn.c; raise both when the C functions' arguments change
@@ -167,18 +168,21 @@ def fused_threads(rows: int, hidden: int) -> int:
     return _KERNELS.threads((hidden + 15) // 16)
 
 
-# The whole-sequence kernels can split the batch rows between threads once per call (no
-# synchronisation between steps), but measured on the quiet 2-core machine inside a char-rnn training
-# step a second thread loses: 2×128 LSTM 43k chars/s on two threads against 71k on one (2×512: equal),
-# because the kernel's OpenMP threads and OpenBLAS's threads of the surrounding products spin for the
-# same cores. So one thread below this many multiply-adds per call (T·B·4H·H), i.e. always at the
-# sizes measured; tests lower it to exercise the split.
-_SEQ_SERIAL_BELOW = 10**12
+# The whole-sequence kernels split the batch rows between threads once per call (no synchronisation
+# between steps). That pays only where the second core is free: after a large product on its own
+# threads, NumPy's OpenBLAS keeps them polling for ~0.1 s, and a char-rnn training step whose products
+# ran there trained at 43k chars/s with two kernel threads against 71k with one (2×128 LSTM, quiet
+# 2-core machine). Inside ``dlia.backend.blas.own_threads()`` the products run on dlia's threads and
+# nothing polls: two kernel threads then win (88k against 64k chars/s at 2×128, 7.3k against 5.7k at
+# 2×512; torch 82k and 7.0k in the same run). So several threads only there, from this many
+# multiply-adds per call (T·B·4H·H; ~20 µs of work); tests lower it to exercise the split on small shapes.
+_SEQ_SERIAL_BELOW = 1 << 21
 
 
 def seq_threads(steps: int, rows: int, hidden: int) -> int:
-    """OpenMP threads for ``lstm_fwd_seq`` / ``lstm_bwd_seq`` over ``steps`` steps of ``rows`` rows."""
-    if steps * rows * 4 * hidden * hidden < _SEQ_SERIAL_BELOW:
+    """OpenMP threads for ``lstm_fwd_seq`` / ``lstm_bwd_seq`` over ``steps`` steps of ``rows`` rows:
+    one unless the call is large enough and runs inside ``blas.own_threads()``."""
+    if steps * rows * 4 * hidden * hidden < _SEQ_SERIAL_BELOW or not blas.in_use():
         return 1
     return _KERNELS.threads(rows)
 

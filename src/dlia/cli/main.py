@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # each family of compiled kernels (docs/kernels.md): what --version calls it, and its loader module
-KERNEL_FAMILIES = {"conv": "dlia.backend.native", "LSTM/GRU": "dlia.backend.rnn", "word2vec": "dlia.backend.w2v"}
+KERNEL_FAMILIES = {"conv": "dlia.backend.native", "LSTM/GRU": "dlia.backend.rnn", "word2vec": "dlia.backend.w2v",
+                   "matmul": "dlia.backend.blas"}
 
 
 def _kernels() -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy
 
+from dlia.backend import blas
 from dlia.backend.device import errstate, get_array_module
 from dlia.core.dtypes import promote, weak_dtype
 from dlia.core.function import Function, shape_error
@@ -144,12 +145,12 @@ class MatMul(Function):
                 b.shape,
             )
         self.a, self.b = a, b
-        return a @ b
+        return blas.matmul(a, b)  # a @ b; large float32 products on dlia's threads (dlia.backend.blas)
 
     def vjp(self, g):
         a, b = self.a, self.b
         if a.ndim == 2 and b.ndim == 2:  # the common case, without swapaxes calls
-            return (g @ b.T if self.needs[0] else None, a.T @ g if self.needs[1] else None)
+            return (blas.matmul(g, b.T) if self.needs[0] else None, blas.matmul(a.T, g) if self.needs[1] else None)
         if a.ndim == 1 and b.ndim == 1:  # a dot product: g is a scalar
             return (g * b if self.needs[0] else None, g * a if self.needs[1] else None)
         xp = self.xp

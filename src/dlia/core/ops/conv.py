@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy
 
-from dlia.backend import allocator, native
+from dlia.backend import allocator, blas, native
 from dlia.core.function import Function, shape_error
 from dlia.core.tensor import Tensor
 
@@ -111,8 +111,16 @@ def _conv(xp: Any, x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, 
         cols = xp.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))
     cols = cols.reshape(groups, cg * kh * kw, -1)
     wmat = w.reshape(groups, o // groups, cg * kh * kw)
-    out = (wmat @ cols).reshape(o, n, rows, width)[:, :, :oh, :ow].transpose(1, 0, 2, 3)
+    out = _grouped_matmul(wmat, cols).reshape(o, n, rows, width)[:, :, :oh, :ow].transpose(1, 0, 2, 3)
     return xp.ascontiguousarray(out), cols, (rows, width)
+
+
+def _grouped_matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` for (groups, ·, ·) stacks; one group (the common case) as one 2-D product, which
+    ``dlia.backend.blas`` runs on dlia's threads when it is large."""
+    if a.shape[0] == 1:
+        return blas.matmul(a[0], b[0])[None]
+    return a @ b
 
 
 class Conv2d(Function):
@@ -172,14 +180,15 @@ class Conv2d(Function):
                                    (needs[0], needs[1], len(needs) > 2 and needs[2]))
         gl = self._g_layout(g, n, oh, ow)
         if needs[1]:  # ∂L/∂W = g · im2col(x)ᵀ, computed as (im2col(x) · gᵀ)ᵀ: OpenBLAS is faster that way
-            gwt = self.cols @ gl.reshape(groups, o // groups, -1).transpose(0, 2, 1)
+            gwt = _grouped_matmul(self.cols, gl.reshape(groups, o // groups, -1).transpose(0, 2, 1))
             gw = gwt.transpose(0, 2, 1).reshape(w.shape)
         if len(needs) > 2 and needs[2]:  # row sums of g's column layout (junk positions are 0), as a GEMV
-            gb = gl.reshape(o, -1) @ xp.ones(gl[0].size, dtype=g.dtype)
+            gb = blas.matmul(gl.reshape(o, -1), xp.ones((gl[0].size, 1), dtype=g.dtype))[:, 0]
         if needs[0]:  # col2im: the column gradients Wᵀ·g scattered back with kh·kw adds
             pt, pb, pl, pr = padding
             hp, wp = self.layout if stride == (1, 1) else (h + pt + pb, wd + pl + pr)
-            dcols = w.reshape(groups, o // groups, -1).transpose(0, 2, 1) @ gl.reshape(groups, o // groups, -1)
+            dcols = _grouped_matmul(w.reshape(groups, o // groups, -1).transpose(0, 2, 1),
+                                    gl.reshape(groups, o // groups, -1))
             if stride == (1, 1):  # on the tall flat image each tap is one contiguous run
                 run = n * hp * wp
                 dcols = dcols.reshape(c, kh, kw, run)

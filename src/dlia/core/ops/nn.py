@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy
 
+from dlia.backend import blas
 from dlia.backend.device import get_array_module
 from dlia.core.function import Function, shape_error
 from dlia.core.random import Generator, default_generator
@@ -133,7 +135,10 @@ class Linear(Function):
                 x.shape, weight.shape,
             )
         self.x, self.w = x, weight
-        out = x @ weight.T
+        # one 2-D product for all leading axes (NumPy's @ would run one per (in)-row matrix of a
+        # stack); large float32 ones on dlia's threads (dlia.backend.blas)
+        rows = math.prod(x.shape[:-1])  # not -1: 0 features are allowed
+        out = blas.matmul(x.reshape(rows, x.shape[-1]), weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
         if bias is not None:
             out += bias
         return out
@@ -141,10 +146,11 @@ class Linear(Function):
     def vjp(self, g):
         x, w = self.x, self.w
         needs = self.needs
-        gx = g @ w if needs[0] else None
         if g.ndim != 2:
-            g, x = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
-        gw = g.T @ x if needs[1] else None
+            rows = math.prod(g.shape[:-1])
+            g, x = g.reshape(rows, g.shape[-1]), x.reshape(rows, x.shape[-1])
+        gx = blas.matmul(g, w).reshape(self.x.shape) if needs[0] else None
+        gw = blas.matmul(g.T, x) if needs[1] else None
         gb = g.sum(axis=0) if len(needs) > 2 and needs[2] else None
         return gx, gw, gb
 

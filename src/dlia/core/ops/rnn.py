@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlia.backend import blas
 from dlia.core.function import Function, shape_error
 
 
@@ -200,7 +201,7 @@ class _Recurrent(Function):
                 self.xp.add(x, b, out=g)
             return g
         t, bsz, i = x.shape
-        g = (x.reshape(t * bsz, i) @ w_ih.T).reshape(t, bsz, w_ih.shape[0])  # not -1: batch 0 is allowed
+        g = blas.matmul(x.reshape(t * bsz, i), w_ih.T).reshape(t, bsz, w_ih.shape[0])  # not -1: batch 0 is allowed
         if b is not None:
             g += b
         return g
@@ -216,10 +217,10 @@ class _Recurrent(Function):
             return (xp_flip(dg) if self.reverse else dg) if needs[0] else None, None, db
         dx = None
         if needs[0]:
-            dx = (flat @ w_ih).reshape(t, bsz, i)
+            dx = blas.matmul(flat, w_ih).reshape(t, bsz, i)
             if self.reverse:
                 dx = xp_flip(dx)
-        dw = flat.T @ x.reshape(t * bsz, i) if needs[1 + self.n_states] else None
+        dw = blas.matmul(flat.T, x.reshape(t * bsz, i)) if needs[1 + self.n_states] else None
         return dx, dw, db
 
 
@@ -273,7 +274,7 @@ class LSTM(_Recurrent):
             w_hh_t = transposed(xp, w_hh) if t > 1 else w_hh.T  # one step: the copy would cost more than it saves
             step = lstm_forward_stepper(xp, acts, gh, cseq, acts, hseq, tc)
             for s in range(t):
-                xp.matmul(hseq[s], w_hh_t, out=gh)
+                blas.matmul(hseq[s], w_hh_t, out=gh)
                 step(s)
         self.x, self.w_ih, self.w_hh, self.bias, self.reverse = x, w_ih, w_hh, b_ih is not None, reverse
         self.acts, self.hseq, self.cseq, self.tc = acts, hseq, cseq, tc
@@ -297,10 +298,10 @@ class LSTM(_Recurrent):
             step = lstm_backward_stepper(xp, acts, cseq, tc, dy, dh, dc, dpre)
             for s in range(t - 1, -1, -1):
                 step(s)
-                xp.matmul(dpre[s], w_hh, out=dh)
+                blas.matmul(dpre[s], w_hh, out=dh)
         dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
         needs = self._needs()
-        dw_hh = dpre.reshape(t * bsz, dpre.shape[2]).T @ self.hseq[:t].reshape(t * bsz, hs) if needs[4] else None
+        dw_hh = blas.matmul(dpre.reshape(t * bsz, dpre.shape[2]).T, self.hseq[:t].reshape(t * bsz, hs)) if needs[4] else None
         grads = (dx, dh if needs[1] else None, dc if needs[2] else None, dw_ih, dw_hh)
         if self.bias:
             grads += (db if needs[5] else None, db.copy() if needs[6] else None)
@@ -326,7 +327,7 @@ class GRU(_Recurrent):
         w_hh_t = transposed(xp, w_hh) if t > 1 else w_hh.T  # one step: the copy would cost more than it saves
         step = gru_forward_stepper(xp, gx, gh, b_hh, hseq, acts)
         for s in range(t):
-            xp.matmul(hseq[s], w_hh_t, out=gh)
+            blas.matmul(hseq[s], w_hh_t, out=gh)
             step(s)
         self.x, self.w_ih, self.w_hh, self.bias, self.reverse = x, w_ih, w_hh, b_ih is not None, reverse
         self.acts, self.hseq = acts, hseq
@@ -344,12 +345,12 @@ class GRU(_Recurrent):
         step = gru_backward_stepper(xp, acts, hseq, dy, dh, dh_dir, dgx, dgh)
         for s in range(t - 1, -1, -1):
             step(s)
-            xp.matmul(dgh[s], w_hh, out=dh)
+            blas.matmul(dgh[s], w_hh, out=dh)
         dh += dh_dir
         dx, dw_ih, db_ih = self._input_grads(dgx, self.x, self.w_ih, self.bias)
         needs = self._needs()
         flat = dgh.reshape(t * bsz, dgh.shape[2])
-        dw_hh = flat.T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
+        dw_hh = blas.matmul(flat.T, hseq[:t].reshape(t * bsz, hs)) if needs[3] else None
         grads = (dx, dh if needs[1] else None, dw_ih, dw_hh)
         if self.bias:
             grads += (db_ih if needs[4] else None, flat.sum(axis=0) if needs[5] else None)
@@ -374,7 +375,7 @@ class RNN(_Recurrent):
         gh = xp.empty((bsz, hs), dtype=x.dtype)
         w_hh_t = transposed(xp, w_hh) if t > 1 else w_hh.T  # one step: the copy would cost more than it saves
         for s in range(t):
-            xp.matmul(hseq[s], w_hh_t, out=gh)
+            blas.matmul(hseq[s], w_hh_t, out=gh)
             gh += g[s]
             if relu:
                 xp.maximum(gh, 0.0, out=hseq[s + 1])
@@ -393,10 +394,10 @@ class RNN(_Recurrent):
         hseq, w_hh = self.hseq, self.w_hh
         for s in range(t - 1, -1, -1):
             rnn_cell_backward(xp, hseq[s + 1], dy[s], dh, dpre[s], self.relu)
-            xp.matmul(dpre[s], w_hh, out=dh)
+            blas.matmul(dpre[s], w_hh, out=dh)
         dx, dw_ih, db = self._input_grads(dpre, self.x, self.w_ih, self.bias)
         needs = self._needs()
-        dw_hh = dpre.reshape(t * bsz, dpre.shape[2]).T @ hseq[:t].reshape(t * bsz, hs) if needs[3] else None
+        dw_hh = blas.matmul(dpre.reshape(t * bsz, dpre.shape[2]).T, hseq[:t].reshape(t * bsz, hs)) if needs[3] else None
         grads = (dx, dh if needs[1] else None, dw_ih, dw_hh)
         if self.bias:
             grads += (db if needs[4] else None, db.copy() if needs[5] else None)
