@@ -32,13 +32,15 @@ class _Geometry(ctypes.Structure):
 
 
 #: must equal dlia_native_version() in _native.c; raise both when the C functions' arguments change
-_VERSION = 7
+_VERSION = 8
 
 _ptr = ctypes.c_void_p
 _KERNELS = KernelLibrary(
     "dlia.backend._native", prefix="dlia_native", version=_VERSION, structs={"conv_geom": _Geometry},
     functions={"dlia_conv_fwd": ([ctypes.POINTER(_Geometry)] + [_ptr] * 4 + [ctypes.c_int], ctypes.c_int),
-               "dlia_conv_bwd": ([ctypes.POINTER(_Geometry)] + [_ptr] * 6 + [ctypes.c_int] * 2, ctypes.c_int)})
+               "dlia_conv_bwd": ([ctypes.POINTER(_Geometry)] + [_ptr] * 6 + [ctypes.c_int] * 2, ctypes.c_int),
+               "dlia_embedding_bwd": ([ctypes.c_long, ctypes.c_long, _ptr, _ptr, _ptr], None),
+               "dlia_adam": ([ctypes.c_long] + [_ptr] * 5 + [ctypes.c_float] * 6, None)})
 
 
 def __getattr__(name: str) -> Any:
@@ -163,3 +165,38 @@ def _in_order(parts: Any) -> Any:
     for p in parts[1:]:
         total += p
     return total
+
+
+# -- two memory-bound loops of a training step -------------------------------------------------------
+def _flat32(*arrays: Any) -> bool:
+    """Whether the loops can take these arrays (None skipped): C-contiguous aligned float32 NumPy arrays."""
+    return all(a is None or (type(a) is numpy.ndarray and a.dtype == numpy.float32 and a.flags.c_contiguous
+                             and a.flags.aligned) for a in arrays)
+
+
+def embedding_backward(idx: Any, rows: Any, out: Any) -> bool:
+    """``out[idx[i]] += rows[i]`` for every i in order (``_native.c``: the same sums as the NumPy path,
+    in the same order), ``rows`` (n, ·) and ``out`` (V, ·) float32, ``out`` zeroed, every index valid;
+    False, having done nothing, where the kernels do not apply."""
+    if not _KERNELS.enabled or not _flat32(rows, out) or type(idx) is not numpy.ndarray or rows.ndim != 2 \
+            or out.ndim != 2 or rows.shape[1] != out.shape[1] or idx.shape != (rows.shape[0],) or idx.dtype.kind not in "iu" \
+            or _KERNELS.lib is None:
+        return False
+    idx = numpy.ascontiguousarray(idx, dtype=numpy.int64)
+    _KERNELS.lib.dlia_embedding_bwd(rows.shape[0], rows.shape[1], idx.ctypes.data, rows.ctypes.data, out.ctypes.data)
+    return True
+
+
+def adam(grad: Any, m: Any, v: Any, vmax: Any, step: Any, c1: float, b2: float, c2: float, bias2: float, eps: float,
+         lr_t: float) -> bool:
+    """One Adam update in one pass (``dlia_adam`` in ``_native.c`` has the formulas: the same float32
+    operations in the same order as ``dlia.optim.algorithms._adam_step``); False, having done nothing,
+    where the kernels do not apply (not all float32 NumPy arrays of one size)."""
+    if not _KERNELS.enabled or not _flat32(grad, m, v, vmax, step) or _KERNELS.lib is None:
+        return False
+    n = grad.size
+    if any(a is not None and a.size != n for a in (m, v, vmax, step)):
+        return False
+    _KERNELS.lib.dlia_adam(n, grad.ctypes.data, m.ctypes.data, v.ctypes.data, None if vmax is None else vmax.ctypes.data,
+                           step.ctypes.data, c1, b2, c2, bias2, eps, lr_t)
+    return True

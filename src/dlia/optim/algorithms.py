@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from dlia.backend import native
 from dlia.backend.device import get_array_module
 from dlia.core.sparse import SparseGrad
 from dlia.optim.optimizer import Optimizer
@@ -161,6 +162,10 @@ def _adam_step(xp, grad, m, v, vmax, tmp, group, t):
     """Update Adam's moments in place and leave the step lr·m̂/(√v̂ + ε) in ``tmp``."""
     (b1, b2), eps, lr = group["betas"], group["eps"], group["lr"]
     f = grad.dtype.type
+    # in one pass where the compiled loop applies (float32 NumPy): the same operations, bit for bit
+    if native.adam(grad, m, v, vmax if group["amsgrad"] else None, tmp, f(1 - b1), f(b2), f(1 - b2),
+                   f(math.sqrt(1 - b2**t)), f(eps), f(lr / (1 - b1**t))):
+        return
     xp.subtract(grad, m, out=tmp)  # m ← m + (1-β₁)(g - m), PyTorch's lerp
     tmp *= f(1 - b1)
     m += tmp
