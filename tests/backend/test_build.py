@@ -27,6 +27,7 @@ def test_a_build_that_fails_says_why_and_what_it_means(tmp_path):
     assert "WARNING: dlia.backend._native could NOT be built" in r.stderr
     assert "no-such-cc" in r.stderr and "convolutions run on NumPy" in r.stderr
     assert "WARNING: dlia.backend._rnn could NOT be built" in r.stderr and "gate math runs on NumPy" in r.stderr
+    assert "WARNING: dlia.backend._blas could NOT be built" in r.stderr and "OpenBLAS's own threads" in r.stderr
     assert not list((tmp_path).rglob("_native*.so")) and not list((tmp_path).rglob("_rnn*.so"))
 
 
@@ -64,6 +65,23 @@ for compiled in (True, False):
     runs.append(out)
 for a, b in zip(*runs):
     np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-6)
+from dlia.backend import blas
+assert blas.available, blas.reason()
+assert blas._KERNELS.lib._name.startswith(sys.argv[1]), blas._KERNELS.lib._name
+a, b = rng.standard_normal((700, 300)).astype(np.float32), rng.standard_normal((300, 500)).astype(np.float32)
+with blas.own_threads():
+    np.testing.assert_allclose(blas.matmul(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+from dlia.optim.algorithms import _adam_step
+g, m, v = (rng.standard_normal(1001).astype(np.float32) for _ in range(3))
+group = {"betas": (0.9, 0.999), "eps": 1e-8, "lr": 1e-3, "amsgrad": True}
+runs = []
+for compiled in (True, False):  # no fused multiply-adds under clang either: bit for bit
+    state = [m.copy(), v * v, v * v * 2, np.empty_like(m)]
+    with native.use(compiled):
+        _adam_step(np, g, *state, group, 3)
+    runs.append(state)
+for a, b in zip(*runs):
+    np.testing.assert_array_equal(a, b)
 print("ok")
 """
 

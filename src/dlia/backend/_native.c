@@ -438,9 +438,16 @@ void dlia_embedding_bwd(long n, long d, const int64_t *idx, const float *rows, f
  * with c1 = 1 − β₁, c2 = 1 − β₂, bias2 = √(1 − β₂ᵗ), lr_t = lr / (1 − β₁ᵗ); vmax is NULL without
  * amsgrad. Every operation rounds to float32 in this order (no fused multiply-adds: fp-contract=off),
  * and max passes NaN on as NumPy's maximum does. */
-__attribute__((optimize("fp-contract=off"))) void dlia_adam(long n, const float *g, float *m, float *v, float *vmax,
-                                                           float *step, float c1, float b2, float c2, float bias2,
-                                                           float eps, float lr_t) {
+#if defined(__clang__)
+#define NO_FMA_CONTRACTION /* clang: the pragma inside the function */
+#else
+#define NO_FMA_CONTRACTION __attribute__((optimize("fp-contract=off")))
+#endif
+NO_FMA_CONTRACTION void dlia_adam(long n, const float *g, float *m, float *v, float *vmax, float *step, float c1,
+                                  float b2, float c2, float bias2, float eps, float lr_t) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
     for (long k = 0; k < n; k++) {
         float gk = g[k];
         float mk = m[k] + (gk - m[k]) * c1;
