@@ -190,3 +190,69 @@ def test_the_split_really_runs_on_several_threads(monkeypatch, openblas_allows_3
     with blas.own_threads():
         np.testing.assert_allclose(blas.matmul(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
     assert seen == [3]
+
+
+@needs_path
+def test_views_with_a_stride_zero_axis_of_length_one(monkeypatch):
+    """``v[:, None]`` and ``v[None]`` have stride 0 on their axis of length 1 (review: a crash)."""
+    import dlia
+
+    v = np.arange(300, dtype=np.float32)
+    m = np.random.default_rng(0).standard_normal((300, 400), dtype=np.float32)
+    cases = [(m.T, v[:, None]), (v[None], m), (np.broadcast_to(v, (1, 300)), m)]
+    with blas.own_threads():
+        for a, b in cases:
+            np.testing.assert_allclose(blas.matmul(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-2)
+        lin = dlia.nn.Linear(300, 200)
+        x = dlia.tensor(v)
+        np.testing.assert_allclose(lin(x[None]).numpy(), v[None] @ lin.weight.numpy().T + lin.bias.numpy(),
+                                   rtol=1e-4, atol=1e-2)
+
+
+@needs_path
+def test_misaligned_operands_are_copied_first(monkeypatch):
+    raw = np.zeros(2 * 600 * 300 + 1, np.float32).view(np.uint8)[2:2 + 4 * 600 * 300]
+    a = raw.view(np.float32).reshape(600, 300)  # 2 bytes off a float boundary
+    assert not a.flags.aligned
+    a[...] = np.random.default_rng(0).standard_normal((600, 300))
+    b = np.ones((300, 200), np.float32)
+    seen = []
+    real = blas._call
+    monkeypatch.setattr(blas, "_call", lambda x, y, out, t: seen.append(x.flags.aligned) or real(x, y, out, t))
+    with blas.own_threads():
+        np.testing.assert_allclose(blas.matmul(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-2)
+    assert seen == [True]
+
+
+@needs_path
+def test_out_that_numpy_must_handle(monkeypatch):
+    """An out that overlaps an operand, is read-only or misaligned goes to NumPy: its result, its errors."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((512, 512), dtype=np.float32), rng.random((512, 512), dtype=np.float32)
+    ref = a @ b
+    with blas.own_threads():
+        a2 = a.copy()
+        blas.matmul(a2, b, out=a2)
+        np.testing.assert_array_equal(a2, ref)
+        b2 = b.copy()
+        blas.matmul(a, b2, out=b2)
+        np.testing.assert_array_equal(b2, ref)
+        frozen = np.zeros((512, 512), np.float32)
+        frozen.flags.writeable = False
+        with pytest.raises(ValueError, match="read-only"):
+            blas.matmul(a, b, out=frozen)
+        assert not frozen.any()
+
+
+@needs_path
+def test_openblas_one_thread_keeps_the_lstm_kernels_on_one_thread(monkeypatch):
+    from dlia.backend import rnn
+
+    monkeypatch.setattr(loader, "cores", lambda: 4)
+    monkeypatch.setattr(rnn._KERNELS, "threads", lambda rows: 4)
+    with blas.own_threads():
+        monkeypatch.setattr(blas, "openblas_threads", lambda: 1)
+        assert rnn.seq_threads(50, 50, 128) == 1
+        monkeypatch.setattr(blas, "openblas_threads", lambda: 8)
+        assert rnn.seq_threads(50, 50, 128) == 4
+    assert rnn.seq_threads(50, 50, 128) == 1  # outside the block

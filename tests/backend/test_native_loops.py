@@ -90,3 +90,35 @@ def test_the_loops_refuse_what_they_cannot_take():
     assert not native.adam(v, v, v, None, np.zeros(4, np.float32), 0.1, 0.9, 0.1, 1.0, 1e-8, 1e-3)  # sizes differ
     assert not native.adam(v.astype(np.float64), v, v, None, v, 0.1, 0.9, 0.1, 1.0, 1e-8, 1e-3)
     assert not native.adam(np.zeros(10, np.float32)[::2], v, v, None, v, 0.1, 0.9, 0.1, 1.0, 1e-8, 1e-3)
+
+
+@needs_native
+def test_embedding_rows_of_width_one_stay_on_numpy():
+    """NumPy sums a contiguous column pairwise, not in order: width-1 rows keep its path (review)."""
+    rng = np.random.default_rng(5)
+    table = dlia.tensor(np.zeros((3, 1), np.float32), requires_grad=True)
+    ids = rng.integers(0, 3, 1000)
+    g = (rng.standard_normal((1000, 1)) * 10.0 ** rng.integers(-4, 8, (1000, 1))).astype(np.float32)
+    grads = []
+    for compiled in (True, False):
+        table.grad = None
+        with native.use(compiled):
+            (ops.embedding(table, ids) * dlia.tensor(g)).sum().backward()
+        grads.append(table.grad.numpy().copy())
+    np.testing.assert_array_equal(*grads)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("n_params", [1, 2])
+def test_amsgrad_switched_on_after_the_first_step_is_refused(compiled, n_params):
+    params = [dlia.nn.Parameter(np.ones(3, np.float32)) for _ in range(n_params)]
+    opt = optim.Adam(params, lr=0.1)
+    with native.use(compiled):
+        for p in params:
+            p.grad = dlia.tensor(np.ones(3, np.float32))
+        opt.step()
+        opt.param_groups[0]["amsgrad"] = True
+        for p in params:
+            p.grad = dlia.tensor(np.full(3, 0.5, np.float32))
+        with pytest.raises(RuntimeError, match="amsgrad was switched on after the first step"):
+            opt.step()

@@ -172,14 +172,26 @@ def use(flag: bool) -> contextlib.AbstractContextManager[None]:
 
 def _layout(a: Any) -> tuple[bool, int] | None:
     """(transposed, leading dimension) of a 2-D float32 array as CBLAS takes it, or None where its
-    strides fit neither (the caller copies or leaves it to NumPy)."""
+    strides fit neither (the caller copies it). The stride of an axis of length 1 is never used, so
+    it may be anything (a ``v[:, None]`` view has stride 0 there)."""
     s0, s1 = a.strides
     rows, cols = a.shape
+    if cols == 1:
+        s1 = 4
+    if rows == 1:
+        s0 = 4 * cols
     if s1 == 4 and s0 % 4 == 0 and s0 >= 4 * max(cols, 1):
         return False, s0 // 4
     if s0 == 4 and s1 % 4 == 0 and s1 >= 4 * max(rows, 1):
         return True, s1 // 4
     return None
+
+
+def _operand(a: Any) -> Any:
+    """``a`` itself where CBLAS can read it as it is (a layout, aligned), else a C-ordered aligned copy."""
+    if a.flags.aligned and _layout(a) is not None:
+        return a
+    return numpy.array(a, dtype=numpy.float32, order="C", copy=True)
 
 
 def _call(a: Any, b: Any, out: Any, threads: int) -> None:
@@ -190,6 +202,24 @@ def _call(a: Any, b: Any, out: Any, threads: int) -> None:
     n = b.shape[1]
     _KERNELS.lib.dlia_blas_sgemm(ob.sgemm, int(ob.ilp64), ob.set_threads, ob.get_threads, int(ta), int(tb), m, n, k,
                                  a.ctypes.data, lda, b.ctypes.data, ldb, 0.0, out.ctypes.data, n, threads)
+
+
+def _writable_result(out: Any, shape: tuple[int, int], a: Any, b: Any) -> bool:
+    """Whether ``out`` can take the product as it is: a C-ordered, aligned, writable float32 NumPy
+    array of the product's shape, sharing no memory with the operands (NumPy handles those cases)."""
+    return (type(out) is numpy.ndarray and out.dtype == numpy.float32 and out.shape == shape and out.flags.c_contiguous
+            and out.flags.aligned and out.flags.writeable and not numpy.may_share_memory(out, a)
+            and not numpy.may_share_memory(out, b))
+
+
+def openblas_threads() -> int:
+    """NumPy's OpenBLAS thread count (``OPENBLAS_NUM_THREADS``, ``openblas_set_num_threads``), which caps
+    the threads of a split product and, inside ``own_threads()``, of the LSTM's sequence kernels; a
+    large number where that OpenBLAS was not found."""
+    ob = _find()
+    if ob is None:
+        return 1 << 30
+    return ctypes.CFUNCTYPE(ctypes.c_int)(ob.get_threads)()
 
 
 def matmul(a: Any, b: Any, out: Any = None) -> Any:
@@ -203,13 +233,11 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     m, k = a.shape
     n = b.shape[1]
     if (m * n * k < (VECTOR_FROM if m == 1 or n == 1 else SPLIT_FROM) or k != b.shape[0] or not in_use()
-            or (out is not None and (type(out) is not numpy.ndarray or out.dtype != numpy.float32
-                                     or out.shape != (m, n) or not out.flags.c_contiguous))):
-        return a @ b if out is None else numpy.matmul(a, b, out=out)
-    if _layout(a) is None or not a.flags.aligned:
-        a = numpy.ascontiguousarray(a)
-    if _layout(b) is None or not b.flags.aligned:
-        b = numpy.ascontiguousarray(b)
+            or (out is not None and not _writable_result(out, (m, n), a, b))
+            or (not _openblas.ilp64 and max(a.size, b.size, m * n, *(abs(x) // 4 for x in a.strides + b.strides))
+                >= 2**31)):  # sizes a CBLAS with 32-bit integers cannot take
+        return a @ b if out is None else numpy.matmul(a, b, out=out)  # NumPy's results, and its errors
+    a, b = _operand(a), _operand(b)
     if out is None:
         out = numpy.empty((m, n), numpy.float32)
     _call(a, b, out, _KERNELS.threads(2) if m * n * k >= THREADS_FROM else 1)

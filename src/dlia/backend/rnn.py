@@ -181,10 +181,12 @@ _SEQ_SERIAL_BELOW = 1 << 21
 
 def seq_threads(steps: int, rows: int, hidden: int) -> int:
     """OpenMP threads for ``lstm_fwd_seq`` / ``lstm_bwd_seq`` over ``steps`` steps of ``rows`` rows:
-    one unless the call is large enough and runs inside ``blas.own_threads()``."""
+    one unless the call is large enough and runs inside ``blas.own_threads()``, then one per core
+    (``OMP_NUM_THREADS`` and NumPy's OpenBLAS thread count cap it, as they cap the products there)."""
     if steps * rows * 4 * hidden * hidden < _SEQ_SERIAL_BELOW or not blas.in_use():
         return 1
-    return _KERNELS.threads(rows)
+    # capped like the products there: OPENBLAS_NUM_THREADS=1 keeps the whole step on one thread
+    return max(1, min(_KERNELS.threads(rows), blas.openblas_threads()))
 
 
 # -- the array form: checked, for tests and occasional calls ---------------------------------------

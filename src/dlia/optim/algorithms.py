@@ -162,6 +162,8 @@ def _adam_step(xp, grad, m, v, vmax, tmp, group, t):
     """Update Adam's moments in place and leave the step lr·m̂/(√v̂ + ε) in ``tmp``."""
     (b1, b2), eps, lr = group["betas"], group["eps"], group["lr"]
     f = grad.dtype.type
+    if group["amsgrad"] and vmax is None:
+        raise RuntimeError("amsgrad was switched on after the first step")
     # in one pass where the compiled loop applies (float32 NumPy): the same operations, bit for bit
     if native.adam(grad, m, v, vmax if group["amsgrad"] else None, tmp, f(1 - b1), f(b2), f(1 - b2),
                    f(math.sqrt(1 - b2**t)), f(eps), f(lr / (1 - b1**t))):

@@ -117,3 +117,13 @@ def test_shape_errors_name_the_op():
         dot_attention(q, keys, values[:, :2], MASK)
     with pytest.raises(ValueError, match="dot_attention"):
         dot_attention(q, keys, values, MASK.astype(np.int64))
+
+
+def test_additive_attention_with_no_hidden_units_gives_uniform_weights():
+    """H = 0: every score is v·tanh(·) = 0, so the weights are uniform over the unmasked positions."""
+    q, keys, v = dlia.zeros((2, 0)), dlia.zeros((2, 3, 0)), dlia.zeros((0,))
+    values = dlia.tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4))
+    mask = np.array([[True, True, True], [True, True, False]])
+    context, weights = additive_attention(q, keys, v, values, mask)
+    np.testing.assert_allclose(weights.numpy(), [[1 / 3] * 3, [0.5, 0.5, 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(context.numpy(), (weights.numpy()[:, :, None] * values.numpy()).sum(axis=1), rtol=1e-6)

@@ -88,7 +88,7 @@ class AdditiveAttention(Function):
             raise shape_error("additive_attention", f"v must hold {hs} numbers (H of the keys)", v.shape, keys.shape)
         t = keys + q[:, None, :]
         xp.tanh(t, out=t)
-        e = blas.matmul(t.reshape(-1, hs), v.reshape(hs, 1)).reshape(t.shape[:2])  # (B, S)
+        e = blas.matmul(t.reshape(t.shape[0] * t.shape[1], hs), v.reshape(hs, 1)).reshape(t.shape[:2])  # (B, S)
         out, weights = _attend(xp, e, values, mask)
         self.t, self.v, self.values, self.weights = t, v, values, weights
         return out
@@ -103,7 +103,7 @@ class AdditiveAttention(Function):
         dp *= v.reshape(hs)
         dp *= de[:, :, None]
         dq = dp.sum(axis=1) if self.needs[0] else None
-        dv = blas.matmul(de.reshape(1, -1), t.reshape(-1, hs)).reshape(v.shape) if self.needs[2] else None
+        dv = blas.matmul(de.reshape(1, de.size), t.reshape(de.size, hs)).reshape(v.shape) if self.needs[2] else None
         return dq, dp if self.needs[1] else None, dv, dh
 
 
