@@ -492,6 +492,7 @@ def test_sequence_results_do_not_depend_on_the_thread_count(cores, monkeypatch):
     base = whole_sequence(3, 13, 70)
     monkeypatch.setattr(kernels, "_SEQ_SERIAL_BELOW", 0)
     monkeypatch.setattr(kernels.blas, "in_use", lambda: True)  # as inside blas.own_threads()
+    monkeypatch.setattr(kernels.blas, "openblas_threads", lambda: 64)  # the tests run with OPENBLAS_NUM_THREADS=1
     with mock.patch.object(loader, "cores", lambda: cores):
         assert kernels.seq_threads(3, 13, 70) == cores
         other = whole_sequence(3, 13, 70)
