@@ -79,6 +79,7 @@ _SYMBOLS = [("scipy_cblas_sgemm64_", "scipy_openblas_set_num_threads64_", "scipy
             ("cblas_sgemm", "openblas_set_num_threads", "openblas_get_num_threads", False)]
 
 _openblas: _OpenBLAS | None = None
+_get_threads: Any = None  # openblas_get_num_threads as a ctypes function, made on first use
 _openblas_reason: str | None = None
 _searched = False
 
@@ -216,10 +217,13 @@ def openblas_threads() -> int:
     """NumPy's OpenBLAS thread count (``OPENBLAS_NUM_THREADS``, ``openblas_set_num_threads``), which caps
     the threads of a split product and, inside ``own_threads()``, of the LSTM's sequence kernels; a
     large number where that OpenBLAS was not found."""
+    global _get_threads
     ob = _find()
     if ob is None:
         return 1 << 30
-    return ctypes.CFUNCTYPE(ctypes.c_int)(ob.get_threads)()
+    if _get_threads is None:
+        _get_threads = ctypes.CFUNCTYPE(ctypes.c_int)(ob.get_threads)
+    return _get_threads()
 
 
 def matmul(a: Any, b: Any, out: Any = None) -> Any:
