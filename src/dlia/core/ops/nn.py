@@ -138,8 +138,8 @@ class Linear(Function):
                 x.shape, weight.shape,
             )
         self.x, self.w = x, weight
-        # one 2-D product for all leading axes (NumPy's @ would run one per (in)-row matrix of a
-        # stack); large float32 ones on dlia's threads (dlia.backend.blas)
+        # one 2-D product for all leading axes (NumPy's @ on a stack runs one product per matrix of
+        # it); large float32 ones on dlia's threads inside blas.own_threads()
         rows = math.prod(x.shape[:-1])  # not -1: 0 features are allowed
         out = blas.matmul(x.reshape(rows, x.shape[-1]), weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
         if bias is not None:
