@@ -41,7 +41,7 @@ from dlia.cli.common import (
     run_folder,
 )
 from dlia.cli.errors import UserError
-from dlia.cli.progress import Progress
+from dlia.cli.progress import EvaluationBars
 
 if TYPE_CHECKING:
     from dlia.models.caption import CaptionConfig
@@ -211,34 +211,12 @@ def _train(args: argparse.Namespace) -> int:
     if trainer.iteration >= total:
         print(f"already trained for {config.max_epochs} epochs; nothing to do (raise --max-epochs to continue)")
         return 0
-    start_it, started = trainer.iteration, time.perf_counter()
-    bar: list[Progress] = []
-
-    def new_bar() -> None:
-        left = min(config.eval_every - trainer.iteration % config.eval_every, total - trainer.iteration)
-        bar[:] = [Progress(total=left, desc=f"epoch {trainer.epoch:.2f}/{config.max_epochs}")]
-
-    def on_step(loss: float) -> None:
-        rate = (trainer.iteration - start_it) / max(time.perf_counter() - started, 1e-9)
-        bar[0].update(loss=loss, **{"images/s": int(rate * config.batch_size),
-                                    "ETA": duration((total - trainer.iteration) / rate)})
-
-    def on_eval(ev, path: Path) -> None:
-        bar[0].close()
-        print(f"  validation: loss {ev.loss:.4f} nats/word, exact match {100 * ev.exact:.1f} %, "
-              f"BLEU-4 {ev.bleu:.3f} → {path}")
-        if trainer.iteration < total:
-            new_bar()
-
-    new_bar()
-    try:
-        done = trainer.fit(out, None if args.max_time is None else 60 * args.max_time, args.max_steps, on_step, on_eval)
-    except FloatingPointError as e:  # the last good checkpoint stays; no broken one is written
-        bar[0].clear()
-        raise UserError(f"{e}; lower --learning-rate (now {config.learning_rate:g}) or --grad-clip") from None
-    except BaseException:  # a full disk, Ctrl-C: the error line, not a half-drawn bar
-        bar[0].clear()
-        raise
+    bars = EvaluationBars(trainer, total, config.eval_every, config.max_epochs, "images/s")
+    with bars.running(f"lower --learning-rate (now {config.learning_rate:g}) or --grad-clip"):
+        done = trainer.fit(out, None if args.max_time is None else 60 * args.max_time, args.max_steps,
+                           lambda loss: bars.step(loss, config.batch_size),
+                           lambda ev, path: bars.evaluated(f"  validation: loss {ev.loss:.4f} nats/word, exact match "
+                                                           f"{100 * ev.exact:.1f} %, BLEU-4 {ev.bleu:.3f} → {path}"))
     found = best_file(trainer.best_checkpoint, out, resume_from)
     print(f"best validation loss {trainer.best_val_loss:.4f} nats/word: {found or trainer.best_checkpoint} "
           f"(trained {duration(trainer.elapsed)} in all)")
@@ -510,33 +488,11 @@ def _align(args: argparse.Namespace) -> int:
     if trainer.iteration >= total:
         print(f"already trained for {trainer.iteration} iterations; nothing to do (raise --max-epochs or --max-steps)")
         return 0
-    start_it, t0 = trainer.iteration, time.perf_counter()
-    bar: list[Progress] = []
-
-    def new_bar() -> None:
-        left = min(config.eval_every - trainer.iteration % config.eval_every, total - trainer.iteration)
-        bar[:] = [Progress(total=left, desc=f"epoch {trainer.epoch:.2f}/{config.max_epochs}")]
-
-    def on_step(loss: float) -> None:
-        rate = (trainer.iteration - start_it) / max(time.perf_counter() - t0, 1e-9)
-        eta = duration((total - trainer.iteration) / rate)
-        bar[0].update(loss=loss, **{"pairs/s": int(rate * config.batch_size), "ETA": eta})
-
-    def on_eval(result: Any, path: Path) -> None:
-        bar[0].close()
-        print(f"  held-out ({len(test)} pairs): {result.line()} → {path}")
-        if trainer.iteration < total:
-            new_bar()
-
-    new_bar()
-    try:
-        done = fit(trainer, out, None if args.max_time is None else 60 * args.max_time, args.max_steps, on_step, on_eval)
-    except FloatingPointError as e:  # the last good checkpoint stays
-        bar[0].clear()
-        raise UserError(f"{e}; lower --learning-rate (now {config.learning_rate:g})") from None
-    except BaseException:
-        bar[0].clear()
-        raise
+    bars = EvaluationBars(trainer, total, config.eval_every, config.max_epochs, "pairs/s")
+    with bars.running(f"lower --learning-rate (now {config.learning_rate:g})"):
+        done = fit(trainer, out, None if args.max_time is None else 60 * args.max_time, args.max_steps,
+                   lambda loss: bars.step(loss, config.batch_size),
+                   lambda result, path: bars.evaluated(f"  held-out ({len(test)} pairs): {result.line()} → {path}"))
     best = best_file(trainer.best_checkpoint, out, resume_from) or trainer.best_checkpoint
     if trainer.best_checkpoint is None:  # stopped before the first scheduled evaluation
         print(f"no scheduled evaluation yet (every {config.eval_every} iterations) "

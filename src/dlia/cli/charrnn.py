@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from pathlib import Path
 
 from dlia.cli.common import (
     best_file,
@@ -24,7 +22,7 @@ from dlia.cli.common import (
     run_folder,
 )
 from dlia.cli.errors import UserError
-from dlia.cli.progress import Progress
+from dlia.cli.progress import EvaluationBars
 
 #: the default of --checkpoint-dir
 RUNS = "runs/char-rnn"
@@ -211,32 +209,11 @@ def train(args: argparse.Namespace) -> int:
         print(f"already trained for {config.max_epochs} epochs; nothing to do (raise --max-epochs to continue)")
         return 0
     chars = config.batch_size * config.seq_length
-    start_it, started = trainer.iteration, time.perf_counter()
-    bar: list[Progress] = []
-
-    def new_bar() -> None:
-        left = min(config.eval_every - trainer.iteration % config.eval_every, total - trainer.iteration)
-        bar[:] = [Progress(total=left, desc=f"epoch {trainer.epoch:.2f}/{config.max_epochs}")]
-
-    def on_step(loss: float) -> None:
-        rate = (trainer.iteration - start_it) / max(time.perf_counter() - started, 1e-9)
-        bar[0].update(loss=loss, **{"chars/s": int(rate * chars), "ETA": duration((total - trainer.iteration) / rate)})
-
-    def on_eval(val: float, path: Path) -> None:
-        bar[0].close()
-        print(f"  validation loss {val:.4f} nats/char → {path}")
-        if trainer.iteration < total:
-            new_bar()
-
-    new_bar()
-    try:
-        done = fit(trainer, out, None if args.max_time is None else 60 * args.max_time, on_step, on_eval)
-    except FloatingPointError as e:  # the last good checkpoint stays; no broken one is written
-        bar[0].clear()
-        raise UserError(f"{e}; lower --learning-rate (now {config.learning_rate:g}) or --grad-clip") from None
-    except BaseException:  # a full disk, Ctrl-C: the error line, not a half-drawn bar
-        bar[0].clear()
-        raise
+    bars = EvaluationBars(trainer, total, config.eval_every, config.max_epochs, "chars/s")
+    with bars.running(f"lower --learning-rate (now {config.learning_rate:g}) or --grad-clip"):
+        done = fit(trainer, out, None if args.max_time is None else 60 * args.max_time,
+                   lambda loss: bars.step(loss, chars),
+                   lambda val, path: bars.evaluated(f"  validation loss {val:.4f} nats/char → {path}"))
     best = best_file(trainer.best_checkpoint, out, resume_from) or trainer.best_checkpoint
     print(f"best validation loss {trainer.best_val_loss:.4f} nats/char: {best} "
           f"(trained {duration(trainer.elapsed)} in all)")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from dlia.cli.common import (
     run_folder,
 )
 from dlia.cli.errors import UserError
-from dlia.cli.progress import Progress
+from dlia.cli.progress import EvaluationBars
 
 #: the default of --checkpoint-dir
 RUNS = "runs/seq2seq"
@@ -259,35 +258,12 @@ def train(args: argparse.Namespace) -> int:
 def _train_loop(trainer: Any, out: Path, max_time: float | None) -> None:
     from dlia.models.translation import fit
 
-    config, total = trainer.config, trainer.total_iterations
-    start_it, started, tokens = trainer.iteration, time.perf_counter(), [0]
-    bar: list[Progress] = []
-
-    def new_bar() -> None:
-        left = min(trainer.eval_every - trainer.iteration % trainer.eval_every, total - trainer.iteration)
-        bar[:] = [Progress(total=left, desc=f"epoch {trainer.epoch:.2f}/{config.max_epochs}")]
-
-    def on_step(loss: float, n: int) -> None:
-        tokens[0] += n
-        spent = max(time.perf_counter() - started, 1e-9)
-        rate = (trainer.iteration - start_it) / spent
-        bar[0].update(loss=loss, **{"tokens/s": int(tokens[0] / spent), "ETA": duration((total - trainer.iteration) / rate)})
-
-    def on_eval(ev: Any, path: Path) -> None:
-        bar[0].close()
-        print(f"  validation: loss {ev.loss:.4g}, exact match {ev.exact:.1%}, BLEU {100 * ev.bleu:.1f} → {path}")
-        if trainer.iteration < total:
-            new_bar()
-
-    new_bar()
-    try:
-        fit(trainer, out, None if max_time is None else 60 * max_time, on_step, on_eval)
-    except FloatingPointError as e:  # the last good checkpoint stays; no broken one is written
-        bar[0].clear()
-        raise UserError(f"{e}; lower --learning-rate (now {config.learning_rate:g}) or --grad-clip") from None
-    except BaseException:  # a full disk, Ctrl-C: the error line, not a half-drawn bar
-        bar[0].clear()
-        raise
+    config = trainer.config
+    bars = EvaluationBars(trainer, trainer.total_iterations, trainer.eval_every, config.max_epochs, "tokens/s")
+    with bars.running(f"lower --learning-rate (now {config.learning_rate:g}) or --grad-clip"):
+        fit(trainer, out, None if max_time is None else 60 * max_time, bars.step,
+            lambda ev, path: bars.evaluated(f"  validation: loss {ev.loss:.4g}, exact match {ev.exact:.1%}, "
+                                            f"BLEU {100 * ev.bleu:.1f} → {path}"))
 
 
 def _best_path(trainer: Any, out: Path, resume_from: Path | None) -> Path | None:
