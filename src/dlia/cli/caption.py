@@ -30,6 +30,7 @@ from dlia.cli.common import (
     check_output,
     duration,
     eight_bit,
+    keep_run_settings,
     model_path,
     non_negative_float,
     path_name,
@@ -186,11 +187,7 @@ def _train(args: argparse.Namespace) -> int:
     if resume_from is not None:
         config, _ = read_checkpoint(resume_from)  # checked before anything is built from it
         out = run_folder(args.checkpoint_dir, resume_from, PREFIX, RUNS)  # never mix two runs' checkpoints
-        ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k != "max_epochs" and v != getattr(config, k)]
-        if ignored:
-            print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
-        if "max_epochs" in given:
-            config.max_epochs = given["max_epochs"]
+        keep_run_settings(config, given, "max_epochs")
     else:
         out = run_folder(args.checkpoint_dir, None, PREFIX, RUNS)
     check_memory(f"--image-size {config.image_size} --batch-size {config.batch_size} --hidden-size {config.hidden_size} "
@@ -450,11 +447,7 @@ def _align(args: argparse.Namespace) -> int:
     if resume_from is not None:
         config, vocab, _ = read_checkpoint(resume_from)  # checked before anything is built from it
         out = run_folder(args.checkpoint_dir, resume_from, PREFIX, ALIGN_RUNS)  # never mix two runs' checkpoints
-        ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k != "max_epochs" and v != getattr(config, k)]
-        if ignored:
-            print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
-        if "max_epochs" in given:
-            config.max_epochs = given["max_epochs"]
+        keep_run_settings(config, given, "max_epochs")
     else:
         try:
             config = AlignConfig(**given)

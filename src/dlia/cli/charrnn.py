@@ -11,6 +11,7 @@ from dlia.cli.common import (
     check_memory,
     check_output,
     duration,
+    keep_run_settings,
     model_path,
     non_negative_float,
     non_negative_int,
@@ -163,11 +164,7 @@ def train(args: argparse.Namespace) -> int:
     if resume_from is not None:
         config, vocab, _ = read_checkpoint(resume_from)  # checked before anything is built from it
         out = run_folder(args.checkpoint_dir, resume_from, PREFIX, RUNS)  # never mix two runs' checkpoints
-        ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k != "max_epochs" and v != getattr(config, k)]
-        if ignored:
-            print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
-        if "max_epochs" in given:
-            config.max_epochs = given["max_epochs"]
+        keep_run_settings(config, given, "max_epochs")
     else:
         fractions = given.get("train_frac", CharRNNConfig.train_frac), given.get("val_frac", CharRNNConfig.val_frac)
         if sum(fractions) > 1 + 1e-9:

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from dlia.cli.errors import UserError
 
@@ -283,6 +284,17 @@ def eight_bit(im):
         top = 65535
     a = numpy.clip(a, 0, None)  # negative values of a signed 32-bit image are below black
     return Image.fromarray(((a * 255 + top // 2) // top).astype(numpy.uint8), mode="L")
+
+
+def keep_run_settings(config: Any, given: dict[str, Any], extendable: str | None = None) -> None:
+    """On ``--resume`` the run's own settings win: say which of the ``given`` flags (config field →
+    value from the command line) differ from the run's ``config`` and are ignored. The ``extendable``
+    field (``max_epochs``, ``epochs``: how long to go on) is taken from the command line when given."""
+    ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k != extendable and v != getattr(config, k)]
+    if ignored:
+        print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
+    if extendable is not None and extendable in given:
+        setattr(config, extendable, given[extendable])
 
 
 def resume_path(given: str, prefix: str, kind: str) -> Path:

@@ -12,6 +12,7 @@ from dlia.cli.common import (
     check_memory,
     check_output,
     duration,
+    keep_run_settings,
     non_negative_float,
     non_negative_int,
     path_name,
@@ -160,11 +161,7 @@ def train(args: argparse.Namespace) -> int:
         out = resume_from.parent
         if args.checkpoint_dir is not None and Path(args.checkpoint_dir).resolve() != out.resolve():
             raise UserError(f"a resumed run continues in its own folder {out}; leave out --checkpoint-dir")
-        ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k != "epochs" and v != getattr(config, k)]
-        if ignored:
-            print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
-        if "epochs" in given:
-            config.epochs = given["epochs"]
+        keep_run_settings(config, given, "epochs")
     else:
         try:
             config = NNLMConfig(**given)

@@ -17,6 +17,7 @@ from typing import Any
 from dlia.cli.common import (
     check_memory,
     check_output,
+    keep_run_settings,
     non_negative_float,
     non_negative_int,
     path_name,
@@ -242,9 +243,7 @@ def train(args: argparse.Namespace) -> int:
 
         config, vocab, saved = read_checkpoint(args.resume)
         remove_stale_temp_files(ckpt_path.parent, re.escape(ckpt_path.name))  # a save killed mid-write left one
-        ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if v != getattr(config, k)]
-        if ignored:
-            print(f"resuming with the run's own settings; ignoring {', '.join(ignored)}")
+        keep_run_settings(config, given)
     else:
         if ckpt_path.exists():  # never overwrite an interrupted run's state
             raise UserError(f"{ckpt_path} holds an interrupted run: continue it with --resume {ckpt_path}, "
