@@ -69,6 +69,7 @@ class _OpenBLAS(NamedTuple):
     set_threads: int
     get_threads: int
     path: str
+    threads: Any  # openblas_get_num_threads as a Python callable
 
 
 # (cblas_sgemm, openblas_set_num_threads, openblas_get_num_threads, 64-bit integers): NumPy 2's
@@ -79,13 +80,12 @@ _SYMBOLS = [("scipy_cblas_sgemm64_", "scipy_openblas_set_num_threads64_", "scipy
             ("cblas_sgemm", "openblas_set_num_threads", "openblas_get_num_threads", False)]
 
 _openblas: _OpenBLAS | None = None
-_get_threads: Any = None  # openblas_get_num_threads as a ctypes function, made on first use
 _openblas_reason: str | None = None
 _searched = False
 
 
 def _numpy_openblas() -> tuple[_OpenBLAS | None, str | None]:
-    """NumPy's bundled OpenBLAS and its three functions, checked on a small product; or why not."""
+    """NumPy's bundled OpenBLAS and its three functions, or why not (``_find`` then tries a few products)."""
     root = os.path.dirname(numpy.__file__)
     paths = sorted(glob.glob(os.path.join(root, os.pardir, "numpy.libs", "*openblas*"))
                    + glob.glob(os.path.join(root, ".dylibs", "*openblas*")))
@@ -101,7 +101,7 @@ def _numpy_openblas() -> tuple[_OpenBLAS | None, str | None]:
                 found = [ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in (sgemm, set_, get)]
             except AttributeError:
                 continue
-            return _OpenBLAS(found[0], ilp64, found[1], found[2], path), None
+            return _OpenBLAS(found[0], ilp64, found[1], found[2], path, ctypes.CFUNCTYPE(ctypes.c_int)(found[2])), None
     return None, f"NumPy's OpenBLAS ({os.path.basename(paths[0])}) lacks cblas_sgemm or openblas_set_num_threads"
 
 
@@ -217,13 +217,8 @@ def openblas_threads() -> int:
     """NumPy's OpenBLAS thread count (``OPENBLAS_NUM_THREADS``, ``openblas_set_num_threads``), which caps
     the threads of a split product and, inside ``own_threads()``, of the LSTM's sequence kernels; a
     large number where that OpenBLAS was not found."""
-    global _get_threads
     ob = _find()
-    if ob is None:
-        return 1 << 30
-    if _get_threads is None:
-        _get_threads = ctypes.CFUNCTYPE(ctypes.c_int)(ob.get_threads)
-    return _get_threads()
+    return 1 << 30 if ob is None else ob.threads()
 
 
 def matmul(a: Any, b: Any, out: Any = None) -> Any:
